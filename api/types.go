@@ -1,0 +1,228 @@
+package api
+
+import "time"
+
+// Virtualization names a runtime that can run a service's instances.
+const (
+	VirtProcess   = "process"
+	VirtContainer = "container"
+	VirtUnikernel = "unikernel"
+)
+
+// InstanceState is the lifecycle state of one instance of a service. The states
+// follow Oakestra's names where Oakestra has one.
+type InstanceState string
+
+// Instance states, in the order an instance normally passes through them.
+const (
+	// StateRequested: the root accepted the instance and has not placed it yet.
+	StateRequested InstanceState = "REQUESTED"
+	// StateUnschedulable: no cluster (or no node) fits; Reason says which filter
+	// rejected how many candidates. Placement is retried periodically.
+	StateUnschedulable InstanceState = "UNSCHEDULABLE"
+	// StateScheduled: the root assigned the instance to a cluster.
+	StateScheduled InstanceState = "SCHEDULED"
+	// StateNodeScheduled: the cluster assigned the instance to a node.
+	StateNodeScheduled InstanceState = "NODE_SCHEDULED"
+	// StateStarting: the worker is preparing the instance (download, cgroup).
+	StateStarting InstanceState = "STARTING"
+	// StateRunning: the instance's process or container is running.
+	StateRunning InstanceState = "RUNNING"
+	// StateCompleted: a one_shot instance exited 0; it is not restarted.
+	StateCompleted InstanceState = "COMPLETED"
+	// StateFailed: the instance exited non-zero or could not start; it is
+	// restarted with backoff unless its restart policy says otherwise.
+	StateFailed InstanceState = "FAILED"
+	// StateDead: the node running the instance stopped reporting.
+	StateDead InstanceState = "DEAD"
+	// StateUndeployed: the instance was stopped because it was removed.
+	StateUndeployed InstanceState = "UNDEPLOYED"
+)
+
+// Terminal reports whether an instance in state s will not run again by itself.
+func (s InstanceState) Terminal() bool {
+	return s == StateCompleted || s == StateUndeployed
+}
+
+// Resources is an amount of compute: cores and memory.
+type Resources struct {
+	VCPUs    float64 `json:"vcpus"`
+	MemoryMB int64   `json:"memory_mb"`
+}
+
+// Add returns r + o.
+func (r Resources) Add(o Resources) Resources {
+	return Resources{VCPUs: r.VCPUs + o.VCPUs, MemoryMB: r.MemoryMB + o.MemoryMB}
+}
+
+// Sub returns r - o.
+func (r Resources) Sub(o Resources) Resources {
+	return Resources{VCPUs: r.VCPUs - o.VCPUs, MemoryMB: r.MemoryMB - o.MemoryMB}
+}
+
+// Fits reports whether r is no larger than o in every dimension.
+func (r Resources) Fits(o Resources) bool {
+	return r.VCPUs <= o.VCPUs+1e-9 && r.MemoryMB <= o.MemoryMB
+}
+
+// Constraint is one entry of an SLA microservice's `constraints` list. Which
+// fields are set depends on Type.
+type Constraint struct {
+	// Type is one of direct, clusters, latency, geo, addons.
+	Type string `json:"type" yaml:"type"`
+	// Cluster (direct): the name of the only cluster allowed.
+	Cluster string `json:"cluster,omitempty" yaml:"cluster,omitempty"`
+	// Node (direct): node names separated by ";"; the instance may run on any.
+	Node string `json:"node,omitempty" yaml:"node,omitempty"`
+	// Allowed (clusters): names of the clusters allowed.
+	Allowed []string `json:"allowed,omitempty" yaml:"allowed,omitempty"`
+	// Area and Threshold (latency): target area and maximum latency in ms.
+	Area string `json:"area,omitempty" yaml:"area,omitempty"`
+	// Location (geo): "lat,lon"; Threshold is then a distance in km.
+	Location  string  `json:"location,omitempty" yaml:"location,omitempty"`
+	Threshold float64 `json:"threshold,omitempty" yaml:"threshold,omitempty"`
+	// Needs (addons): names of add-ons the node must have.
+	Needs []string `json:"needs,omitempty" yaml:"needs,omitempty"`
+}
+
+// Addresses are a service's virtual addresses (Oakestra semantic addressing).
+type Addresses struct {
+	RRIP      string `json:"rr_ip,omitempty" yaml:"rr_ip,omitempty"`
+	RRIPv6    string `json:"rr_ip_v6,omitempty" yaml:"rr_ip_v6,omitempty"`
+	ClosestIP string `json:"closest_ip,omitempty" yaml:"closest_ip,omitempty"`
+}
+
+// ServiceSpec is what an instance of a service runs: one microservice of an SLA,
+// after validation. JSON names follow the SLA so that a spec reads like the
+// descriptor it came from.
+type ServiceSpec struct {
+	Name           string       `json:"microservice_name"`
+	Namespace      string       `json:"microservice_namespace"`
+	Virtualization string       `json:"virtualization"`
+	Code           string       `json:"code"`
+	Cmd            []string     `json:"cmd,omitempty"`
+	Args           []string     `json:"args,omitempty"`
+	Environment    []string     `json:"environment,omitempty"`
+	MemoryMB       int64        `json:"memory"`
+	VCPUs          float64      `json:"vcpus"`
+	VGPUs          int          `json:"vgpus,omitempty"`
+	VTPUs          int          `json:"vtpus,omitempty"`
+	BandwidthIn    int64        `json:"bandwidth_in,omitempty"`
+	BandwidthOut   int64        `json:"bandwidth_out,omitempty"`
+	Storage        int64        `json:"storage,omitempty"`
+	Port           string       `json:"port,omitempty"`
+	AddedFiles     []string     `json:"added_files,omitempty"`
+	OneShot        bool         `json:"one_shot,omitempty"`
+	Privileged     bool         `json:"privileged,omitempty"`
+	Arch           []string     `json:"arch,omitempty"`
+	Addresses      *Addresses   `json:"addresses,omitempty"`
+	Constraints    []Constraint `json:"constraints,omitempty"`
+	// Instances is how many instances to run (Hedge extension; default 1).
+	Instances int `json:"instances,omitempty"`
+}
+
+// Demand is what one instance of the service reserves on the node running it.
+func (s *ServiceSpec) Demand() Resources {
+	return Resources{VCPUs: s.VCPUs, MemoryMB: s.MemoryMB}
+}
+
+// Instance is one running (or wanted) copy of a service, as the API shows it.
+type Instance struct {
+	Number      int           `json:"instance_number"`
+	ID          string        `json:"instance_id"`
+	Status      InstanceState `json:"status"`
+	Reason      string        `json:"reason,omitempty"`
+	ClusterID   string        `json:"cluster_id,omitempty"`
+	ClusterName string        `json:"cluster_name,omitempty"`
+	NodeID      string        `json:"node_id,omitempty"`
+	NodeName    string        `json:"node_name,omitempty"`
+	ExitCode    *int          `json:"exit_code,omitempty"`
+	Restarts    int           `json:"restarts"`
+	PID         int           `json:"pid,omitempty"`
+	StartedAt   *time.Time    `json:"started_at,omitempty"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+}
+
+// Service is a deployed microservice with its instances.
+type Service struct {
+	ID            string     `json:"microserviceID"`
+	ApplicationID string     `json:"applicationID"`
+	AppName       string     `json:"app_name"`
+	Owner         string     `json:"owner"`
+	Spec          ServiceSpec `json:"spec"`
+	Instances     []Instance `json:"instance_list"`
+	CreatedAt     time.Time  `json:"created_at"`
+}
+
+// Application is a set of services submitted together in one SLA.
+type Application struct {
+	ID          string    `json:"applicationID"`
+	Name        string    `json:"application_name"`
+	Namespace   string    `json:"application_namespace"`
+	Description string    `json:"application_desc,omitempty"`
+	Owner       string    `json:"userId"`
+	ServiceIDs  []string  `json:"microservices"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// NodeState says whether a node (or cluster) is reporting.
+type NodeState string
+
+// Node and cluster states.
+const (
+	NodeReady    NodeState = "READY"
+	NodeNotReady NodeState = "NOT_READY"
+)
+
+// HostMetrics is what a worker measures of its machine and reports every few
+// seconds.
+type HostMetrics struct {
+	CPUPercent    float64 `json:"cpu_percent"`
+	Cores         int     `json:"cpu_cores"`
+	MemoryTotalMB int64   `json:"memory_total_mb"`
+	MemoryFreeMB  int64   `json:"memory_free_mb"`
+	MemoryPercent float64 `json:"memory_percent"`
+	DiskTotalMB   int64   `json:"disk_total_mb"`
+	DiskFreeMB    int64   `json:"disk_free_mb"`
+	NetRxBytesPS  float64 `json:"net_rx_bytes_per_s"`
+	NetTxBytesPS  float64 `json:"net_tx_bytes_per_s"`
+}
+
+// Node is a worker machine as a cluster (and, through it, the root) sees it.
+type Node struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	ClusterID   string            `json:"cluster_id,omitempty"`
+	ClusterName string            `json:"cluster_name,omitempty"`
+	State       NodeState         `json:"state"`
+	Cordoned    bool              `json:"cordoned,omitempty"`
+	Arch        string            `json:"arch"`
+	Runtimes    []string          `json:"runtimes"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Capacity    Resources         `json:"capacity"`
+	Reserved    Resources         `json:"reserved"`
+	Metrics     HostMetrics       `json:"metrics"`
+	Instances   int               `json:"instances"`
+	LastSeen    time.Time         `json:"last_seen"`
+}
+
+// Cluster is a cluster orchestrator registered with the root, with the
+// aggregate of its nodes.
+type Cluster struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"cluster_name"`
+	State       NodeState         `json:"state"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	ActiveNodes int               `json:"active_nodes"`
+	Arch        []string          `json:"arch"`
+	Runtimes    []string          `json:"runtimes"`
+	Capacity    Resources         `json:"capacity"`
+	// Reserved is what the root has placed on this cluster.
+	Reserved Resources `json:"reserved"`
+	// MaxNodeFree is the most free resources on any single ready node.
+	MaxNodeFree   Resources `json:"max_node_free"`
+	CPUPercent    float64   `json:"aggregated_cpu_percent"`
+	MemoryPercent float64   `json:"aggregated_memory_percent"`
+	Instances     int       `json:"instances"`
+	LastSeen      time.Time `json:"last_seen"`
+}

@@ -1,0 +1,202 @@
+// Command hedge is Hedge's single binary: the root, cluster and worker tiers
+// (`hedge up` runs all three) and the client CLI.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hedgeorch/hedge/internal/cli"
+	"github.com/hedgeorch/hedge/internal/role"
+	"github.com/hedgeorch/hedge/internal/root"
+)
+
+// version is set with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	root.Version = version
+	cmd := cli.NewRootCommand(cli.WithVersion(version))
+	cmd.AddCommand(upCommand(), rootCommand(), clusterCommand(), workerCommand())
+	if err := cmd.Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+// serverFlags are shared by the server subcommands.
+type serverFlags struct {
+	dataDir  string
+	logLevel string
+}
+
+func (f *serverFlags) bind(c *cobra.Command) {
+	c.Flags().StringVar(&f.dataDir, "data-dir", "./hedge-data", "directory for this tier's state")
+	c.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+func (f *serverFlags) logger() *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func parseLabels(ls []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, l := range ls {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--label %q: expected key=value", l)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func upCommand() *cobra.Command {
+	var f serverFlags
+	var apiAddr, clusterAddr, name string
+	var labels []string
+	c := &cobra.Command{
+		Use:   "up",
+		Short: "Run root, cluster and worker in one process",
+		Long: "Runs a whole Hedge (root + cluster + worker) in one process, with state under --data-dir.\n" +
+			"The admin password comes from HEDGE_ADMIN_PASSWORD, or is generated and printed on the first start.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lbl, err := parseLabels(labels)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			out := cmd.OutOrStdout()
+			return role.RunUp(ctx, role.UpConfig{
+				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl,
+				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
+				Ready: func(url string) {
+					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
+				},
+			})
+		},
+	}
+	f.bind(c)
+	c.Flags().StringVar(&apiAddr, "api-addr", "127.0.0.1:10000", "address of the REST API")
+	c.Flags().StringVar(&clusterAddr, "cluster-addr", "127.0.0.1:10100", "address where workers reach the cluster")
+	c.Flags().StringVar(&name, "name", role.Hostname(), "name of the cluster and of the worker")
+	c.Flags().StringArrayVar(&labels, "label", nil, "worker label key=value (repeatable)")
+	return c
+}
+
+func rootCommand() *cobra.Command {
+	var f serverFlags
+	var addr string
+	var clusterTimeout time.Duration
+	c := &cobra.Command{
+		Use:   "root",
+		Short: "Run the root control plane (REST API)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			out := cmd.OutOrStdout()
+			return role.RunRoot(ctx, role.RootConfig{
+				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
+				ClusterTimeout: clusterTimeout, Logger: f.logger(), Out: out,
+				Ready: func(url string) {
+					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
+				},
+			})
+		},
+	}
+	f.bind(c)
+	c.Flags().StringVar(&addr, "api-addr", "127.0.0.1:10000", "address of the REST API (clusters dial it too)")
+	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 30*time.Second, "a cluster silent this long is NOT_READY and its instances move")
+	return c
+}
+
+func clusterCommand() *cobra.Command {
+	var f serverFlags
+	var name, rootURL, token, addr string
+	var nodeTimeout time.Duration
+	c := &cobra.Command{
+		Use:   "cluster",
+		Short: "Run a cluster orchestrator that joins a root",
+		Long:  "Joins the root at --root with a cluster join token (`hedge token create --kind cluster`) on the first start, then serves workers on --listen.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rootURL == "" {
+				return fmt.Errorf("--root: required (URL of the root, e.g. http://10.0.0.1:10000)")
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return role.RunCluster(ctx, role.ClusterConfig{
+				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
+				Addr: addr, NodeTimeout: nodeTimeout, Logger: f.logger(),
+			})
+		},
+	}
+	f.bind(c)
+	c.Flags().StringVar(&name, "name", role.Hostname(), "cluster name")
+	c.Flags().StringVar(&rootURL, "root", "", "URL of the root")
+	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
+	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
+	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 10*time.Second, "a worker silent this long is NOT_READY and its instances move")
+	return c
+}
+
+func workerCommand() *cobra.Command {
+	var f serverFlags
+	var name, clusterURL, token string
+	var labels []string
+	var grace, heartbeat time.Duration
+	c := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a worker agent that joins a cluster",
+		Long:  "Joins the cluster at --cluster with a worker join token (`hedge token create --kind worker`) on the first start, then runs the instances the cluster assigns.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if clusterURL == "" {
+				return fmt.Errorf("--cluster: required (URL of the cluster, e.g. http://10.0.0.2:10100)")
+			}
+			lbl, err := parseLabels(labels)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signalContext()
+			defer stop()
+			return role.RunWorker(ctx, role.WorkerConfig{
+				DataDir: f.dataDir, Name: name, Cluster: clusterURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
+				Labels: lbl, StopGrace: grace, ReportInterval: heartbeat, Logger: f.logger(),
+			})
+		},
+	}
+	f.bind(c)
+	c.Flags().StringVar(&name, "name", role.Hostname(), "node name")
+	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster")
+	c.Flags().StringVar(&token, "join-token", "", "worker join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
+	c.Flags().StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
+	c.Flags().DurationVar(&grace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
+	c.Flags().DurationVar(&heartbeat, "heartbeat", 2*time.Second, "longest time between two reports to the cluster")
+	return c
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

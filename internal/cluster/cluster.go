@@ -1,0 +1,313 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/placement"
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// Buckets of the cluster's store.
+const (
+	bucketNodes     = "nodes"
+	bucketInstances = "instances"
+	bucketMeta      = "meta"
+	bucketCreds     = "node_credentials"
+	keyWorkerTokens = "worker_tokens"
+)
+
+// Config configures a Cluster.
+type Config struct {
+	Name   string
+	Store  store.Store
+	Logger *slog.Logger
+	// NodeTimeout: a worker silent for this long is NOT_READY and its
+	// instances are placed on other nodes.
+	NodeTimeout time.Duration
+	// WorkerTokens are join tokens accepted from workers in addition to the
+	// ones the root distributes.
+	WorkerTokens []string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Cluster places and tracks the instances of one site.
+type Cluster struct {
+	cfg     Config
+	log     *slog.Logger
+	creds   *auth.Credentials
+	fw      *placement.Framework
+	server  *link.Server
+	changed chan struct{}
+	kick    chan struct{}
+
+	mu           sync.Mutex
+	epoch        uint64
+	nodes        map[string]*node
+	insts        map[string]*inst
+	workerTokens map[string]bool // hashes
+	localTokens  map[string]bool
+}
+
+// node is a worker as the cluster tracks it.
+type node struct {
+	info     api.Node
+	rev      uint64
+	wake     chan struct{}
+	assigned map[string]bool
+}
+
+// record is what the cluster persists of a node.
+type nodeRecord struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Cordoned bool              `json:"cordoned,omitempty"`
+}
+
+// inst is an instance the root assigned to this cluster.
+type inst struct {
+	A      link.Assignment     `json:"assignment"`
+	NodeID string              `json:"node_id,omitempty"`
+	Status link.InstanceStatus `json:"-"`
+}
+
+var _ link.Upper = (*Cluster)(nil)
+var _ link.Peer = (*Cluster)(nil)
+
+// New loads the cluster's state from its store.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Cluster{
+		cfg:          cfg,
+		log:          cfg.Logger,
+		creds:        auth.NewCredentials(cfg.Store, bucketCreds),
+		fw:           placement.New(placement.LevelCluster),
+		changed:      make(chan struct{}, 1),
+		kick:         make(chan struct{}, 1),
+		epoch:        uint64(cfg.Now().UnixNano()),
+		nodes:        map[string]*node{},
+		insts:        map[string]*inst{},
+		workerTokens: map[string]bool{},
+		localTokens:  map[string]bool{},
+	}
+	c.server = link.NewServer(c, cfg.Logger)
+	for _, t := range cfg.WorkerTokens {
+		c.localTokens[auth.HashToken(t)] = true
+	}
+	err := cfg.Store.View(func(tx store.Tx) error {
+		nodes, err := store.ListAll[nodeRecord](tx, bucketNodes)
+		if err != nil {
+			return err
+		}
+		for _, r := range nodes {
+			c.nodes[r.ID] = c.newNode(api.Node{ID: r.ID, Name: r.Name, Labels: r.Labels, Cordoned: r.Cordoned, State: api.NodeNotReady, LastSeen: cfg.Now()})
+		}
+		insts, err := store.ListAll[inst](tx, bucketInstances)
+		if err != nil {
+			return err
+		}
+		for _, in := range insts {
+			in := in
+			in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, State: api.StateNodeScheduled}
+			if in.NodeID == "" {
+				in.Status.State = api.StateScheduled
+			}
+			c.insts[in.A.InstanceID] = &in
+			if n := c.nodes[in.NodeID]; n != nil {
+				n.assigned[in.A.InstanceID] = true
+				n.info.Reserved = n.info.Reserved.Add(in.A.Spec.Demand())
+			}
+		}
+		var hashes []string
+		if err := tx.Get(bucketMeta, keyWorkerTokens, &hashes); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		for _, h := range hashes {
+			c.workerTokens[h] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load cluster state: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Cluster) newNode(info api.Node) *node {
+	return &node{info: info, rev: c.epoch, wake: make(chan struct{}), assigned: map[string]bool{}}
+}
+
+// Handler serves the link that workers dial.
+func (c *Cluster) Handler() *link.Server { return c.server }
+
+// Run places instances and watches node liveness until ctx ends.
+func (c *Cluster) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.checkNodes()
+		case <-c.kick:
+		}
+		c.schedule(ctx)
+	}
+}
+
+func (c *Cluster) trigger() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Cluster) notify() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// bumpLocked publishes a new desired set to a node's worker.
+func (n *node) bumpLocked() {
+	n.rev++
+	close(n.wake)
+	n.wake = make(chan struct{})
+}
+
+// checkNodes marks silent nodes NOT_READY and frees their instances for
+// placement elsewhere. The worker keeps running them until it hears from the
+// cluster again and learns they moved (fencing by desired set).
+func (c *Cluster) checkNodes() {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if n.info.State != api.NodeReady || now.Sub(n.info.LastSeen) < c.cfg.NodeTimeout {
+			continue
+		}
+		n.info.State = api.NodeNotReady
+		c.log.Warn("node stopped reporting", "node_id", n.info.ID, "node", n.info.Name, "silent_for", now.Sub(n.info.LastSeen).Round(time.Millisecond))
+		for id := range n.assigned {
+			in := c.insts[id]
+			c.unassignLocked(in, api.StateDead, "node "+n.info.Name+" stopped reporting")
+		}
+		c.notify()
+	}
+}
+
+func (c *Cluster) unassignLocked(in *inst, state api.InstanceState, reason string) {
+	if n := c.nodes[in.NodeID]; n != nil {
+		delete(n.assigned, in.A.InstanceID)
+		n.info.Reserved = n.info.Reserved.Sub(in.A.Spec.Demand())
+		n.bumpLocked()
+	}
+	in.NodeID = ""
+	in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: state, Reason: reason, Restarts: in.Status.Restarts}
+}
+
+// schedule places every instance that has no node.
+func (c *Cluster) schedule(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var pending []*inst
+	for _, in := range c.insts {
+		if in.NodeID == "" {
+			pending = append(pending, in)
+		}
+	}
+	if len(pending) == 0 {
+		return
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].A.InstanceID < pending[j].A.InstanceID })
+	cands := c.candidatesLocked()
+	byID := map[string]*placement.Candidate{}
+	for _, cd := range cands {
+		byID[cd.ID] = cd
+	}
+	var placed []*inst
+	for _, in := range pending {
+		req := &placement.Request{
+			ServiceID: in.A.ServiceID, Instance: in.A.Number,
+			Virtualization: in.A.Spec.Virtualization, Demand: in.A.Spec.Demand(),
+			Arch: in.A.Spec.Arch, Constraints: in.A.Spec.Constraints,
+		}
+		res, err := c.fw.Place(ctx, req, cands)
+		if err != nil {
+			if in.Status.State != api.StateUnschedulable || in.Status.Reason != err.Error() {
+				c.log.Info("instance unschedulable in cluster", "instance", in.A.InstanceID, "reason", err.Error())
+			}
+			in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: api.StateUnschedulable, Reason: err.Error(), Restarts: in.Status.Restarts}
+			continue
+		}
+		n := c.nodes[res.Chosen.ID]
+		in.NodeID = n.info.ID
+		n.assigned[in.A.InstanceID] = true
+		n.info.Reserved = n.info.Reserved.Add(in.A.Spec.Demand())
+		cd := byID[n.info.ID]
+		cd.Free = n.info.Capacity.Sub(n.info.Reserved)
+		cd.MaxNodeFree = cd.Free
+		n.bumpLocked()
+		in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: api.StateNodeScheduled, Restarts: in.Status.Restarts}
+		placed = append(placed, in)
+	}
+	if len(placed) > 0 {
+		err := c.cfg.Store.Update(func(tx store.Tx) error {
+			for _, in := range placed {
+				if err := tx.Put(bucketInstances, in.A.InstanceID, in); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			c.log.Error("persist placements", "err", err)
+		}
+	}
+	c.notify()
+}
+
+func (c *Cluster) candidatesLocked() []*placement.Candidate {
+	out := make([]*placement.Candidate, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		free := n.info.Capacity.Sub(n.info.Reserved)
+		out = append(out, &placement.Candidate{
+			ID: n.info.ID, Name: n.info.Name,
+			Ready: n.info.State == api.NodeReady, Cordoned: n.info.Cordoned,
+			Runtimes: n.info.Runtimes, Arch: []string{n.info.Arch},
+			Capacity: n.info.Capacity, Free: free, MaxNodeFree: free,
+			Labels: n.info.Labels,
+		})
+	}
+	slices.SortFunc(out, func(a, b *placement.Candidate) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}

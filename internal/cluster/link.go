@@ -1,0 +1,277 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// This file is the cluster's two link roles: the upper tier of its workers
+// (Join, Authenticate, Report, Assignments) and a peer of the root (Apply,
+// Snapshot, Changed, Handle).
+
+// Join admits a worker that presents a join token issued by the root (or one
+// given to this cluster directly). A worker that joins again under the same
+// name gets its old identity back, so its instances stay assigned to it.
+func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
+	if req.Name == "" || len(req.Name) > 253 {
+		return link.JoinResponse{}, fmt.Errorf("%w: name: must be 1 to 253 characters", link.ErrInvalid)
+	}
+	h := auth.HashToken(req.Token)
+	c.mu.Lock()
+	ok := c.workerTokens[h] || c.localTokens[h]
+	var id string
+	for _, n := range c.nodes {
+		if n.info.Name == req.Name {
+			id = n.info.ID
+		}
+	}
+	c.mu.Unlock()
+	if !ok {
+		return link.JoinResponse{}, fmt.Errorf("%w: unknown or expired worker join token", link.ErrUnauthorized)
+	}
+	if id == "" {
+		id = newID()
+	}
+	bearer, err := c.creds.Issue(id)
+	if err != nil {
+		return link.JoinResponse{}, fmt.Errorf("issue credential: %w", err)
+	}
+	rec := nodeRecord{ID: id, Name: req.Name}
+	if err := c.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketNodes, id, rec) }); err != nil {
+		return link.JoinResponse{}, fmt.Errorf("store node: %w", err)
+	}
+	c.mu.Lock()
+	if _, ok := c.nodes[id]; !ok {
+		c.nodes[id] = c.newNode(api.Node{ID: id, Name: req.Name, State: api.NodeNotReady, LastSeen: c.cfg.Now()})
+	}
+	c.mu.Unlock()
+	return link.JoinResponse{ID: id, Credential: bearer}, nil
+}
+
+// Authenticate implements link.Upper.
+func (c *Cluster) Authenticate(bearer string) (string, error) {
+	id, err := c.creds.Check(bearer)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
+	}
+	return id, nil
+}
+
+// Report takes a worker's state. Statuses of instances the cluster has since
+// moved to another node are ignored: that is what fences a worker that comes
+// back from a partition.
+func (c *Cluster) Report(ctx context.Context, peer string, r *link.Report) error {
+	if r.Node == nil {
+		return fmt.Errorf("%w: node: required in a worker report", link.ErrInvalid)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[peer]
+	if !ok {
+		return fmt.Errorf("%w: node %s is not registered", link.ErrUnauthorized, peer)
+	}
+	wasReady := n.info.State == api.NodeReady
+	capacityChanged := n.info.Capacity != r.Node.Capacity || !slices.Equal(n.info.Runtimes, r.Node.Runtimes)
+	n.info.Arch, n.info.Runtimes, n.info.Capacity, n.info.Metrics = r.Node.Arch, r.Node.Runtimes, r.Node.Capacity, r.Node.Metrics
+	if len(r.Node.Labels) > 0 {
+		n.info.Labels = r.Node.Labels
+	}
+	n.info.LastSeen = c.cfg.Now()
+	n.info.State = api.NodeReady
+	changed := !wasReady || capacityChanged
+	if !wasReady {
+		c.log.Info("node ready", "node_id", peer, "node", n.info.Name)
+	}
+	running := 0
+	for _, st := range r.Instances {
+		in, ok := c.insts[st.InstanceID]
+		if !ok || in.NodeID != peer {
+			continue
+		}
+		st.NodeID, st.NodeName = peer, n.info.Name
+		if st.State == api.StateRunning {
+			running++
+		}
+		if in.Status != st {
+			if in.Status.State != st.State || in.Status.Reason != st.Reason {
+				changed = true
+			}
+			in.Status = st
+		}
+	}
+	n.info.Instances = len(n.assigned)
+	if changed {
+		c.notify()
+		c.trigger()
+	}
+	return nil
+}
+
+// Assignments implements link.Upper.
+func (c *Cluster) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[peer]
+	if !ok {
+		return &link.Assignments{}, make(chan struct{})
+	}
+	out := &link.Assignments{Revision: n.rev, Items: make([]link.Assignment, 0, len(n.assigned))}
+	for id := range n.assigned {
+		out.Items = append(out.Items, c.insts[id].A)
+	}
+	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })
+	return out, n.wake
+}
+
+// Apply takes the root's desired set for this cluster: new instances are
+// placed, removed ones are taken off their nodes.
+func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
+	want := make(map[string]link.Assignment, len(a.Items))
+	for _, it := range a.Items {
+		want[it.InstanceID] = it
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var put []*inst
+	var del []string
+	for id, in := range c.insts {
+		if w, ok := want[id]; !ok || w.Generation != in.A.Generation {
+			c.unassignLocked(in, api.StateUndeployed, "")
+			delete(c.insts, id)
+			del = append(del, id)
+		}
+	}
+	for id, it := range want {
+		if _, ok := c.insts[id]; ok {
+			continue
+		}
+		in := &inst{A: it, Status: link.InstanceStatus{InstanceID: id, Generation: it.Generation, State: api.StateScheduled}}
+		c.insts[id] = in
+		put = append(put, in)
+	}
+	tokens := a.WorkerTokens
+	err := c.cfg.Store.Update(func(tx store.Tx) error {
+		for _, id := range del {
+			if err := tx.Delete(bucketInstances, id); err != nil {
+				return err
+			}
+		}
+		for _, in := range put {
+			if err := tx.Put(bucketInstances, in.A.InstanceID, in); err != nil {
+				return err
+			}
+		}
+		return tx.Put(bucketMeta, keyWorkerTokens, tokens)
+	})
+	if err != nil {
+		return fmt.Errorf("persist assignments: %w", err)
+	}
+	c.workerTokens = map[string]bool{}
+	for _, h := range tokens {
+		c.workerTokens[h] = true
+	}
+	if len(put) > 0 || len(del) > 0 {
+		c.trigger()
+		c.notify()
+	}
+	return nil
+}
+
+// Changed implements link.Peer.
+func (c *Cluster) Changed() <-chan struct{} { return c.changed }
+
+// Snapshot reports the cluster's aggregate, its nodes and its instances.
+func (c *Cluster) Snapshot(ctx context.Context) *link.Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	agg := api.Cluster{Name: c.cfg.Name, State: api.NodeReady}
+	var nodes []api.Node
+	archs, runtimes := map[string]bool{}, map[string]bool{}
+	for _, n := range c.nodes {
+		n.info.Instances = len(n.assigned)
+		nodes = append(nodes, n.info)
+		if n.info.State != api.NodeReady {
+			continue
+		}
+		agg.ActiveNodes++
+		agg.Capacity = agg.Capacity.Add(n.info.Capacity)
+		agg.CPUPercent += n.info.Metrics.CPUPercent
+		agg.MemoryPercent += n.info.Metrics.MemoryPercent
+		if n.info.Cordoned {
+			continue
+		}
+		free := n.info.Capacity.Sub(n.info.Reserved)
+		agg.MaxNodeFree.VCPUs = max(agg.MaxNodeFree.VCPUs, free.VCPUs)
+		agg.MaxNodeFree.MemoryMB = max(agg.MaxNodeFree.MemoryMB, free.MemoryMB)
+		archs[n.info.Arch] = true
+		for _, r := range n.info.Runtimes {
+			runtimes[r] = true
+		}
+	}
+	if agg.ActiveNodes > 0 {
+		agg.CPUPercent /= float64(agg.ActiveNodes)
+		agg.MemoryPercent /= float64(agg.ActiveNodes)
+	}
+	agg.Arch, agg.Runtimes = keys(archs), keys(runtimes)
+	agg.Instances = len(c.insts)
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
+	rep := &link.Report{Cluster: &link.ClusterReport{Name: c.cfg.Name, Aggregate: agg, Nodes: nodes}}
+	rep.Instances = make([]link.InstanceStatus, 0, len(c.insts))
+	for _, in := range c.insts {
+		st := in.Status
+		st.InstanceID, st.Generation = in.A.InstanceID, in.A.Generation
+		if n := c.nodes[in.NodeID]; n != nil {
+			st.NodeID, st.NodeName = n.info.ID, n.info.Name
+		}
+		rep.Instances = append(rep.Instances, st)
+	}
+	sort.Slice(rep.Instances, func(i, j int) bool { return rep.Instances[i].InstanceID < rep.Instances[j].InstanceID })
+	return rep
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Handle relays a request from the root (logs) to the worker running the
+// instance.
+func (c *Cluster) Handle(ctx context.Context, r link.Request) link.Response {
+	c.mu.Lock()
+	var nodeID string
+	if in, ok := c.insts[r.InstanceID]; ok {
+		nodeID = in.NodeID
+	}
+	c.mu.Unlock()
+	if nodeID == "" {
+		return link.Response{Error: "instance " + r.InstanceID + " is not on any node of this cluster", NotFound: true}
+	}
+	resp, err := c.server.Call(ctx, nodeID, r)
+	if err != nil {
+		if errors.Is(err, link.ErrNoPeer) {
+			return link.Response{Error: "the worker running the instance did not answer: " + err.Error()}
+		}
+		return link.Response{Error: err.Error()}
+	}
+	return resp
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,123 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client is the lower tier's side of the link to one upper tier.
+type Client struct {
+	base string
+	cred string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the upper tier at base (e.g.
+// "http://10.0.0.1:10100") that authenticates with credential.
+func NewClient(base, credential string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), cred: credential, hc: hc}
+}
+
+// Join presents a join token to the upper tier at base and returns the
+// identity and credential issued.
+func Join(ctx context.Context, hc *http.Client, base string, req JoinRequest) (JoinResponse, error) {
+	c := NewClient(base, "", hc)
+	var resp JoinResponse
+	err := c.do(ctx, http.MethodPost, "/link/v1/join", req, &resp)
+	return resp, err
+}
+
+// Report sends the peer's whole state.
+func (c *Client) Report(ctx context.Context, r *Report) error {
+	return c.do(ctx, http.MethodPost, "/link/v1/report", r, nil)
+}
+
+// Assignments long-polls for a desired set whose revision differs from have,
+// waiting at most wait.
+func (c *Client) Assignments(ctx context.Context, have uint64, wait time.Duration) (*Assignments, error) {
+	var a Assignments
+	q := url.Values{"rev": {fmt.Sprint(have)}, "wait": {wait.String()}}
+	err := c.do(ctx, http.MethodGet, "/link/v1/assignments?"+q.Encode(), nil, &a)
+	return &a, err
+}
+
+// Requests long-polls for relayed requests.
+func (c *Client) Requests(ctx context.Context, wait time.Duration) ([]Request, error) {
+	var out []Request
+	err := c.do(ctx, http.MethodGet, "/link/v1/requests?wait="+url.QueryEscape(wait.String()), nil, &out)
+	return out, err
+}
+
+// Respond answers a relayed request.
+func (c *Client) Respond(ctx context.Context, r Response) error {
+	return c.do(ctx, http.MethodPost, "/link/v1/response", r, nil)
+}
+
+// StatusError is an HTTP error answer from the upper tier.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("upper tier answered %d: %s", e.Code, strings.TrimSpace(e.Body))
+}
+
+// Unwrap maps 401 to ErrUnauthorized so callers can stop retrying.
+func (e *StatusError) Unwrap() error {
+	switch e.Code {
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusBadRequest:
+		return ErrInvalid
+	}
+	return nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("link request %s: %w", path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.cred != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cred)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return &StatusError{Code: resp.StatusCode, Body: string(b)}
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package link
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+)
+
+// Identity is what a lower tier keeps on disk after joining: who it is and how
+// it proves it. The file is 0600 because the credential is a secret.
+type Identity struct {
+	Upper      string `json:"upper"`
+	ID         string `json:"id"`
+	Credential string `json:"credential"`
+}
+
+// Connect returns the identity stored at path, or joins the upper tier with
+// token and stores the identity it gets. A stored identity for another upper
+// URL is replaced by a new join.
+func Connect(ctx context.Context, hc *http.Client, path, upper, token, name string) (Identity, error) {
+	var id Identity
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &id); err != nil {
+			return Identity{}, fmt.Errorf("read identity %s: %w", path, err)
+		}
+		if id.Upper == upper && id.Credential != "" {
+			return id, nil
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return Identity{}, fmt.Errorf("read identity: %w", err)
+	}
+	if token == "" {
+		return Identity{}, fmt.Errorf("not joined to %s yet: a join token is needed (--join-token)", upper)
+	}
+	resp, err := Join(ctx, hc, upper, JoinRequest{Token: token, Name: name})
+	if err != nil {
+		return Identity{}, fmt.Errorf("join %s: %w", upper, err)
+	}
+	id = Identity{Upper: upper, ID: resp.ID, Credential: resp.Credential}
+	b, _ = json.Marshal(id)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return Identity{}, fmt.Errorf("store identity: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return Identity{}, fmt.Errorf("store identity: %w", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,157 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Peer is implemented by a lower tier (a worker, a cluster) to take part in
+// the link.
+type Peer interface {
+	// Apply takes a new desired set. It must persist it before returning so
+	// that the peer keeps running it while the upper tier is away.
+	Apply(ctx context.Context, a *Assignments) error
+	// Snapshot returns the peer's whole current state to report.
+	Snapshot(ctx context.Context) *Report
+	// Changed is signalled when the state changed enough to report at once.
+	Changed() <-chan struct{}
+	// Handle answers a relayed request.
+	Handle(ctx context.Context, r Request) Response
+}
+
+// RunOptions tunes Run.
+type RunOptions struct {
+	// ReportInterval is the heartbeat: the longest time between two reports.
+	ReportInterval time.Duration
+	// PollWait is how long one long-poll may wait.
+	PollWait time.Duration
+	Logger   *slog.Logger
+}
+
+// Run keeps p linked to the upper tier through c until ctx ends: it long-polls
+// assignments and relayed requests and reports state on change and on every
+// heartbeat. Errors are logged and retried with backoff; Run never gives up,
+// so a peer cut off from its upper tier reconnects when the link returns.
+func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
+	if o.ReportInterval <= 0 {
+		o.ReportInterval = 2 * time.Second
+	}
+	if o.PollWait <= 0 {
+		o.PollWait = 25 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); watchAssignments(ctx, c, p, o) }()
+	go func() { defer wg.Done(); serveRequests(ctx, c, p, o) }()
+	go func() { defer wg.Done(); report(ctx, c, p, o) }()
+	wg.Wait()
+}
+
+func watchAssignments(ctx context.Context, c *Client, p Peer, o RunOptions) {
+	var rev uint64
+	var b backoff
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, o.PollWait+10*time.Second)
+		a, err := c.Assignments(pctx, rev, o.PollWait)
+		cancel()
+		if err != nil {
+			logLinkErr(ctx, o.Logger, "watch assignments", err)
+			b.wait(ctx)
+			continue
+		}
+		b.reset()
+		if a.Revision == rev {
+			continue
+		}
+		if err := p.Apply(ctx, a); err != nil {
+			o.Logger.Error("link: apply assignments", "err", err)
+			b.wait(ctx)
+			continue
+		}
+		rev = a.Revision
+	}
+}
+
+func serveRequests(ctx context.Context, c *Client, p Peer, o RunOptions) {
+	var b backoff
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, o.PollWait+10*time.Second)
+		reqs, err := c.Requests(pctx, o.PollWait)
+		cancel()
+		if err != nil {
+			logLinkErr(ctx, o.Logger, "watch requests", err)
+			b.wait(ctx)
+			continue
+		}
+		b.reset()
+		for _, r := range reqs {
+			go func() {
+				hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				resp := p.Handle(hctx, r)
+				resp.ID = r.ID
+				if err := c.Respond(hctx, resp); err != nil {
+					logLinkErr(ctx, o.Logger, "respond", err)
+				}
+			}()
+		}
+	}
+}
+
+func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
+	tick := time.NewTicker(o.ReportInterval)
+	defer tick.Stop()
+	var b backoff
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := c.Report(rctx, p.Snapshot(ctx))
+		cancel()
+		if err != nil {
+			logLinkErr(ctx, o.Logger, "report", err)
+			b.wait(ctx)
+			continue
+		}
+		b.reset()
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		case <-p.Changed():
+		}
+	}
+}
+
+func logLinkErr(ctx context.Context, log *slog.Logger, what string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if errors.Is(err, ErrUnauthorized) {
+		log.Error("link: upper tier refused our credential", "op", what, "err", err)
+		return
+	}
+	log.Warn("link: upper tier unreachable", "op", what, "err", err)
+}
+
+// backoff waits 100 ms, doubling to at most 5 s, between failed attempts.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) reset() { b.d = 0 }
+
+func (b *backoff) wait(ctx context.Context) {
+	if b.d == 0 {
+		b.d = 100 * time.Millisecond
+	} else {
+		b.d = min(2*b.d, 5*time.Second)
+	}
+	t := time.NewTimer(b.d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,273 @@
+package link
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Sentinel errors an Upper returns so the server can pick the status code.
+var (
+	ErrUnauthorized = errors.New("unauthorized")
+	ErrInvalid      = errors.New("invalid request")
+	ErrNoPeer       = errors.New("peer not connected")
+)
+
+// maxBody bounds what a peer may send in one request.
+const maxBody = 16 << 20
+
+// maxWait bounds a long-poll so proxies and server timeouts never cut it first.
+const maxWait = 60 * time.Second
+
+// Upper is implemented by the tier that peers report to: the root for
+// clusters, a cluster for workers.
+type Upper interface {
+	// Join admits a new peer that presents a join token and returns its identity
+	// and credential. It must fail with ErrUnauthorized for a bad token.
+	Join(ctx context.Context, req JoinRequest) (JoinResponse, error)
+	// Authenticate maps a bearer credential to a peer id, or ErrUnauthorized.
+	Authenticate(bearer string) (peerID string, err error)
+	// Report takes the peer's whole state. It must be idempotent.
+	Report(ctx context.Context, peerID string, r *Report) error
+	// Assignments returns the peer's desired set and a channel closed when it
+	// next changes.
+	Assignments(peerID string) (*Assignments, <-chan struct{})
+}
+
+// Server serves the upper side of the link over HTTP and relays requests
+// down to connected peers.
+type Server struct {
+	up  Upper
+	log *slog.Logger
+
+	mu     sync.Mutex
+	queues map[string]*queue
+}
+
+// queue holds requests waiting to be picked up by one peer, and the callers
+// waiting for their answers.
+type queue struct {
+	pending []Request
+	ready   chan struct{}
+	waiters map[string]chan Response
+}
+
+// NewServer returns a link server for up.
+func NewServer(up Upper, log *slog.Logger) *Server {
+	return &Server{up: up, log: log, queues: map[string]*queue{}}
+}
+
+// Handler serves the protocol under /link/v1/.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /link/v1/join", s.join)
+	mux.HandleFunc("POST /link/v1/report", s.authed(s.report))
+	mux.HandleFunc("GET /link/v1/assignments", s.authed(s.assignments))
+	mux.HandleFunc("GET /link/v1/requests", s.authed(s.requests))
+	mux.HandleFunc("POST /link/v1/response", s.authed(s.response))
+	return mux
+}
+
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || bearer == "" {
+			writeErr(w, fmt.Errorf("%w: missing bearer credential", ErrUnauthorized))
+			return
+		}
+		id, err := s.up.Authenticate(bearer)
+		if err != nil {
+			s.log.Warn("link: rejected credential", "remote", r.RemoteAddr)
+			writeErr(w, err)
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	resp, err := s.up.Join(r.Context(), req)
+	if err != nil {
+		s.log.Warn("link: join refused", "remote", r.RemoteAddr, "name", req.Name, "err", err)
+		writeErr(w, err)
+		return
+	}
+	s.log.Info("link: peer joined", "peer_id", resp.ID, "name", req.Name)
+	writeJSON(w, resp)
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
+	var rep Report
+	if err := decode(r, &rep); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := s.up.Report(r.Context(), peer, &rep); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) assignments(w http.ResponseWriter, r *http.Request, peer string) {
+	have, _ := strconv.ParseUint(r.URL.Query().Get("rev"), 10, 64)
+	timer := time.NewTimer(waitParam(r))
+	defer timer.Stop()
+	for {
+		a, changed := s.up.Assignments(peer)
+		if a.Revision != have {
+			writeJSON(w, a)
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			writeJSON(w, a)
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (s *Server) requests(w http.ResponseWriter, r *http.Request, peer string) {
+	timer := time.NewTimer(waitParam(r))
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		q := s.queue(peer)
+		if len(q.pending) > 0 {
+			out := q.pending
+			q.pending = nil
+			s.mu.Unlock()
+			writeJSON(w, out)
+			return
+		}
+		ready := q.ready
+		s.mu.Unlock()
+		select {
+		case <-ready:
+		case <-timer.C:
+			writeJSON(w, []Request{})
+			return
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (s *Server) response(w http.ResponseWriter, r *http.Request, peer string) {
+	var resp Response
+	if err := decode(r, &resp); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.mu.Lock()
+	ch, ok := s.queue(peer).waiters[resp.ID]
+	s.mu.Unlock()
+	if ok {
+		select {
+		case ch <- resp:
+		default:
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// queue returns peer's queue; s.mu must be held.
+func (s *Server) queue(peer string) *queue {
+	q, ok := s.queues[peer]
+	if !ok {
+		q = &queue{ready: make(chan struct{}), waiters: map[string]chan Response{}}
+		s.queues[peer] = q
+	}
+	return q
+}
+
+// Call relays req to peer and waits for its answer until ctx ends. The peer
+// picks the request up on its next long-poll.
+func (s *Server) Call(ctx context.Context, peer string, req Request) (Response, error) {
+	req.ID = newID()
+	ch := make(chan Response, 1)
+	s.mu.Lock()
+	q := s.queue(peer)
+	q.pending = append(q.pending, req)
+	q.waiters[req.ID] = ch
+	close(q.ready)
+	q.ready = make(chan struct{})
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(q.waiters, req.ID)
+		for i, p := range q.pending {
+			if p.ID == req.ID {
+				q.pending = append(q.pending[:i], q.pending[i+1:]...)
+				break
+			}
+		}
+		s.mu.Unlock()
+	}()
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		return Response{}, fmt.Errorf("relay %s to %s: %w (%v)", req.Kind, peer, ErrNoPeer, ctx.Err())
+	}
+}
+
+func waitParam(r *http.Request) time.Duration {
+	d, err := time.ParseDuration(r.URL.Query().Get("wait"))
+	if err != nil || d < 0 {
+		return 0
+	}
+	return min(d, maxWait)
+}
+
+func decode(r *http.Request, v any) error {
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: decode body: %v", ErrInvalid, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data after the JSON body", ErrInvalid)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		code = http.StatusUnauthorized
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	}
+	http.Error(w, err.Error(), code)
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

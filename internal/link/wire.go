@@ -1,0 +1,101 @@
+package link
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+)
+
+// JoinRequest is sent once by a lower tier that has no credential yet.
+type JoinRequest struct {
+	Token string `json:"token"`
+	Name  string `json:"name"`
+}
+
+// JoinResponse carries the identity and the credential the peer uses from now on.
+type JoinResponse struct {
+	ID         string `json:"id"`
+	Credential string `json:"credential"`
+}
+
+// Assignment is one instance the upper tier wants the peer to run.
+type Assignment struct {
+	InstanceID string          `json:"instance_id"`
+	ServiceID  string          `json:"service_id"`
+	AppName    string          `json:"app_name"`
+	Number     int             `json:"number"`
+	Generation uint64          `json:"generation"`
+	Spec       api.ServiceSpec `json:"spec"`
+}
+
+// Assignments is the whole desired set for one peer at one revision.
+type Assignments struct {
+	Revision uint64       `json:"revision"`
+	Items    []Assignment `json:"items"`
+	// WorkerTokens are hashes of join tokens that admit workers; the root sends
+	// them to clusters so a cluster can admit workers while the root is away.
+	WorkerTokens []string `json:"worker_tokens,omitempty"`
+}
+
+// InstanceStatus is what a peer reports of one instance.
+type InstanceStatus struct {
+	InstanceID string            `json:"instance_id"`
+	Generation uint64            `json:"generation"`
+	State      api.InstanceState `json:"state"`
+	Reason     string            `json:"reason,omitempty"`
+	ExitCode   *int              `json:"exit_code,omitempty"`
+	Restarts   int               `json:"restarts"`
+	PID        int               `json:"pid,omitempty"`
+	StartedAt  *time.Time        `json:"started_at,omitempty"`
+	NodeID     string            `json:"node_id,omitempty"`
+	NodeName   string            `json:"node_name,omitempty"`
+}
+
+// NodeReport is a worker's description of its machine.
+type NodeReport struct {
+	Name     string            `json:"name"`
+	Arch     string            `json:"arch"`
+	Runtimes []string          `json:"runtimes"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Capacity api.Resources     `json:"capacity"`
+	Metrics  api.HostMetrics   `json:"metrics"`
+}
+
+// ClusterReport is a cluster's aggregate and its nodes, for the root.
+type ClusterReport struct {
+	Name      string     `json:"name"`
+	Aggregate api.Cluster `json:"aggregate"`
+	Nodes     []api.Node `json:"nodes"`
+}
+
+// Report is a peer's whole state. Exactly one of Node or Cluster is set.
+type Report struct {
+	Node      *NodeReport      `json:"node,omitempty"`
+	Cluster   *ClusterReport   `json:"cluster,omitempty"`
+	Instances []InstanceStatus `json:"instances"`
+}
+
+// Request is a question relayed down to a peer (for example, the logs of an
+// instance it runs).
+type Request struct {
+	ID         string `json:"id"`
+	Kind       string `json:"kind"`
+	InstanceID string `json:"instance_id,omitempty"`
+	Tail       int    `json:"tail,omitempty"`
+}
+
+// Request kinds.
+const (
+	KindLogs = "logs"
+)
+
+// Response answers a Request.
+type Response struct {
+	ID    string          `json:"id"`
+	Body  json.RawMessage `json:"body,omitempty"`
+	Data  []byte          `json:"data,omitempty"`
+	Error string          `json:"error,omitempty"`
+	// NotFound marks an error that means the thing asked about does not exist.
+	NotFound bool `json:"not_found,omitempty"`
+}

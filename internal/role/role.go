@@ -1,0 +1,272 @@
+package role
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/cluster"
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/metrics"
+	"github.com/hedgeorch/hedge/internal/root"
+	"github.com/hedgeorch/hedge/internal/runtime/process"
+	"github.com/hedgeorch/hedge/internal/store"
+	"github.com/hedgeorch/hedge/internal/worker"
+)
+
+// RootConfig configures `hedge root`.
+type RootConfig struct {
+	DataDir string
+	Addr    string
+	// AdminPassword sets the admin password (HEDGE_ADMIN_PASSWORD); when empty
+	// one is generated on first start and printed once to Out.
+	AdminPassword  string
+	ClusterTimeout time.Duration
+	Logger         *slog.Logger
+	Out            io.Writer
+	// Ready, when set, is called with the API URL once it is listening.
+	Ready func(url string)
+}
+
+// ClusterConfig configures `hedge cluster`.
+type ClusterConfig struct {
+	DataDir   string
+	Name      string
+	Root      string // URL of the root
+	JoinToken string
+	Addr      string // where workers dial in
+	// WorkerTokens are extra join tokens accepted from workers.
+	WorkerTokens []string
+	NodeTimeout  time.Duration
+	Logger       *slog.Logger
+	Ready        func(url string)
+}
+
+// WorkerConfig configures `hedge worker`.
+type WorkerConfig struct {
+	DataDir   string
+	Name      string
+	Cluster   string // URL of the cluster
+	JoinToken string
+	Labels    map[string]string
+	StopGrace time.Duration
+	Logger    *slog.Logger
+	// ReportInterval is the heartbeat to the cluster.
+	ReportInterval time.Duration
+}
+
+// RunRoot serves the root until ctx ends.
+func RunRoot(ctx context.Context, cfg RootConfig) error {
+	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "root", "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, _, err := newRoot(st, cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen for the API on %s: %w", cfg.Addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	cfg.Logger.Info("root listening", "url", url)
+	if cfg.Ready != nil {
+		cfg.Ready(url)
+	}
+	go r.Run(ctx)
+	return serve(ctx, ln, r.Handler())
+}
+
+func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) {
+	au, err := auth.NewService(st, auth.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, nil, fmt.Errorf("auth: %w", err)
+	}
+	generated, err := au.EnsureAdmin(cfg.AdminPassword)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin user: %w", err)
+	}
+	if generated != "" && cfg.Out != nil {
+		fmt.Fprintf(cfg.Out, "\nGenerated password for user admin (shown only this once, stored hashed):\n\n    %s\n\nSet HEDGE_ADMIN_PASSWORD before the first start to choose it yourself.\n\n", generated)
+	}
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, au, nil
+}
+
+// RunCluster runs a cluster linked to its root until ctx ends.
+func RunCluster(ctx context.Context, cfg ClusterConfig) error {
+	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "cluster", "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens})
+	if err != nil {
+		return err
+	}
+	id, err := link.Connect(ctx, nil, filepath.Join(cfg.DataDir, "cluster", "identity.json"), cfg.Root, cfg.JoinToken, cfg.Name)
+	if err != nil {
+		return err
+	}
+	cfg.Logger.Info("cluster joined root", "cluster_id", id.ID, "root", cfg.Root)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen for workers on %s: %w", cfg.Addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	cfg.Logger.Info("cluster listening for workers", "url", url)
+	if cfg.Ready != nil {
+		cfg.Ready(url)
+	}
+	go c.Run(ctx)
+	go link.Run(ctx, link.NewClient(cfg.Root, id.Credential, nil), c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
+	return serve(ctx, ln, c.Handler().Handler())
+}
+
+// RunWorker runs a worker linked to its cluster until ctx ends. Instances
+// keep running when the worker stops; the next start re-attaches them.
+func RunWorker(ctx context.Context, cfg WorkerConfig) error {
+	dir := filepath.Join(cfg.DataDir, "worker")
+	st, err := store.OpenBolt(filepath.Join(dir, "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace})
+	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), OnExit: w.OnExit, Logger: cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("process runtime: %w", err)
+	}
+	w.AddDriver(pd)
+	id, err := link.Connect(ctx, nil, filepath.Join(dir, "identity.json"), cfg.Cluster, cfg.JoinToken, cfg.Name)
+	if err != nil {
+		return err
+	}
+	cfg.Logger.Info("worker joined cluster", "node_id", id.ID, "cluster", cfg.Cluster, "runtimes", w.Runtimes())
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	link.Run(ctx, link.NewClient(cfg.Cluster, id.Credential, nil), w, link.RunOptions{Logger: cfg.Logger.With("link", "cluster"), ReportInterval: cfg.ReportInterval})
+	w.Wait()
+	return nil
+}
+
+// UpConfig configures `hedge up`: root, cluster and worker in one process.
+type UpConfig struct {
+	DataDir       string
+	APIAddr       string
+	ClusterAddr   string
+	Name          string
+	AdminPassword string
+	Labels        map[string]string
+	Logger        *slog.Logger
+	Out           io.Writer
+	Ready         func(url string)
+}
+
+// RunUp runs all three tiers in one process. They talk over loopback HTTP
+// exactly as separate processes would, so `hedge up` exercises the same paths.
+func RunUp(ctx context.Context, cfg UpConfig) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "root", "state.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
+	r, au, err := newRoot(st, rcfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
+	}
+	apiURL := "http://" + ln.Addr().String()
+	go r.Run(ctx)
+	errs := make(chan error, 3)
+	go func() { errs <- serve(ctx, ln, r.Handler()) }()
+
+	clusterToken, err := au.CreateJoinToken(auth.JoinKindCluster, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	workerToken := randomToken()
+	clusterURL := make(chan string, 1)
+	go func() {
+		errs <- RunCluster(ctx, ClusterConfig{
+			DataDir: cfg.DataDir, Name: cfg.Name, Root: apiURL, JoinToken: clusterToken, Addr: cfg.ClusterAddr,
+			WorkerTokens: []string{workerToken}, Logger: cfg.Logger.With("tier", "cluster"),
+			Ready: func(u string) { clusterURL <- u },
+		})
+	}()
+	var curl string
+	select {
+	case curl = <-clusterURL:
+	case err := <-errs:
+		return err
+	}
+	go func() {
+		errs <- RunWorker(ctx, WorkerConfig{
+			DataDir: cfg.DataDir, Name: cfg.Name, Cluster: curl, JoinToken: workerToken, Labels: cfg.Labels,
+			Logger: cfg.Logger.With("tier", "worker"),
+		})
+	}()
+	if cfg.Ready != nil {
+		cfg.Ready(apiURL)
+	}
+	err = <-errs
+	cancel()
+	return err
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "hedge-worker-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// serve runs an HTTP server on ln until ctx ends. Write timeouts leave room
+// for the link's long-polls.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	go func() {
+		<-ctx.Done()
+		// Long-polls would hold a graceful shutdown for their whole wait:
+		// give requests a second, then close what is left.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Hostname is the default name of a cluster or worker.
+func Hostname() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "hedge"
+	}
+	return h
+}

@@ -1,0 +1,295 @@
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/sla"
+)
+
+// Version is reported by /api/health; cmd/hedge sets it at build time.
+var Version = "dev"
+
+type claimsKey struct{}
+
+// bearer is the name of the security scheme every protected operation uses.
+const bearer = "bearer"
+
+var secured = []map[string][]string{{bearer: {}}}
+
+// Handler returns the root's HTTP handler: the REST API under /api/, its
+// OpenAPI document at /api/openapi.json and docs at /api/docs, and the link
+// that clusters dial under /link/v1/.
+func (r *Root) Handler() http.Handler {
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Hedge API", Version)
+	cfg.Info.Description = "Hedge, a hierarchical edge orchestrator. Log in with POST /api/auth/login and send the token as `Authorization: Bearer <token>`."
+	cfg.OpenAPIPath = "/api/openapi"
+	cfg.DocsPath = "/api/docs"
+	cfg.SchemasPath = "/api/schemas"
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		bearer: {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+	}
+	a := humago.New(mux, cfg)
+	a.UseMiddleware(r.authenticate(a))
+	r.registerAuth(a)
+	r.registerApps(a)
+	r.registerInfra(a)
+	mux.Handle("/link/v1/", r.server.Handler())
+	return mux
+}
+
+// authenticate checks the bearer token of every operation that declares the
+// bearer security scheme, and puts the caller's claims in the context.
+func (r *Root) authenticate(a huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		ctx = huma.WithValue(ctx, remoteKey{}, hostOf(ctx.RemoteAddr()))
+		op := ctx.Operation()
+		if op == nil || len(op.Security) == 0 {
+			next(ctx)
+			return
+		}
+		tok, ok := strings.CutPrefix(ctx.Header("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			_ = huma.WriteErr(a, ctx, http.StatusUnauthorized, "missing bearer token: log in with POST /api/auth/login")
+			return
+		}
+		claims, err := r.cfg.Auth.Verify(tok)
+		if err != nil {
+			_ = huma.WriteErr(a, ctx, http.StatusUnauthorized, "invalid or expired token")
+			return
+		}
+		next(huma.WithValue(ctx, claimsKey{}, claims))
+	}
+}
+
+func caller(ctx context.Context) Caller {
+	c, _ := ctx.Value(claimsKey{}).(auth.Claims)
+	return Caller{User: c.Subject, Admin: c.IsAdmin()}
+}
+
+func requireAdmin(ctx context.Context) error {
+	if !caller(ctx).Admin {
+		return huma.Error403Forbidden("this needs the Admin role")
+	}
+	return nil
+}
+
+// apiError turns domain errors into HTTP errors at the edge.
+func apiError(err error) error {
+	var ve *sla.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ve):
+		details := make([]error, len(ve.Problems))
+		for i, p := range ve.Problems {
+			details[i] = &huma.ErrorDetail{Location: p.Field, Message: p.Message}
+		}
+		return huma.Error400BadRequest(fmt.Sprintf("invalid descriptor: %d problem(s)", len(ve.Problems)), details...)
+	case errors.Is(err, ErrNotFound), errors.Is(err, auth.ErrNotFound):
+		return huma.Error404NotFound(err.Error())
+	case errors.Is(err, ErrConflict), errors.Is(err, auth.ErrConflict):
+		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, ErrInvalid), errors.Is(err, auth.ErrInvalid):
+		return huma.Error400BadRequest(err.Error())
+	case errors.Is(err, auth.ErrUnauthorized):
+		return huma.Error401Unauthorized("invalid credentials")
+	case errors.Is(err, auth.ErrRateLimited):
+		return huma.Error429TooManyRequests("too many failed logins: wait a minute and try again")
+	case errors.Is(err, auth.ErrForbidden):
+		return huma.Error403Forbidden(err.Error())
+	case errors.Is(err, ErrGone):
+		return huma.Error503ServiceUnavailable(err.Error())
+	}
+	return huma.Error500InternalServerError("internal error")
+}
+
+// --- authentication and users ---
+
+type loginBody struct {
+	Username string `json:"username" minLength:"1" maxLength:"64"`
+	Password string `json:"password" minLength:"1" maxLength:"1024"`
+}
+
+type tokenOutput struct{ Body auth.TokenPair }
+
+type refreshBody struct {
+	RefreshToken string `json:"refresh_token" minLength:"1" maxLength:"4096"`
+}
+
+type userBody struct {
+	Username string   `json:"username" minLength:"1" maxLength:"64"`
+	Password string   `json:"password" minLength:"8" maxLength:"1024"`
+	Roles    []string `json:"roles,omitempty" maxItems:"8"`
+}
+
+type userView struct {
+	Username  string    `json:"username"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type tokenBody struct {
+	Kind       string `json:"kind" enum:"cluster,worker"`
+	TTLSeconds int    `json:"ttl_seconds,omitempty" minimum:"0" maximum:"31536000"`
+}
+
+type joinTokenView struct {
+	Token     string    `json:"token"`
+	Kind      string    `json:"kind"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (r *Root) registerAuth(a huma.API) {
+	huma.Register(a, huma.Operation{
+		OperationID: "login", Method: http.MethodPost, Path: "/api/auth/login", Tags: []string{"auth"},
+		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are rate-limited per user and address.",
+	}, func(ctx context.Context, in *struct{ Body loginBody }) (*tokenOutput, error) {
+		remote := remoteFrom(ctx)
+		pair, err := r.cfg.Auth.LoginFrom(remote, in.Body.Username, in.Body.Password)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &tokenOutput{Body: pair}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "refresh", Method: http.MethodPost, Path: "/api/auth/refresh", Tags: []string{"auth"},
+		Summary: "Refresh the access token", Description: "Takes a refresh token (in the body, or as the bearer token) and returns a new token pair.",
+	}, func(ctx context.Context, in *struct {
+		Authorization string `header:"Authorization"`
+		Body          *refreshBody
+	}) (*tokenOutput, error) {
+		tok := ""
+		if in.Body != nil {
+			tok = in.Body.RefreshToken
+		}
+		if tok == "" {
+			tok, _ = strings.CutPrefix(in.Authorization, "Bearer ")
+		}
+		if tok == "" {
+			return nil, huma.Error400BadRequest("refresh_token: required")
+		}
+		pair, err := r.cfg.Auth.Refresh(tok)
+		if err != nil {
+			return nil, huma.Error401Unauthorized("invalid or expired refresh token")
+		}
+		return &tokenOutput{Body: pair}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "health", Method: http.MethodGet, Path: "/api/health", Tags: []string{"system"},
+		Summary: "Health", Description: "Answers without authentication so load balancers can probe it.",
+	}, func(ctx context.Context, _ *struct{}) (*struct {
+		Body struct {
+			Status  string `json:"status"`
+			Version string `json:"version"`
+		}
+	}, error) {
+		out := &struct {
+			Body struct {
+				Status  string `json:"status"`
+				Version string `json:"version"`
+			}
+		}{}
+		out.Body.Status, out.Body.Version = "ok", Version
+		return out, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "create-user", Method: http.MethodPost, Path: "/api/user/", Tags: []string{"users"},
+		Summary: "Create a user (Admin)", Security: secured,
+	}, func(ctx context.Context, in *struct{ Body userBody }) (*struct{ Body userView }, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		roles := in.Body.Roles
+		if len(roles) == 0 {
+			roles = []string{auth.RoleAppProvider}
+		}
+		if err := r.cfg.Auth.CreateUser(in.Body.Username, in.Body.Password, roles); err != nil {
+			return nil, apiError(err)
+		}
+		u, err := r.cfg.Auth.GetUser(in.Body.Username)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &struct{ Body userView }{Body: userView{Username: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "list-users", Method: http.MethodGet, Path: "/api/users/", Tags: []string{"users"},
+		Summary: "List users (Admin)", Security: secured,
+	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []userView }, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		us, err := r.cfg.Auth.ListUsers()
+		if err != nil {
+			return nil, apiError(err)
+		}
+		out := make([]userView, len(us))
+		for i, u := range us {
+			out[i] = userView{Username: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}
+		}
+		return &struct{ Body []userView }{Body: out}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "delete-user", Method: http.MethodDelete, Path: "/api/user/{username}", Tags: []string{"users"},
+		Summary: "Delete a user (Admin)", Security: secured,
+	}, func(ctx context.Context, in *struct {
+		Username string `path:"username" maxLength:"64"`
+	}) (*struct{}, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		if in.Username == auth.AdminUser {
+			return nil, huma.Error400BadRequest("username: the admin user cannot be deleted")
+		}
+		return nil, apiError(r.cfg.Auth.DeleteUser(in.Username))
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "create-join-token", Method: http.MethodPost, Path: "/api/tokens/", Tags: []string{"infrastructure"},
+		Summary: "Create a join token (Admin)", Security: secured,
+		Description: "A `cluster` token lets a cluster join this root; a `worker` token lets a worker join any cluster of this root. Tokens are shown once and stored hashed; they expire after ttl_seconds (default 24 h).",
+	}, func(ctx context.Context, in *struct{ Body tokenBody }) (*struct{ Body joinTokenView }, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		ttl := time.Duration(in.Body.TTLSeconds) * time.Second
+		if ttl == 0 {
+			ttl = 24 * time.Hour
+		}
+		tok, err := r.cfg.Auth.CreateJoinToken(in.Body.Kind, ttl)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		if in.Body.Kind == auth.JoinKindWorker {
+			r.publishTokens()
+		}
+		return &struct{ Body joinTokenView }{Body: joinTokenView{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
+	})
+}
+
+type remoteKey struct{}
+
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
+}
+
+// remoteFrom returns the client address the login rate limiter keys on.
+func remoteFrom(ctx context.Context) string {
+	if s, ok := ctx.Value(remoteKey{}).(string); ok {
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,153 @@
+package root
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// This file is the root's side of the link that clusters dial.
+
+// Join admits a cluster that presents a cluster join token. A cluster that
+// joins again under the same name gets its old identity back.
+func (r *Root) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
+	if req.Name == "" || len(req.Name) > 253 {
+		return link.JoinResponse{}, fmt.Errorf("%w: name: must be 1 to 253 characters", link.ErrInvalid)
+	}
+	if err := r.cfg.Auth.CheckJoinToken("cluster", req.Token); err != nil {
+		return link.JoinResponse{}, fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
+	}
+	r.mu.Lock()
+	var id string
+	for _, c := range r.clusters {
+		if c.info.Name == req.Name {
+			id = c.info.ID
+		}
+	}
+	r.mu.Unlock()
+	if id == "" {
+		id = newID()
+	}
+	bearer, err := r.creds.Issue(id)
+	if err != nil {
+		return link.JoinResponse{}, fmt.Errorf("issue credential: %w", err)
+	}
+	rec := clusterRecord{ID: id, Name: req.Name}
+	if err := r.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketClusters, id, rec) }); err != nil {
+		return link.JoinResponse{}, fmt.Errorf("store cluster: %w", err)
+	}
+	r.mu.Lock()
+	if _, ok := r.clusters[id]; !ok {
+		r.clusters[id] = r.newCluster(api.Cluster{ID: id, Name: req.Name, State: api.NodeNotReady, LastSeen: r.cfg.Now()})
+	}
+	r.mu.Unlock()
+	return link.JoinResponse{ID: id, Credential: bearer}, nil
+}
+
+// Authenticate implements link.Upper.
+func (r *Root) Authenticate(bearer string) (string, error) {
+	id, err := r.creds.Check(bearer)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
+	}
+	return id, nil
+}
+
+// Report takes a cluster's aggregate, nodes and instance states. Statuses of
+// instances the root has since moved to another cluster are ignored (fencing).
+func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error {
+	if rep.Cluster == nil {
+		return fmt.Errorf("%w: cluster: required in a cluster report", link.ErrInvalid)
+	}
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clusters[peer]
+	if !ok {
+		return fmt.Errorf("%w: cluster %s is not registered", link.ErrUnauthorized, peer)
+	}
+	wasReady := c.info.State == api.NodeReady
+	agg := rep.Cluster.Aggregate
+	agg.ID, agg.Name, agg.Labels, agg.Reserved = c.info.ID, c.info.Name, c.info.Labels, c.info.Reserved
+	agg.State, agg.LastSeen = api.NodeReady, now
+	capChanged := agg.Capacity != c.info.Capacity || agg.MaxNodeFree != c.info.MaxNodeFree || fmt.Sprint(agg.Runtimes) != fmt.Sprint(c.info.Runtimes)
+	c.info = agg
+	c.nodes = rep.Cluster.Nodes
+	for i := range c.nodes {
+		c.nodes[i].ClusterID, c.nodes[i].ClusterName = c.info.ID, c.info.Name
+	}
+	if !wasReady {
+		r.log.Info("cluster ready", "cluster_id", peer, "cluster", c.info.Name)
+	}
+	var changed []*instance
+	for _, st := range rep.Instances {
+		in, ok := r.insts[st.InstanceID]
+		if !ok || in.ClusterID != peer || st.Generation != in.Generation {
+			continue
+		}
+		if st.State == api.StateUndeployed {
+			continue
+		}
+		if differs(in.Status, st) {
+			in.Status = st
+			in.UpdatedAt = now
+			changed = append(changed, in)
+		}
+	}
+	r.persistInstancesLocked(changed)
+	if !wasReady || capChanged {
+		r.trigger()
+	}
+	return nil
+}
+
+// differs reports whether a status change is worth storing.
+func differs(a, b link.InstanceStatus) bool {
+	if a.State != b.State || a.Reason != b.Reason || a.Restarts != b.Restarts || a.PID != b.PID || a.NodeID != b.NodeID {
+		return true
+	}
+	if (a.ExitCode == nil) != (b.ExitCode == nil) || (a.ExitCode != nil && *a.ExitCode != *b.ExitCode) {
+		return true
+	}
+	return (a.StartedAt == nil) != (b.StartedAt == nil) || (a.StartedAt != nil && !a.StartedAt.Equal(*b.StartedAt))
+}
+
+// Assignments implements link.Upper: the instances placed on the cluster, and
+// the worker join tokens it should accept.
+func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.clusters[peer]
+	if !ok {
+		return &link.Assignments{}, make(chan struct{})
+	}
+	out := &link.Assignments{Revision: c.rev, Items: make([]link.Assignment, 0, len(c.assigned))}
+	for id := range c.assigned {
+		in := r.insts[id]
+		s := r.svcs[in.ServiceID]
+		if s == nil {
+			continue
+		}
+		out.Items = append(out.Items, link.Assignment{
+			InstanceID: in.ID, ServiceID: s.ID, AppName: s.AppName, Number: in.Number,
+			Generation: in.Generation, Spec: s.Spec,
+		})
+	}
+	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })
+	out.WorkerTokens = r.cfg.Auth.JoinTokenHashes("worker")
+	return out, c.wake
+}
+
+// publishTokens makes every cluster fetch its desired set again, so that a
+// new worker join token reaches them.
+func (r *Root) publishTokens() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.clusters {
+		c.bumpLocked()
+	}
+}

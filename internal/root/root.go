@@ -1,0 +1,323 @@
+package root
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/placement"
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// Buckets of the root's store.
+const (
+	bucketApps      = "applications"
+	bucketServices  = "services"
+	bucketInstances = "instances"
+	bucketClusters  = "clusters"
+	bucketCreds     = "cluster_credentials"
+)
+
+// Config configures the Root.
+type Config struct {
+	Store  store.Store
+	Auth   *auth.Service
+	Logger *slog.Logger
+	// ClusterTimeout: a cluster silent for this long is NOT_READY and its
+	// instances are placed on other clusters.
+	ClusterTimeout time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Root is the control plane.
+type Root struct {
+	cfg    Config
+	log    *slog.Logger
+	creds  *auth.Credentials
+	fw     *placement.Framework
+	server *link.Server
+	kick   chan struct{}
+
+	mu       sync.Mutex
+	epoch    uint64
+	apps     map[string]*api.Application
+	svcs     map[string]*service
+	insts    map[string]*instance
+	clusters map[string]*cluster
+}
+
+// service is a deployed microservice and its instances.
+type service struct {
+	api.Service
+	NextNumber int `json:"next_number"`
+}
+
+// instance is the root's record of one instance.
+type instance struct {
+	ID         string              `json:"id"`
+	ServiceID  string              `json:"service_id"`
+	Number     int                 `json:"number"`
+	Generation uint64              `json:"generation"`
+	ClusterID  string              `json:"cluster_id,omitempty"`
+	Status     link.InstanceStatus `json:"status"`
+	UpdatedAt  time.Time           `json:"updated_at"`
+}
+
+// cluster is a registered cluster as the root tracks it.
+type cluster struct {
+	info     api.Cluster
+	nodes    []api.Node
+	rev      uint64
+	wake     chan struct{}
+	assigned map[string]bool
+}
+
+type clusterRecord struct {
+	ID     string            `json:"id"`
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+var _ link.Upper = (*Root)(nil)
+
+// New loads the root's state from its store.
+func New(cfg Config) (*Root, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ClusterTimeout <= 0 {
+		cfg.ClusterTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	r := &Root{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		creds:    auth.NewCredentials(cfg.Store, bucketCreds),
+		fw:       placement.New(placement.LevelRoot),
+		kick:     make(chan struct{}, 1),
+		epoch:    uint64(cfg.Now().UnixNano()),
+		apps:     map[string]*api.Application{},
+		svcs:     map[string]*service{},
+		insts:    map[string]*instance{},
+		clusters: map[string]*cluster{},
+	}
+	r.server = link.NewServer(r, cfg.Logger)
+	err := cfg.Store.View(func(tx store.Tx) error {
+		apps, err := store.ListAll[api.Application](tx, bucketApps)
+		if err != nil {
+			return err
+		}
+		for i := range apps {
+			r.apps[apps[i].ID] = &apps[i]
+		}
+		svcs, err := store.ListAll[service](tx, bucketServices)
+		if err != nil {
+			return err
+		}
+		for i := range svcs {
+			r.svcs[svcs[i].ID] = &svcs[i]
+		}
+		cls, err := store.ListAll[clusterRecord](tx, bucketClusters)
+		if err != nil {
+			return err
+		}
+		for _, c := range cls {
+			r.clusters[c.ID] = r.newCluster(api.Cluster{ID: c.ID, Name: c.Name, Labels: c.Labels, State: api.NodeNotReady, LastSeen: cfg.Now()})
+		}
+		insts, err := store.ListAll[instance](tx, bucketInstances)
+		if err != nil {
+			return err
+		}
+		for i := range insts {
+			in := &insts[i]
+			r.insts[in.ID] = in
+			if c := r.clusters[in.ClusterID]; c != nil {
+				c.assigned[in.ID] = true
+				if s := r.svcs[in.ServiceID]; s != nil {
+					c.info.Reserved = c.info.Reserved.Add(s.Spec.Demand())
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load root state: %w", err)
+	}
+	return r, nil
+}
+
+func (r *Root) newCluster(info api.Cluster) *cluster {
+	return &cluster{info: info, rev: r.epoch, wake: make(chan struct{}), assigned: map[string]bool{}}
+}
+
+// LinkHandler serves the link that clusters dial.
+func (r *Root) LinkHandler() *link.Server { return r.server }
+
+// Run places instances and watches cluster liveness until ctx ends.
+func (r *Root) Run(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			r.checkClusters()
+		case <-r.kick:
+		}
+		r.schedule(ctx)
+	}
+}
+
+func (r *Root) trigger() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *cluster) bumpLocked() {
+	c.rev++
+	close(c.wake)
+	c.wake = make(chan struct{})
+}
+
+// checkClusters marks silent clusters NOT_READY and frees their instances for
+// placement on other clusters. The silent cluster keeps running them until it
+// hears from the root again and learns they moved.
+func (r *Root) checkClusters() {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var moved []*instance
+	for _, c := range r.clusters {
+		if c.info.State != api.NodeReady || now.Sub(c.info.LastSeen) < r.cfg.ClusterTimeout {
+			continue
+		}
+		c.info.State = api.NodeNotReady
+		r.log.Warn("cluster stopped reporting", "cluster_id", c.info.ID, "cluster", c.info.Name)
+		for id := range c.assigned {
+			in := r.insts[id]
+			r.unassignLocked(in, api.StateDead, "cluster "+c.info.Name+" stopped reporting")
+			moved = append(moved, in)
+		}
+	}
+	r.persistInstancesLocked(moved)
+}
+
+func (r *Root) unassignLocked(in *instance, state api.InstanceState, reason string) {
+	if c := r.clusters[in.ClusterID]; c != nil {
+		delete(c.assigned, in.ID)
+		if s := r.svcs[in.ServiceID]; s != nil {
+			c.info.Reserved = c.info.Reserved.Sub(s.Spec.Demand())
+		}
+		c.bumpLocked()
+	}
+	in.ClusterID = ""
+	in.Generation++
+	in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: state, Reason: reason, Restarts: in.Status.Restarts}
+	in.UpdatedAt = r.cfg.Now()
+}
+
+// schedule places every instance that has no cluster.
+func (r *Root) schedule(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var pending []*instance
+	for _, in := range r.insts {
+		if in.ClusterID == "" && !in.Status.State.Terminal() {
+			pending = append(pending, in)
+		}
+	}
+	if len(pending) == 0 {
+		return
+	}
+	sort.Slice(pending, func(i, j int) bool { return pending[i].ID < pending[j].ID })
+	cands := r.candidatesLocked()
+	byID := map[string]*placement.Candidate{}
+	for _, cd := range cands {
+		byID[cd.ID] = cd
+	}
+	var changed []*instance
+	for _, in := range pending {
+		s := r.svcs[in.ServiceID]
+		if s == nil {
+			continue
+		}
+		req := &placement.Request{
+			ServiceID: s.ID, Instance: in.Number,
+			Virtualization: s.Spec.Virtualization, Demand: s.Spec.Demand(),
+			Arch: s.Spec.Arch, Constraints: s.Spec.Constraints,
+		}
+		res, err := r.fw.Place(ctx, req, cands)
+		if err != nil {
+			if in.Status.State != api.StateUnschedulable || in.Status.Reason != err.Error() {
+				r.log.Info("instance unschedulable", "instance", in.ID, "reason", err.Error())
+				in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: api.StateUnschedulable, Reason: err.Error(), Restarts: in.Status.Restarts}
+				in.UpdatedAt = r.cfg.Now()
+				changed = append(changed, in)
+			}
+			continue
+		}
+		c := r.clusters[res.Chosen.ID]
+		in.ClusterID = c.info.ID
+		c.assigned[in.ID] = true
+		c.info.Reserved = c.info.Reserved.Add(s.Spec.Demand())
+		cd := byID[c.info.ID]
+		cd.Free = cd.Free.Sub(s.Spec.Demand())
+		c.bumpLocked()
+		in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: api.StateScheduled, Restarts: in.Status.Restarts}
+		in.UpdatedAt = r.cfg.Now()
+		changed = append(changed, in)
+	}
+	r.persistInstancesLocked(changed)
+}
+
+func (r *Root) candidatesLocked() []*placement.Candidate {
+	out := make([]*placement.Candidate, 0, len(r.clusters))
+	for _, c := range r.clusters {
+		out = append(out, &placement.Candidate{
+			ID: c.info.ID, Name: c.info.Name,
+			Ready:    c.info.State == api.NodeReady,
+			Runtimes: c.info.Runtimes, Arch: c.info.Arch,
+			Capacity: c.info.Capacity, Free: c.info.Capacity.Sub(c.info.Reserved),
+			MaxNodeFree: c.info.MaxNodeFree, Labels: c.info.Labels,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (r *Root) persistInstancesLocked(ins []*instance) {
+	if len(ins) == 0 {
+		return
+	}
+	err := r.cfg.Store.Update(func(tx store.Tx) error {
+		for _, in := range ins {
+			if err := tx.Put(bucketInstances, in.ID, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		r.log.Error("persist instances", "err", err)
+	}
+}
+
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,426 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	goruntime "runtime"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/metrics"
+	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+const (
+	bucketState = "worker"
+	keyDesired  = "desired"
+)
+
+// Config configures a Worker.
+type Config struct {
+	Name   string
+	Labels map[string]string
+	// Store keeps the desired set across restarts.
+	Store store.Store
+	// Host samples the machine's metrics.
+	Host   *metrics.Host
+	Logger *slog.Logger
+	// StopGrace is how long an instance gets between SIGTERM and SIGKILL.
+	StopGrace time.Duration
+	// MaxBackoff caps the delay between restarts of a failing instance.
+	MaxBackoff time.Duration
+	// Capacity overrides the measured capacity offered to instances.
+	Capacity *api.Resources
+}
+
+// Worker runs the instances its cluster assigns. It implements link.Peer.
+type Worker struct {
+	cfg      Config
+	log      *slog.Logger
+	drivers  map[string]runtime.Driver
+	capacity api.Resources
+	changed  chan struct{}
+	sem      chan struct{}
+
+	// ctx is the worker's lifetime; background starts and stops use it.
+	ctx context.Context
+	wg  sync.WaitGroup
+
+	mu        sync.Mutex
+	instances map[string]*instance
+
+	metricsMu sync.Mutex
+	metricsAt time.Time
+	metrics   api.HostMetrics
+}
+
+// instance is the worker's view of one assigned (or recovered) instance.
+type instance struct {
+	a        link.Assignment
+	desired  bool
+	state    api.InstanceState
+	reason   string
+	exitCode *int
+	restarts int
+	pid      int
+	started  *time.Time
+
+	running  bool // the driver has a live task
+	starting bool
+	stopping bool
+	retry    *time.Timer
+}
+
+var _ link.Peer = (*Worker)(nil)
+
+// New returns a worker. Add drivers with AddDriver, then call Start.
+func New(cfg Config) *Worker {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 10 * time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	return &Worker{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		drivers:   map[string]runtime.Driver{},
+		changed:   make(chan struct{}, 1),
+		sem:       make(chan struct{}, 8),
+		instances: map[string]*instance{},
+	}
+}
+
+// AddDriver makes a runtime available; its Name is the virtualization it serves.
+func (w *Worker) AddDriver(d runtime.Driver) { w.drivers[d.Name()] = d }
+
+// Runtimes lists the virtualizations this worker can run.
+func (w *Worker) Runtimes() []string {
+	out := make([]string, 0, len(w.drivers))
+	for n := range w.drivers {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Start recovers the instances that survived a previous run of the worker,
+// then reconciles toward the persisted desired set. Background work stops
+// when ctx ends; Wait waits for it.
+func (w *Worker) Start(ctx context.Context) error {
+	w.ctx = ctx
+	w.capacity = metrics.Capacity(ctx)
+	if w.cfg.Capacity != nil {
+		w.capacity = *w.cfg.Capacity
+	}
+	var desired []link.Assignment
+	err := w.cfg.Store.View(func(tx store.Tx) error {
+		err := tx.Get(bucketState, keyDesired, &desired)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load desired set: %w", err)
+	}
+	w.mu.Lock()
+	for _, a := range desired {
+		w.instances[a.InstanceID] = &instance{a: a, desired: true, state: api.StateStarting}
+	}
+	w.mu.Unlock()
+	for name, d := range w.drivers {
+		tasks, err := d.Recover(ctx)
+		if err != nil {
+			return fmt.Errorf("recover %s instances: %w", name, err)
+		}
+		w.mu.Lock()
+		for _, t := range tasks {
+			in, ok := w.instances[t.InstanceID]
+			if !ok {
+				in = &instance{a: link.Assignment{InstanceID: t.InstanceID, Spec: api.ServiceSpec{Virtualization: name}}}
+				w.instances[t.InstanceID] = in
+			}
+			started := t.StartedAt
+			in.running, in.state, in.pid, in.started = true, api.StateRunning, t.PID, &started
+			w.log.Info("re-attached instance", "instance", t.InstanceID, "pid", t.PID)
+		}
+		w.mu.Unlock()
+	}
+	w.reconcile(desired)
+	return nil
+}
+
+// Wait blocks until background starts and stops have finished.
+func (w *Worker) Wait() { w.wg.Wait() }
+
+// Apply implements link.Peer: persist the desired set, then converge to it.
+func (w *Worker) Apply(ctx context.Context, a *link.Assignments) error {
+	err := w.cfg.Store.Update(func(tx store.Tx) error {
+		return tx.Put(bucketState, keyDesired, a.Items)
+	})
+	if err != nil {
+		return fmt.Errorf("persist desired set: %w", err)
+	}
+	w.reconcile(a.Items)
+	return nil
+}
+
+// reconcile starts what is desired and not running and stops what runs and is
+// not desired.
+func (w *Worker) reconcile(items []link.Assignment) {
+	want := make(map[string]link.Assignment, len(items))
+	for _, a := range items {
+		want[a.InstanceID] = a
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, in := range w.instances {
+		a, ok := want[id]
+		if ok && a.Generation == in.a.Generation {
+			in.a, in.desired = a, true
+			continue
+		}
+		in.desired = false
+		w.stopLocked(id, in)
+	}
+	for id, a := range want {
+		in, ok := w.instances[id]
+		if !ok {
+			in = &instance{a: a, desired: true, state: api.StateStarting}
+			w.instances[id] = in
+		}
+		if !in.running && !in.starting && !in.stopping && in.retry == nil && in.state != api.StateCompleted {
+			w.startLocked(id, in)
+		}
+	}
+	w.notify()
+}
+
+func (w *Worker) startLocked(id string, in *instance) {
+	in.starting, in.state, in.reason = true, api.StateStarting, ""
+	a := in.a
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.sem <- struct{}{}
+		task, err := w.startTask(a)
+		<-w.sem
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		in.starting = false
+		if err != nil {
+			w.log.Warn("instance failed to start", "instance", id, "err", err)
+			in.state, in.reason = api.StateFailed, err.Error()
+			w.scheduleRestartLocked(id, in)
+			w.notify()
+			return
+		}
+		started := task.StartedAt
+		in.running, in.pid, in.started, in.exitCode = true, task.PID, &started, nil
+		in.state = api.StateRunning
+		if !in.desired {
+			w.stopLocked(id, in)
+		}
+		w.notify()
+	}()
+}
+
+func (w *Worker) startTask(a link.Assignment) (runtime.Task, error) {
+	d, ok := w.drivers[a.Spec.Virtualization]
+	if !ok {
+		return runtime.Task{}, fmt.Errorf("runtime %q is not available on this worker (it has %v)", a.Spec.Virtualization, w.Runtimes())
+	}
+	return d.Start(w.ctx, runtime.Spec{InstanceID: a.InstanceID, Service: a.Spec})
+}
+
+// stopLocked stops an instance that is no longer desired and forgets it once
+// its driver has released everything.
+func (w *Worker) stopLocked(id string, in *instance) {
+	if in.retry != nil {
+		in.retry.Stop()
+		in.retry = nil
+	}
+	if in.stopping || in.starting {
+		return // a start in flight stops it when it lands
+	}
+	in.stopping = true
+	d := w.drivers[in.a.Spec.Virtualization]
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if d != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), w.cfg.StopGrace+10*time.Second)
+			if err := d.Stop(ctx, id, w.cfg.StopGrace); err != nil {
+				w.log.Warn("stop instance", "instance", id, "err", err)
+			}
+			if err := d.Remove(ctx, id); err != nil {
+				w.log.Warn("remove instance", "instance", id, "err", err)
+			}
+			cancel()
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if cur := w.instances[id]; cur == in {
+			delete(w.instances, id)
+			w.log.Info("instance undeployed", "instance", id)
+		}
+		w.notify()
+	}()
+}
+
+// OnExit is the runtime.ExitFunc the worker's drivers call.
+func (w *Worker) OnExit(id string, e runtime.Exit) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	in, ok := w.instances[id]
+	if !ok {
+		return
+	}
+	in.running, in.pid = false, 0
+	if e.CodeKnown {
+		code := e.Code
+		in.exitCode = &code
+	} else {
+		in.exitCode = nil
+	}
+	switch {
+	case in.stopping:
+		in.state, in.reason = api.StateUndeployed, ""
+	case in.a.Spec.OneShot && e.CodeKnown && e.Code == 0:
+		in.state, in.reason = api.StateCompleted, "exited with code 0"
+	default:
+		in.state, in.reason = api.StateFailed, exitReason(e)
+		w.log.Info("instance exited", "instance", id, "reason", in.reason)
+		if in.desired {
+			w.scheduleRestartLocked(id, in)
+		}
+	}
+	w.notify()
+}
+
+func exitReason(e runtime.Exit) string {
+	switch {
+	case e.Reason != "":
+		return e.Reason
+	case e.Signal != "":
+		return "killed by signal " + e.Signal
+	case e.CodeKnown:
+		return fmt.Sprintf("exited with code %d", e.Code)
+	}
+	return "exited"
+}
+
+// scheduleRestartLocked restarts a failed instance after an exponential
+// backoff: 0.5 s, 1 s, 2 s, ... up to MaxBackoff.
+func (w *Worker) scheduleRestartLocked(id string, in *instance) {
+	if in.retry != nil || !in.desired || w.ctx.Err() != nil {
+		return
+	}
+	delay := 500 * time.Millisecond << min(in.restarts, 10)
+	delay = min(delay, w.cfg.MaxBackoff)
+	in.restarts++
+	in.retry = time.AfterFunc(delay, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		in.retry = nil
+		if w.ctx.Err() != nil || !in.desired || in.running || in.starting || in.stopping {
+			return
+		}
+		if w.instances[id] == in {
+			w.startLocked(id, in)
+			w.notify()
+		}
+	})
+}
+
+func (w *Worker) notify() {
+	select {
+	case w.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Changed implements link.Peer.
+func (w *Worker) Changed() <-chan struct{} { return w.changed }
+
+// Snapshot implements link.Peer: the node and every instance it knows.
+func (w *Worker) Snapshot(ctx context.Context) *link.Report {
+	rep := &link.Report{Node: &link.NodeReport{
+		Name:     w.cfg.Name,
+		Arch:     goruntime.GOARCH,
+		Runtimes: w.Runtimes(),
+		Labels:   w.cfg.Labels,
+		Capacity: w.capacity,
+		Metrics:  w.hostMetrics(ctx),
+	}}
+	w.mu.Lock()
+	rep.Instances = make([]link.InstanceStatus, 0, len(w.instances))
+	for id, in := range w.instances {
+		rep.Instances = append(rep.Instances, link.InstanceStatus{
+			InstanceID: id, Generation: in.a.Generation, State: in.state, Reason: in.reason,
+			ExitCode: in.exitCode, Restarts: in.restarts, PID: in.pid, StartedAt: in.started,
+		})
+	}
+	w.mu.Unlock()
+	slices.SortFunc(rep.Instances, func(a, b link.InstanceStatus) int { return compare(a.InstanceID, b.InstanceID) })
+	return rep
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// hostMetrics samples the host at most once a second: reports can be much
+// more frequent than that while instances start.
+func (w *Worker) hostMetrics(ctx context.Context) api.HostMetrics {
+	w.metricsMu.Lock()
+	defer w.metricsMu.Unlock()
+	if w.cfg.Host != nil && time.Since(w.metricsAt) >= time.Second {
+		w.metrics = w.cfg.Host.Sample(ctx)
+		w.metricsAt = time.Now()
+	}
+	return w.metrics
+}
+
+// Handle implements link.Peer: it answers relayed requests (logs).
+func (w *Worker) Handle(ctx context.Context, r link.Request) link.Response {
+	switch r.Kind {
+	case link.KindLogs:
+		w.mu.Lock()
+		in, ok := w.instances[r.InstanceID]
+		var virt string
+		if ok {
+			virt = in.a.Spec.Virtualization
+		}
+		w.mu.Unlock()
+		d := w.drivers[virt]
+		if !ok || d == nil {
+			return link.Response{Error: "instance " + r.InstanceID + " is not on this worker", NotFound: true}
+		}
+		b, err := d.Logs(ctx, r.InstanceID, r.Tail)
+		if err != nil {
+			return link.Response{Error: err.Error()}
+		}
+		return link.Response{Data: b}
+	}
+	body, _ := json.Marshal(map[string]string{"kind": r.Kind})
+	return link.Response{Error: "unknown request kind", Body: body}
+}
