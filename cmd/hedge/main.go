@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/cli"
+	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/role"
 	"github.com/hedgeorch/hedge/internal/root"
 )
@@ -26,9 +28,7 @@ func main() {
 	root.Version = version
 	cmd := cli.NewRootCommand(cli.WithVersion(version))
 	cmd.AddCommand(upCommand(), rootCommand(), clusterCommand(), workerCommand())
-	if err := cmd.Execute(); err != nil {
-		os.Exit(1)
-	}
+	os.Exit(cli.Execute(context.Background(), cmd))
 }
 
 // serverFlags are shared by the server subcommands.
@@ -163,6 +163,8 @@ func workerCommand() *cobra.Command {
 	var name, clusterURL, token string
 	var labels []string
 	var grace, heartbeat time.Duration
+	var cpus float64
+	var memoryMB int64
 	c := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker agent that joins a cluster",
@@ -176,9 +178,20 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var capacity *api.Resources
+			if cpus > 0 || memoryMB > 0 {
+				m := metrics.Capacity(context.Background())
+				capacity = &api.Resources{VCPUs: m.VCPUs, MemoryMB: m.MemoryMB}
+				if cpus > 0 {
+					capacity.VCPUs = cpus
+				}
+				if memoryMB > 0 {
+					capacity.MemoryMB = memoryMB
+				}
+			}
 			ctx, stop := signalContext()
 			defer stop()
-			return role.RunWorker(ctx, role.WorkerConfig{
+			return role.RunWorker(ctx, role.WorkerConfig{Capacity: capacity,
 				DataDir: f.dataDir, Name: name, Cluster: clusterURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
 				Labels: lbl, StopGrace: grace, ReportInterval: heartbeat, Logger: f.logger(),
 			})
@@ -190,6 +203,8 @@ func workerCommand() *cobra.Command {
 	c.Flags().StringVar(&token, "join-token", "", "worker join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
 	c.Flags().DurationVar(&grace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
+	c.Flags().Float64Var(&cpus, "cpus", 0, "cores offered to instances (default: all of the machine's)")
+	c.Flags().Int64Var(&memoryMB, "memory-mb", 0, "memory in MB offered to instances (default: all of the machine's)")
 	c.Flags().DurationVar(&heartbeat, "heartbeat", 2*time.Second, "longest time between two reports to the cluster")
 	return c
 }

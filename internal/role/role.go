@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/cluster"
 	"github.com/hedgeorch/hedge/internal/link"
@@ -60,7 +61,10 @@ type WorkerConfig struct {
 	JoinToken string
 	Labels    map[string]string
 	StopGrace time.Duration
-	Logger    *slog.Logger
+	// Capacity, when set, is what the worker offers to instances instead of
+	// the whole machine.
+	Capacity *api.Resources
+	Logger   *slog.Logger
 	// ReportInterval is the heartbeat to the cluster.
 	ReportInterval time.Duration
 }
@@ -147,7 +151,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return err
 	}
 	defer st.Close()
-	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace})
+	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity})
 	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), OnExit: w.OnExit, Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("process runtime: %w", err)

@@ -43,7 +43,7 @@ func (r *Root) registerApps(a huma.API) {
 	tags := []string{"applications"}
 	huma.Register(a, huma.Operation{
 		OperationID: "submit-application", Method: http.MethodPost, Path: "/api/application/", Tags: tags,
-		Summary: "Deploy applications from an SLA", Security: secured, MaxBodyBytes: maxSLA,
+		Summary: "Deploy applications from an SLA", Security: secured, MaxBodyBytes: maxSLA, SkipValidateBody: true,
 		Description: "Takes an Oakestra SLA v2.0 deployment descriptor, as JSON or (with Content-Type application/yaml) YAML. " +
 			"Every problem is listed in `errors` with its field path. Each microservice starts `instances` instances (default 1).",
 	}, func(ctx context.Context, in *struct {
@@ -85,7 +85,7 @@ func (r *Root) registerApps(a huma.API) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "add-services", Method: http.MethodPost, Path: "/api/service/", Tags: []string{"services"},
-		Summary: "Add services to an application", Security: secured, MaxBodyBytes: maxSLA,
+		Summary: "Add services to an application", Security: secured, MaxBodyBytes: maxSLA, SkipValidateBody: true,
 		Description: "Body: `{\"applicationID\": \"...\", \"microservices\": [...]}` with microservices as in an SLA.",
 	}, func(ctx context.Context, in *struct {
 		RawBody []byte `contentType:"application/json"`

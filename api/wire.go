@@ -1,0 +1,81 @@
+package api
+
+import "time"
+
+// Kinds of join token: which tier the token lets join.
+const (
+	TokenKindCluster = "cluster"
+	TokenKindWorker  = "worker"
+)
+
+// LoginRequest is the body of POST /api/auth/login.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// RefreshRequest is the body of POST /api/auth/refresh.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// TokenPair is the answer of login and refresh: a short-lived access token
+// for the Authorization header and a refresh token to get the next pair.
+type TokenPair struct {
+	Token        string `json:"token"`
+	RefreshToken string `json:"refresh_token"`
+	// ExpiresIn is the lifetime of Token in seconds.
+	ExpiresIn int `json:"expires_in"`
+}
+
+// Health is the answer of GET /api/health.
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version"`
+}
+
+// CreateUserRequest is the body of POST /api/user/.
+type CreateUserRequest struct {
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Roles    []string `json:"roles"`
+}
+
+// User is an account as the API shows it (never with its password).
+type User struct {
+	Username  string    `json:"username"`
+	Roles     []string  `json:"roles"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// CreateTokenRequest is the body of POST /api/tokens/.
+type CreateTokenRequest struct {
+	Kind string `json:"kind"`
+	// TTLSeconds is the token's lifetime; 0 leaves it to the server.
+	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+}
+
+// JoinToken lets a cluster (or worker) join the tier above it.
+type JoinToken struct {
+	Token     string    `json:"token"`
+	Kind      string    `json:"kind"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SubmitResult is the answer of POST /api/application/: what the SLA created.
+type SubmitResult struct {
+	Applications []Application `json:"applications"`
+	Services     []Service     `json:"services"`
+}
+
+// AddServicesRequest is the body of POST /api/service/: more microservices
+// for an existing application.
+type AddServicesRequest struct {
+	ApplicationID string        `json:"applicationID"`
+	Microservices []ServiceSpec `json:"microservices"`
+}
+
+// ScaleRequest is the body of PUT /api/service/{id}/scale.
+type ScaleRequest struct {
+	Instances int `json:"instances"`
+}

@@ -1,0 +1,28 @@
+package auth
+
+import (
+	"errors"
+
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// Sentinel errors, checked with errors.Is. The API edge turns them into status
+// codes (401, 403, 400, 409, 404, 429).
+var (
+	// ErrUnauthorized: the caller is not who it claims, or its token or
+	// credential is not (or no longer) valid. Deliberately vague: it never
+	// says whether the user name or the password was wrong.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the caller is known but its roles do not allow the action.
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalid: the input is malformed; the message names the field.
+	ErrInvalid = errors.New("invalid")
+	// ErrRateLimited: too many failed logins for this user from this remote;
+	// wait for the window to pass.
+	ErrRateLimited = errors.New("rate limited")
+	// ErrConflict is store.ErrConflict, so a conflict from either package
+	// matches both.
+	ErrConflict = store.ErrConflict
+	// ErrNotFound is store.ErrNotFound.
+	ErrNotFound = store.ErrNotFound
+)

@@ -1,0 +1,139 @@
+package auth
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+func TestUnitJoinTokens(t *testing.T) {
+	tests := []struct {
+		name      string
+		kind      string
+		ttl       time.Duration
+		checkKind string
+		advance   time.Duration
+		wantErr   error
+	}{
+		{"cluster token for a cluster", JoinKindCluster, time.Hour, JoinKindCluster, 0, nil},
+		{"worker token for a worker", JoinKindWorker, time.Hour, JoinKindWorker, 59 * time.Minute, nil},
+		{"worker token used by a cluster", JoinKindWorker, time.Hour, JoinKindCluster, 0, ErrUnauthorized},
+		{"cluster token used by a worker", JoinKindCluster, time.Hour, JoinKindWorker, 0, ErrUnauthorized},
+		{"expired", JoinKindWorker, time.Hour, JoinKindWorker, time.Hour, ErrUnauthorized},
+		{"ttl 0 lasts 24h", JoinKindWorker, 0, JoinKindWorker, 24*time.Hour - time.Second, nil},
+		{"ttl 0 ends after 24h", JoinKindWorker, 0, JoinKindWorker, 24 * time.Hour, ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tok, err := f.svc.CreateJoinToken(tt.kind, tt.ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(tok, "hedge-"+tt.kind+"-") || len(tok) < len("hedge-"+tt.kind+"-")+32 {
+				t.Fatalf("token %q: want hedge-%s-<at least 32 random characters>", tok, tt.kind)
+			}
+			f.clock.Advance(tt.advance)
+			if err := f.svc.CheckJoinToken(tt.checkKind, tok); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("CheckJoinToken: err = %v, want %v", err, tt.wantErr)
+			}
+			// Reusable until expiry: a second check gives the same answer.
+			if err := f.svc.CheckJoinToken(tt.checkKind, tok); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("second CheckJoinToken: err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestUnitJoinTokenErrors(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		name string
+		kind string
+		ttl  time.Duration
+	}{
+		{"unknown kind", "root", 0},
+		{"empty kind", "", 0},
+		{"negative ttl", JoinKindWorker, -time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := f.svc.CreateJoinToken(c.kind, c.ttl); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+	t.Run("unknown token", func(t *testing.T) {
+		if err := f.svc.CheckJoinToken(JoinKindWorker, "hedge-worker-made-up"); !errors.Is(err, ErrUnauthorized) {
+			t.Fatalf("err = %v, want ErrUnauthorized", err)
+		}
+	})
+}
+
+func TestUnitJoinTokenHashesAndOfflineMatch(t *testing.T) {
+	f := newFixture(t)
+	w1, _ := f.svc.CreateJoinToken(JoinKindWorker, time.Hour)
+	w2, _ := f.svc.CreateJoinToken(JoinKindWorker, 2*time.Hour)
+	c1, _ := f.svc.CreateJoinToken(JoinKindCluster, time.Hour)
+
+	hashes := f.svc.JoinTokenHashes(JoinKindWorker)
+	want := []string{HashToken(w1), HashToken(w2)}
+	slices.Sort(want)
+	if !slices.Equal(hashes, want) {
+		t.Fatalf("worker hashes = %v, want %v", hashes, want)
+	}
+	for _, h := range hashes {
+		if h == w1 || h == w2 {
+			t.Fatal("JoinTokenHashes returned a token, not a hash")
+		}
+	}
+
+	tests := []struct {
+		name    string
+		token   string
+		wantErr error
+	}{
+		{"worker token", w1, nil},
+		{"other worker token", w2, nil},
+		{"cluster token", c1, ErrUnauthorized},
+		{"unknown worker token", "hedge-worker-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ErrUnauthorized},
+		{"hash instead of token", hashes[0], ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := MatchJoinToken(hashes, JoinKindWorker, tt.token); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+
+	f.clock.Advance(time.Hour) // w1 expires, w2 not yet
+	if got := f.svc.JoinTokenHashes(JoinKindWorker); !slices.Equal(got, []string{HashToken(w2)}) {
+		t.Fatalf("after an hour worker hashes = %v, want only w2's", got)
+	}
+	if got := f.svc.JoinTokenHashes(JoinKindCluster); len(got) != 0 {
+		t.Fatalf("expired cluster hashes still listed: %v", got)
+	}
+
+	// Creating a token drops expired records from the store.
+	if _, err := f.svc.CreateJoinToken(JoinKindWorker, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	_ = f.st.View(func(tx store.Tx) error {
+		return tx.List(bucketTokens, func(string, []byte) error { stored++; return nil })
+	})
+	if stored != 2 {
+		t.Fatalf("%d token records stored, want 2 (w2 and the new one)", stored)
+	}
+}
+
+func TestUnitHashToken(t *testing.T) {
+	// sha256("abc"), a published test vector.
+	if got := HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("HashToken(abc) = %s", got)
+	}
+}

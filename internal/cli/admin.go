@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hedgeorch/hedge/api"
+)
+
+func (a *app) tokenCommand() *cobra.Command {
+	var kind string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create --kind cluster|worker",
+		Short: "Issue a join token and print only the token (Admin only)",
+		Example: "  hedge token create --kind cluster\n" +
+			"  TOKEN=$(hedge token create --kind worker --ttl 1h)",
+		Args: cobra.NoArgs,
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, format string, _ []string) error {
+			if kind != api.TokenKindCluster && kind != api.TokenKindWorker {
+				return fmt.Errorf("invalid --kind %q: want cluster or worker", kind)
+			}
+			if ttl < 0 {
+				return fmt.Errorf("invalid --ttl %s: want a duration >= 0", ttl)
+			}
+			jt, err := c.CreateToken(ctx, kind, ttl)
+			if err != nil {
+				return fmt.Errorf("create %s token: %w", kind, err)
+			}
+			return render(w, format, jt, func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, jt.Token)
+				return err
+			})
+		}),
+	}
+	create.Flags().StringVar(&kind, "kind", "", "what the token lets join: cluster or worker")
+	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid (0: the server's default)")
+	_ = create.MarkFlagRequired("kind")
+
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Manage join tokens for clusters and workers",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func (a *app) userCommand() *cobra.Command {
+	var roles []string
+	var passwordStdin bool
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a user (Admin only)",
+		Long: "Create a user. The password is read from stdin with --password-stdin, else asked\n" +
+			"twice on the terminal. Roles: Admin, Organization_Admin, Application_Provider,\n" +
+			"Infrastructure_Provider.",
+		Example: "  hedge user create alice --role Application_Provider\n" +
+			"  echo \"$PW\" | hedge user create ci --role Application_Provider --password-stdin",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			format, err := a.format()
+			if err != nil {
+				return err
+			}
+			password, err := a.newPassword(cmd, passwordStdin)
+			if err != nil {
+				return err
+			}
+			c, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			u, err := c.CreateUser(cmd.Context(), args[0], password, roles...)
+			if err != nil {
+				return fmt.Errorf("create user %s: %w", args[0], err)
+			}
+			return render(cmd.OutOrStdout(), format, u, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "user %s created\n", args[0])
+				return err
+			})
+		},
+	}
+	create.Flags().StringSliceVar(&roles, "role", []string{"Application_Provider"}, "role of the user (repeatable)")
+	create.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin")
+
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List users (Admin only)",
+		Args:    cobra.NoArgs,
+		RunE:    a.withClient(a.listUsers),
+	}
+	del := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a user (Admin only)",
+		Args:    cobra.ExactArgs(1),
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, _ string, args []string) error {
+			if err := c.DeleteUser(ctx, args[0]); err != nil {
+				return fmt.Errorf("delete user %s: %w", args[0], err)
+			}
+			_, err := fmt.Fprintf(w, "user %s deleted\n", args[0])
+			return err
+		}),
+	}
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "Manage users",
+		Args:  cobra.NoArgs,
+	}
+	cmd.AddCommand(create, list, del)
+	return cmd
+}
+
+// newPassword takes a new user's password from stdin or, asked twice, from
+// the terminal. HEDGE_PASSWORD is not used: it is the password of the user
+// logging in, not of the one being created.
+func (a *app) newPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	if fromStdin {
+		return readSecretLine(cmd.InOrStdin())
+	}
+	fd, ok := a.stdinTerminal(cmd)
+	if !ok {
+		return "", errors.New("no password: use --password-stdin when stdin is not a terminal")
+	}
+	pw, err := a.promptSecret(cmd, fd, "Password: ")
+	if err != nil {
+		return "", err
+	}
+	again, err := a.promptSecret(cmd, fd, "Repeat password: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", errors.New("the passwords do not match")
+	}
+	return pw, nil
+}

@@ -1,0 +1,335 @@
+package placement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+)
+
+// Framework places instances at one level by running its filter and score
+// plugins over the candidates. It is safe for concurrent use.
+type Framework struct {
+	level   Level
+	filters []FilterPlugin
+	scores  []weightedScore
+	policy  *PolicyScore // nil without defaults
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand // nil: deterministic tie-break
+
+	err error // an invalid option; Place reports it
+}
+
+type weightedScore struct {
+	plugin ScorePlugin
+	weight int64
+}
+
+// Option configures a Framework.
+type Option func(*config)
+
+type config struct {
+	filters    []FilterPlugin
+	scores     []weightedScore
+	policies   map[string]ScorePlugin
+	rnd        *rand.Rand
+	noDefaults bool
+	errs       []error
+}
+
+// WithFilter adds a filter that runs after the default filters.
+func WithFilter(p FilterPlugin) Option {
+	return func(c *config) {
+		if p == nil {
+			c.errs = append(c.errs, errors.New("with filter: nil plugin"))
+			return
+		}
+		c.filters = append(c.filters, p)
+	}
+}
+
+// WithScore adds a score plugin whose score, times weight, is added to the
+// default policy's score. weight must be positive.
+func WithScore(p ScorePlugin, weight int64) Option {
+	return func(c *config) {
+		switch {
+		case p == nil:
+			c.errs = append(c.errs, errors.New("with score: nil plugin"))
+		case weight <= 0:
+			c.errs = append(c.errs, fmt.Errorf("with score %s: weight %d, want > 0", p.Name(), weight))
+		default:
+			c.scores = append(c.scores, weightedScore{p, weight})
+		}
+	}
+}
+
+// WithPolicy makes p selectable as Request.Policy name, replacing a default
+// policy of that name. Policies registered in this package need no option.
+func WithPolicy(name string, p ScorePlugin) Option {
+	return func(c *config) {
+		if p == nil || name == "" {
+			c.errs = append(c.errs, fmt.Errorf("with policy %q: empty name or nil plugin", name))
+			return
+		}
+		if c.policies == nil {
+			c.policies = make(map[string]ScorePlugin)
+		}
+		c.policies[name] = p
+	}
+}
+
+// WithRand makes Place break ties among equally scored candidates at random,
+// drawing from r. Without it the tie-break is deterministic: lowest ID, then
+// lowest Name. r is used under a lock, once per Place call.
+func WithRand(r *rand.Rand) Option {
+	return func(c *config) { c.rnd = r }
+}
+
+// WithoutDefaults leaves out the default filters and the policy score, so
+// that a Framework runs only the plugins given with WithFilter and WithScore.
+// Mostly for tests and for callers that assemble their own set.
+func WithoutDefaults() Option {
+	return func(c *config) { c.noDefaults = true }
+}
+
+// New returns a Framework for level with the default plugins for that level
+// (see registry.go) followed by those added with options. Invalid options do
+// not panic: every Place call then fails with ErrInvalidRequest.
+func New(level Level, opts ...Option) *Framework {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f := &Framework{level: level, rnd: cfg.rnd}
+	if level != LevelRoot && level != LevelCluster {
+		cfg.errs = append(cfg.errs, fmt.Errorf("level %d, want LevelRoot or LevelCluster", int(level)))
+	}
+	if !cfg.noDefaults {
+		f.filters = defaultFilters(level)
+		policies := defaultPolicies(level)
+		for name, p := range cfg.policies {
+			policies[name] = p
+		}
+		f.policy = NewPolicyScore(policies)
+		f.scores = append(f.scores, weightedScore{f.policy, 1})
+	} else if len(cfg.policies) > 0 {
+		f.policy = NewPolicyScore(cfg.policies)
+		f.scores = append(f.scores, weightedScore{f.policy, 1})
+	}
+	f.filters = append(f.filters, cfg.filters...)
+	f.scores = append(f.scores, cfg.scores...)
+	if err := errors.Join(cfg.errs...); err != nil {
+		f.err = fmt.Errorf("new placement framework: %w: %w", ErrInvalidRequest, err)
+	}
+	return f
+}
+
+// Level returns the level the framework places at.
+func (f *Framework) Level() Level { return f.level }
+
+// Policies returns the names Request.Policy may take, sorted, so that an API
+// can reject an unknown policy before anything is stored.
+func (f *Framework) Policies() []string {
+	if f.policy == nil {
+		return nil
+	}
+	return f.policy.Names()
+}
+
+// Result of one placement.
+type Result struct {
+	// Chosen is the best candidate (a pointer into the slice given to
+	// Place), nil when none fits.
+	Chosen *Candidate
+	// Score is Chosen's weighted score.
+	Score int64
+	// Evaluated is how many candidates went through the filters.
+	Evaluated int
+	// Feasible is how many passed every filter.
+	Feasible int
+	// Diagnosis counts the rejections.
+	Diagnosis Diagnosis
+}
+
+// inlinePlugins is how many prepared plugins fit in Place's stack buffers.
+const inlinePlugins = 16
+
+// Place returns the best candidate for r: the one that passes every filter
+// with the highest weighted score, ties broken as WithRand says. If none
+// passes, the error wraps ErrUnschedulable and its message is the Diagnosis
+// (also in the Result). A plugin Error fails the call with ErrPluginFailed.
+// Place neither modifies nor keeps r and cands.
+func (f *Framework) Place(ctx context.Context, r *Request, cands []*Candidate) (Result, error) {
+	res := Result{Diagnosis: Diagnosis{Total: len(cands), Level: f.level}}
+	if f.err != nil {
+		return res, f.err
+	}
+	if err := validRequest(r); err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("place %s/%d: %w", r.ServiceID, r.Instance, err)
+	}
+
+	var filterBuf [inlinePlugins]FilterPlugin
+	var scoreBuf [inlinePlugins]weightedScore
+	var t tally
+
+	filters, rejectAll, err := f.preFilter(ctx, r, filterBuf[:0])
+	if err != nil {
+		return res, err
+	}
+	if rejectAll != nil {
+		t.add(rejectAll.Reason, len(cands))
+		res.Evaluated = len(cands)
+		return f.unschedulable(res, &t)
+	}
+	scores, err := f.preScore(ctx, r, scoreBuf[:0])
+	if err != nil {
+		return res, err
+	}
+
+	var pcg rand.PCG
+	random := f.rnd != nil
+	if random {
+		f.rndMu.Lock()
+		pcg.Seed(f.rnd.Uint64(), f.rnd.Uint64())
+		f.rndMu.Unlock()
+	}
+
+	var (
+		best      *Candidate
+		bestScore int64
+		ties      uint64
+	)
+candidates:
+	for i, c := range cands {
+		if i&1023 == 1023 {
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("place %s/%d: %w", r.ServiceID, r.Instance, err)
+			}
+		}
+		if c == nil {
+			return res, fmt.Errorf("place %s/%d: candidate %d is nil: %w", r.ServiceID, r.Instance, i, ErrInvalidRequest)
+		}
+		res.Evaluated++
+		for _, fp := range filters {
+			if st := fp.Filter(ctx, r, c); st != nil && st.Code != Success {
+				if st.Code != Unschedulable {
+					return res, pluginError(fp, st, c)
+				}
+				t.add(st.Reason, 1)
+				continue candidates
+			}
+		}
+		res.Feasible++
+		var total int64
+		for _, ws := range scores {
+			s, st := ws.plugin.Score(ctx, r, c)
+			if !st.IsSuccess() {
+				return res, pluginError(ws.plugin, st, c)
+			}
+			if s < 0 || s > MaxScore {
+				return res, fmt.Errorf("%w: %s: score %d for %q, want 0..%d", ErrPluginFailed, ws.plugin.Name(), s, c.Name, MaxScore)
+			}
+			total += ws.weight * s
+		}
+		switch {
+		case best == nil || total > bestScore:
+			best, bestScore, ties = c, total, 1
+		case total < bestScore:
+		case random:
+			// Reservoir sampling: the k-th equal candidate replaces the
+			// current pick with probability 1/k, so each is equally likely.
+			ties++
+			if pcg.Uint64()%ties == 0 {
+				best = c
+			}
+		case c.ID < best.ID || (c.ID == best.ID && c.Name < best.Name):
+			best = c
+		}
+	}
+	if best == nil {
+		return f.unschedulable(res, &t)
+	}
+	res.Chosen, res.Score = best, bestScore
+	res.Diagnosis.Rejected = t.rejected()
+	return res, nil
+}
+
+func (f *Framework) unschedulable(res Result, t *tally) (Result, error) {
+	res.Diagnosis.Rejected = t.rejected()
+	return res, &UnschedulableError{Diagnosis: res.Diagnosis}
+}
+
+// preFilter returns the filters to run on each candidate for r, appended to
+// buf. rejectAll is set when a PreFilter found that no candidate can fit.
+func (f *Framework) preFilter(ctx context.Context, r *Request, buf []FilterPlugin) (filters []FilterPlugin, rejectAll *Status, err error) {
+	filters = buf
+	for _, p := range f.filters {
+		pre, ok := p.(PreFilterPlugin)
+		if !ok {
+			filters = append(filters, p)
+			continue
+		}
+		bound, st := pre.PreFilter(ctx, r)
+		switch {
+		case st.IsSuccess():
+		case st.Code == Unschedulable:
+			return nil, st, nil
+		default:
+			return nil, nil, pluginError(p, st, nil)
+		}
+		if bound != nil {
+			filters = append(filters, bound)
+		}
+	}
+	return filters, nil, nil
+}
+
+// preScore returns the scorers to run on each feasible candidate for r,
+// appended to buf.
+func (f *Framework) preScore(ctx context.Context, r *Request, buf []weightedScore) ([]weightedScore, error) {
+	scores := buf
+	for _, ws := range f.scores {
+		pre, ok := ws.plugin.(PreScorePlugin)
+		if !ok {
+			scores = append(scores, ws)
+			continue
+		}
+		bound, st := pre.PreScore(ctx, r)
+		if !st.IsSuccess() {
+			return nil, pluginError(ws.plugin, st, nil)
+		}
+		if bound != nil {
+			scores = append(scores, weightedScore{bound, ws.weight})
+		}
+	}
+	return scores, nil
+}
+
+func pluginError(p Plugin, st *Status, c *Candidate) error {
+	name := st.Plugin
+	if name == "" {
+		name = p.Name()
+	}
+	if c != nil {
+		return fmt.Errorf("%w: %s on %q: %s", ErrPluginFailed, name, c.Name, st.Reason)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrPluginFailed, name, st.Reason)
+}
+
+func validRequest(r *Request) error {
+	if r == nil {
+		return fmt.Errorf("place: nil request: %w", ErrInvalidRequest)
+	}
+	d := r.Demand
+	if !(d.VCPUs >= 0) || math.IsInf(d.VCPUs, 1) || d.MemoryMB < 0 {
+		return fmt.Errorf("place %s/%d: demand vcpus=%v memory_mb=%d, want finite and >= 0: %w",
+			r.ServiceID, r.Instance, d.VCPUs, d.MemoryMB, ErrInvalidRequest)
+	}
+	return nil
+}

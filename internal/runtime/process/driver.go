@@ -1,0 +1,516 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/runtime"
+)
+
+// Defaults for Options.
+const (
+	DefaultLogLimit         = 1 << 20
+	DefaultLogCheckInterval = 3 * time.Second
+	DefaultCgroupParent     = "hedge"
+)
+
+// defaultPath is the PATH given to instances when the worker has none.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// Options configure a Driver.
+type Options struct {
+	// DataDir holds the driver's state: instances/<id>/{work,output.log,
+	// task.json} and cache/ for downloaded code. Required.
+	DataDir string
+	// OnExit is told once about the end of every task.
+	OnExit runtime.ExitFunc
+	Logger *slog.Logger
+	// LogLimit is about how many bytes of output are kept per instance
+	// (default 1 MiB).
+	LogLimit int64
+	// LogCheckInterval is how often log sizes are checked (default 3 s).
+	LogCheckInterval time.Duration
+	// CgroupParent is the cgroup, relative to each hierarchy's root, under
+	// which instances get theirs (default "hedge").
+	CgroupParent string
+	// HTTPClient downloads code given as a URL (default: a client with a
+	// 10-minute timeout).
+	HTTPClient *http.Client
+
+	// cgroupRoot replaces /sys/fs/cgroup in tests.
+	cgroupRoot string
+}
+
+// Driver runs instances as processes. It implements runtime.Driver and
+// runtime.UsageReporter.
+type Driver struct {
+	dataDir  string
+	onExit   runtime.ExitFunc
+	log      *slog.Logger
+	logLimit int64
+	logEvery time.Duration
+	cg       *cgroups
+	code     *codeCache
+	// ownClient is the HTTP client the driver made itself, so Close may
+	// close its idle connections.
+	ownClient *http.Client
+	// pidfds is whether the kernel has pidfds (Linux 5.3 and later).
+	pidfds  bool
+	devNull *os.File
+
+	// recordMu orders writes of task records against the removal of
+	// instance directories, so that a late record write never races Remove.
+	recordMu sync.Mutex
+
+	mu       sync.Mutex
+	tasks    map[string]*task
+	starting map[string]bool
+	closed   bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+var (
+	_ runtime.Driver        = (*Driver)(nil)
+	_ runtime.UsageReporter = (*Driver)(nil)
+)
+
+// errClosed is returned by calls made after Close.
+var errClosed = errors.New("process driver closed")
+
+// New prepares the data directory and cgroups and starts the driver's one
+// background goroutine (log bounding). Close stops it.
+func New(opts Options) (*Driver, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("process driver: data dir is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("process driver: data dir: %w", err)
+	}
+	parent := opts.CgroupParent
+	if parent == "" {
+		parent = DefaultCgroupParent
+	}
+	parent = strings.Trim(filepath.Clean("/"+parent), "/")
+	if parent == "" {
+		return nil, fmt.Errorf("process driver: cgroup parent %q: want a cgroup name such as %q", opts.CgroupParent, DefaultCgroupParent)
+	}
+	for _, dir := range []string{filepath.Join(dataDir, "instances"), filepath.Join(dataDir, "cache")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("process driver: %w", err)
+		}
+	}
+	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("process driver: %w", err)
+	}
+	d := &Driver{
+		dataDir:  dataDir,
+		onExit:   opts.OnExit,
+		log:      opts.Logger,
+		logLimit: opts.LogLimit,
+		logEvery: opts.LogCheckInterval,
+		devNull:  devNull,
+		tasks:    make(map[string]*task),
+		starting: make(map[string]bool),
+		stop:     make(chan struct{}),
+	}
+	if d.onExit == nil {
+		d.onExit = func(string, runtime.Exit) {}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.logLimit <= 0 {
+		d.logLimit = DefaultLogLimit
+	}
+	if d.logEvery <= 0 {
+		d.logEvery = DefaultLogCheckInterval
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Minute}
+		d.ownClient = client
+	}
+	d.code = newCodeCache(filepath.Join(dataDir, "cache"), client)
+	root := opts.cgroupRoot
+	if root == "" {
+		root = defaultCgroupRoot
+	}
+	d.cg = newCgroups(root, parent, d.log)
+	if fd, err := unix.PidfdOpen(os.Getpid(), 0); err == nil {
+		d.pidfds = true
+		_ = unix.Close(fd)
+	} else {
+		d.log.Warn("kernel has no pidfds: each instance holds a thread while waited for", "error", err)
+	}
+	d.wg.Add(1)
+	go d.trimLoop()
+	return d, nil
+}
+
+// Name is the virtualization this driver provides.
+func (d *Driver) Name() string { return api.VirtProcess }
+
+// Close stops the driver's goroutines. It leaves the instances running (they
+// belong to the node, not to this driver value): a new Driver on the same
+// DataDir re-attaches them with Recover. OnExit is not called for them.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	tasks := make([]*task, 0, len(d.tasks))
+	for _, t := range d.tasks {
+		tasks = append(tasks, t)
+	}
+	d.mu.Unlock()
+	close(d.stop)
+	for _, t := range tasks {
+		if t.pidfd != nil {
+			// Wakes the task's goroutine, parked on the pidfd, with an error.
+			_ = t.pidfd.Close()
+		}
+	}
+	d.wg.Wait()
+	if d.ownClient != nil {
+		d.ownClient.CloseIdleConnections()
+	}
+	return d.devNull.Close()
+}
+
+// Start runs the instance and returns once its process exists. Problems with
+// cgroups never fail a start: the instance then runs without limits.
+func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	id := spec.InstanceID
+	if err := checkID(id); err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
+	}
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
+	case d.tasks[id] != nil || d.starting[id]:
+		d.mu.Unlock()
+		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
+	}
+	d.starting[id] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.starting, id)
+		d.mu.Unlock()
+	}()
+
+	t, err := d.start(ctx, spec)
+	if err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
+	}
+	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+}
+
+func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
+	id, svc := spec.InstanceID, &spec.Service
+	code, err := d.code.resolve(ctx, svc.Code)
+	if err != nil {
+		return nil, err
+	}
+	work := filepath.Join(d.instanceDir(id), "work")
+	env, err := environ(work, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return nil, err
+	}
+	logFile, err := os.OpenFile(d.logPath(id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+
+	cgroupDir, err := d.cg.create(id, limits{memoryBytes: svc.MemoryMB << 20, vcpus: svc.VCPUs})
+	if err != nil {
+		d.cg.fail(id, err)
+	}
+	if cgroupDir != nil {
+		defer cgroupDir.Close()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	argv := make([]string, 0, 1+len(svc.Cmd)+len(svc.Args))
+	argv = append(append(append(argv, code), svc.Cmd...), svc.Args...)
+	pidfd := -1
+	sys := &syscall.SysProcAttr{Setpgid: true} // no Pdeathsig: instances outlive the worker
+	if d.pidfds {
+		sys.PidFD = &pidfd
+	}
+	if cgroupDir != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, int(cgroupDir.Fd())
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   work,
+		Env:   env,
+		Files: []uintptr{d.devNull.Fd(), logFile.Fd(), logFile.Fd()},
+		Sys:   sys,
+	}
+	pid, err := forkExec(code, argv, attr)
+	if err != nil && sys.UseCgroupFD {
+		// clone3 into the cgroup may be refused (e.g. a v2 cgroup that is
+		// not a valid domain); run without the cgroup rather than not at all.
+		sys.UseCgroupFD = false
+		if pid, err = forkExec(code, argv, attr); err == nil {
+			d.cg.fail(id, errors.New("start inside the instance cgroup refused"))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exec %s: %w", code, err)
+	}
+	startedAt := time.Now()
+	if cgroupDir == nil && d.cg.enabled() {
+		if err := d.cg.join(id, pid); err != nil {
+			d.cg.fail(id, err)
+		}
+	}
+
+	t := &task{id: id, pid: pid, pgid: pid, startedAt: startedAt, child: true, done: make(chan struct{})}
+	if pidfd >= 0 {
+		_ = unix.SetNonblock(pidfd, true)
+		t.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	}
+	_, t.startTicks, err = procStat(pid)
+	if err == nil {
+		d.recordMu.Lock()
+		err = d.saveRecord(record{InstanceID: id, PID: pid, PGID: pid, StartTicks: t.startTicks, StartedAt: startedAt})
+		d.recordMu.Unlock()
+	}
+	if err != nil {
+		// Without its record the task could not be found after a worker
+		// restart: do not leave it running.
+		d.abandon(t)
+		return nil, fmt.Errorf("record task: %w", err)
+	}
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		d.abandon(t)
+		return nil, errClosed
+	}
+	d.tasks[id] = t
+	if t.interruptible() {
+		d.wg.Add(1)
+	}
+	d.mu.Unlock()
+	go d.supervise(t)
+	return t, nil
+}
+
+// abandon kills and reaps a task that was started but cannot be supervised.
+func (d *Driver) abandon(t *task) {
+	_ = unix.Kill(-t.pgid, unix.SIGKILL)
+	t.reap()
+	if t.pidfd != nil {
+		_ = t.pidfd.Close()
+	}
+}
+
+// forkExec starts a process, retrying while its executable is "busy": a
+// freshly downloaded file may still be open for writing in a child forked
+// concurrently by another start (until that child execs).
+func forkExec(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	for try := 0; ; try++ {
+		pid, _, err := syscall.StartProcess(path, argv, attr)
+		if !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			return pid, err
+		}
+		time.Sleep(time.Duration(try+1) * time.Millisecond)
+	}
+}
+
+// environ builds the instance's environment: a minimal base, the service's
+// own variables over it, and Hedge's variables over everything.
+func environ(workDir string, spec runtime.Spec) ([]string, error) {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = defaultPath
+	}
+	service := spec.Service.Name
+	if spec.Service.Namespace != "" {
+		service = spec.Service.Namespace + "." + service
+	}
+	var env []string
+	index := make(map[string]int)
+	set := func(k, v string) {
+		if i, ok := index[k]; ok {
+			env[i] = k + "=" + v
+			return
+		}
+		index[k] = len(env)
+		env = append(env, k+"="+v)
+	}
+	set("PATH", path)
+	set("HOME", workDir)
+	for i, kv := range spec.Service.Environment {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsRune(kv, 0) {
+			return nil, fmt.Errorf("environment[%d] %q: want KEY=VALUE", i, kv)
+		}
+		set(k, v)
+	}
+	set("HEDGE_INSTANCE_ID", spec.InstanceID)
+	set("HEDGE_SERVICE", service)
+	return env, nil
+}
+
+// Stop sends SIGTERM to the instance's process group, SIGKILL after grace
+// (at once if grace <= 0), and returns when the process has ended and its
+// exit was reported. Stopping an instance that has already ended is not an
+// error.
+func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
+	t, err := d.running(instanceID)
+	if t == nil {
+		if err != nil {
+			return fmt.Errorf("stop instance %s: %w", instanceID, err)
+		}
+		return nil
+	}
+	t.stopping.Store(true)
+	if grace > 0 {
+		t.signal(unix.SIGTERM)
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-t.done:
+			return nil
+		case <-timer.C:
+		case <-ctx.Done():
+			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
+		case <-d.stop:
+			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		}
+	}
+	t.signal(unix.SIGKILL)
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
+	case <-d.stop:
+		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+	}
+}
+
+// running returns the supervised task of instanceID; nil and no error when
+// the instance is known (its directory exists) but not running; nil and
+// runtime.ErrNotFound when it is unknown.
+func (d *Driver) running(instanceID string) (*task, error) {
+	if err := checkID(instanceID); err != nil {
+		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
+	}
+	d.mu.Lock()
+	t := d.tasks[instanceID]
+	d.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	if _, err := os.Stat(d.instanceDir(instanceID)); err != nil {
+		return nil, runtime.ErrNotFound
+	}
+	return nil, nil
+}
+
+// Remove deletes the instance's directory (work dir, logs, record) and
+// cgroup. An instance still running is killed first. Removing an unknown or
+// already removed instance is not an error.
+func (d *Driver) Remove(ctx context.Context, instanceID string) error {
+	if err := checkID(instanceID); err != nil {
+		return nil // such an instance cannot exist
+	}
+	d.mu.Lock()
+	t := d.tasks[instanceID]
+	d.mu.Unlock()
+	if t != nil {
+		if err := d.Stop(ctx, instanceID, 0); err != nil {
+			return fmt.Errorf("remove instance %s: %w", instanceID, err)
+		}
+	}
+	if err := d.cg.remove(instanceID); err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
+	d.recordMu.Lock()
+	err := os.RemoveAll(d.instanceDir(instanceID))
+	d.recordMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
+	return nil
+}
+
+// Logs returns the last tailBytes (all when tailBytes <= 0) of the instance's
+// combined output, from the start of a line when possible. The output of an
+// ended instance stays readable until Remove.
+func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]byte, error) {
+	if _, err := d.running(instanceID); err != nil {
+		return nil, fmt.Errorf("logs of instance %s: %w", instanceID, err)
+	}
+	b, err := tailFile(d.logPath(instanceID), tailBytes)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logs of instance %s: %w", instanceID, err)
+	}
+	return b, nil
+}
+
+// Usage reads the instance's CPU time and memory from its cgroup. Without
+// cgroups it returns an error wrapping runtime.ErrUnavailable.
+func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float64, memoryBytes int64, err error) {
+	if _, err := d.running(instanceID); err != nil {
+		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+	}
+	if !d.cg.enabled() {
+		return 0, 0, fmt.Errorf("usage of instance %s: cgroups: %w", instanceID, runtime.ErrUnavailable)
+	}
+	cpu, mem, err := d.cg.usage(instanceID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+	}
+	return cpu, mem, nil
+}
+
+func (d *Driver) instanceDir(id string) string {
+	return filepath.Join(d.dataDir, "instances", id)
+}
+
+func (d *Driver) logPath(id string) string {
+	return filepath.Join(d.instanceDir(id), "output.log")
+}
+
+// checkID rejects instance IDs that cannot name a directory and a cgroup.
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 200 || strings.ContainsAny(id, "/\x00") {
+		return fmt.Errorf("instance id %q: want 1 to 200 characters without '/'", id)
+	}
+	return nil
+}

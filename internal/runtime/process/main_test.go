@@ -1,0 +1,221 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/runtime"
+)
+
+// testCgroupParent keeps this test binary's cgroups apart from a real
+// worker's and from other test runs on the same machine.
+var testCgroupParent = fmt.Sprintf("hedge-test-%d", os.Getpid())
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(workerEnv); dir != "" {
+		os.Exit(runTestWorker(dir))
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeTestCgroups()
+		os.Exit(code)
+	}))
+}
+
+// removeTestCgroups deletes the parent cgroups the tests created.
+func removeTestCgroups() {
+	for _, root := range []string{defaultCgroupRoot, "/sys/fs/cgroup/unified"} {
+		c := newCgroupsNoProbe(root, testCgroupParent)
+		for _, dir := range c.parentDirs() {
+			children, _ := os.ReadDir(dir)
+			for _, child := range children {
+				if child.IsDir() {
+					_ = removeCgroup(filepath.Join(dir, child.Name()))
+				}
+			}
+			_ = removeCgroup(dir)
+		}
+	}
+}
+
+// newCgroupsNoProbe describes the cgroups under root without creating any.
+func newCgroupsNoProbe(root, parent string) *cgroups {
+	c := &cgroups{root: root, parent: parent}
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+		c.version = 2
+		return c
+	}
+	c.version = 1
+	c.memoryDir = controllerDir(root, "memory")
+	c.cpuDir = controllerDir(root, "cpu")
+	c.cpuacctDir = controllerDir(root, "cpuacct")
+	return c
+}
+
+// parentDirs lists the parent cgroup in every hierarchy.
+func (c *cgroups) parentDirs() []string {
+	var out []string
+	for _, d := range c.dirs("x") {
+		out = append(out, filepath.Dir(d))
+	}
+	return out
+}
+
+// exitLog records what OnExit was told, and lets a test wait for it.
+type exitLog struct {
+	mu      sync.Mutex
+	exits   map[string][]runtime.Exit
+	changed chan struct{}
+}
+
+func newExitLog() *exitLog {
+	return &exitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
+}
+
+func (l *exitLog) onExit(id string, e runtime.Exit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.exits[id] = append(l.exits[id], e)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// all returns every exit reported for id.
+func (l *exitLog) all(id string) []runtime.Exit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]runtime.Exit(nil), l.exits[id]...)
+}
+
+// wait returns the first exit reported for id, failing the test after a
+// while.
+func (l *exitLog) wait(t testing.TB, id string) runtime.Exit {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		l.mu.Lock()
+		got, changed := l.exits[id], l.changed
+		l.mu.Unlock()
+		if len(got) > 0 {
+			return got[0]
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no exit reported for %s", id)
+		}
+	}
+}
+
+// newTestDriver makes a driver on a fresh data dir. At the end of the test it
+// stops and removes whatever the driver still runs, then closes it.
+func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+	t.Helper()
+	exits := newExitLog()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.OnExit == nil {
+		opts.OnExit = exits.onExit
+	}
+	if opts.CgroupParent == "" {
+		opts.CgroupParent = testCgroupParent
+	}
+	d, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { cleanupDriver(t, d) })
+	return d, exits
+}
+
+func cleanupDriver(t testing.TB, d *Driver) {
+	var ids []string
+	entries, _ := os.ReadDir(filepath.Join(d.dataDir, "instances"))
+	for _, e := range entries {
+		ids = append(ids, e.Name())
+	}
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if !closed {
+		for _, id := range ids {
+			if err := d.Remove(context.Background(), id); err != nil {
+				t.Errorf("cleanup: remove %s: %v", id, err)
+			}
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// shSpec runs script with /bin/sh; extra are $0, $1, ... of the script.
+func shSpec(id, script string, extra ...string) runtime.Spec {
+	return runtime.Spec{InstanceID: id, Service: api.ServiceSpec{
+		Name: "svc", Namespace: "test", Code: "/bin/sh", Cmd: append([]string{"-c", script}, extra...),
+	}}
+}
+
+// sleepSpec runs `sleep 60`.
+func sleepSpec(id string) runtime.Spec {
+	return runtime.Spec{InstanceID: id, Service: api.ServiceSpec{
+		Name: "sleep", Namespace: "test", Code: sleepPath(), Args: []string{"60"},
+	}}
+}
+
+func sleepPath() string {
+	for _, p := range []string{"/bin/sleep", "/usr/bin/sleep"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/bin/sleep"
+}
+
+// waitLogs waits until the instance's logs contain every one of want.
+func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := d.Logs(context.Background(), id, 0)
+		if err != nil {
+			t.Fatalf("Logs(%s): %v", id, err)
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(string(b), w)
+		}
+		if ok {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const workerEnv = "HEDGE_PROCESS_TEST_WORKER"
+
+func runTestWorker(string) int { return 0 }

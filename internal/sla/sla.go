@@ -1,0 +1,217 @@
+package sla
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/hedgeorch/hedge/api"
+)
+
+// Document is a whole SLA: one or more applications to deploy for a
+// customer. Marshalled to JSON it is again an SLA that Parse accepts.
+type Document struct {
+	// SLAVersion is always "v2.0" after Parse ("v2" is accepted as input).
+	SLAVersion   string        `json:"sla_version"`
+	CustomerID   string        `json:"customerID"`
+	Applications []Application `json:"applications"`
+}
+
+// Application is one application of an SLA with its microservices.
+type Application struct {
+	// ID is the applicationID, empty for a new deployment; Oakestra uses it to
+	// edit an existing one.
+	ID          string
+	Name        string
+	Namespace   string
+	Description string
+	// Services are the microservices in the order written. Their Instances
+	// is 1 unless the descriptor said otherwise.
+	Services []api.ServiceSpec
+}
+
+const slaVersion = "v2.0"
+
+var (
+	documentFields    = []string{"sla_version", "customerID", "applications"}
+	applicationFields = []string{"applicationID", "application_name", "application_namespace", "application_desc", "microservices"}
+	servicesFields    = []string{"applicationID", "microservices"}
+)
+
+// Parse reads a whole SLA, JSON or YAML. On any problem it returns nil and a
+// *ValidationError listing all of them.
+func Parse(data []byte) (*Document, error) {
+	tree, problems, ok := decode(data)
+	w := newWalker(problems)
+	if !ok {
+		return nil, newValidationError(w.problems)
+	}
+	doc := w.document(tree)
+	if len(w.problems) > 0 {
+		return nil, newValidationError(w.problems)
+	}
+	return doc, nil
+}
+
+// ParseServices reads the form that adds microservices to an existing
+// application, {"applicationID": "...", "microservices": [...]} (the
+// applicationID is optional; it is returned as written). Field paths in
+// problems start at "microservices[i]".
+func ParseServices(data []byte) ([]api.ServiceSpec, string, error) {
+	tree, problems, ok := decode(data)
+	w := newWalker(problems)
+	if !ok {
+		return nil, "", newValidationError(w.problems)
+	}
+	services, appID := w.serviceList(tree)
+	if len(w.problems) > 0 {
+		return nil, "", newValidationError(w.problems)
+	}
+	return services, appID, nil
+}
+
+func (w *walker) document(tree any) *Document {
+	o, ok := tree.(*object)
+	if !ok {
+		w.addf("", "must be an object with sla_version, customerID and applications, got %s", describe(tree))
+		return nil
+	}
+	if o.has("microservices") && !o.has("applications") {
+		w.addf("", "this is a list of microservices to add to an existing application, not a whole SLA")
+		return nil
+	}
+	w.checkFields("", o, documentFields)
+
+	doc := &Document{SLAVersion: slaVersion}
+	switch version, ok := w.str("sla_version", o.get("sla_version")); {
+	case !ok && !w.bad["sla_version"]:
+		w.addf("sla_version", "required (%q)", slaVersion)
+	case ok && version != "v2.0" && version != "v2":
+		w.addf("sla_version", "must be %q, got %s", slaVersion, quote(version))
+	}
+	doc.CustomerID, _ = w.str("customerID", o.get("customerID"))
+
+	apps, ok := w.list("applications", o.get("applications"))
+	switch {
+	case !ok && !w.bad["applications"]:
+		w.addf("applications", "required")
+	case ok && len(apps) == 0:
+		w.addf("applications", "must list at least one application")
+	}
+	seen := map[[2]string]int{}
+	for i, item := range apps {
+		path := index("applications", i)
+		ao, ok := item.(*object)
+		if !ok {
+			w.addf(path, "must be an object, got %s", describe(item))
+			continue
+		}
+		app := w.application(path, ao)
+		if app.Name != "" && app.Namespace != "" {
+			key := [2]string{app.Name, app.Namespace}
+			if j, dup := seen[key]; dup {
+				w.addf(join(path, "application_name"), "application %s.%s is already defined by applications[%d]", app.Name, app.Namespace, j)
+			}
+			seen[key] = i
+		}
+		doc.Applications = append(doc.Applications, app)
+	}
+	return doc
+}
+
+func (w *walker) application(path string, o *object) Application {
+	w.checkFields(path, o, applicationFields)
+	at := func(name string) (string, any) { return join(path, name), o.get(name) }
+	var app Application
+	app.ID, _ = w.str(at("applicationID"))
+	app.Name, _ = w.str(at("application_name"))
+	app.Namespace, _ = w.str(at("application_namespace"))
+	app.Description, _ = w.str(at("application_desc"))
+	for _, f := range []struct{ field, value string }{
+		{"application_name", app.Name},
+		{"application_namespace", app.Namespace},
+	} {
+		if msg := checkName(f.value); msg != "" {
+			w.addChecked([]Problem{{Field: join(path, f.field), Message: msg}})
+		}
+	}
+	// An application without microservices is allowed: Oakestra's dashboard
+	// creates the application first and adds services to it later.
+	items, _ := w.list(at("microservices"))
+	app.Services = w.services(join(path, "microservices"), items)
+	return app
+}
+
+func (w *walker) serviceList(tree any) ([]api.ServiceSpec, string) {
+	o, ok := tree.(*object)
+	if !ok {
+		w.addf("", "must be an object with microservices, got %s", describe(tree))
+		return nil, ""
+	}
+	if o.has("applications") && !o.has("microservices") {
+		w.addf("", "this is a whole SLA, not a list of microservices to add to an application")
+		return nil, ""
+	}
+	w.checkFields("", o, servicesFields)
+	appID, _ := w.str("applicationID", o.get("applicationID"))
+	items, ok := w.list("microservices", o.get("microservices"))
+	switch {
+	case !ok && !w.bad["microservices"]:
+		w.addf("microservices", "required")
+	case ok && len(items) == 0:
+		w.addf("microservices", "must list at least one microservice")
+	}
+	return w.services("microservices", items), appID
+}
+
+// services reads and validates a list of microservices whose names must be
+// unique.
+func (w *walker) services(path string, items []any) []api.ServiceSpec {
+	var out []api.ServiceSpec
+	seen := map[string]int{}
+	for i, item := range items {
+		field := index(path, i)
+		o, ok := item.(*object)
+		if !ok {
+			w.addf(field, "must be an object, got %s", describe(item))
+			continue
+		}
+		s := w.service(field, o)
+		w.addChecked(ValidateService(field, &s))
+		if s.Name != "" {
+			if j, dup := seen[s.Name]; dup && !w.covered(join(field, "microservice_name")) {
+				w.addf(join(field, "microservice_name"), "duplicate microservice name %s (also %s)", quote(s.Name), index("microservices", j))
+			} else if !dup {
+				seen[s.Name] = i
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// wireService is a ServiceSpec as written in an SLA. It always writes
+// instances, so that 0 survives a round trip (ServiceSpec omits it when 0,
+// and a descriptor without it means 1).
+type wireService struct {
+	api.ServiceSpec
+	Instances int `json:"instances"`
+}
+
+// MarshalJSON writes the application in SLA form.
+func (a Application) MarshalJSON() ([]byte, error) {
+	services := make([]wireService, len(a.Services))
+	for i, s := range a.Services {
+		services[i] = wireService{ServiceSpec: s, Instances: s.Instances}
+	}
+	data, err := json.Marshal(struct {
+		ID          string        `json:"applicationID"`
+		Name        string        `json:"application_name"`
+		Namespace   string        `json:"application_namespace"`
+		Description string        `json:"application_desc"`
+		Services    []wireService `json:"microservices"`
+	}{a.ID, a.Name, a.Namespace, a.Description, services})
+	if err != nil {
+		return nil, fmt.Errorf("marshal application %s: %w", a.Name, err)
+	}
+	return data, nil
+}

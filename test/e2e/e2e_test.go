@@ -1,0 +1,237 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+)
+
+// TestE2ESeparateProcesses runs root, one cluster and two workers as separate
+// OS processes on loopback, deploys an HTTP server as a process service,
+// scales it over both workers, crashes and restarts a worker, and deletes it.
+func TestE2ESeparateProcesses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pw := randomPassword()
+	apiAddr := freeAddr(t)
+	url := "http://" + apiAddr
+	rootP := startProc(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "root", "--data-dir", filepath.Join(dir, "root"), "--api-addr", apiAddr)
+	waitHealthy(t, url)
+	c := login(t, url, pw)
+
+	// Nothing unauthenticated gets in: no API call, no join.
+	if _, err := api.NewClient(url).ListServices(ctx); err == nil {
+		t.Fatal("unauthenticated API call succeeded")
+	}
+	bad := startProc(t, "badcluster", nil, "cluster", "--data-dir", filepath.Join(dir, "bad"), "--root", url, "--join-token", "hedge-cluster-forged", "--listen", freeAddr(t), "--name", "intruder")
+	ct, err := c.CreateToken(ctx, "cluster", time.Hour)
+	if err != nil {
+		t.Fatalf("create cluster token: %v", err)
+	}
+	clusterAddr := freeAddr(t)
+	startProc(t, "cluster", nil, "cluster", "--data-dir", filepath.Join(dir, "cluster"), "--root", url, "--join-token", ct.Token, "--listen", clusterAddr, "--name", "site1")
+	wt, err := c.CreateToken(ctx, "worker", time.Hour)
+	if err != nil {
+		t.Fatalf("create worker token: %v", err)
+	}
+	// Each worker offers room for two instances of 100 MB, so three spread.
+	workerArgs := func(name string) []string {
+		return []string{"worker", "--data-dir", filepath.Join(dir, name), "--cluster", "http://" + clusterAddr,
+			"--join-token", wt.Token, "--name", name, "--memory-mb", "250", "--heartbeat", "500ms"}
+	}
+	startProc(t, "w1", nil, workerArgs("w1")...)
+	w2 := startProc(t, "w2", nil, workerArgs("w2")...)
+	eventually(t, 30*time.Second, "two READY nodes", func() (bool, string) {
+		nodes, err := c.ListNodes(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		ready := 0
+		for _, n := range nodes {
+			if n.State == api.NodeReady {
+				ready++
+			}
+		}
+		return ready == 2, strings.Join(nodeNames(nodes), ",")
+	})
+	if !strings.Contains(bad.output(), "unauthorized") && !strings.Contains(bad.output(), "401") {
+		t.Errorf("cluster with a forged token was not refused; its log:\n%s", tail(bad.output(), 2000))
+	}
+	clusters, err := c.ListActiveClusters(ctx)
+	if err != nil || len(clusters) != 1 || clusters[0].Name != "site1" {
+		t.Fatalf("active clusters = %+v, %v; want only site1", clusters, err)
+	}
+	if clusters[0].Capacity.MemoryMB != 500 || clusters[0].ActiveNodes != 2 {
+		t.Errorf("site1 aggregate = %+v; want 500 MB over 2 nodes", clusters[0])
+	}
+
+	res, err := c.SubmitSLA(ctx, echoSLA("web", 100), "application/json")
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	svcID := res.Services[0].ID
+	s := waitRunning(t, c, svcID, 1)
+	if got := answer(t, c, svcID, 0); !strings.Contains(got, "hello from "+s.Instances[0].ID) {
+		t.Errorf("instance answered %q", got)
+	}
+	logs, err := c.Logs(ctx, svcID, 0, 4096)
+	if err != nil || !strings.Contains(string(logs), "args [--flag value] greeting=hello") {
+		t.Errorf("logs = %q, %v; want the instance's stderr with its args and env", logs, err)
+	}
+
+	if _, err := c.Scale(ctx, svcID, 3); err != nil {
+		t.Fatalf("scale: %v", err)
+	}
+	s = waitRunning(t, c, svcID, 3)
+	perNode := map[string]int{}
+	for _, in := range s.Instances {
+		perNode[in.NodeName]++
+	}
+	if len(perNode) != 2 {
+		t.Fatalf("3 instances on nodes %v; want both workers used", perNode)
+	}
+	for n := range 3 {
+		if got := answer(t, c, svcID, n); !strings.Contains(got, "hello") {
+			t.Errorf("instance %d answered %q", n, got)
+		}
+	}
+	if got := len(echoProcesses(t)); got != 3 {
+		t.Fatalf("%d echo processes running; want 3", got)
+	}
+
+	// A worker crash and restart neither duplicates nor orphans instances:
+	// the restarted worker re-attaches the processes it left running.
+	before := pidsOn(s, "w2")
+	w2.kill()
+	if got := len(echoProcesses(t)); got != 3 {
+		t.Fatalf("%d echo processes after the worker died; want its instances still running (3)", got)
+	}
+	w2.start()
+	time.Sleep(2 * time.Second)
+	s = waitRunning(t, c, svcID, 3)
+	if after := pidsOn(s, "w2"); !slices.Equal(before, after) {
+		t.Errorf("instances on w2 have pids %v after the restart, %v before: they were restarted needlessly", after, before)
+	}
+	if got := len(echoProcesses(t)); got != 3 {
+		t.Errorf("%d echo processes after the worker restart; want 3", got)
+	}
+
+	// A root restart loses nothing.
+	rootP.stop()
+	rootP.start()
+	waitHealthy(t, url)
+	c = login(t, url, pw)
+	s = waitRunning(t, c, svcID, 3)
+
+	if err := c.DeleteApplication(ctx, res.Applications[0].ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	eventually(t, 20*time.Second, "no echo process left", func() (bool, string) {
+		p := echoProcesses(t)
+		return len(p) == 0, fmtInts(p)
+	})
+	if _, err := c.GetService(ctx, svcID); err == nil {
+		t.Error("service still exists after its application was deleted")
+	}
+}
+
+// TestE2EUp does the same through `hedge up`, all tiers in one process.
+func TestE2EUp(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	apiAddr := freeAddr(t)
+	url := "http://" + apiAddr
+	up := startProc(t, "up", nil, "up", "--data-dir", dir, "--api-addr", apiAddr, "--cluster-addr", freeAddr(t), "--name", "box")
+	waitHealthy(t, url)
+	// No HEDGE_ADMIN_PASSWORD: the password is generated and printed once.
+	var pw string
+	eventually(t, 10*time.Second, "the generated admin password", func() (bool, string) {
+		pw = generatedPassword(up.output())
+		return pw != "", up.output()
+	})
+	c := login(t, url, pw)
+	res, err := c.SubmitSLA(ctx, echoSLA("upapp", 10), "application/json")
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	svcID := res.Services[0].ID
+	waitRunning(t, c, svcID, 1)
+	if got := answer(t, c, svcID, 0); !strings.Contains(got, "hello") {
+		t.Errorf("instance answered %q", got)
+	}
+	if _, err := c.AddInstance(ctx, svcID); err != nil {
+		t.Fatalf("add instance: %v", err)
+	}
+	s := waitRunning(t, c, svcID, 2)
+	if s.Instances[1].ClusterName != "box" || s.Instances[1].NodeName != "box" {
+		t.Errorf("instance placed on %s/%s; want box/box", s.Instances[1].ClusterName, s.Instances[1].NodeName)
+	}
+	if err := c.DeleteInstance(ctx, svcID, 0); err != nil {
+		t.Fatalf("delete instance: %v", err)
+	}
+	eventually(t, 20*time.Second, "one echo process", func() (bool, string) {
+		return len(echoProcesses(t)) == 1, fmtInts(echoProcesses(t))
+	})
+
+	// Restarting `hedge up` keeps the instance running and does not print a
+	// new password.
+	pidBefore := echoProcesses(t)
+	up.stop()
+	up.start()
+	waitHealthy(t, url)
+	c = login(t, url, pw)
+	waitRunning(t, c, svcID, 1)
+	if after := echoProcesses(t); !slices.Equal(after, pidBefore) {
+		t.Errorf("echo pids %v after restart, %v before", after, pidBefore)
+	}
+	if n := countLines(up.output(), "Generated password"); n != 1 {
+		t.Errorf("password announced %d times over two starts; want once", n)
+	}
+	if err := c.DeleteApplication(ctx, res.Applications[0].ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	eventually(t, 20*time.Second, "no echo process left", func() (bool, string) {
+		return len(echoProcesses(t)) == 0, fmtInts(echoProcesses(t))
+	})
+}
+
+func generatedPassword(out string) string {
+	_, after, ok := strings.Cut(out, "Generated password for user admin")
+	if !ok {
+		return ""
+	}
+	lines := strings.Split(after, "\n")
+	for _, l := range lines[1:] {
+		if f := strings.TrimSpace(l); f != "" {
+			return f
+		}
+	}
+	return ""
+}
+
+func pidsOn(s api.Service, node string) []int {
+	var out []int
+	for _, in := range s.Instances {
+		if in.NodeName == node {
+			out = append(out, in.PID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func nodeNames(ns []api.Node) []string {
+	var out []string
+	for _, n := range ns {
+		out = append(out, n.Name+"="+string(n.State))
+	}
+	return out
+}
+
+func fmtInts(v []int) string { return fmt.Sprint(v) }
