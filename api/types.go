@@ -145,13 +145,13 @@ type Instance struct {
 
 // Service is a deployed microservice with its instances.
 type Service struct {
-	ID            string     `json:"microserviceID"`
-	ApplicationID string     `json:"applicationID"`
-	AppName       string     `json:"app_name"`
-	Owner         string     `json:"owner"`
+	ID            string      `json:"microserviceID"`
+	ApplicationID string      `json:"applicationID"`
+	AppName       string      `json:"app_name"`
+	Owner         string      `json:"owner"`
 	Spec          ServiceSpec `json:"spec"`
-	Instances     []Instance `json:"instance_list"`
-	CreatedAt     time.Time  `json:"created_at"`
+	Instances     []Instance  `json:"instance_list"`
+	CreatedAt     time.Time   `json:"created_at"`
 }
 
 // Application is a set of services submitted together in one SLA.

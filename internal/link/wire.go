@@ -64,9 +64,9 @@ type NodeReport struct {
 
 // ClusterReport is a cluster's aggregate and its nodes, for the root.
 type ClusterReport struct {
-	Name      string     `json:"name"`
+	Name      string      `json:"name"`
 	Aggregate api.Cluster `json:"aggregate"`
-	Nodes     []api.Node `json:"nodes"`
+	Nodes     []api.Node  `json:"nodes"`
 }
 
 // Report is a peer's whole state. Exactly one of Node or Cluster is set.
