@@ -70,6 +70,7 @@ func upCommand() *cobra.Command {
 	var f serverFlags
 	var apiAddr, clusterAddr, name string
 	var labels []string
+	var demo bool
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run root, cluster and worker in one process",
@@ -85,7 +86,7 @@ func upCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
-				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl,
+				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
@@ -98,6 +99,7 @@ func upCommand() *cobra.Command {
 	c.Flags().StringVar(&clusterAddr, "cluster-addr", "127.0.0.1:10100", "address where workers reach the cluster")
 	c.Flags().StringVar(&name, "name", role.Hostname(), "name of the cluster and of the worker")
 	c.Flags().StringArrayVar(&labels, "label", nil, "worker label key=value (repeatable)")
+	c.Flags().BoolVar(&demo, "demo", false, "deploy the bundled example application (examples/hello.yaml) once up")
 	return c
 }
 

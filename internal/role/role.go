@@ -178,9 +178,11 @@ type UpConfig struct {
 	Name          string
 	AdminPassword string
 	Labels        map[string]string
-	Logger        *slog.Logger
-	Out           io.Writer
-	Ready         func(url string)
+	// Demo deploys the bundled example application once Hedge is up.
+	Demo   bool
+	Logger *slog.Logger
+	Out    io.Writer
+	Ready  func(url string)
 }
 
 // RunUp runs all three tiers in one process. They talk over loopback HTTP
@@ -234,6 +236,13 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	}()
 	if cfg.Ready != nil {
 		cfg.Ready(apiURL)
+	}
+	if cfg.Demo {
+		go func() {
+			if err := deployDemo(ctx, r, cfg.Out); err != nil {
+				cfg.Logger.Error("demo", "err", err)
+			}
+		}()
 	}
 	err = <-errs
 	cancel()
