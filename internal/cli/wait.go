@@ -59,8 +59,8 @@ func (w *waiter) wait(ctx context.Context, targets []waitTarget, timeout time.Du
 			lastErr = nil
 		case ctx.Err() != nil:
 			// The poll failed because time ran out: report the timeout.
-		case transient(err):
-			lastErr = err
+		case errors.As(err, new(*retryError)):
+			lastErr = errors.Unwrap(err)
 		default:
 			return err
 		}
@@ -91,6 +91,12 @@ func (w *waiter) timeoutError(targets []waitTarget, lines map[string]string, tim
 	return errors.New(msg)
 }
 
+// retryError marks a failed poll that is worth repeating.
+type retryError struct{ err error }
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
 // transient reports whether a failed poll is worth repeating: the root was
 // unreachable or answered 5xx or 429, rather than refusing the request.
 func transient(err error) bool {
@@ -109,6 +115,9 @@ func (w *waiter) check(ctx context.Context, targets []waitTarget, lines map[stri
 		svc, err := w.client.GetService(ctx, t.id)
 		if errors.Is(err, api.ErrNotFound) {
 			return false, fmt.Errorf("service %s was deleted while waiting for it", t.name)
+		}
+		if err != nil && transient(err) {
+			return false, &retryError{err: err}
 		}
 		if err != nil {
 			return false, err

@@ -57,29 +57,29 @@ func (p ClustersConstraint) PreFilter(_ context.Context, r *Request) (FilterPlug
 	if p.Level != LevelRoot {
 		return nil, nil
 	}
-	var b clustersFor
+	var allowed []nameSet
 	for _, con := range r.Constraints {
 		if con.Type == ConstraintClusters && len(con.Allowed) > 0 {
-			b.allowed = append(b.allowed, con.Allowed)
+			allowed = append(allowed, newNameSet(con.Allowed))
 		}
 	}
-	if len(b.allowed) == 0 {
+	if len(allowed) == 0 {
 		return nil, nil
 	}
-	return &b, nil
+	return &clustersFor{allowed: allowed}, nil
 }
 
 // clustersFor is ClustersConstraint bound to one request: the candidate must
 // be in every list.
 type clustersFor struct {
-	allowed [][]string
+	allowed []nameSet
 }
 
 func (*clustersFor) Name() string { return "ClustersConstraint" }
 
 func (b *clustersFor) Filter(_ context.Context, _ *Request, c *Candidate) *Status {
-	for _, list := range b.allowed {
-		if !slices.Contains(list, c.Name) {
+	for _, set := range b.allowed {
+		if !set.contains(c.Name) {
 			return statusNotAllowedCluster
 		}
 	}

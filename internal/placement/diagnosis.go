@@ -83,34 +83,48 @@ func (e *UnschedulableError) Unwrap() error { return ErrUnschedulable }
 
 // tally counts rejections during one Place call without a map: the distinct
 // reasons are few, so a linear scan of a small array (on the stack) beats
-// hashing every rejected candidate. Reasons beyond the array go to more.
+// hashing every rejected candidate, and since plugins return shared statuses
+// the scan compares pointers before strings. Reasons beyond the array go to
+// more.
 type tally struct {
 	fixed [8]reasonCount
 	n     int // used entries of fixed
-	last  int // index of the last reason added; rejections come in runs
 	more  []reasonCount
 }
 
 type reasonCount struct {
 	reason string
 	count  int
+	status *Status // a status with this reason, or nil
 }
 
-func (t *tally) add(reason string, n int) {
-	if t.last < t.n && t.fixed[t.last].reason == reason {
-		t.fixed[t.last].count += n
-		return
+// addStatus counts one rejection by st.
+func (t *tally) addStatus(st *Status) {
+	for i := 0; i < t.n; i++ {
+		if t.fixed[i].status == st {
+			t.fixed[i].count++
+			return
+		}
 	}
+	t.add(st.Reason, 1)
+	for i := 0; i < t.n; i++ {
+		if t.fixed[i].status == nil && t.fixed[i].reason == st.Reason {
+			t.fixed[i].status = st
+			return
+		}
+	}
+}
+
+// add counts n rejections for reason.
+func (t *tally) add(reason string, n int) {
 	for i := 0; i < t.n; i++ {
 		if t.fixed[i].reason == reason {
 			t.fixed[i].count += n
-			t.last = i
 			return
 		}
 	}
 	if t.n < len(t.fixed) {
-		t.fixed[t.n] = reasonCount{reason, n}
-		t.last = t.n
+		t.fixed[t.n] = reasonCount{reason: reason, count: n}
 		t.n++
 		return
 	}
@@ -120,7 +134,15 @@ func (t *tally) add(reason string, n int) {
 			return
 		}
 	}
-	t.more = append(t.more, reasonCount{reason, n})
+	t.more = append(t.more, reasonCount{reason: reason, count: n})
+}
+
+// items returns the counts in the order reasons were first seen.
+func (t *tally) items() []reasonCount {
+	if len(t.more) == 0 {
+		return t.fixed[:t.n]
+	}
+	return append(t.fixed[:t.n:t.n], t.more...)
 }
 
 func (t *tally) rejected() map[string]int {

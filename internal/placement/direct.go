@@ -58,23 +58,24 @@ func (p DirectConstraint) Filter(_ context.Context, r *Request, c *Candidate) *S
 // PreFilter splits the node lists once per request and skips the plugin when
 // r has no direct constraint that applies at this level.
 func (p DirectConstraint) PreFilter(_ context.Context, r *Request) (FilterPlugin, *Status) {
-	var b directFor
+	var clusters []string
+	var nodeSets []nameSet
 	for _, con := range r.Constraints {
 		if con.Type != ConstraintDirect {
 			continue
 		}
 		if p.Level == LevelRoot {
 			if con.Cluster != "" {
-				b.clusters = append(b.clusters, con.Cluster)
+				clusters = append(clusters, con.Cluster)
 			}
 		} else if nodes := splitNodes(con.Node); len(nodes) > 0 {
-			b.nodeSets = append(b.nodeSets, nodes)
+			nodeSets = append(nodeSets, newNameSet(nodes))
 		}
 	}
-	if len(b.clusters) == 0 && len(b.nodeSets) == 0 {
-		return nil, nil
+	if len(clusters) == 0 && len(nodeSets) == 0 {
+		return nil, nil // the common case: nothing to check, nothing allocated
 	}
-	return &b, nil
+	return &directFor{clusters: clusters, nodeSets: nodeSets}, nil
 }
 
 // splitNodes returns the non-empty, trimmed names in a "a; b;c" list.
@@ -92,7 +93,7 @@ func splitNodes(list string) []string {
 // must be the candidate's, and every set in nodeSets must contain it.
 type directFor struct {
 	clusters []string
-	nodeSets [][]string
+	nodeSets []nameSet
 }
 
 func (*directFor) Name() string { return "DirectConstraint" }
@@ -104,9 +105,38 @@ func (b *directFor) Filter(_ context.Context, _ *Request, c *Candidate) *Status 
 		}
 	}
 	for _, set := range b.nodeSets {
-		if !slices.Contains(set, c.Name) {
+		if !set.contains(c.Name) {
 			return statusNotDirectNode
 		}
 	}
 	return nil
+}
+
+// nameSet answers "is this name listed" for a list built once per Place
+// call: a scan for a few names, a map past that, since the scan runs for
+// every candidate.
+type nameSet struct {
+	list []string
+	set  map[string]struct{}
+}
+
+const nameSetMapFrom = 8
+
+func newNameSet(names []string) nameSet {
+	if len(names) < nameSetMapFrom {
+		return nameSet{list: names}
+	}
+	set := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		set[n] = struct{}{}
+	}
+	return nameSet{set: set}
+}
+
+func (s nameSet) contains(name string) bool {
+	if s.set != nil {
+		_, ok := s.set[name]
+		return ok
+	}
+	return slices.Contains(s.list, name)
 }

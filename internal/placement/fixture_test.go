@@ -117,3 +117,7 @@ func quoteReason(s string) string {
 	}
 	return "\"" + s + "\""
 }
+
+// withMinPerWorker lowers the parallel threshold so that small lists take
+// the parallel path.
+func withMinPerWorker(n int) Option { return func(c *config) { c.minPerWorker = n } }

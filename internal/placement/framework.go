@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -20,6 +22,9 @@ type Framework struct {
 	rndMu sync.Mutex
 	rnd   *rand.Rand // nil: deterministic tie-break
 
+	parallelism  int // goroutines per Place call at most
+	minPerWorker int // candidates per goroutine at least
+
 	err error // an invalid option; Place reports it
 }
 
@@ -32,12 +37,14 @@ type weightedScore struct {
 type Option func(*config)
 
 type config struct {
-	filters    []FilterPlugin
-	scores     []weightedScore
-	policies   map[string]ScorePlugin
-	rnd        *rand.Rand
-	noDefaults bool
-	errs       []error
+	filters      []FilterPlugin
+	scores       []weightedScore
+	policies     map[string]ScorePlugin
+	rnd          *rand.Rand
+	parallelism  int
+	minPerWorker int // tests lower it to reach the parallel path cheaply
+	noDefaults   bool
+	errs         []error
 }
 
 // WithFilter adds a filter that runs after the default filters.
@@ -88,6 +95,15 @@ func WithRand(r *rand.Rand) Option {
 	return func(c *config) { c.rnd = r }
 }
 
+// WithParallelism sets how many goroutines may scan the candidates of one
+// Place call; n < 1 means runtime.GOMAXPROCS (the default). Place splits
+// only lists of at least 4096 candidates per goroutine, because
+// starting goroutines costs more than scanning a small list. Results do not
+// depend on it, except which of equally scored candidates WithRand picks.
+func WithParallelism(n int) Option {
+	return func(c *config) { c.parallelism = n }
+}
+
 // WithoutDefaults leaves out the default filters and the policy score, so
 // that a Framework runs only the plugins given with WithFilter and WithScore.
 // Mostly for tests and for callers that assemble their own set.
@@ -103,7 +119,13 @@ func New(level Level, opts ...Option) *Framework {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	f := &Framework{level: level, rnd: cfg.rnd}
+	f := &Framework{level: level, rnd: cfg.rnd, parallelism: cfg.parallelism, minPerWorker: cfg.minPerWorker}
+	if f.parallelism < 1 {
+		f.parallelism = runtime.GOMAXPROCS(0)
+	}
+	if f.minPerWorker < 1 {
+		f.minPerWorker = defaultMinPerWorker
+	}
 	if level != LevelRoot && level != LevelCluster {
 		cfg.errs = append(cfg.errs, fmt.Errorf("level %d, want LevelRoot or LevelCluster", int(level)))
 	}
@@ -176,87 +198,47 @@ func (f *Framework) Place(ctx context.Context, r *Request, cands []*Candidate) (
 
 	var filterBuf [inlinePlugins]FilterPlugin
 	var scoreBuf [inlinePlugins]weightedScore
-	var t tally
-
 	filters, rejectAll, err := f.preFilter(ctx, r, filterBuf[:0])
 	if err != nil {
 		return res, err
 	}
+	scores, err := f.preScore(ctx, r, scoreBuf[:0])
+	if err != nil {
+		return res, err // even when nothing fits: a bad policy must be seen
+	}
 	if rejectAll != nil {
+		var t tally
 		t.add(rejectAll.Reason, len(cands))
 		res.Evaluated = len(cands)
 		return f.unschedulable(res, &t)
 	}
-	scores, err := f.preScore(ctx, r, scoreBuf[:0])
-	if err != nil {
-		return res, err
-	}
 
-	var pcg rand.PCG
+	var seed [2]uint64
 	random := f.rnd != nil
 	if random {
 		f.rndMu.Lock()
-		pcg.Seed(f.rnd.Uint64(), f.rnd.Uint64())
+		seed = [2]uint64{f.rnd.Uint64(), f.rnd.Uint64()}
 		f.rndMu.Unlock()
 	}
-
-	var (
-		best      *Candidate
-		bestScore int64
-		ties      uint64
-	)
-candidates:
-	for i, c := range cands {
-		if i&1023 == 1023 {
-			if err := ctx.Err(); err != nil {
-				return res, fmt.Errorf("place %s/%d: %w", r.ServiceID, r.Instance, err)
-			}
-		}
-		if c == nil {
-			return res, fmt.Errorf("place %s/%d: candidate %d is nil: %w", r.ServiceID, r.Instance, i, ErrInvalidRequest)
-		}
-		res.Evaluated++
-		for _, fp := range filters {
-			if st := fp.Filter(ctx, r, c); st != nil && st.Code != Success {
-				if st.Code != Unschedulable {
-					return res, pluginError(fp, st, c)
-				}
-				t.add(st.Reason, 1)
-				continue candidates
-			}
-		}
-		res.Feasible++
-		var total int64
-		for _, ws := range scores {
-			s, st := ws.plugin.Score(ctx, r, c)
-			if !st.IsSuccess() {
-				return res, pluginError(ws.plugin, st, c)
-			}
-			if s < 0 || s > MaxScore {
-				return res, fmt.Errorf("%w: %s: score %d for %q, want 0..%d", ErrPluginFailed, ws.plugin.Name(), s, c.Name, MaxScore)
-			}
-			total += ws.weight * s
-		}
-		switch {
-		case best == nil || total > bestScore:
-			best, bestScore, ties = c, total, 1
-		case total < bestScore:
-		case random:
-			// Reservoir sampling: the k-th equal candidate replaces the
-			// current pick with probability 1/k, so each is equally likely.
-			ties++
-			if pcg.Uint64()%ties == 0 {
-				best = c
-			}
-		case c.ID < best.ID || (c.ID == best.ID && c.Name < best.Name):
-			best = c
-		}
+	var out scan
+	if workers := f.workers(len(cands)); workers > 1 {
+		// The goroutines get their own copies of the prepared plugins, so
+		// that the sequential path keeps its buffers on the stack.
+		out = parallelScan(ctx, r, scanner{slices.Clone(filters), slices.Clone(scores), random}, cands, workers, seed)
+	} else {
+		var pcg rand.PCG
+		pcg.Seed(seed[0], seed[1])
+		out = scanner{filters, scores, random}.scan(ctx, r, cands, 0, &pcg)
 	}
-	if best == nil {
-		return f.unschedulable(res, &t)
+	if out.err != nil {
+		return res, out.err
 	}
-	res.Chosen, res.Score = best, bestScore
-	res.Diagnosis.Rejected = t.rejected()
+	res.Evaluated, res.Feasible = out.evaluated, out.feasible
+	if out.best == nil {
+		return f.unschedulable(res, &out.tally)
+	}
+	res.Chosen, res.Score = out.best, out.bestScore
+	res.Diagnosis.Rejected = out.tally.rejected()
 	return res, nil
 }
 

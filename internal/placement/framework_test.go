@@ -383,6 +383,8 @@ func TestPlaceErrors(t *testing.T) {
 			wantIs: ErrPluginFailed, wantMsg: `placement plugin failed: PolicyScore: unknown policy "fastest", want one of: best-fit, worst-fit`},
 		{name: "unknown policy even with no feasible candidate", f: New(LevelRoot), ctx: ctx, req: req(withPolicy("fastest")),
 			cands: []*Candidate{cand("a", notReady)}, wantIs: ErrPluginFailed},
+		{name: "unknown policy even when a prefilter rejects all", f: New(LevelRoot, WithFilter(prefilterAll{})), ctx: ctx,
+			req: req(withPolicy("fastest")), cands: []*Candidate{cand("a")}, wantIs: ErrPluginFailed},
 		{name: "nil request", f: New(LevelRoot), ctx: ctx, req: nil, wantIs: ErrInvalidRequest},
 		{name: "negative demand", f: New(LevelRoot), ctx: ctx, req: req(withDemand(-1, 0)), wantIs: ErrInvalidRequest,
 			wantMsg: "place svc/0: demand vcpus=-1 memory_mb=0, want finite and >= 0: invalid placement request"},

@@ -3,6 +3,8 @@ package placement
 import (
 	"context"
 	"slices"
+
+	"github.com/hedgeorch/hedge/api"
 )
 
 // Runtime filters out candidates that cannot run the request's
@@ -28,12 +30,30 @@ func (Runtime) Filter(_ context.Context, r *Request, c *Candidate) *Status {
 	return runtimeStatus(r.Virtualization)
 }
 
-// PreFilter builds the rejection status once per request.
+// PreFilter builds the rejection status once per request; for the known
+// virtualizations it is built once and for all.
 func (Runtime) PreFilter(_ context.Context, r *Request) (FilterPlugin, *Status) {
-	if r.Virtualization == "" {
+	switch r.Virtualization {
+	case "":
 		return nil, nil
+	case api.VirtProcess:
+		return runtimeProcess, nil
+	case api.VirtContainer:
+		return runtimeContainer, nil
+	case api.VirtUnikernel:
+		return runtimeUnikernel, nil
 	}
-	return &runtimeFor{want: r.Virtualization, reject: runtimeStatus(r.Virtualization)}, nil
+	return newRuntimeFor(r.Virtualization), nil
+}
+
+var (
+	runtimeProcess   = newRuntimeFor(api.VirtProcess)
+	runtimeContainer = newRuntimeFor(api.VirtContainer)
+	runtimeUnikernel = newRuntimeFor(api.VirtUnikernel)
+)
+
+func newRuntimeFor(virt string) *runtimeFor {
+	return &runtimeFor{want: virt, reject: runtimeStatus(virt)}
 }
 
 func runtimeStatus(virt string) *Status {

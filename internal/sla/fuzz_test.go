@@ -10,7 +10,8 @@ import (
 // FuzzParse checks, for any input, that Parse and ParseServices never panic,
 // that they either succeed or return a *ValidationError with at least one
 // problem, each with a message, and that an accepted document survives a
-// marshal and re-parse unchanged.
+// marshal and re-parse unchanged. Interesting inputs are a few KiB, so run it
+// with a short -fuzzminimizetime (e.g. 5s) or minimising eats the budget.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"clientsrvr.json", "clientsrvr.yaml", "unikernel-nginx.json", "dashboard-microservices.json"} {
 		f.Add(readTestdata(f, name))

@@ -283,6 +283,10 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		}
 	}
 	if err != nil {
+		if cgroupDir != nil {
+			cgroupDir.Close()
+		}
+		_ = d.cg.remove(id) // the log stays, for Remove (it may hold earlier runs)
 		return nil, fmt.Errorf("exec %s: %w", code, err)
 	}
 	startedAt := time.Now()

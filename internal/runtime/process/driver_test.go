@@ -302,3 +302,64 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestExecFailureLeavesNoCgroup(t *testing.T) {
+	d, _ := newTestDriver(t, Options{})
+	bad := filepath.Join(t.TempDir(), "bad")
+	// Executable, but not a format the kernel can run.
+	if err := os.WriteFile(bad, []byte("not a program"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := runtime.Spec{InstanceID: "bad", Service: api.ServiceSpec{Code: bad, MemoryMB: 16}}
+	if _, err := d.Start(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "exec format error") {
+		t.Fatalf("Start = %v, want exec format error", err)
+	}
+	for _, dir := range d.cg.dirs("bad") {
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s after a failed start: %v, want it gone", dir, err)
+		}
+	}
+}
+
+// TestWithoutPidfds runs the fallbacks for kernels older than 5.3: a child
+// waited for with waitid, a re-attached process polled in /proc.
+func TestWithoutPidfds(t *testing.T) {
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	d, exits := newTestDriver(t, Options{DataDir: dataDir})
+	d.pidfds = false
+	if _, err := d.Start(ctx, shSpec("three", "exit 3")); err != nil {
+		t.Fatal(err)
+	}
+	if e := exits.wait(t, "three"); e.Code != 3 || !e.CodeKnown {
+		t.Errorf("exit = %+v, want code 3", e)
+	}
+	if _, err := d.Start(ctx, sleepSpec("sleeper")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(ctx, "sleeper", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if e := exits.wait(t, "sleeper"); e.Signal != "SIGTERM" {
+		t.Errorf("exit = %+v, want SIGTERM", e)
+	}
+
+	// A second driver on the same data dir re-attaches a running instance
+	// (the first one keeps waiting for its child, and reaps it in the end).
+	if _, err := d.Start(ctx, sleepSpec("kept")); err != nil {
+		t.Fatal(err)
+	}
+	d2, exits2 := newTestDriver(t, Options{DataDir: dataDir})
+	d2.pidfds = false
+	tasks, err := d2.Recover(ctx)
+	if err != nil || len(tasks) != 1 || tasks[0].InstanceID != "kept" {
+		t.Fatalf("Recover = %+v, %v; want kept", tasks, err)
+	}
+	// Stop through the second driver; it notices the end by polling.
+	if err := d2.Stop(ctx, "kept", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if e := exits2.wait(t, "kept"); e.CodeKnown || e.Reason != "stopped" {
+		t.Errorf("exit seen by the re-attaching driver = %+v, want code unknown, stopped", e)
+	}
+}

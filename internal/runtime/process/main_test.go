@@ -215,7 +215,3 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
-const workerEnv = "HEDGE_PROCESS_TEST_WORKER"
-
-func runTestWorker(string) int { return 0 }

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+// scenarios in the order `-scenario all` runs them: idle first, on a fresh
+// machine, so that the footprint is not measured in the wake of the others.
+var scenarios = []struct {
+	name string
+	run  func(context.Context, *lab, config) ([]figure, error)
+}{
+	{"idle", idle},
+	{"latency", latency},
+	{"throughput", throughput},
+}
+
+func run() int {
+	var (
+		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle or all")
+		n        = flag.Int("n", 100, "latency: instances submitted one after the other")
+		inst     = flag.Int("instances", 200, "throughput: instances of the one service")
+		hedge    = flag.String("hedge", "", "hedge binary to measure (default: build ./cmd/hedge into a temporary directory)")
+		asJSON   = flag.Bool("json", false, "print the results as JSON too, after the table")
+		topology = flag.String("topology", "up", "latency and throughput: run `hedge up` (up) or root, cluster and worker as three processes (tiers)")
+		settle   = flag.Duration("settle", 5*time.Second, "wait before measuring a footprint, for start-up work to finish")
+		window   = flag.Duration("window", 10*time.Second, "how long CPU use is sampled")
+		pollEv   = flag.Duration("poll", 2*time.Millisecond, "latency: how often the service is polled")
+	)
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg := config{latencyN: *n, instances: *inst, topology: *topology, settle: *settle, window: *window, pollPeriod: *pollEv}
+	if err := cfg.validate(*scenario); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+
+	l, err := newLab(*hedge, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer l.close() // on early returns; the normal path closes before reporting
+	if l.bin == "" {
+		log.Info("building hedge")
+		if l.bin, err = buildHedge(ctx, l.dir); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+
+	res := results{Machine: machineFacts(l.bin), Started: start}
+	for _, s := range scenarios {
+		if *scenario != "all" && *scenario != s.name {
+			continue
+		}
+		log.Info("running scenario", "scenario", s.name)
+		figs, err := s.run(ctx, l, cfg)
+		for i := range figs {
+			figs[i].Scenario = s.name
+		}
+		res.Figures = append(res.Figures, figs...)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", s.name, err))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if killed := l.close(); killed > 0 {
+		res.Errors = append(res.Errors, fmt.Sprintf("cleanup: %d processes of the run outlived it and were killed", killed))
+	}
+	res.Duration = time.Since(start).Seconds()
+	judge(res.Figures)
+	writeTable(os.Stdout, res)
+	if *asJSON {
+		fmt.Println()
+		if err := writeJSON(os.Stdout, res); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+	if len(res.Errors) > 0 {
+		return 1
+	}
+	return 0
+}
+
+func (c config) validate(scenario string) error {
+	switch {
+	case scenario != "all" && scenario != "latency" && scenario != "throughput" && scenario != "idle":
+		return fmt.Errorf("-scenario %q: want latency, throughput, idle or all", scenario)
+	case c.topology != "up" && c.topology != "tiers":
+		return fmt.Errorf("-topology %q: want up or tiers", c.topology)
+	case c.latencyN < 1:
+		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
+	case c.instances < 1 || c.instances > 1000:
+		return fmt.Errorf("-instances %d: want 1 to 1000 (the SLA's limit)", c.instances)
+	case c.window < time.Second:
+		return fmt.Errorf("-window %s: want at least 1s, CPU time is counted in 10 ms ticks", c.window)
+	case c.pollPeriod <= 0:
+		return fmt.Errorf("-poll %s: want a positive duration", c.pollPeriod)
+	}
+	return nil
+}
