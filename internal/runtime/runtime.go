@@ -81,3 +81,16 @@ type UsageReporter interface {
 	// Usage returns the CPU time consumed so far and the memory in use now.
 	Usage(ctx context.Context, instanceID string) (cpuSeconds float64, memoryBytes int64, err error)
 }
+
+// ProgressFunc is called by drivers while a Start is under way (an image pull,
+// a download) with a short message for the instance's status, such as
+// "pulling docker.io/library/nginx:latest: 3.1/10.2 MB". The worker shows it as
+// the instance's reason while it is STARTING.
+type ProgressFunc func(instanceID, message string)
+
+// Engine is optional (type-assert): a driver that serves a virtualization
+// through a particular engine names it, e.g. "containerd" or "docker" for
+// "container". Workers report it so users can see what runs their instances.
+type Engine interface {
+	Engine() string
+}

@@ -280,6 +280,17 @@ func (w *Worker) stopLocked(id string, in *instance) {
 	}()
 }
 
+// OnProgress is the runtime.ProgressFunc the worker's drivers call: the
+// message becomes the reason of an instance that is still starting.
+func (w *Worker) OnProgress(id, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if in, ok := w.instances[id]; ok && in.starting && in.reason != msg {
+		in.reason = msg
+		w.notify()
+	}
+}
+
 // OnExit is the runtime.ExitFunc the worker's drivers call.
 func (w *Worker) OnExit(id string, e runtime.Exit) {
 	w.mu.Lock()
