@@ -410,3 +410,11 @@ func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	_ = resp.Body.Close()
 }
+
+// ControlNode cordons, uncordons or drains a node ("cordon", "uncordon",
+// "drain"); id may be the node's id or name. Admin only.
+func (c *Client) ControlNode(ctx context.Context, id, op string) (Node, error) {
+	var n Node
+	err := c.call(ctx, request{method: http.MethodPost, path: "/api/nodes/" + url.PathEscape(id) + "/" + url.PathEscape(op)}, &n)
+	return n, err
+}

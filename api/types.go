@@ -119,6 +119,30 @@ type ServiceSpec struct {
 	Constraints    []Constraint `json:"constraints,omitempty"`
 	// Instances is how many instances to run (Hedge extension; default 1).
 	Instances int `json:"instances,omitempty"`
+	// RestartPolicy says when the worker restarts an instance that exited
+	// (Hedge extension): RestartAlways (the default), RestartOnFailure or
+	// RestartNever. one_shot services behave as on-failure.
+	RestartPolicy string `json:"restart_policy,omitempty"`
+}
+
+// Restart policies.
+const (
+	RestartAlways    = "always"
+	RestartOnFailure = "on-failure"
+	RestartNever     = "never"
+)
+
+// Restarts reports whether an instance that exited with the given code (or
+// an unknown one) should be started again under this spec.
+func (s *ServiceSpec) Restarts(code int, known bool) bool {
+	failed := !known || code != 0
+	switch {
+	case s.RestartPolicy == RestartNever:
+		return false
+	case s.OneShot || s.RestartPolicy == RestartOnFailure:
+		return failed
+	}
+	return true
 }
 
 // Demand is what one instance of the service reserves on the node running it.

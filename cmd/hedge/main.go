@@ -126,7 +126,7 @@ func rootCommand() *cobra.Command {
 	}
 	f.bind(c)
 	c.Flags().StringVar(&addr, "api-addr", "127.0.0.1:10000", "address of the REST API (clusters dial it too)")
-	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 30*time.Second, "a cluster silent this long is NOT_READY and its instances move")
+	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 15*time.Second, "a cluster silent this long is NOT_READY and its instances move")
 	return c
 }
 
@@ -156,7 +156,7 @@ func clusterCommand() *cobra.Command {
 	c.Flags().StringVar(&rootURL, "root", "", "URL of the root")
 	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
-	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 10*time.Second, "a worker silent this long is NOT_READY and its instances move")
+	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")
 	return c
 }
 
@@ -207,7 +207,7 @@ func workerCommand() *cobra.Command {
 	c.Flags().DurationVar(&grace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
 	c.Flags().Float64Var(&cpus, "cpus", 0, "cores offered to instances (default: all of the machine's)")
 	c.Flags().Int64Var(&memoryMB, "memory-mb", 0, "memory in MB offered to instances (default: all of the machine's)")
-	c.Flags().DurationVar(&heartbeat, "heartbeat", 2*time.Second, "longest time between two reports to the cluster")
+	c.Flags().DurationVar(&heartbeat, "heartbeat", time.Second, "longest time between two reports to the cluster")
 	return c
 }
 

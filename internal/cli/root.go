@@ -117,6 +117,7 @@ func NewRootCommand(opts ...Option) *cobra.Command {
 		a.logsCommand(),
 		a.tokenCommand(),
 		a.userCommand(),
+		a.nodeCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -91,7 +91,7 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.NodeTimeout <= 0 {
-		cfg.NodeTimeout = 10 * time.Second
+		cfg.NodeTimeout = 5 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -198,20 +198,29 @@ func (n *node) bumpLocked() {
 
 // checkNodes marks silent nodes NOT_READY and frees their instances for
 // placement elsewhere. The worker keeps running them until it hears from the
-// cluster again and learns they moved (fencing by desired set).
+// cluster again and learns they moved (fencing by desired set). A node loaded
+// from disk at start counts as silent from that moment, so instances on a node
+// that never comes back are moved too.
 func (c *Cluster) checkNodes() {
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, n := range c.nodes {
-		if n.info.State != api.NodeReady || now.Sub(n.info.LastSeen) < c.cfg.NodeTimeout {
+		silent := now.Sub(n.info.LastSeen)
+		if silent < c.cfg.NodeTimeout {
 			continue
 		}
-		n.info.State = api.NodeNotReady
-		c.log.Warn("node stopped reporting", "node_id", n.info.ID, "node", n.info.Name, "silent_for", now.Sub(n.info.LastSeen).Round(time.Millisecond))
+		if n.info.State == api.NodeReady {
+			n.info.State = api.NodeNotReady
+			c.log.Warn("node stopped reporting", "node_id", n.info.ID, "node", n.info.Name, "silent_for", silent.Round(time.Millisecond))
+			c.notify()
+		}
+		if len(n.assigned) == 0 {
+			continue
+		}
+		c.log.Warn("moving instances off silent node", "node_id", n.info.ID, "node", n.info.Name, "instances", len(n.assigned))
 		for id := range n.assigned {
-			in := c.insts[id]
-			c.unassignLocked(in, api.StateDead, "node "+n.info.Name+" stopped reporting")
+			c.unassignLocked(c.insts[id], api.StateDead, "node "+n.info.Name+" stopped reporting")
 		}
 		c.notify()
 	}

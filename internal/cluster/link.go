@@ -69,7 +69,9 @@ func (c *Cluster) Authenticate(bearer string) (string, error) {
 
 // Report takes a worker's state. Statuses of instances the cluster has since
 // moved to another node are ignored: that is what fences a worker that comes
-// back from a partition.
+// back from a partition. So are statuses of an older generation than the one
+// assigned, which the worker may still run until it has the new desired set:
+// passed on, they would be taken as the state of the new generation.
 func (c *Cluster) Report(ctx context.Context, peer string, r *link.Report) error {
 	if r.Node == nil {
 		return fmt.Errorf("%w: node: required in a worker report", link.ErrInvalid)
@@ -95,7 +97,7 @@ func (c *Cluster) Report(ctx context.Context, peer string, r *link.Report) error
 	running := 0
 	for _, st := range r.Instances {
 		in, ok := c.insts[st.InstanceID]
-		if !ok || in.NodeID != peer {
+		if !ok || in.NodeID != peer || st.Generation != in.A.Generation {
 			continue
 		}
 		st.NodeID, st.NodeName = peer, n.info.Name
@@ -159,8 +161,30 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 		c.insts[id] = in
 		put = append(put, in)
 	}
+	var nodeRecs []nodeRecord
+	for id, n := range c.nodes {
+		ctl := a.Nodes[id]
+		if n.info.Cordoned != ctl.Cordoned {
+			n.info.Cordoned = ctl.Cordoned
+			nodeRecs = append(nodeRecs, nodeRecord{ID: id, Name: n.info.Name, Labels: n.info.Labels, Cordoned: ctl.Cordoned})
+			c.log.Info("node cordon changed", "node_id", id, "node", n.info.Name, "cordoned", ctl.Cordoned)
+		}
+		if ctl.Drained && len(n.assigned) > 0 {
+			c.log.Info("draining node", "node_id", id, "node", n.info.Name, "instances", len(n.assigned))
+			for iid := range n.assigned {
+				in := c.insts[iid]
+				c.unassignLocked(in, api.StateScheduled, "moving off drained node "+n.info.Name)
+				put = append(put, in)
+			}
+		}
+	}
 	tokens := a.WorkerTokens
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
+		for _, r := range nodeRecs {
+			if err := tx.Put(bucketNodes, r.ID, r); err != nil {
+				return err
+			}
+		}
 		for _, id := range del {
 			if err := tx.Delete(bucketInstances, id); err != nil {
 				return err
@@ -180,7 +204,7 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 	for _, h := range tokens {
 		c.workerTokens[h] = true
 	}
-	if len(put) > 0 || len(del) > 0 {
+	if len(put) > 0 || len(del) > 0 || len(nodeRecs) > 0 {
 		c.trigger()
 		c.notify()
 	}

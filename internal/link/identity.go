@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,8 +21,10 @@ type Identity struct {
 
 // Connect returns the identity stored at path, or joins the upper tier with
 // token and stores the identity it gets. A stored identity for another upper
-// URL is replaced by a new join.
-func Connect(ctx context.Context, hc *http.Client, path, upper, token, name string) (Identity, error) {
+// URL is replaced by a new join. While the upper tier cannot be reached the
+// join is retried with backoff (tiers may start in any order); a refused token
+// ends it at once.
+func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper, token, name string) (Identity, error) {
 	var id Identity
 	b, err := os.ReadFile(path)
 	switch {
@@ -38,7 +41,17 @@ func Connect(ctx context.Context, hc *http.Client, path, upper, token, name stri
 	if token == "" {
 		return Identity{}, fmt.Errorf("not joined to %s yet: a join token is needed (--join-token)", upper)
 	}
-	resp, err := Join(ctx, hc, upper, JoinRequest{Token: token, Name: name})
+	var resp JoinResponse
+	var retry backoff
+	for {
+		resp, err = Join(ctx, hc, upper, JoinRequest{Token: token, Name: name})
+		var se *StatusError
+		if err == nil || errors.As(err, &se) || ctx.Err() != nil {
+			break
+		}
+		log.Warn("link: cannot reach the upper tier to join, retrying", "upper", upper, "err", err)
+		retry.wait(ctx)
+	}
 	if err != nil {
 		return Identity{}, fmt.Errorf("join %s: %w", upper, err)
 	}

@@ -37,7 +37,7 @@ type RunOptions struct {
 // so a peer cut off from its upper tier reconnects when the link returns.
 func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	if o.ReportInterval <= 0 {
-		o.ReportInterval = 2 * time.Second
+		o.ReportInterval = time.Second
 	}
 	if o.PollWait <= 0 {
 		o.PollWait = 25 * time.Second

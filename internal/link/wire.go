@@ -36,6 +36,16 @@ type Assignments struct {
 	// WorkerTokens are hashes of join tokens that admit workers; the root sends
 	// them to clusters so a cluster can admit workers while the root is away.
 	WorkerTokens []string `json:"worker_tokens,omitempty"`
+	// Nodes carries operators' orders for the cluster's nodes, by node id.
+	Nodes map[string]NodeControl `json:"nodes,omitempty"`
+}
+
+// NodeControl is what an operator asked of one node.
+type NodeControl struct {
+	// Cordoned: place no new instances on the node.
+	Cordoned bool `json:"cordoned,omitempty"`
+	// Drained: also move the instances it runs to other nodes.
+	Drained bool `json:"drained,omitempty"`
 }
 
 // InstanceStatus is what a peer reports of one instance.

@@ -123,7 +123,7 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	if err != nil {
 		return err
 	}
-	id, err := link.Connect(ctx, nil, filepath.Join(cfg.DataDir, "cluster", "identity.json"), cfg.Root, cfg.JoinToken, cfg.Name)
+	id, err := link.Connect(ctx, nil, cfg.Logger, filepath.Join(cfg.DataDir, "cluster", "identity.json"), cfg.Root, cfg.JoinToken, cfg.Name)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return fmt.Errorf("process runtime: %w", err)
 	}
 	w.AddDriver(pd)
-	id, err := link.Connect(ctx, nil, filepath.Join(dir, "identity.json"), cfg.Cluster, cfg.JoinToken, cfg.Name)
+	id, err := link.Connect(ctx, nil, cfg.Logger, filepath.Join(dir, "identity.json"), cfg.Cluster, cfg.JoinToken, cfg.Name)
 	if err != nil {
 		return err
 	}

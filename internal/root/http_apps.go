@@ -223,4 +223,23 @@ func (r *Root) registerInfra(a huma.API) {
 	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []api.Node }, error) {
 		return &struct{ Body []api.Node }{Body: r.Nodes()}, nil
 	})
+	huma.Register(a, huma.Operation{
+		OperationID: "control-node", Method: http.MethodPost, Path: "/api/nodes/{id}/{op}", Tags: tags,
+		Summary: "Cordon, uncordon or drain a node (Admin)", Security: secured,
+		Description: "`cordon`: no new instances are placed on the node. `drain`: cordon, and move the instances it runs " +
+			"to other nodes of its cluster (each is stopped with SIGTERM and its grace period, then started elsewhere). " +
+			"`uncordon`: undo both. `id` may be the node's id or name.",
+	}, func(ctx context.Context, in *struct {
+		ID string `path:"id" maxLength:"253"`
+		Op string `path:"op" enum:"cordon,uncordon,drain"`
+	}) (*struct{ Body api.Node }, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		n, err := r.ControlNode(in.ID, in.Op)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &struct{ Body api.Node }{Body: n}, nil
+	})
 }

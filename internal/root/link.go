@@ -139,6 +139,14 @@ func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 	}
 	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })
 	out.WorkerTokens = r.cfg.Auth.JoinTokenHashes("worker")
+	for id, nc := range r.nodeCtl {
+		if nc.ClusterID == peer {
+			if out.Nodes == nil {
+				out.Nodes = map[string]link.NodeControl{}
+			}
+			out.Nodes[id] = nc.NodeControl
+		}
+	}
 	return out, c.wake
 }
 

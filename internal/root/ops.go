@@ -542,3 +542,57 @@ func (r *Root) Nodes() []api.Node {
 	})
 	return out
 }
+
+// Node controls.
+const (
+	NodeCordon   = "cordon"
+	NodeUncordon = "uncordon"
+	NodeDrain    = "drain"
+)
+
+// ControlNode cordons, uncordons or drains a node: a cordoned node gets no new
+// instances; draining also moves the instances it runs to other nodes of its
+// cluster (stopped gracefully there, started again elsewhere).
+func (r *Root) ControlNode(id, op string) (api.Node, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var node *api.Node
+	var c *cluster
+	for _, cl := range r.clusters {
+		for i := range cl.nodes {
+			if cl.nodes[i].ID == id || cl.nodes[i].Name == id {
+				node, c = &cl.nodes[i], cl
+			}
+		}
+	}
+	if node == nil {
+		return api.Node{}, fmt.Errorf("%w: node %s", ErrNotFound, id)
+	}
+	nc := nodeControl{ClusterID: c.info.ID}
+	switch op {
+	case NodeCordon:
+		nc.Cordoned = true
+	case NodeDrain:
+		nc.Cordoned, nc.Drained = true, true
+	case NodeUncordon:
+	default:
+		return api.Node{}, fmt.Errorf("%w: operation: must be cordon, uncordon or drain", ErrInvalid)
+	}
+	err := r.cfg.Store.Update(func(tx store.Tx) error {
+		if op == NodeUncordon {
+			return tx.Delete(bucketNodeCtl, node.ID)
+		}
+		return tx.Put(bucketNodeCtl, node.ID, nc)
+	})
+	if err != nil {
+		return api.Node{}, fmt.Errorf("store: %w", err)
+	}
+	if op == NodeUncordon {
+		delete(r.nodeCtl, node.ID)
+	} else {
+		r.nodeCtl[node.ID] = nc
+	}
+	node.Cordoned = nc.Cordoned
+	c.bumpLocked()
+	return *node, nil
+}

@@ -3,6 +3,7 @@ package root
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ const (
 	bucketInstances = "instances"
 	bucketClusters  = "clusters"
 	bucketCreds     = "cluster_credentials"
+	bucketNodeCtl   = "node_controls"
 )
 
 // Config configures the Root.
@@ -53,6 +55,15 @@ type Root struct {
 	svcs     map[string]*service
 	insts    map[string]*instance
 	clusters map[string]*cluster
+	// nodeCtl holds cordon and drain orders by node id; they reach the
+	// node's cluster with its assignments.
+	nodeCtl map[string]nodeControl
+}
+
+// nodeControl is an operator's order for a node, kept at the root.
+type nodeControl struct {
+	ClusterID string `json:"cluster_id"`
+	link.NodeControl
 }
 
 // service is a deployed microservice and its instances.
@@ -95,7 +106,7 @@ func New(cfg Config) (*Root, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ClusterTimeout <= 0 {
-		cfg.ClusterTimeout = 30 * time.Second
+		cfg.ClusterTimeout = 15 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -111,6 +122,7 @@ func New(cfg Config) (*Root, error) {
 		svcs:     map[string]*service{},
 		insts:    map[string]*instance{},
 		clusters: map[string]*cluster{},
+		nodeCtl:  map[string]nodeControl{},
 	}
 	r.server = link.NewServer(r, cfg.Logger)
 	err := cfg.Store.View(func(tx store.Tx) error {
@@ -134,6 +146,17 @@ func New(cfg Config) (*Root, error) {
 		}
 		for _, c := range cls {
 			r.clusters[c.ID] = r.newCluster(api.Cluster{ID: c.ID, Name: c.Name, Labels: c.Labels, State: api.NodeNotReady, LastSeen: cfg.Now()})
+		}
+		err = tx.List(bucketNodeCtl, func(key string, raw []byte) error {
+			var nc nodeControl
+			if err := json.Unmarshal(raw, &nc); err != nil {
+				return err
+			}
+			r.nodeCtl[key] = nc
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		insts, err := store.ListAll[instance](tx, bucketInstances)
 		if err != nil {
@@ -195,18 +218,21 @@ func (c *cluster) bumpLocked() {
 
 // checkClusters marks silent clusters NOT_READY and frees their instances for
 // placement on other clusters. The silent cluster keeps running them until it
-// hears from the root again and learns they moved.
+// hears from the root again and learns they moved. A cluster loaded from disk
+// at start counts as silent from that moment.
 func (r *Root) checkClusters() {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var moved []*instance
 	for _, c := range r.clusters {
-		if c.info.State != api.NodeReady || now.Sub(c.info.LastSeen) < r.cfg.ClusterTimeout {
+		if now.Sub(c.info.LastSeen) < r.cfg.ClusterTimeout {
 			continue
 		}
-		c.info.State = api.NodeNotReady
-		r.log.Warn("cluster stopped reporting", "cluster_id", c.info.ID, "cluster", c.info.Name)
+		if c.info.State == api.NodeReady {
+			c.info.State = api.NodeNotReady
+			r.log.Warn("cluster stopped reporting", "cluster_id", c.info.ID, "cluster", c.info.Name)
+		}
 		for id := range c.assigned {
 			in := r.insts[id]
 			r.unassignLocked(in, api.StateDead, "cluster "+c.info.Name+" stopped reporting")
@@ -214,6 +240,9 @@ func (r *Root) checkClusters() {
 		}
 	}
 	r.persistInstancesLocked(moved)
+	if len(moved) > 0 {
+		r.trigger()
+	}
 }
 
 func (r *Root) unassignLocked(in *instance, state api.InstanceState, reason string) {

@@ -15,7 +15,7 @@ var serviceFields = []string{
 	"memory", "vcpus", "vgpus", "vtpus", "bandwidth_in", "bandwidth_out", "storage",
 	"state", "port", "addresses", "added_files", "constraints",
 	"one_shot", "privileged", "arch", "volumes", "connectivity",
-	"instances",
+	"instances", "restart_policy",
 }
 
 var addressFields = []string{"rr_ip", "rr_ip_v6", "closest_ip"}
@@ -61,6 +61,7 @@ func (w *walker) service(path string, o *object) api.ServiceSpec {
 			s.Arch[i] = canonical
 		}
 	}
+	s.RestartPolicy, _ = w.str(at("restart_policy"))
 	if n, ok := w.intField(at("instances")); ok {
 		s.Instances = n
 	}

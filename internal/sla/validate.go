@@ -82,6 +82,11 @@ func ValidateService(path string, s *api.ServiceSpec) []Problem {
 	v.intRange("storage", s.Storage, maxStorageMB, "")
 	v.intRange("instances", int64(s.Instances), maxInstances, "")
 
+	switch s.RestartPolicy {
+	case "", api.RestartAlways, api.RestartOnFailure, api.RestartNever:
+	default:
+		v.addf("restart_policy", "must be one of always, on-failure, never, got %q", s.RestartPolicy)
+	}
 	if _, err := ParsePorts(s.Port); err != nil {
 		v.addf("port", "%s", err)
 	}

@@ -22,7 +22,18 @@ import (
 const (
 	bucketState = "worker"
 	keyDesired  = "desired"
+	// bucketEnded keeps instances that ended for good (completed one_shot,
+	// restart policy never), so a worker restart does not run them again.
+	bucketEnded = "ended"
 )
+
+// ended is what the worker persists of an instance that ended for good.
+type ended struct {
+	Generation uint64            `json:"generation"`
+	State      api.InstanceState `json:"state"`
+	Reason     string            `json:"reason"`
+	ExitCode   *int              `json:"exit_code,omitempty"`
+}
 
 // Config configures a Worker.
 type Config struct {
@@ -74,6 +85,7 @@ type instance struct {
 	started  *time.Time
 
 	running  bool // the driver has a live task
+	done     bool // ended and, by its restart policy, stays ended
 	starting bool
 	stopping bool
 	retry    *time.Timer
@@ -125,19 +137,31 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.capacity = *w.cfg.Capacity
 	}
 	var desired []link.Assignment
+	done := map[string]ended{}
 	err := w.cfg.Store.View(func(tx store.Tx) error {
 		err := tx.Get(bucketState, keyDesired, &desired)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-		return err
+		return tx.List(bucketEnded, func(key string, raw []byte) error {
+			var e ended
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return err
+			}
+			done[key] = e
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("load desired set: %w", err)
 	}
 	w.mu.Lock()
 	for _, a := range desired {
-		w.instances[a.InstanceID] = &instance{a: a, desired: true, state: api.StateStarting}
+		in := &instance{a: a, desired: true, state: api.StateStarting}
+		if e, ok := done[a.InstanceID]; ok && e.Generation == a.Generation {
+			in.done, in.state, in.reason, in.exitCode = true, e.State, e.Reason, e.ExitCode
+		}
+		w.instances[a.InstanceID] = in
 	}
 	w.mu.Unlock()
 	for name, d := range w.drivers {
@@ -201,7 +225,7 @@ func (w *Worker) reconcile(items []link.Assignment) {
 			in = &instance{a: a, desired: true, state: api.StateStarting}
 			w.instances[id] = in
 		}
-		if !in.running && !in.starting && !in.stopping && in.retry == nil && in.state != api.StateCompleted {
+		if !in.running && !in.starting && !in.stopping && in.retry == nil && !in.done {
 			w.startLocked(id, in)
 		}
 	}
@@ -257,6 +281,7 @@ func (w *Worker) stopLocked(id string, in *instance) {
 	}
 	in.stopping = true
 	d := w.drivers[in.a.Spec.Virtualization]
+	wasDone := in.done
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -269,6 +294,11 @@ func (w *Worker) stopLocked(id string, in *instance) {
 				w.log.Warn("remove instance", "instance", id, "err", err)
 			}
 			cancel()
+		}
+		if wasDone {
+			if err := w.cfg.Store.Update(func(tx store.Tx) error { return tx.Delete(bucketEnded, id) }); err != nil {
+				w.log.Warn("forget ended instance", "instance", id, "err", err)
+			}
 		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -306,19 +336,38 @@ func (w *Worker) OnExit(id string, e runtime.Exit) {
 	} else {
 		in.exitCode = nil
 	}
+	code, known := 0, e.CodeKnown
+	if known {
+		code = e.Code
+	}
 	switch {
 	case in.stopping:
 		in.state, in.reason = api.StateUndeployed, ""
-	case in.a.Spec.OneShot && e.CodeKnown && e.Code == 0:
-		in.state, in.reason = api.StateCompleted, "exited with code 0"
+	case !in.a.Spec.Restarts(code, known) && known && code == 0:
+		in.state, in.reason, in.done = api.StateCompleted, "exited with code 0", true
 	default:
 		in.state, in.reason = api.StateFailed, exitReason(e)
 		w.log.Info("instance exited", "instance", id, "reason", in.reason)
-		if in.desired {
+		switch {
+		case !in.a.Spec.Restarts(code, known):
+			in.done = true
+			in.reason += " (restart policy: " + in.a.Spec.RestartPolicy + ")"
+		case in.desired:
 			w.scheduleRestartLocked(id, in)
 		}
 	}
+	if in.done {
+		w.persistEnded(id, ended{Generation: in.a.Generation, State: in.state, Reason: in.reason, ExitCode: in.exitCode})
+	}
 	w.notify()
+}
+
+// persistEnded records an instance that ended for good. It runs under w.mu,
+// which is acceptable because it only happens once per instance.
+func (w *Worker) persistEnded(id string, e ended) {
+	if err := w.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketEnded, id, e) }); err != nil {
+		w.log.Warn("persist ended instance", "instance", id, "err", err)
+	}
 }
 
 func exitReason(e runtime.Exit) string {
