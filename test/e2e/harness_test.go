@@ -51,6 +51,8 @@ func TestMain(m *testing.M) {
 type proc struct {
 	t    *testing.T
 	name string
+	// wrap is prepended to the command line (e.g. ip netns exec NS).
+	wrap []string
 	args []string
 	env  []string
 	log  string
@@ -72,7 +74,8 @@ func (p *proc) start() {
 		p.t.Fatal(err)
 	}
 	defer f.Close()
-	p.cmd = exec.Command(bin.hedge, p.args...)
+	argv := append(append(append([]string{}, p.wrap...), bin.hedge), p.args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), p.env...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
