@@ -26,6 +26,8 @@ type lab struct {
 	bin    string // hedge binary
 	dir    string
 	marker string // NAME=value put in each instance's environment
+	keep   bool   // leave dir (the logs) in place, to investigate a figure
+	closed bool
 	log    *slog.Logger
 	procs  []*server
 	seq    int
@@ -83,6 +85,16 @@ func (l *lab) close() int {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	if l.keep {
+		if !l.closed {
+			l.log.Info("kept the logs and data of the run", "dir", l.dir)
+		}
+		l.closed = true
+		return len(stray)
+	}
+	if _, err := os.Stat(l.dir); err != nil {
+		return len(stray) // removed by an earlier close
+	}
 	if err := os.RemoveAll(l.dir); err != nil {
 		l.log.Warn("remove the bench directory", "dir", l.dir, "err", err)
 	}
@@ -121,6 +133,10 @@ func (l *lab) start(name string, env []string, args ...string) (*server, error) 
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// hashesPasswords reports whether the process serves the API, and so runs
+// argon2 for the admin account at start and at every login.
+func (s *server) hashesPasswords() bool { return s.name == "up" || s.name == "root" }
 
 // exited reports whether the process ended, and how.
 func (s *server) exited() (bool, error) {
@@ -218,6 +234,11 @@ func (l *lab) startTiers(ctx context.Context, name string) (*deployment, error) 
 		return nil, err
 	}
 	d.tiers = append(d.tiers, cluster)
+	// The cluster listens for workers only once it has joined the root, and
+	// a worker that finds nobody there gives up.
+	if err := waitListening(ctx, cluster, clusterAddr); err != nil {
+		return nil, err
+	}
 	wt, err := d.client.CreateToken(ctx, api.TokenKindWorker, time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("create a worker token: %w", err)
@@ -229,6 +250,26 @@ func (l *lab) startTiers(ctx context.Context, name string) (*deployment, error) 
 	}
 	d.tiers = append(d.tiers, worker)
 	return d, d.waitNodes(ctx, 1)
+}
+
+// waitListening waits until s accepts connections on addr.
+func waitListening(ctx context.Context, s *server, addr string) error {
+	var dialer net.Dialer
+	err := poll(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+		if ok, err := s.exited(); ok {
+			return false, fmt.Errorf("%s exited (%v); its log:\n%s", s.name, err, s.tail())
+		}
+		conn, err := dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return false, nil
+		}
+		_ = conn.Close()
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for %s to listen on %s: %w", s.name, addr, err)
+	}
+	return nil
 }
 
 // login waits until the API at url answers, then logs in as admin.

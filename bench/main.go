@@ -33,14 +33,19 @@ func run() int {
 		inst     = flag.Int("instances", 200, "throughput: instances of the one service")
 		hedge    = flag.String("hedge", "", "hedge binary to measure (default: build ./cmd/hedge into a temporary directory)")
 		asJSON   = flag.Bool("json", false, "print the results as JSON too, after the table")
-		topology = flag.String("topology", "up", "latency and throughput: run `hedge up` (up) or root, cluster and worker as three processes (tiers)")
 		settle   = flag.Duration("settle", 5*time.Second, "wait before measuring a footprint, for start-up work to finish")
 		window   = flag.Duration("window", 10*time.Second, "how long CPU use is sampled")
 		pollEv   = flag.Duration("poll", 2*time.Millisecond, "latency: how often the service is polled")
+		verbose  = flag.Bool("v", false, "log the details of cleanup")
+		keep     = flag.Bool("keep", false, "keep the hedge logs and data directories of the run (their path is printed)")
 	)
 	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cfg := config{latencyN: *n, instances: *inst, topology: *topology, settle: *settle, window: *window, pollPeriod: *pollEv}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv}
 	if err := cfg.validate(*scenario); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
@@ -55,6 +60,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
+	l.keep = *keep
 	defer l.close() // on early returns; the normal path closes before reporting
 	if l.bin == "" {
 		log.Info("building hedge")
@@ -72,7 +78,9 @@ func run() int {
 		log.Info("running scenario", "scenario", s.name)
 		figs, err := s.run(ctx, l, cfg)
 		for i := range figs {
-			figs[i].Scenario = s.name
+			if figs[i].Scenario == "" {
+				figs[i].Scenario = s.name
+			}
 		}
 		res.Figures = append(res.Figures, figs...)
 		if err != nil {
@@ -105,8 +113,6 @@ func (c config) validate(scenario string) error {
 	switch {
 	case scenario != "all" && scenario != "latency" && scenario != "throughput" && scenario != "idle":
 		return fmt.Errorf("-scenario %q: want latency, throughput, idle or all", scenario)
-	case c.topology != "up" && c.topology != "tiers":
-		return fmt.Errorf("-topology %q: want up or tiers", c.topology)
 	case c.latencyN < 1:
 		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
 	case c.instances < 1 || c.instances > 1000:

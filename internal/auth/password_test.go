@@ -41,7 +41,7 @@ func TestUnitPasswordHashFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2, _ := HashPassword("same-password")
-	if !strings.HasPrefix(h1, "$argon2id$v=19$m=19456,t=2,p=1$") {
+	if !strings.HasPrefix(h1, "$argon2id$v=19$m=7168,t=5,p=1$") {
 		t.Fatalf("hash %q is not a PHC argon2id string with the expected parameters", h1)
 	}
 	if h1 == h2 {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -205,48 +206,65 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
 	}
 	apiURL := "http://" + ln.Addr().String()
-	go r.Run(ctx)
-	errs := make(chan error, 3)
-	go func() { errs <- serve(ctx, ln, r.Handler()) }()
-
 	clusterToken, err := au.CreateJoinToken(auth.JoinKindCluster, 10*time.Minute)
 	if err != nil {
 		return err
 	}
 	workerToken := randomToken()
+
+	// The three tiers run until ctx ends or one of them fails; then all are
+	// stopped and waited for, so that a worker finishes stopping and removing
+	// the instances it was asked to remove.
+	errs := make(chan error, 3)
+	var wg sync.WaitGroup
+	run := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- err
+			}
+			cancel()
+		}()
+	}
+	go r.Run(ctx)
+	run(func() error { return serve(ctx, ln, r.Handler()) })
 	clusterURL := make(chan string, 1)
-	go func() {
-		errs <- RunCluster(ctx, ClusterConfig{
+	run(func() error {
+		return RunCluster(ctx, ClusterConfig{
 			DataDir: cfg.DataDir, Name: cfg.Name, Root: apiURL, JoinToken: clusterToken, Addr: cfg.ClusterAddr,
 			WorkerTokens: []string{workerToken}, Logger: cfg.Logger.With("tier", "cluster"),
 			Ready: func(u string) { clusterURL <- u },
 		})
-	}()
-	var curl string
+	})
 	select {
-	case curl = <-clusterURL:
+	case curl := <-clusterURL:
+		run(func() error {
+			return RunWorker(ctx, WorkerConfig{
+				DataDir: cfg.DataDir, Name: cfg.Name, Cluster: curl, JoinToken: workerToken, Labels: cfg.Labels,
+				Logger: cfg.Logger.With("tier", "worker"),
+			})
+		})
+		if cfg.Ready != nil {
+			cfg.Ready(apiURL)
+		}
+		if cfg.Demo {
+			go func() {
+				if err := deployDemo(ctx, r, cfg.Out); err != nil && ctx.Err() == nil {
+					cfg.Logger.Error("demo", "err", err)
+				}
+			}()
+		}
+	case <-ctx.Done():
+	}
+	<-ctx.Done()
+	wg.Wait()
+	select {
 	case err := <-errs:
 		return err
+	default:
+		return nil
 	}
-	go func() {
-		errs <- RunWorker(ctx, WorkerConfig{
-			DataDir: cfg.DataDir, Name: cfg.Name, Cluster: curl, JoinToken: workerToken, Labels: cfg.Labels,
-			Logger: cfg.Logger.With("tier", "worker"),
-		})
-	}()
-	if cfg.Ready != nil {
-		cfg.Ready(apiURL)
-	}
-	if cfg.Demo {
-		go func() {
-			if err := deployDemo(ctx, r, cfg.Out); err != nil {
-				cfg.Logger.Error("demo", "err", err)
-			}
-		}()
-	}
-	err = <-errs
-	cancel()
-	return err
 }
 
 func randomToken() string {

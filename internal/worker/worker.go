@@ -67,6 +67,12 @@ type Worker struct {
 
 	mu        sync.Mutex
 	instances map[string]*instance
+	// desired is the last desired set, reconciled again whenever a stop
+	// completes (a new generation of an instance waits for the old one).
+	desired []link.Assignment
+	// gone collects, while drivers recover, instances that ended while the
+	// worker was down and are not desired: their leftovers are removed.
+	gone []string
 
 	metricsMu sync.Mutex
 	metricsAt time.Time
@@ -81,6 +87,8 @@ type instance struct {
 	reason   string
 	exitCode *int
 	restarts int
+	// early holds an exit that arrived before Start returned.
+	early *runtime.Exit
 	pid      int
 	started  *time.Time
 
@@ -170,6 +178,15 @@ func (w *Worker) Start(ctx context.Context) error {
 			return fmt.Errorf("recover %s instances: %w", name, err)
 		}
 		w.mu.Lock()
+		gone := w.gone
+		w.gone = nil
+		w.mu.Unlock()
+		for _, id := range gone {
+			if err := d.Remove(ctx, id); err != nil {
+				w.log.Warn("remove leftovers of an ended instance", "instance", id, "err", err)
+			}
+		}
+		w.mu.Lock()
 		for _, t := range tasks {
 			in, ok := w.instances[t.InstanceID]
 			if !ok {
@@ -210,6 +227,7 @@ func (w *Worker) reconcile(items []link.Assignment) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.desired = items
 	for id, in := range w.instances {
 		a, ok := want[id]
 		if ok && a.Generation == in.a.Generation {
@@ -254,7 +272,10 @@ func (w *Worker) startLocked(id string, in *instance) {
 		started := task.StartedAt
 		in.running, in.pid, in.started, in.exitCode = true, task.PID, &started, nil
 		in.state = api.StateRunning
-		if !in.desired {
+		if e := in.early; e != nil {
+			in.early = nil
+			w.exitedLocked(id, in, *e)
+		} else if !in.desired {
 			w.stopLocked(id, in)
 		}
 		w.notify()
@@ -301,12 +322,15 @@ func (w *Worker) stopLocked(id string, in *instance) {
 			}
 		}
 		w.mu.Lock()
-		defer w.mu.Unlock()
 		if cur := w.instances[id]; cur == in {
 			delete(w.instances, id)
 			w.log.Info("instance undeployed", "instance", id)
 		}
-		w.notify()
+		desired := w.desired
+		w.mu.Unlock()
+		// A new generation of this instance may have been waiting for the
+		// old one to stop.
+		w.reconcile(desired)
 	}()
 }
 
@@ -327,8 +351,21 @@ func (w *Worker) OnExit(id string, e runtime.Exit) {
 	defer w.mu.Unlock()
 	in, ok := w.instances[id]
 	if !ok {
+		w.gone = append(w.gone, id)
 		return
 	}
+	if in.starting {
+		// The process ended before Start returned: handle it once the
+		// start has been recorded, so RUNNING does not overwrite it.
+		in.early = &e
+		return
+	}
+	w.exitedLocked(id, in, e)
+}
+
+// exitedLocked records how an instance ended and restarts it if its policy
+// says so.
+func (w *Worker) exitedLocked(id string, in *instance, e runtime.Exit) {
 	in.running, in.pid = false, 0
 	if e.CodeKnown {
 		code := e.Code
