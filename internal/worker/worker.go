@@ -88,9 +88,9 @@ type instance struct {
 	exitCode *int
 	restarts int
 	// early holds an exit that arrived before Start returned.
-	early *runtime.Exit
-	pid      int
-	started  *time.Time
+	early   *runtime.Exit
+	pid     int
+	started *time.Time
 
 	running  bool // the driver has a live task
 	done     bool // ended and, by its restart policy, stays ended
