@@ -72,6 +72,9 @@ type harnessOptions struct {
 	// clock defaults to a new fake clock.
 	clock          *fakeClock
 	clusterTimeout time.Duration
+	// admin creates the admin user (argon2 hashing is slow under -race, so
+	// only tests that need it pay for it).
+	admin bool
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -89,8 +92,10 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("auth.NewService: %v", err)
 	}
-	if _, err := a.EnsureAdmin(adminPassword); err != nil {
-		t.Fatalf("EnsureAdmin: %v", err)
+	if o.admin {
+		if _, err := a.EnsureAdmin(adminPassword); err != nil {
+			t.Fatalf("EnsureAdmin: %v", err)
+		}
 	}
 	r, err := New(Config{Store: o.store, Auth: a, ClusterTimeout: o.clusterTimeout, Now: o.clock.Now})
 	if err != nil {

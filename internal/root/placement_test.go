@@ -32,7 +32,7 @@ func findCluster(cs []api.Cluster, name string) (api.Cluster, bool) {
 }
 
 func TestPlacementAssignsAndTracksInstances(t *testing.T) {
-	h := newHarness(t, harnessOptions{})
+	h := newHarness(t, harnessOptions{admin: true})
 	h.addUser("alice")
 	alice, _ := h.login("alice", userPassword)
 	admin, _ := h.login(auth.AdminUser, adminPassword)
@@ -334,7 +334,7 @@ func TestPlacementConstraintsPickTheCluster(t *testing.T) {
 }
 
 func TestClusterFailover(t *testing.T) {
-	h := newHarness(t, harnessOptions{clusterTimeout: 10 * time.Second})
+	h := newHarness(t, harnessOptions{clusterTimeout: 10 * time.Second, admin: true})
 	h.addUser("alice")
 	alice, _ := h.login("alice", userPassword)
 	admin, _ := h.login(auth.AdminUser, adminPassword)
@@ -359,9 +359,9 @@ func TestClusterFailover(t *testing.T) {
 	}
 
 	// edge-a falls silent past the timeout while edge-b keeps reporting.
+	revA := a.assignments().Revision
 	h.clock.Advance(2 * time.Second)
 	b.report(aggregate(capacity))
-	revA := a.assignments().Revision
 	h.root.checkClusters()
 	h.root.trigger()
 
@@ -416,7 +416,7 @@ func TestPersistenceAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h1 := newHarness(t, harnessOptions{store: st1, clock: clock})
+	h1 := newHarness(t, harnessOptions{store: st1, clock: clock, admin: true})
 	h1.addUser("alice")
 	alice1, aliceTP := h1.login("alice", userPassword)
 	admin1, adminTP := h1.login(auth.AdminUser, adminPassword)

@@ -182,6 +182,8 @@ const waitFor = 5 * time.Second
 type workerOptions struct {
 	store      store.Store
 	maxBackoff time.Duration
+	// more drivers besides the one under test.
+	more []*fakeDriver
 }
 
 // startWorker starts a worker with driver d; it is stopped (its context
@@ -199,8 +201,10 @@ func startWorker(t *testing.T, d *fakeDriver, o workerOptions) (*Worker, func())
 		Name: "n1", Store: o.store, MaxBackoff: o.maxBackoff, StopGrace: time.Second,
 		Capacity: &api.Resources{VCPUs: 4, MemoryMB: 4096},
 	})
-	d.setExitFunc(w.OnExit)
-	w.AddDriver(d)
+	for _, dd := range append([]*fakeDriver{d}, o.more...) {
+		dd.setExitFunc(w.OnExit)
+		w.AddDriver(dd)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := w.Start(ctx); err != nil {
 		cancel()
@@ -268,6 +272,18 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// eventually polls cond for at most d and reports whether it came to hold.
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
 }
 
 // waitState waits until an instance is reported in state and returns it.
