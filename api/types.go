@@ -123,6 +123,12 @@ type ServiceSpec struct {
 	// (Hedge extension): RestartAlways (the default), RestartOnFailure or
 	// RestartNever. one_shot services behave as on-failure.
 	RestartPolicy string `json:"restart_policy,omitempty"`
+	// NodeSelector holds labels the node must carry (Hedge extension), e.g.
+	// {"accelerator": "nvidia-t4"} or {"region": "003-003"}.
+	NodeSelector map[string]string `json:"node_selector,omitempty"`
+	// PlacementPolicy scores candidates (Hedge extension): best-fit (the
+	// default), worst-fit, most-traffic (also traffic-most).
+	PlacementPolicy string `json:"placement_policy,omitempty"`
 }
 
 // Restart policies.

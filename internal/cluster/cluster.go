@@ -261,6 +261,7 @@ func (c *Cluster) schedule(ctx context.Context) {
 			ServiceID: in.A.ServiceID, Instance: in.A.Number,
 			Virtualization: in.A.Spec.Virtualization, Demand: in.A.Spec.Demand(),
 			Arch: in.A.Spec.Arch, Constraints: in.A.Spec.Constraints,
+			Policy: in.A.Spec.PlacementPolicy, Selector: in.A.Spec.NodeSelector,
 		}
 		res, err := c.fw.Place(ctx, req, cands)
 		if err != nil {
@@ -306,7 +307,7 @@ func (c *Cluster) candidatesLocked() []*placement.Candidate {
 			Ready: n.info.State == api.NodeReady, Cordoned: n.info.Cordoned,
 			Runtimes: n.info.Runtimes, Arch: []string{n.info.Arch},
 			Capacity: n.info.Capacity, Free: free, MaxNodeFree: free,
-			Labels: n.info.Labels,
+			Labels: n.info.Labels, NetRxBytesPS: n.info.Metrics.NetRxBytesPS,
 		})
 	}
 	slices.SortFunc(out, func(a, b *placement.Candidate) int {

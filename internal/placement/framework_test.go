@@ -380,7 +380,7 @@ func TestPlaceErrors(t *testing.T) {
 		wantMsg string
 	}{
 		{name: "unknown policy", f: New(LevelRoot), ctx: ctx, req: req(withPolicy("fastest")), cands: []*Candidate{cand("a")},
-			wantIs: ErrPluginFailed, wantMsg: `placement plugin failed: PolicyScore: unknown policy "fastest", want one of: best-fit, worst-fit`},
+			wantIs: ErrPluginFailed, wantMsg: `placement plugin failed: PolicyScore: unknown policy "fastest", want one of: best-fit, most-traffic, traffic-most, worst-fit`},
 		{name: "unknown policy even with no feasible candidate", f: New(LevelRoot), ctx: ctx, req: req(withPolicy("fastest")),
 			cands: []*Candidate{cand("a", notReady)}, wantIs: ErrPluginFailed},
 		{name: "unknown policy even when a prefilter rejects all", f: New(LevelRoot, WithFilter(prefilterAll{})), ctx: ctx,

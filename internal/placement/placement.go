@@ -52,9 +52,11 @@ type Request struct {
 	// Constraints come from the SLA. Plugins act on the types they know
 	// (direct, clusters) and ignore the others.
 	Constraints []api.Constraint
-	// Policy names the score policy ("best-fit", "worst-fit"); "" means
-	// DefaultPolicy.
+	// Policy names the score policy ("best-fit", "worst-fit",
+	// "most-traffic"); "" means DefaultPolicy.
 	Policy string
+	// Selector holds labels the node running the instance must carry.
+	Selector map[string]string
 }
 
 // Candidate is a place an instance can go: a cluster at LevelRoot, a node at
@@ -79,6 +81,22 @@ type Candidate struct {
 	// LevelCluster it equals Free.
 	MaxNodeFree api.Resources
 	Labels      map[string]string
+	// NodeLabels, at LevelRoot, are the labels of each ready node of the
+	// cluster, so node-level selectors and locations can be checked there;
+	// at LevelCluster it is nil and Labels are the node's own.
+	NodeLabels []map[string]string
+	// NetRxBytesPS is the network receive rate the candidate reports (a
+	// cluster's is the sum of its nodes'); most-traffic prefers the highest.
+	NetRxBytesPS float64
+}
+
+// labelSets returns the label sets a node-level check looks at: the node's own
+// labels, or at LevelRoot those of each node of the cluster.
+func (c *Candidate) labelSets() []map[string]string {
+	if c.NodeLabels != nil {
+		return c.NodeLabels
+	}
+	return []map[string]string{c.Labels}
 }
 
 // Plugin is the base of every placement plugin.

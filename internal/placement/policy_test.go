@@ -17,8 +17,8 @@ func TestPolicyScore(t *testing.T) {
 		{name: "empty means best-fit", policy: "", want: 19},
 		{name: "best-fit", policy: PolicyBestFit, want: 19},
 		{name: "worst-fit", policy: PolicyWorstFit, want: 81},
-		{name: "unknown policy is an error", policy: "most-traffic",
-			wantError: `unknown policy "most-traffic", want one of: best-fit, worst-fit`},
+		{name: "unknown policy is an error", policy: "fastest",
+			wantError: `unknown policy "fastest", want one of: best-fit, most-traffic, traffic-most, worst-fit`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,8 +48,8 @@ func TestPolicyScore(t *testing.T) {
 }
 
 func TestFrameworkPolicies(t *testing.T) {
-	got := New(LevelRoot, WithPolicy("most-traffic", WorstFit{})).Policies()
-	want := []string{"best-fit", "most-traffic", "worst-fit"}
+	got := New(LevelRoot, WithPolicy("nearest", WorstFit{})).Policies()
+	want := []string{"best-fit", "most-traffic", "nearest", "traffic-most", "worst-fit"}
 	if len(got) != len(want) {
 		t.Fatalf("Policies() = %v, want %v", got, want)
 	}

@@ -288,6 +288,7 @@ func (r *Root) schedule(ctx context.Context) {
 			ServiceID: s.ID, Instance: in.Number,
 			Virtualization: s.Spec.Virtualization, Demand: s.Spec.Demand(),
 			Arch: s.Spec.Arch, Constraints: s.Spec.Constraints,
+			Policy: s.Spec.PlacementPolicy, Selector: s.Spec.NodeSelector,
 		}
 		res, err := r.fw.Place(ctx, req, cands)
 		if err != nil {
@@ -322,6 +323,7 @@ func (r *Root) candidatesLocked() []*placement.Candidate {
 			Runtimes: c.info.Runtimes, Arch: c.info.Arch,
 			Capacity: c.info.Capacity, Free: c.info.Capacity.Sub(c.info.Reserved),
 			MaxNodeFree: c.info.MaxNodeFree, Labels: c.info.Labels,
+			NodeLabels: nodeLabels(c.nodes), NetRxBytesPS: netRx(c.nodes),
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -349,4 +351,27 @@ func newID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// nodeLabels lists the labels of a cluster's ready, schedulable nodes, so the
+// root can check node selectors and locations; never nil.
+func nodeLabels(nodes []api.Node) []map[string]string {
+	out := []map[string]string{}
+	for _, n := range nodes {
+		if n.State == api.NodeReady && !n.Cordoned {
+			out = append(out, n.Labels)
+		}
+	}
+	return out
+}
+
+// netRx is a cluster's receive rate: the sum of its ready nodes'.
+func netRx(nodes []api.Node) float64 {
+	var sum float64
+	for _, n := range nodes {
+		if n.State == api.NodeReady {
+			sum += n.Metrics.NetRxBytesPS
+		}
+	}
+	return sum
 }

@@ -15,7 +15,7 @@ var serviceFields = []string{
 	"memory", "vcpus", "vgpus", "vtpus", "bandwidth_in", "bandwidth_out", "storage",
 	"state", "port", "addresses", "added_files", "constraints",
 	"one_shot", "privileged", "arch", "volumes", "connectivity",
-	"instances", "restart_policy",
+	"instances", "restart_policy", "node_selector", "placement_policy",
 }
 
 var addressFields = []string{"rr_ip", "rr_ip_v6", "closest_ip"}
@@ -62,6 +62,8 @@ func (w *walker) service(path string, o *object) api.ServiceSpec {
 		}
 	}
 	s.RestartPolicy, _ = w.str(at("restart_policy"))
+	s.PlacementPolicy, _ = w.str(at("placement_policy"))
+	s.NodeSelector = w.stringMap(at("node_selector"))
 	if n, ok := w.intField(at("instances")); ok {
 		s.Instances = n
 	}
@@ -150,4 +152,19 @@ func (w *walker) port(field string, v any) string {
 	}
 	s, _ := w.str(field, v)
 	return s
+}
+
+// stringMap reads an object whose values are all strings (labels).
+func (w *walker) stringMap(path string, v any) map[string]string {
+	o, ok := w.object(path, v)
+	if !ok || len(o.keys) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(o.keys))
+	for _, k := range o.keys {
+		if s, ok := w.str(join(path, k), o.get(k)); ok {
+			out[k] = s
+		}
+	}
+	return out
 }

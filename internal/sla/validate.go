@@ -87,6 +87,16 @@ func ValidateService(path string, s *api.ServiceSpec) []Problem {
 	default:
 		v.addf("restart_policy", "must be one of always, on-failure, never, got %q", s.RestartPolicy)
 	}
+	switch s.PlacementPolicy {
+	case "", "best-fit", "worst-fit", "most-traffic", "traffic-most":
+	default:
+		v.addf("placement_policy", "must be one of best-fit, worst-fit, most-traffic, traffic-most, got %q", s.PlacementPolicy)
+	}
+	for k, val := range s.NodeSelector {
+		if k == "" || len(k) > 253 || len(val) > 253 {
+			v.addf("node_selector", "label %q: keys must be 1 to 253 characters and values at most 253", k)
+		}
+	}
 	if _, err := ParsePorts(s.Port); err != nil {
 		v.addf("port", "%s", err)
 	}

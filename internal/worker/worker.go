@@ -72,7 +72,8 @@ type Worker struct {
 	desired []link.Assignment
 	// gone collects, while drivers recover, instances that ended while the
 	// worker was down and are not desired: their leftovers are removed.
-	gone []string
+	gone       []string
+	recovering bool
 
 	metricsMu sync.Mutex
 	metricsAt time.Time
@@ -173,13 +174,16 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.mu.Unlock()
 	for name, d := range w.drivers {
+		w.mu.Lock()
+		w.recovering = true
+		w.mu.Unlock()
 		tasks, err := d.Recover(ctx)
 		if err != nil {
 			return fmt.Errorf("recover %s instances: %w", name, err)
 		}
 		w.mu.Lock()
 		gone := w.gone
-		w.gone = nil
+		w.gone, w.recovering = nil, false
 		w.mu.Unlock()
 		for _, id := range gone {
 			if err := d.Remove(ctx, id); err != nil {
@@ -351,7 +355,9 @@ func (w *Worker) OnExit(id string, e runtime.Exit) {
 	defer w.mu.Unlock()
 	in, ok := w.instances[id]
 	if !ok {
-		w.gone = append(w.gone, id)
+		if w.recovering {
+			w.gone = append(w.gone, id)
+		}
 		return
 	}
 	if in.starting {
