@@ -1,0 +1,72 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// fuzzUpper accepts one credential and checks what reaches it.
+type fuzzUpper struct{ t *testing.T }
+
+func (u fuzzUpper) Join(_ context.Context, r JoinRequest) (JoinResponse, error) {
+	if r.Token != "good" {
+		return JoinResponse{}, ErrUnauthorized
+	}
+	return JoinResponse{ID: "p", Credential: "p.secret"}, nil
+}
+
+func (u fuzzUpper) Authenticate(b string) (string, error) {
+	if b != "p.secret" {
+		return "", ErrUnauthorized
+	}
+	return "p", nil
+}
+
+func (u fuzzUpper) Report(_ context.Context, _ string, r *Report) error {
+	if r.Node == nil && r.Cluster == nil {
+		return errors.Join(ErrInvalid, errors.New("empty report"))
+	}
+	return nil
+}
+
+func (u fuzzUpper) Assignments(string) (*Assignments, <-chan struct{}) {
+	return &Assignments{Revision: 1}, make(chan struct{})
+}
+
+// FuzzServer sends arbitrary bodies to every endpoint, with and without a
+// credential: the server must answer 2xx or 4xx, never 5xx or a panic.
+func FuzzServer(f *testing.F) {
+	for _, seed := range []string{
+		`{"token":"good","name":"w"}`, `{"node":{"name":"w"},"instances":[]}`,
+		`{"instances":[{"instance_id":"x","state":"RUNNING","exit_code":3}]}`,
+		`{"id":"r1","data":"aGk="}`, `{}`, `[]`, `null`, `{"node":`, "\x00\xff", `{"a":1}{"b":2}`,
+	} {
+		for _, path := range []string{"/link/v1/join", "/link/v1/report", "/link/v1/response"} {
+			f.Add(path, seed, true)
+		}
+	}
+	h := NewServer(fuzzUpper{}, discard()).Handler()
+	f.Fuzz(func(t *testing.T, path, body string, authed bool) {
+		req := httptest.NewRequest(http.MethodPost, "/link/v1/join", bytes.NewBufferString(body))
+		if len(path) > 0 && path[0] == '/' {
+			if r, err := http.NewRequest(http.MethodPost, "http://x"+path, bytes.NewBufferString(body)); err == nil {
+				req = r
+			}
+		}
+		if authed {
+			req.Header.Set("Authorization", "Bearer p.secret")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("POST %s %q: status %d: %s", path, body, rec.Code, rec.Body)
+		}
+	})
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
