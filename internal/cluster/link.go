@@ -47,6 +47,11 @@ func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResp
 		return link.JoinResponse{}, fmt.Errorf("issue credential: %w", err)
 	}
 	rec := nodeRecord{ID: id, Name: req.Name}
+	c.mu.Lock()
+	if n, ok := c.nodes[id]; ok {
+		rec.Labels, rec.Cordoned = n.info.Labels, n.info.Cordoned
+	}
+	c.mu.Unlock()
 	if err := c.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketNodes, id, rec) }); err != nil {
 		return link.JoinResponse{}, fmt.Errorf("store node: %w", err)
 	}

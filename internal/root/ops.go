@@ -489,7 +489,7 @@ func (r *Root) Logs(ctx context.Context, who Caller, id string, n, tail int) ([]
 		return nil, fmt.Errorf("%w: instance %d of service %s", ErrNotFound, n, id)
 	}
 	if clusterID == "" {
-		return nil, fmt.Errorf("%w: instance %d is not placed on any cluster yet", ErrGone, n)
+		return nil, fmt.Errorf("%w: instance %d is not placed on any cluster yet, so it has no logs", ErrConflict, n)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -499,7 +499,7 @@ func (r *Root) Logs(ctx context.Context, who Caller, id string, n, tail int) ([]
 	}
 	if resp.Error != "" {
 		if resp.NotFound {
-			return nil, fmt.Errorf("%w: %s", ErrGone, resp.Error)
+			return nil, fmt.Errorf("%w: %s (it may be moving)", ErrConflict, resp.Error)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrGone, resp.Error)
 	}
