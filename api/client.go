@@ -418,3 +418,10 @@ func (c *Client) ControlNode(ctx context.Context, id, op string) (Node, error) {
 	err := c.call(ctx, request{method: http.MethodPost, path: "/api/nodes/" + url.PathEscape(id) + "/" + url.PathEscape(op)}, &n)
 	return n, err
 }
+
+// ListEvents lists recent node events (resource pressure), oldest first.
+func (c *Client) ListEvents(ctx context.Context) ([]Event, error) {
+	var evs []Event
+	err := c.call(ctx, request{method: http.MethodGet, path: "/api/events"}, &evs)
+	return evs, err
+}

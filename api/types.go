@@ -129,6 +129,12 @@ type ServiceSpec struct {
 	// PlacementPolicy scores candidates (Hedge extension): best-fit (the
 	// default), worst-fit, most-traffic (also traffic-most).
 	PlacementPolicy string `json:"placement_policy,omitempty"`
+	// Priority orders instances under resource pressure (Hedge extension):
+	// the lowest priority is limited and evicted first.
+	Priority int `json:"priority,omitempty"`
+	// PressureExempt opts the service out of pressure actions (Hedge
+	// extension): its instances are never limited or evicted.
+	PressureExempt bool `json:"pressure_exempt,omitempty"`
 }
 
 // Restart policies.
@@ -169,8 +175,13 @@ type Instance struct {
 	ExitCode    *int          `json:"exit_code,omitempty"`
 	Restarts    int           `json:"restarts"`
 	PID         int           `json:"pid,omitempty"`
-	StartedAt   *time.Time    `json:"started_at,omitempty"`
-	UpdatedAt   time.Time     `json:"updated_at"`
+	// CPU (cores) and MemoryMB are what the instance uses now, from its cgroup.
+	CPU      float64 `json:"cpu_usage,omitempty"`
+	MemoryMB int64   `json:"memory_usage_mb,omitempty"`
+	// Limited is set while pressure control has tightened its limits.
+	Limited   bool       `json:"limited,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at"`
 }
 
 // Service is a deployed microservice with its instances.
@@ -216,24 +227,33 @@ type HostMetrics struct {
 	DiskFreeMB    int64   `json:"disk_free_mb"`
 	NetRxBytesPS  float64 `json:"net_rx_bytes_per_s"`
 	NetTxBytesPS  float64 `json:"net_tx_bytes_per_s"`
+	Load1         float64 `json:"load1"`
+	// InstancesCPU and InstancesMemoryMB are what the node's instances use,
+	// from their cgroups (cores, MB).
+	InstancesCPU      float64 `json:"instances_cpu"`
+	InstancesMemoryMB int64   `json:"instances_memory_mb"`
 }
 
 // Node is a worker machine as a cluster (and, through it, the root) sees it.
 type Node struct {
-	ID          string            `json:"id"`
-	Name        string            `json:"name"`
-	ClusterID   string            `json:"cluster_id,omitempty"`
-	ClusterName string            `json:"cluster_name,omitempty"`
-	State       NodeState         `json:"state"`
-	Cordoned    bool              `json:"cordoned,omitempty"`
-	Arch        string            `json:"arch"`
-	Runtimes    []string          `json:"runtimes"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Capacity    Resources         `json:"capacity"`
-	Reserved    Resources         `json:"reserved"`
-	Metrics     HostMetrics       `json:"metrics"`
-	Instances   int               `json:"instances"`
-	LastSeen    time.Time         `json:"last_seen"`
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	ClusterID   string    `json:"cluster_id,omitempty"`
+	ClusterName string    `json:"cluster_name,omitempty"`
+	State       NodeState `json:"state"`
+	Cordoned    bool      `json:"cordoned,omitempty"`
+	// Pressure is the node's resource-pressure level: normal, limited
+	// (avoided by placement) or tainted (no new placements; instances are
+	// being moved off).
+	Pressure  string            `json:"pressure,omitempty"`
+	Arch      string            `json:"arch"`
+	Runtimes  []string          `json:"runtimes"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Capacity  Resources         `json:"capacity"`
+	Reserved  Resources         `json:"reserved"`
+	Metrics   HostMetrics       `json:"metrics"`
+	Instances int               `json:"instances"`
+	LastSeen  time.Time         `json:"last_seen"`
 }
 
 // Cluster is a cluster orchestrator registered with the root, with the
@@ -255,4 +275,21 @@ type Cluster struct {
 	MemoryPercent float64   `json:"aggregated_memory_percent"`
 	Instances     int       `json:"instances"`
 	LastSeen      time.Time `json:"last_seen"`
+}
+
+// Event is something that happened to a node that an operator should see,
+// such as a pressure transition and the action taken, with the metric that
+// caused it.
+type Event struct {
+	At        time.Time `json:"at"`
+	Cluster   string    `json:"cluster,omitempty"`
+	Node      string    `json:"node"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Metric    string    `json:"metric,omitempty"`
+	Value     float64   `json:"value,omitempty"`
+	Threshold float64   `json:"threshold,omitempty"`
+	Action    string    `json:"action,omitempty"`
+	Instance  string    `json:"instance,omitempty"`
+	Error     string    `json:"error,omitempty"`
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/cli"
 	"github.com/hedgeorch/hedge/internal/metrics"
+	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
 	"github.com/hedgeorch/hedge/internal/root"
 )
@@ -66,11 +67,45 @@ func parseLabels(ls []string) (map[string]string, error) {
 	return out, nil
 }
 
+// pressureFlags configure resource-pressure control of a cluster.
+type pressureFlags struct {
+	role.PressureConfig
+	cpu, memory, load, disk float64
+	after, taintAfter, calm time.Duration
+	hysteresis              float64
+}
+
+func (f *pressureFlags) bind(c *cobra.Command) {
+	d := pressure.DefaultPolicy()
+	c.Flags().BoolVar(&f.Enabled, "pressure", false, "protect nodes under resource pressure: limit, then taint and move instances off, then restore")
+	c.Flags().Float64Var(&f.cpu, "pressure-cpu", d.Default.CPUPercent, "cpu % threshold (0: not watched)")
+	c.Flags().Float64Var(&f.memory, "pressure-memory", d.Default.MemoryPercent, "memory % threshold (0: not watched)")
+	c.Flags().Float64Var(&f.load, "pressure-load", d.Default.LoadPerCore, "1-minute load per core threshold (0: not watched)")
+	c.Flags().Float64Var(&f.disk, "pressure-disk", d.Default.DiskPercent, "disk % threshold (0: not watched)")
+	c.Flags().Float64Var(&f.hysteresis, "pressure-hysteresis", d.Hysteresis, "points under a threshold that count as back to normal")
+	c.Flags().DurationVar(&f.after, "pressure-after", d.MinPressure, "over a threshold this long before limiting")
+	c.Flags().DurationVar(&f.taintAfter, "pressure-taint-after", d.TaintAfter, "still under pressure this long after limiting before tainting")
+	c.Flags().DurationVar(&f.calm, "pressure-calm", d.MinCalm, "back under every threshold this long before restoring")
+	c.Flags().DurationVar(&f.Interval, "pressure-interval", 5*time.Second, "how often nodes are sampled")
+	c.Flags().StringVar(&f.PolicyFile, "pressure-policy", "", "YAML file with default and per-node thresholds")
+	c.Flags().StringVar(&f.NodesFile, "pressure-nodes", "", "FRACTAL nodes.yaml: more hosts to watch (Glances) and act on (Docker)")
+}
+
+func (f *pressureFlags) config() role.PressureConfig {
+	p := f.PressureConfig
+	p.Policy = pressure.Policy{
+		Default:    pressure.Thresholds{CPUPercent: f.cpu, MemoryPercent: f.memory, LoadPerCore: f.load, DiskPercent: f.disk},
+		Hysteresis: f.hysteresis, MinPressure: f.after, TaintAfter: f.taintAfter, MinCalm: f.calm,
+	}
+	return p
+}
+
 func upCommand() *cobra.Command {
 	var f serverFlags
 	var apiAddr, clusterAddr, name string
 	var labels []string
 	var demo bool
+	var pf pressureFlags
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run root, cluster and worker in one process",
@@ -86,7 +121,7 @@ func upCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
-				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo,
+				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(),
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
@@ -100,6 +135,7 @@ func upCommand() *cobra.Command {
 	c.Flags().StringVar(&name, "name", role.Hostname(), "name of the cluster and of the worker")
 	c.Flags().StringArrayVar(&labels, "label", nil, "worker label key=value (repeatable)")
 	c.Flags().BoolVar(&demo, "demo", false, "deploy the bundled example application (examples/hello.yaml) once up")
+	pf.bind(c)
 	return c
 }
 
@@ -134,6 +170,7 @@ func clusterCommand() *cobra.Command {
 	var f serverFlags
 	var name, rootURL, token, addr string
 	var nodeTimeout time.Duration
+	var pf pressureFlags
 	c := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run a cluster orchestrator that joins a root",
@@ -147,7 +184,7 @@ func clusterCommand() *cobra.Command {
 			defer stop()
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
-				Addr: addr, NodeTimeout: nodeTimeout, Logger: f.logger(),
+				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), Logger: f.logger(),
 			})
 		},
 	}
@@ -157,6 +194,7 @@ func clusterCommand() *cobra.Command {
 	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
 	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")
+	pf.bind(c)
 	return c
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 )
 
-const resourceTypes = "apps, services, instances, clusters, nodes or users"
+const resourceTypes = "apps, services, instances, clusters, nodes, events or users"
 
 func (a *app) getCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -74,6 +74,19 @@ func (a *app) getCommand() *cobra.Command {
 			RunE:    a.withClient(a.getInstances),
 		},
 		clusters,
+		&cobra.Command{
+			Use:     "events",
+			Aliases: []string{"event", "ev"},
+			Short:   "List node events: resource-pressure transitions and the actions taken",
+			Args:    cobra.NoArgs,
+			RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, format string, _ []string) error {
+				evs, err := c.ListEvents(ctx)
+				if err != nil {
+					return err
+				}
+				return a.renderEvents(w, format, evs)
+			}),
+		},
 		&cobra.Command{
 			Use:     "nodes",
 			Aliases: []string{"node"},
@@ -283,6 +296,9 @@ func (a *app) renderNodes(w io.Writer, format string, ns []api.Node) error {
 			if n.Cordoned {
 				state += ",CORDONED"
 			}
+			if n.Pressure != "" && n.Pressure != "normal" {
+				state += "," + strings.ToUpper(n.Pressure)
+			}
 			t.row(n.Name, cmp.Or(n.ClusterName, n.ClusterID), state, n.Arch, strings.Join(n.Runtimes, ","),
 				cores(n.Reserved.VCPUs)+"/"+cores(n.Capacity.VCPUs), memory(n.Reserved.MemoryMB)+"/"+memory(n.Capacity.MemoryMB),
 				percent(n.Metrics.CPUPercent), percent(n.Metrics.MemoryPercent), strconv.Itoa(n.Instances), age(a.now(), n.LastSeen))
@@ -317,4 +333,23 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+func (a *app) renderEvents(w io.Writer, format string, evs []api.Event) error {
+	evs = orEmpty(evs)
+	return render(w, format, evs, func(w io.Writer) error {
+		if len(evs) == 0 {
+			return emptyNote(w, "events")
+		}
+		t := newTable(w, "AGE", "CLUSTER", "NODE", "FROM", "TO", "ACTION", "METRIC", "VALUE", "THRESHOLD", "INSTANCE", "ERROR")
+		for _, e := range evs {
+			value, threshold := "-", "-"
+			if e.Metric != "" {
+				value, threshold = strconv.FormatFloat(e.Value, 'f', 1, 64), strconv.FormatFloat(e.Threshold, 'f', 1, 64)
+			}
+			t.row(age(a.now(), e.At), e.Cluster, e.Node, e.From, e.To, cmp.Or(e.Action, "-"), cmp.Or(e.Metric, "-"),
+				value, threshold, cmp.Or(e.Instance, "-"), cmp.Or(e.Error, "-"))
+		}
+		return t.flush()
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/placement"
+	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -39,17 +40,27 @@ type Config struct {
 	WorkerTokens []string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Pressure, when set, puts every node under resource-pressure control
+	// with this policy (limit, then taint and move instances off, then
+	// restore).
+	Pressure *pressure.Policy
+	// PressureInterval is how often the nodes are sampled (default 5 s).
+	PressureInterval time.Duration
+	// PressureTargets are more machines to watch and act on, such as the
+	// Docker hosts of a FRACTAL nodes.yaml.
+	PressureTargets []pressure.Target
 }
 
 // Cluster places and tracks the instances of one site.
 type Cluster struct {
-	cfg     Config
-	log     *slog.Logger
-	creds   *auth.Credentials
-	fw      *placement.Framework
-	server  *link.Server
-	changed chan struct{}
-	kick    chan struct{}
+	cfg      Config
+	log      *slog.Logger
+	creds    *auth.Credentials
+	fw       *placement.Framework
+	server   *link.Server
+	changed  chan struct{}
+	kick     chan struct{}
+	pressure *pressure.Controller
 
 	mu           sync.Mutex
 	epoch        uint64
@@ -57,6 +68,9 @@ type Cluster struct {
 	insts        map[string]*inst
 	workerTokens map[string]bool // hashes
 	localTokens  map[string]bool
+	// synced is set once the root's desired set (and its worker tokens) has
+	// been received or loaded from disk.
+	synced bool
 }
 
 // node is a worker as the cluster tracks it.
@@ -65,6 +79,8 @@ type node struct {
 	rev      uint64
 	wake     chan struct{}
 	assigned map[string]bool
+	// tainted: under resource pressure, no new placements at all.
+	tainted bool
 }
 
 // record is what the cluster persists of a node.
@@ -77,8 +93,10 @@ type nodeRecord struct {
 
 // inst is an instance the root assigned to this cluster.
 type inst struct {
-	A      link.Assignment     `json:"assignment"`
-	NodeID string              `json:"node_id,omitempty"`
+	A      link.Assignment `json:"assignment"`
+	NodeID string          `json:"node_id,omitempty"`
+	// Limit is the tightened limit pressure control set, if any.
+	Limit  *api.Resources      `json:"limit,omitempty"`
 	Status link.InstanceStatus `json:"-"`
 }
 
@@ -144,12 +162,38 @@ func New(cfg Config) (*Cluster, error) {
 		for _, h := range hashes {
 			c.workerTokens[h] = true
 		}
+		c.synced = hashes != nil
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load cluster state: %w", err)
 	}
+	if cfg.Pressure != nil {
+		c.pressure = pressure.NewController(*cfg.Pressure, pressure.WithLogger(cfg.Logger.With("component", "pressure")),
+			pressure.WithNow(cfg.Now), pressure.WithInterval(cfg.PressureInterval))
+		for _, n := range c.nodes {
+			c.watchPressure(n.info.Name)
+		}
+		for _, t := range cfg.PressureTargets {
+			c.pressure.Watch(t)
+		}
+	}
 	return c, nil
+}
+
+// persistLocked stores instance records (after a limit or an eviction).
+func (c *Cluster) persistLocked(ins []*inst) {
+	err := c.cfg.Store.Update(func(tx store.Tx) error {
+		for _, in := range ins {
+			if err := tx.Put(bucketInstances, in.A.InstanceID, in); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Error("persist instances", "err", err)
+	}
 }
 
 func (c *Cluster) newNode(info api.Node) *node {
@@ -161,6 +205,9 @@ func (c *Cluster) Handler() *link.Server { return c.server }
 
 // Run places instances and watches node liveness until ctx ends.
 func (c *Cluster) Run(ctx context.Context) {
+	if c.pressure != nil {
+		go c.pressure.Run(ctx)
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -238,6 +285,7 @@ func (c *Cluster) unassignLocked(in *inst, state api.InstanceState, reason strin
 
 // schedule places every instance that has no node.
 func (c *Cluster) schedule(ctx context.Context) {
+	levels, _ := c.pressureView()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var pending []*inst
@@ -255,6 +303,13 @@ func (c *Cluster) schedule(ctx context.Context) {
 	for _, cd := range cands {
 		byID[cd.ID] = cd
 	}
+	// Nodes under pressure (limited) are avoided while another node fits.
+	var calm []*placement.Candidate
+	for _, cd := range cands {
+		if levels[cd.Name] != pressure.Limited {
+			calm = append(calm, cd)
+		}
+	}
 	var placed []*inst
 	for _, in := range pending {
 		req := &placement.Request{
@@ -263,7 +318,10 @@ func (c *Cluster) schedule(ctx context.Context) {
 			Arch: in.A.Spec.Arch, Constraints: in.A.Spec.Constraints,
 			Policy: in.A.Spec.PlacementPolicy, Selector: in.A.Spec.NodeSelector,
 		}
-		res, err := c.fw.Place(ctx, req, cands)
+		res, err := c.fw.Place(ctx, req, calm)
+		if err != nil && len(calm) < len(cands) {
+			res, err = c.fw.Place(ctx, req, cands)
+		}
 		if err != nil {
 			if in.Status.State != api.StateUnschedulable || in.Status.Reason != err.Error() {
 				c.log.Info("instance unschedulable in cluster", "instance", in.A.InstanceID, "reason", err.Error())
@@ -304,7 +362,7 @@ func (c *Cluster) candidatesLocked() []*placement.Candidate {
 		free := n.info.Capacity.Sub(n.info.Reserved)
 		out = append(out, &placement.Candidate{
 			ID: n.info.ID, Name: n.info.Name,
-			Ready: n.info.State == api.NodeReady, Cordoned: n.info.Cordoned,
+			Ready: n.info.State == api.NodeReady, Cordoned: n.info.Cordoned || n.tainted,
 			Runtimes: n.info.Runtimes, Arch: []string{n.info.Arch},
 			Capacity: n.info.Capacity, Free: free, MaxNodeFree: free,
 			Labels: n.info.Labels, NetRxBytesPS: n.info.Metrics.NetRxBytesPS,

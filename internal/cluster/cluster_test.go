@@ -516,6 +516,15 @@ func TestLinkRunPlacesAndRelays(t *testing.T) {
 	if err != nil {
 		t.Fatalf("join over HTTP: %v", err)
 	}
+	// Before the cluster has heard from its root it cannot tell a wrong token
+	// from one the root issued a moment ago: the worker is told to retry.
+	var se *link.StatusError
+	if _, err := link.Join(ctx, hc, srv.URL, link.JoinRequest{Token: "wrong", Name: "n2"}); !errors.As(err, &se) || se.Code != 503 {
+		t.Errorf("join with an unknown token before the first sync: %v, want 503", err)
+	}
+	if err := f.c.Apply(ctx, &link.Assignments{Revision: 1}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := link.Join(ctx, hc, srv.URL, link.JoinRequest{Token: "wrong", Name: "n2"}); !errors.Is(err, link.ErrUnauthorized) {
 		t.Errorf("join with a wrong token over HTTP: %v, want ErrUnauthorized", err)
 	}

@@ -29,6 +29,7 @@ func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResp
 	h := auth.HashToken(req.Token)
 	c.mu.Lock()
 	ok := c.workerTokens[h] || c.localTokens[h]
+	synced := c.synced
 	var id string
 	for _, n := range c.nodes {
 		if n.info.Name == req.Name {
@@ -36,6 +37,9 @@ func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResp
 		}
 	}
 	c.mu.Unlock()
+	if !ok && !synced {
+		return link.JoinResponse{}, fmt.Errorf("%w: this cluster has not received the worker join tokens from its root yet", link.ErrNotReady)
+	}
 	if !ok {
 		return link.JoinResponse{}, fmt.Errorf("%w: unknown or expired worker join token", link.ErrUnauthorized)
 	}
@@ -56,10 +60,14 @@ func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResp
 		return link.JoinResponse{}, fmt.Errorf("store node: %w", err)
 	}
 	c.mu.Lock()
-	if _, ok := c.nodes[id]; !ok {
+	_, known := c.nodes[id]
+	if !known {
 		c.nodes[id] = c.newNode(api.Node{ID: id, Name: req.Name, State: api.NodeNotReady, LastSeen: c.cfg.Now()})
 	}
 	c.mu.Unlock()
+	if !known {
+		c.watchPressure(req.Name)
+	}
 	return link.JoinResponse{ID: id, Credential: bearer}, nil
 }
 
@@ -134,7 +142,10 @@ func (c *Cluster) Assignments(peer string) (*link.Assignments, <-chan struct{}) 
 	}
 	out := &link.Assignments{Revision: n.rev, Items: make([]link.Assignment, 0, len(n.assigned))}
 	for id := range n.assigned {
-		out.Items = append(out.Items, c.insts[id].A)
+		in := c.insts[id]
+		a := in.A
+		a.Limit = in.Limit
+		out.Items = append(out.Items, a)
 	}
 	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })
 	return out, n.wake
@@ -209,6 +220,7 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 	for _, h := range tokens {
 		c.workerTokens[h] = true
 	}
+	c.synced = true
 	if len(put) > 0 || len(del) > 0 || len(nodeRecs) > 0 {
 		c.trigger()
 		c.notify()
@@ -221,6 +233,7 @@ func (c *Cluster) Changed() <-chan struct{} { return c.changed }
 
 // Snapshot reports the cluster's aggregate, its nodes and its instances.
 func (c *Cluster) Snapshot(ctx context.Context) *link.Report {
+	levels, events := c.pressureView()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	agg := api.Cluster{Name: c.cfg.Name, State: api.NodeReady}
@@ -228,6 +241,9 @@ func (c *Cluster) Snapshot(ctx context.Context) *link.Report {
 	archs, runtimes := map[string]bool{}, map[string]bool{}
 	for _, n := range c.nodes {
 		n.info.Instances = len(n.assigned)
+		if lvl, ok := levels[n.info.Name]; ok {
+			n.info.Pressure = lvl.String()
+		}
 		nodes = append(nodes, n.info)
 		if n.info.State != api.NodeReady {
 			continue
@@ -254,7 +270,7 @@ func (c *Cluster) Snapshot(ctx context.Context) *link.Report {
 	agg.Arch, agg.Runtimes = keys(archs), keys(runtimes)
 	agg.Instances = len(c.insts)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
-	rep := &link.Report{Cluster: &link.ClusterReport{Name: c.cfg.Name, Aggregate: agg, Nodes: nodes}}
+	rep := &link.Report{Cluster: &link.ClusterReport{Name: c.cfg.Name, Aggregate: agg, Nodes: nodes, Events: events}}
 	rep.Instances = make([]link.InstanceStatus, 0, len(c.insts))
 	for _, in := range c.insts {
 		st := in.Status

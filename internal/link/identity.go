@@ -46,7 +46,7 @@ func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper
 	for {
 		resp, err = Join(ctx, hc, upper, JoinRequest{Token: token, Name: name})
 		var se *StatusError
-		if err == nil || errors.As(err, &se) || ctx.Err() != nil {
+		if err == nil || (errors.As(err, &se) && se.Code < 500) || ctx.Err() != nil {
 			break
 		}
 		log.Warn("link: cannot reach the upper tier to join, retrying", "upper", upper, "err", err)

@@ -21,6 +21,9 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrInvalid      = errors.New("invalid request")
 	ErrNoPeer       = errors.New("peer not connected")
+	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
+	// not heard from the root since it started); the peer should retry.
+	ErrNotReady = errors.New("not ready")
 )
 
 // maxBody bounds what a peer may send in one request.
@@ -262,6 +265,8 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusUnauthorized
 	case errors.Is(err, ErrInvalid):
 		code = http.StatusBadRequest
+	case errors.Is(err, ErrNotReady):
+		code = http.StatusServiceUnavailable
 	}
 	http.Error(w, err.Error(), code)
 }

@@ -27,6 +27,9 @@ type Assignment struct {
 	Number     int             `json:"number"`
 	Generation uint64          `json:"generation"`
 	Spec       api.ServiceSpec `json:"spec"`
+	// Limit, when set, replaces the spec's limits while the node is under
+	// resource pressure; nil restores them.
+	Limit *api.Resources `json:"limit,omitempty"`
 }
 
 // Assignments is the whole desired set for one peer at one revision.
@@ -60,6 +63,9 @@ type InstanceStatus struct {
 	StartedAt  *time.Time        `json:"started_at,omitempty"`
 	NodeID     string            `json:"node_id,omitempty"`
 	NodeName   string            `json:"node_name,omitempty"`
+	CPU        float64           `json:"cpu,omitempty"`
+	MemoryMB   int64             `json:"memory_mb,omitempty"`
+	Limited    bool              `json:"limited,omitempty"`
 }
 
 // NodeReport is a worker's description of its machine.
@@ -77,6 +83,8 @@ type ClusterReport struct {
 	Name      string      `json:"name"`
 	Aggregate api.Cluster `json:"aggregate"`
 	Nodes     []api.Node  `json:"nodes"`
+	// Events are the cluster's recent node events (pressure), newest last.
+	Events []api.Event `json:"events,omitempty"`
 }
 
 // Report is a peer's whole state. Exactly one of Node or Cluster is set.

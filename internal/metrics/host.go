@@ -8,6 +8,7 @@ import (
 
 	"github.com/shirou/gopsutil/v4/cpu"
 	"github.com/shirou/gopsutil/v4/disk"
+	"github.com/shirou/gopsutil/v4/load"
 	"github.com/shirou/gopsutil/v4/mem"
 	"github.com/shirou/gopsutil/v4/net"
 
@@ -38,6 +39,9 @@ func (h *Host) Sample(ctx context.Context) api.HostMetrics {
 		m.MemoryTotalMB = int64(v.Total >> 20)
 		m.MemoryFreeMB = int64(v.Available >> 20)
 		m.MemoryPercent = v.UsedPercent
+	}
+	if l, err := load.AvgWithContext(ctx); err == nil {
+		m.Load1 = l.Load1
 	}
 	if d, err := disk.UsageWithContext(ctx, h.path); err == nil {
 		m.DiskTotalMB = int64(d.Total >> 20)

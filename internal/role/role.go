@@ -50,6 +50,7 @@ type ClusterConfig struct {
 	// WorkerTokens are extra join tokens accepted from workers.
 	WorkerTokens []string
 	NodeTimeout  time.Duration
+	Pressure     PressureConfig
 	Logger       *slog.Logger
 	Ready        func(url string)
 }
@@ -120,7 +121,12 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 		return err
 	}
 	defer st.Close()
-	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens})
+	policy, targets, err := cfg.Pressure.build(ctx, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens,
+		Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})
 	if err != nil {
 		return err
 	}
@@ -180,10 +186,11 @@ type UpConfig struct {
 	AdminPassword string
 	Labels        map[string]string
 	// Demo deploys the bundled example application once Hedge is up.
-	Demo   bool
-	Logger *slog.Logger
-	Out    io.Writer
-	Ready  func(url string)
+	Demo     bool
+	Pressure PressureConfig
+	Logger   *slog.Logger
+	Out      io.Writer
+	Ready    func(url string)
 }
 
 // RunUp runs all three tiers in one process. They talk over loopback HTTP
@@ -233,7 +240,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	run(func() error {
 		return RunCluster(ctx, ClusterConfig{
 			DataDir: cfg.DataDir, Name: cfg.Name, Root: apiURL, JoinToken: clusterToken, Addr: cfg.ClusterAddr,
-			WorkerTokens: []string{workerToken}, Logger: cfg.Logger.With("tier", "cluster"),
+			WorkerTokens: []string{workerToken}, Pressure: cfg.Pressure, Logger: cfg.Logger.With("tier", "cluster"),
 			Ready: func(u string) { clusterURL <- u },
 		})
 	})

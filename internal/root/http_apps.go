@@ -224,6 +224,14 @@ func (r *Root) registerInfra(a huma.API) {
 		return &struct{ Body []api.Node }{Body: r.Nodes()}, nil
 	})
 	huma.Register(a, huma.Operation{
+		OperationID: "list-events", Method: http.MethodGet, Path: "/api/events", Tags: tags,
+		Summary: "List node events", Security: secured,
+		Description: "Resource-pressure transitions of nodes (normal, limited, tainted) and the actions taken (limit, taint, evict, restore), " +
+			"with the metric, value and threshold that caused them; the most recent 100 per cluster, oldest first.",
+	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []api.Event }, error) {
+		return &struct{ Body []api.Event }{Body: r.Events()}, nil
+	})
+	huma.Register(a, huma.Operation{
 		OperationID: "control-node", Method: http.MethodPost, Path: "/api/nodes/{id}/{op}", Tags: tags,
 		Summary: "Cordon, uncordon or drain a node (Admin)", Security: secured,
 		Description: "`cordon`: no new instances are placed on the node. `drain`: cordon, and move the instances it runs " +

@@ -77,6 +77,7 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 	capChanged := agg.Capacity != c.info.Capacity || agg.MaxNodeFree != c.info.MaxNodeFree || fmt.Sprint(agg.Runtimes) != fmt.Sprint(c.info.Runtimes)
 	c.info = agg
 	c.nodes = rep.Cluster.Nodes
+	c.events = rep.Cluster.Events
 	for i := range c.nodes {
 		c.nodes[i].ClusterID, c.nodes[i].ClusterName = c.info.ID, c.info.Name
 	}
@@ -96,6 +97,9 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 			in.Status = st
 			in.UpdatedAt = now
 			changed = append(changed, in)
+		} else {
+			// Usage changes on every report: kept fresh, not persisted.
+			in.Status.CPU, in.Status.MemoryMB, in.Status.Limited = st.CPU, st.MemoryMB, st.Limited
 		}
 	}
 	r.persistInstancesLocked(changed)

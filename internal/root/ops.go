@@ -462,6 +462,7 @@ func (r *Root) instanceViewLocked(in *instance) api.Instance {
 		Number: in.Number, ID: in.ID, Status: in.Status.State, Reason: in.Status.Reason,
 		ClusterID: in.ClusterID, NodeID: in.Status.NodeID, NodeName: in.Status.NodeName,
 		ExitCode: in.Status.ExitCode, Restarts: in.Status.Restarts, PID: in.Status.PID,
+		CPU: in.Status.CPU, MemoryMB: in.Status.MemoryMB, Limited: in.Status.Limited,
 		StartedAt: in.Status.StartedAt, UpdatedAt: in.UpdatedAt,
 	}
 	if c := r.clusters[in.ClusterID]; c != nil {
@@ -595,4 +596,20 @@ func (r *Root) ControlNode(id, op string) (api.Node, error) {
 	node.Cordoned = nc.Cordoned
 	c.bumpLocked()
 	return *node, nil
+}
+
+// Events lists the recent node events (pressure transitions and actions) of
+// every cluster, oldest first.
+func (r *Root) Events() []api.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := []api.Event{}
+	for _, c := range r.clusters {
+		for _, e := range c.events {
+			e.Cluster = c.info.Name
+			out = append(out, e)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
 }

@@ -87,6 +87,7 @@ type instance struct {
 type cluster struct {
 	info     api.Cluster
 	nodes    []api.Node
+	events   []api.Event // the cluster's recent node events, as last reported
 	rev      uint64
 	wake     chan struct{}
 	assigned map[string]bool

@@ -94,3 +94,10 @@ type ProgressFunc func(instanceID, message string)
 type Engine interface {
 	Engine() string
 }
+
+// Updater is optional (type-assert): a driver that can change the limits of a
+// running instance, used by pressure control to tighten and restore them.
+// Zero fields mean unlimited.
+type Updater interface {
+	Update(ctx context.Context, instanceID string, limits api.Resources) error
+}

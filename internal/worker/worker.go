@@ -98,6 +98,13 @@ type instance struct {
 	starting bool
 	stopping bool
 	retry    *time.Timer
+
+	// Usage from the instance's cgroup: cpu seconds at usageAt, the cpu
+	// rate (cores) since the previous sample, and memory.
+	cpuSeconds float64
+	usageAt    time.Time
+	cpuRate    float64
+	memoryMB   int64
 }
 
 var _ link.Peer = (*Worker)(nil)
@@ -235,6 +242,9 @@ func (w *Worker) reconcile(items []link.Assignment) {
 	for id, in := range w.instances {
 		a, ok := want[id]
 		if ok && a.Generation == in.a.Generation {
+			if !sameLimit(in.a.Limit, a.Limit) && in.running {
+				w.updateLimitLocked(id, in, a)
+			}
 			in.a, in.desired = a, true
 			continue
 		}
@@ -292,6 +302,33 @@ func (w *Worker) startTask(a link.Assignment) (runtime.Task, error) {
 		return runtime.Task{}, fmt.Errorf("runtime %q is not available on this worker (it has %v)", a.Spec.Virtualization, w.Runtimes())
 	}
 	return d.Start(w.ctx, runtime.Spec{InstanceID: a.InstanceID, Service: a.Spec})
+}
+
+func sameLimit(a, b *api.Resources) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// updateLimitLocked applies a tightened limit (or restores the spec's) to a
+// running instance, for pressure control.
+func (w *Worker) updateLimitLocked(id string, in *instance, a link.Assignment) {
+	d, ok := w.drivers[a.Spec.Virtualization].(runtime.Updater)
+	if !ok {
+		w.log.Warn("runtime cannot change limits of a running instance", "instance", id, "runtime", a.Spec.Virtualization)
+		return
+	}
+	target := a.Spec.Demand()
+	if a.Limit != nil {
+		target = *a.Limit
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if err := d.Update(w.ctx, id, target); err != nil {
+			w.log.Warn("change instance limits", "instance", id, "err", err)
+			return
+		}
+		w.log.Info("instance limits changed", "instance", id, "vcpus", target.VCPUs, "memory_mb", target.MemoryMB, "limited", a.Limit != nil)
+	}()
 }
 
 // stopLocked stops an instance that is no longer desired and forgets it once
@@ -468,13 +505,19 @@ func (w *Worker) Snapshot(ctx context.Context) *link.Report {
 		Capacity: w.capacity,
 		Metrics:  w.hostMetrics(ctx),
 	}}
+	w.sampleUsage(ctx)
 	w.mu.Lock()
 	rep.Instances = make([]link.InstanceStatus, 0, len(w.instances))
 	for id, in := range w.instances {
 		rep.Instances = append(rep.Instances, link.InstanceStatus{
 			InstanceID: id, Generation: in.a.Generation, State: in.state, Reason: in.reason,
 			ExitCode: in.exitCode, Restarts: in.restarts, PID: in.pid, StartedAt: in.started,
+			CPU: in.cpuRate, MemoryMB: in.memoryMB, Limited: in.a.Limit != nil,
 		})
+		if in.running {
+			rep.Node.Metrics.InstancesCPU += in.cpuRate
+			rep.Node.Metrics.InstancesMemoryMB += in.memoryMB
+		}
 	}
 	w.mu.Unlock()
 	slices.SortFunc(rep.Instances, func(a, b link.InstanceStatus) int { return compare(a.InstanceID, b.InstanceID) })
@@ -489,6 +532,41 @@ func compare(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// usageInterval is how often instances' cgroups are read: often enough for
+// pressure control, rare enough to cost nothing per instance.
+const usageInterval = 3 * time.Second
+
+// sampleUsage reads the cgroup usage of running instances, at most once per
+// usageInterval for each.
+func (w *Worker) sampleUsage(ctx context.Context) {
+	type probe struct {
+		id string
+		in *instance
+		u  runtime.UsageReporter
+	}
+	now := time.Now()
+	var due []probe
+	w.mu.Lock()
+	for id, in := range w.instances {
+		if u, ok := w.drivers[in.a.Spec.Virtualization].(runtime.UsageReporter); ok && in.running && now.Sub(in.usageAt) >= usageInterval {
+			due = append(due, probe{id, in, u})
+		}
+	}
+	w.mu.Unlock()
+	for _, p := range due {
+		cpu, mem, err := p.u.Usage(ctx, p.id)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if !p.in.usageAt.IsZero() && cpu >= p.in.cpuSeconds {
+			p.in.cpuRate = (cpu - p.in.cpuSeconds) / now.Sub(p.in.usageAt).Seconds()
+		}
+		p.in.cpuSeconds, p.in.usageAt, p.in.memoryMB = cpu, now, mem>>20
+		w.mu.Unlock()
+	}
 }
 
 // hostMetrics samples the host at most once a second: reports can be much

@@ -375,3 +375,47 @@ func writeFile(path, value string) error {
 	}
 	return nil
 }
+
+// setLimits writes both limits of a running instance, including "unlimited"
+// for zero values, which writeLimits (made for a fresh cgroup) skips.
+func (c *cgroups) setLimits(instanceID string, l limits) error {
+	if !c.enabled() {
+		return nil
+	}
+	if c.version == 2 {
+		dir := c.dirs(instanceID)[0]
+		mem, cpu := "max", fmt.Sprintf("max %d", v2Period)
+		if l.memoryBytes > 0 {
+			mem = strconv.FormatInt(l.memoryBytes, 10)
+		}
+		if l.vcpus > 0 {
+			cpu = fmt.Sprintf("%d %d", cpuQuota(l.vcpus, v2Period), v2Period)
+		}
+		if err := c.writeLimit(filepath.Join(dir, "memory.max"), mem); err != nil {
+			return err
+		}
+		return c.writeLimit(filepath.Join(dir, "cpu.max"), cpu)
+	}
+	if c.memoryDir != "" {
+		v := "-1"
+		if l.memoryBytes > 0 {
+			v = strconv.FormatInt(l.memoryBytes, 10)
+		}
+		if err := c.writeLimit(filepath.Join(c.memoryDir, c.parent, instanceID, "memory.limit_in_bytes"), v); err != nil {
+			return err
+		}
+	}
+	if c.cpuDir != "" {
+		dir := filepath.Join(c.cpuDir, c.parent, instanceID)
+		v := "-1"
+		if l.vcpus > 0 {
+			period := int64(v2Period)
+			if p, err := readInt(filepath.Join(dir, "cpu.cfs_period_us")); err == nil && p > 0 {
+				period = p
+			}
+			v = strconv.FormatInt(cpuQuota(l.vcpus, period), 10)
+		}
+		return c.writeLimit(filepath.Join(dir, "cpu.cfs_quota_us"), v)
+	}
+	return nil
+}

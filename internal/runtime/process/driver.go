@@ -503,6 +503,17 @@ func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float
 	return cpu, mem, nil
 }
 
+// Update changes a running instance's cgroup limits (pressure control).
+func (d *Driver) Update(ctx context.Context, instanceID string, r api.Resources) error {
+	if _, err := d.running(instanceID); err != nil {
+		return fmt.Errorf("update instance %s: %w", instanceID, err)
+	}
+	if err := d.cg.setLimits(instanceID, limits{memoryBytes: r.MemoryMB << 20, vcpus: r.VCPUs}); err != nil {
+		return fmt.Errorf("update instance %s: %w", instanceID, err)
+	}
+	return nil
+}
+
 func (d *Driver) instanceDir(id string) string {
 	return filepath.Join(d.dataDir, "instances", id)
 }

@@ -1,0 +1,7 @@
+package pressure
+
+import "errors"
+
+// ErrInvalid is wrapped by every error about bad input: a policy that cannot
+// work or a nodes file that does not parse. The message names the field.
+var ErrInvalid = errors.New("invalid")

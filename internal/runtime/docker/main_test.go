@@ -1,0 +1,222 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"go.uber.org/goleak"
+
+	"github.com/hedgeorch/hedge/internal/runtime"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// daemonPresent reports whether a Docker daemon is configured on this
+// machine at all. Tests skip only when it is not; a daemon that is there but
+// does not answer fails them.
+func daemonPresent() bool {
+	if os.Getenv("DOCKER_HOST") != "" {
+		return true
+	}
+	_, err := os.Stat("/var/run/docker.sock")
+	return err == nil
+}
+
+// requireDaemon skips the test when there is no Docker daemon on this
+// machine.
+func requireDaemon(t testing.TB) {
+	t.Helper()
+	if !daemonPresent() {
+		t.Skip("no Docker daemon on this machine (no $DOCKER_HOST, no /var/run/docker.sock)")
+	}
+}
+
+// exitLog records what OnExit was told, and lets a test wait for it.
+type exitLog struct {
+	mu      sync.Mutex
+	exits   map[string][]runtime.Exit
+	changed chan struct{}
+}
+
+func newExitLog() *exitLog {
+	return &exitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
+}
+
+func (l *exitLog) onExit(id string, e runtime.Exit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.exits[id] = append(l.exits[id], e)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func (l *exitLog) all(id string) []runtime.Exit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]runtime.Exit(nil), l.exits[id]...)
+}
+
+// wait returns the first exit reported for id, failing the test after a
+// while.
+func (l *exitLog) wait(t testing.TB, id string) runtime.Exit {
+	t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		l.mu.Lock()
+		got, changed := l.exits[id], l.changed
+		l.mu.Unlock()
+		if len(got) > 0 {
+			return got[0]
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no exit reported for %s", id)
+		}
+	}
+}
+
+// progressLog records OnProgress messages.
+type progressLog struct {
+	mu   sync.Mutex
+	msgs map[string][]string
+}
+
+func (p *progressLog) onProgress(id, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.msgs == nil {
+		p.msgs = make(map[string][]string)
+	}
+	p.msgs[id] = append(p.msgs[id], msg)
+}
+
+func (p *progressLog) of(id string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.msgs[id]...)
+}
+
+// newTestDriver makes a driver on a fresh data dir, skipping the test when
+// there is no Docker daemon on the machine. At the end of the test it removes
+// whatever the driver still has, then closes it.
+func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+	t.Helper()
+	requireDaemon(t)
+	exits := newExitLog()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.OnExit == nil {
+		opts.OnExit = exits.onExit
+	}
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { cleanupDriver(t, d) })
+	return d, exits
+}
+
+// cleanupDriver removes every container of the driver's data dir and closes
+// the driver.
+func cleanupDriver(t testing.TB, d *Driver) {
+	ctx := context.Background()
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		// Use a throwaway client: the driver's is closed.
+		cli, err := client.New(client.FromEnv)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer cli.Close()
+		removeOwned(t, cli, d.owner)
+		return
+	}
+	for _, c := range listOwned(t, d.cli, d.owner) {
+		if err := d.Remove(ctx, c.Labels[labelInstance]); err != nil {
+			t.Errorf("cleanup: remove %s: %v", c.Labels[labelInstance], err)
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func listOwned(t testing.TB, cli *client.Client, owner string) []containerSummary {
+	t.Helper()
+	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{
+		All: true, Filters: make(client.Filters).Add("label", labelManaged+"=true", labelOwner+"="+owner),
+	})
+	if err != nil {
+		t.Fatalf("list containers: %v", err)
+	}
+	out := make([]containerSummary, 0, len(res.Items))
+	for _, c := range res.Items {
+		out = append(out, containerSummary{ID: c.ID, Labels: c.Labels, State: string(c.State)})
+	}
+	return out
+}
+
+type containerSummary struct {
+	ID     string
+	Labels map[string]string
+	State  string
+}
+
+func removeOwned(t testing.TB, cli *client.Client, owner string) {
+	for _, c := range listOwned(t, cli, owner) {
+		_, err := cli.ContainerRemove(context.Background(), c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil {
+			t.Errorf("cleanup: remove container %s: %v", c.ID, err)
+		}
+	}
+}
+
+// waitLogs waits until the instance's logs contain every one of want.
+func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := d.Logs(context.Background(), id, 0)
+		if err != nil {
+			t.Fatalf("Logs(%s): %v", id, err)
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(string(b), w)
+		}
+		if ok {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// eventually polls cond for up to 30 s.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func isNotFound(err error) bool { return errors.Is(err, runtime.ErrNotFound) }

@@ -1,0 +1,14 @@
+// Package unikernel is Hedge's "unikernel" driver: each instance is a virtual
+// machine run by QEMU, booting the kernel (and optional initrd) found in the
+// tar.gz the service's code names. The QEMU process itself is run and
+// supervised by the process driver (own process group, cgroup limits, task
+// record for Recover, bounded output), so a VM survives a worker restart like
+// any process instance; this package adds what is particular to VMs: fetching
+// and unpacking the image, the QEMU command line (KVM when usable, TCG
+// emulation otherwise), and a clean shutdown through QMP.
+//
+// The guest's serial console is its log. Ports of the SLA are forwarded from
+// the host to the guest by QEMU's user-mode network. A service's cmd and args
+// form the kernel command line; environment and added files are not passed
+// to the guest.
+package unikernel

@@ -1,0 +1,369 @@
+package unikernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/runtime/process"
+)
+
+// DefaultCgroupParent is the cgroup under which the QEMU processes run; it is
+// apart from the process driver's so the two never meet.
+const DefaultCgroupParent = "hedge-unikernel"
+
+// quitWait is how long a VM gets to end after the QMP "quit" command before
+// it is killed.
+const quitWait = 3 * time.Second
+
+// Options configure a Driver.
+type Options struct {
+	// DataDir holds the driver's state: cache/ for downloaded images,
+	// instances/<id>/ for unpacked kernels, and vm/ for the process driver
+	// that runs QEMU. Required.
+	DataDir    string
+	OnExit     runtime.ExitFunc
+	OnProgress runtime.ProgressFunc
+	Logger     *slog.Logger
+	// QemuPath is the QEMU to use for every VM; its architecture is read
+	// from its name (qemu-system-x86_64, qemu-system-aarch64), the host's
+	// when the name says neither. Default: qemu-system-<arch> looked up in
+	// PATH for each architecture.
+	QemuPath string
+	// HTTPClient downloads images given as URLs (default: a client with a
+	// 10-minute timeout).
+	HTTPClient *http.Client
+	// CgroupParent is the cgroup under which each VM gets its own
+	// (default DefaultCgroupParent).
+	CgroupParent string
+}
+
+// Driver runs instances as QEMU virtual machines. It implements
+// runtime.Driver, runtime.UsageReporter and runtime.Engine.
+type Driver struct {
+	dataDir    string
+	proc       *process.Driver
+	procDir    string
+	qemu       map[string]string // architecture (GOARCH name) -> QEMU binary
+	kvm        func(arch string) bool
+	images     *imageCache
+	onExit     runtime.ExitFunc
+	onProgress runtime.ProgressFunc
+	log        *slog.Logger
+	ownHTTP    *http.Client
+
+	mu       sync.Mutex
+	vms      map[string]*vm
+	starting map[string]bool
+	// ended holds instances whose exit was reported while no vm was
+	// registered for them (one re-attached by Recover that ended at once),
+	// so that Recover does not register them as running.
+	ended  map[string]bool
+	closed bool
+}
+
+// vm is one running virtual machine.
+type vm struct {
+	id       string
+	qmp      string
+	stopping atomic.Bool
+	done     chan struct{}
+}
+
+var (
+	_ runtime.Driver        = (*Driver)(nil)
+	_ runtime.UsageReporter = (*Driver)(nil)
+	_ runtime.Engine        = (*Driver)(nil)
+)
+
+// errClosed is returned by calls made after Close.
+var errClosed = errors.New("unikernel driver closed")
+
+// New finds QEMU and prepares the data directory. It fails with an error
+// wrapping runtime.ErrUnavailable when there is no QEMU.
+func New(opts Options) (*Driver, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("unikernel driver: data dir is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("unikernel driver: data dir: %w", err)
+	}
+	qemu, err := findQemu(opts.QemuPath)
+	if err != nil {
+		return nil, fmt.Errorf("unikernel driver: %w", err)
+	}
+	for _, dir := range []string{filepath.Join(dataDir, "instances"), filepath.Join(dataDir, "cache")} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("unikernel driver: %w", err)
+		}
+	}
+	d := &Driver{
+		dataDir:    dataDir,
+		procDir:    filepath.Join(dataDir, "vm"),
+		qemu:       qemu,
+		kvm:        kvmUsable,
+		onExit:     opts.OnExit,
+		onProgress: opts.OnProgress,
+		log:        opts.Logger,
+		vms:        make(map[string]*vm),
+		starting:   make(map[string]bool),
+		ended:      make(map[string]bool),
+	}
+	if d.onExit == nil {
+		d.onExit = func(string, runtime.Exit) {}
+	}
+	if d.onProgress == nil {
+		d.onProgress = func(string, string) {}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Minute}
+		d.ownHTTP = client
+	}
+	d.images = newImageCache(filepath.Join(dataDir, "cache"), client)
+	parent := opts.CgroupParent
+	if parent == "" {
+		parent = DefaultCgroupParent
+	}
+	d.proc, err = process.New(process.Options{DataDir: d.procDir, OnExit: d.exited, Logger: d.log, CgroupParent: parent})
+	if err != nil {
+		return nil, fmt.Errorf("unikernel driver: %w", err)
+	}
+	return d, nil
+}
+
+// Name is the virtualization this driver provides.
+func (d *Driver) Name() string { return api.VirtUnikernel }
+
+// Engine names what runs the VMs.
+func (d *Driver) Engine() string { return "qemu" }
+
+// Close stops supervising. The VMs keep running: a new Driver on the same
+// DataDir re-attaches them with Recover. OnExit is not called for them.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
+	err := d.proc.Close()
+	if d.ownHTTP != nil {
+		d.ownHTTP.CloseIdleConnections()
+	}
+	return err
+}
+
+// exited is the process driver's OnExit: it tells a stop from a crash, passes
+// the exit on, and then lets Stop return.
+func (d *Driver) exited(id string, e runtime.Exit) {
+	d.mu.Lock()
+	v := d.vms[id]
+	if v != nil {
+		delete(d.vms, id)
+	} else {
+		d.ended[id] = true
+	}
+	d.mu.Unlock()
+	if v != nil && v.stopping.Load() {
+		e.Reason = "stopped"
+	}
+	d.onExit(id, e)
+	if v != nil {
+		close(v.done)
+	}
+}
+
+// Start fetches and unpacks the image, then boots it in QEMU. It returns
+// once the QEMU process runs.
+func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	id := spec.InstanceID
+	if err := checkID(id); err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
+	}
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
+	case d.vms[id] != nil || d.starting[id]:
+		d.mu.Unlock()
+		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
+	}
+	d.starting[id] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.starting, id)
+		d.mu.Unlock()
+	}()
+	task, err := d.start(ctx, spec)
+	if err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
+	}
+	return task, nil
+}
+
+func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	id, svc := spec.InstanceID, &spec.Service
+	m, err := d.machine(svc)
+	if err != nil {
+		return runtime.Task{}, err
+	}
+	img, err := d.images.unpack(ctx, svc.Code, d.instanceDir(id), func(msg string) { d.onProgress(id, msg) })
+	if err != nil {
+		return runtime.Task{}, err
+	}
+	args, err := m.args(id, img, svc)
+	if err != nil {
+		return runtime.Task{}, err
+	}
+	v := &vm{id: id, qmp: d.qmpPath(id), done: make(chan struct{})}
+	d.mu.Lock()
+	d.vms[id] = v
+	delete(d.ended, id)
+	d.mu.Unlock()
+	task, err := d.proc.Start(ctx, runtime.Spec{InstanceID: id, Service: api.ServiceSpec{
+		Name: svc.Name, Namespace: svc.Namespace, Virtualization: api.VirtProcess,
+		Code: m.qemu, Cmd: args, MemoryMB: m.memoryMB + qemuOverheadMB, VCPUs: svc.VCPUs,
+	}})
+	if err != nil {
+		d.mu.Lock()
+		if d.vms[id] == v {
+			delete(d.vms, id)
+		}
+		d.mu.Unlock()
+		return runtime.Task{}, err
+	}
+	return task, nil
+}
+
+// Stop shuts the VM down the way a host would: an ACPI power-button press
+// (QMP system_powerdown), then after grace QMP quit, which ends QEMU at once,
+// and SIGKILL if even that fails. With grace <= 0 the VM is killed at once.
+// It returns when the exit was reported. Stopping an instance that has
+// already ended is not an error.
+func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
+	if err := checkID(instanceID); err != nil {
+		return fmt.Errorf("stop instance %s: %w: %w", instanceID, runtime.ErrNotFound, err)
+	}
+	d.mu.Lock()
+	v := d.vms[instanceID]
+	d.mu.Unlock()
+	if v == nil {
+		return d.proc.Stop(ctx, instanceID, 0) // nil when known, ErrNotFound when not
+	}
+	v.stopping.Store(true)
+	if grace > 0 {
+		// A QEMU that does not take the power-button press is not waited
+		// for: it would not take the guest's shutdown any better.
+		if err := qmpExecute(ctx, v.qmp, "system_powerdown"); err != nil {
+			d.log.Warn("qmp system_powerdown", "instance", instanceID, "error", err)
+		} else if ended, err := waitDone(ctx, v.done, grace); ended || err != nil {
+			return stopErr(instanceID, err)
+		}
+		if err := qmpExecute(ctx, v.qmp, "quit"); err != nil {
+			d.log.Debug("qmp quit", "instance", instanceID, "error", err)
+		} else if ended, err := waitDone(ctx, v.done, quitWait); ended || err != nil {
+			return stopErr(instanceID, err)
+		}
+	}
+	return d.proc.Stop(ctx, instanceID, 0)
+}
+
+func stopErr(id string, err error) error {
+	if err != nil {
+		return fmt.Errorf("stop instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// waitDone waits up to d for done; it reports whether done was closed.
+func waitDone(ctx context.Context, done <-chan struct{}, d time.Duration) (bool, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true, nil
+	case <-timer.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// Remove deletes what the instance left: the unpacked kernel, the QEMU
+// process's directory, log and cgroup. A VM still running is killed first.
+// Removing an unknown or already removed instance is not an error.
+func (d *Driver) Remove(ctx context.Context, instanceID string) error {
+	if checkID(instanceID) != nil {
+		return nil // such an instance cannot exist
+	}
+	if err := d.proc.Remove(ctx, instanceID); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	delete(d.ended, instanceID)
+	d.mu.Unlock()
+	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
+	return nil
+}
+
+// Logs returns the last tailBytes of the VM's serial console, with QEMU's own
+// messages.
+func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]byte, error) {
+	return d.proc.Logs(ctx, instanceID, tailBytes)
+}
+
+// Usage reports the CPU time and memory of the QEMU process (guest and
+// emulator together).
+func (d *Driver) Usage(ctx context.Context, instanceID string) (float64, int64, error) {
+	return d.proc.Usage(ctx, instanceID)
+}
+
+// Recover re-attaches the QEMU processes a previous worker left running and
+// reports those that ended meanwhile, through the process driver.
+func (d *Driver) Recover(ctx context.Context) ([]runtime.Task, error) {
+	tasks, err := d.proc.Recover(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range tasks {
+		if d.vms[t.InstanceID] == nil && !d.ended[t.InstanceID] {
+			d.vms[t.InstanceID] = &vm{id: t.InstanceID, qmp: d.qmpPath(t.InstanceID), done: make(chan struct{})}
+		}
+	}
+	return tasks, err
+}
+
+func (d *Driver) instanceDir(id string) string {
+	return filepath.Join(d.dataDir, "instances", id)
+}
+
+// qmpPath is where QEMU's QMP socket is: QEMU creates it as "qmp.sock" in
+// its working directory, which the process driver makes
+// instances/<id>/work under its own data dir. (A relative name keeps QEMU
+// clear of the 108-byte limit on socket paths.)
+func (d *Driver) qmpPath(id string) string {
+	return filepath.Join(d.procDir, "instances", id, "work", qmpSocket)
+}
+
+// checkID rejects instance IDs that cannot name a directory.
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 200 || strings.ContainsAny(id, "/\x00") {
+		return fmt.Errorf("instance id %q: want 1 to 200 characters without '/'", id)
+	}
+	return nil
+}

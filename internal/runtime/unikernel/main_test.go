@@ -1,0 +1,248 @@
+package unikernel
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/hedgeorch/hedge/internal/runtime"
+)
+
+// testCgroupParent keeps this test binary's cgroups apart from a real
+// worker's and from other test runs on the same machine.
+var testCgroupParent = fmt.Sprintf("hedge-test-unikernel-%d", os.Getpid())
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(workerEnv); dir != "" {
+		os.Exit(runTestWorker(dir))
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeTestCgroups()
+		os.Exit(code)
+	}))
+}
+
+// removeTestCgroups deletes the (by now empty) cgroups the tests created, in
+// every hierarchy.
+func removeTestCgroups() {
+	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", testCgroupParent))
+	parents = append(parents, filepath.Join("/sys/fs/cgroup", testCgroupParent))
+	for _, p := range parents {
+		children, _ := os.ReadDir(p)
+		for _, c := range children {
+			if c.IsDir() {
+				_ = os.Remove(filepath.Join(p, c.Name()))
+			}
+		}
+		_ = os.Remove(p)
+	}
+}
+
+// requireQemu skips the test when this machine has no QEMU for x86-64.
+func requireQemu(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is not installed")
+	}
+}
+
+// multibootKernel is a bootable x86 kernel: a multiboot (v1) ELF32 image
+// whose code writes msg to the first serial port (0x3f8) and then halts for
+// ever. QEMU's -kernel boots it directly.
+func multibootKernel(msg string) []byte {
+	const (
+		base       = 0x100000 // load and link address (1 MiB)
+		headerSize = 52 + 32  // ELF header and one program header
+		mbOffset   = 96       // multiboot header: 4-byte aligned, in the first 8 KiB
+		codeOffset = mbOffset + 12
+		mbMagic    = 0x1BADB002
+	)
+	code := []byte{
+		0xBE, 0, 0, 0, 0, // mov esi, msg
+		0x66, 0xBA, 0xF8, 0x03, // mov dx, 0x3f8
+		0x8A, 0x06, // next: mov al, [esi]
+		0x84, 0xC0, // test al, al
+		0x74, 0x04, // jz halt
+		0xEE,       // out dx, al
+		0x46,       // inc esi
+		0xEB, 0xF6, // jmp next
+		0xF4,       // halt: hlt
+		0xEB, 0xFD, // jmp halt
+	}
+	binary.LittleEndian.PutUint32(code[1:], uint32(base+codeOffset+len(code)))
+	body := append(append(code, msg...), 0)
+	size := uint32(codeOffset + len(body))
+
+	var b bytes.Buffer
+	put := func(vs ...any) {
+		for _, v := range vs {
+			_ = binary.Write(&b, binary.LittleEndian, v)
+		}
+	}
+	b.Write([]byte{0x7f, 'E', 'L', 'F', 1 /* 32-bit */, 1 /* little endian */, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	put(uint16(2) /* executable */, uint16(3) /* i386 */, uint32(1), uint32(base+codeOffset), /* entry */
+		uint32(52) /* phoff */, uint32(0) /* shoff */, uint32(0) /* flags */, uint16(52), uint16(32), uint16(1),
+		uint16(0), uint16(0), uint16(0))
+	// One loadable segment: the whole file at 1 MiB.
+	put(uint32(1), uint32(0), uint32(base), uint32(base), size, size, uint32(5) /* r-x */, uint32(0x1000))
+	for b.Len() < mbOffset {
+		b.WriteByte(0)
+	}
+	put(uint32(mbMagic), uint32(0), uint32(1<<32-mbMagic))
+	b.Write(body)
+	return b.Bytes()
+}
+
+// tarGz packs files (name -> content) into a tar.gz.
+func tarGz(t testing.TB, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, content := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(content); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// serveFiles serves path -> content over HTTP for the test's duration.
+func serveFiles(t testing.TB, files map[string][]byte) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// exitLog records what OnExit was told, and lets a test wait for it.
+type exitLog struct {
+	mu      sync.Mutex
+	exits   map[string][]runtime.Exit
+	changed chan struct{}
+}
+
+func newExitLog() *exitLog {
+	return &exitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
+}
+
+func (l *exitLog) onExit(id string, e runtime.Exit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.exits[id] = append(l.exits[id], e)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+func (l *exitLog) all(id string) []runtime.Exit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]runtime.Exit(nil), l.exits[id]...)
+}
+
+// progressLog records OnProgress messages.
+type progressLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (p *progressLog) onProgress(_, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.msgs = append(p.msgs, msg)
+}
+
+func (p *progressLog) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.msgs...)
+}
+
+// newTestDriver makes a driver on a fresh data dir. At the end of the test it
+// removes whatever the driver still has and closes it.
+func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+	t.Helper()
+	requireQemu(t)
+	exits := newExitLog()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.OnExit == nil {
+		opts.OnExit = exits.onExit
+	}
+	if opts.CgroupParent == "" {
+		opts.CgroupParent = testCgroupParent
+	}
+	d, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { cleanupDriver(t, d) })
+	return d, exits
+}
+
+func cleanupDriver(t testing.TB, d *Driver) {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if !closed {
+		entries, _ := os.ReadDir(filepath.Join(d.dataDir, "instances"))
+		for _, e := range entries {
+			if err := d.Remove(context.Background(), e.Name()); err != nil {
+				t.Errorf("cleanup: remove %s: %v", e.Name(), err)
+			}
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// waitLogs waits until the instance's logs contain want.
+func waitLogs(t testing.TB, d *Driver, id, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := d.Logs(context.Background(), id, 0)
+		if err != nil {
+			t.Fatalf("Logs(%s): %v", id, err)
+		}
+		if strings.Contains(string(b), want) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
