@@ -100,12 +100,28 @@ func (f *pressureFlags) config() role.PressureConfig {
 	return p
 }
 
+// workerFlags are the worker's runtime and metrics settings, shared by
+// `hedge worker` and `hedge up`.
+type workerFlags struct {
+	role.WorkerConfig
+}
+
+func (f *workerFlags) bind(c *cobra.Command, metricsAddr string) {
+	c.Flags().StringVar(&f.ContainerRuntime, "container-runtime", "", "container engine: containerd, docker or none (default: detected by socket)")
+	c.Flags().StringVar(&f.RegistryConfig, "registry-config", "", "docker-style config.json with registry credentials")
+	c.Flags().StringSliceVar(&f.PlainHTTP, "plain-http-registry", nil, "registry host that may be reached over plain HTTP (repeatable; loopback ones always may)")
+	c.Flags().StringVar(&f.PullPolicy, "pull-policy", "if-not-present", "image pull policy: if-not-present, always or never")
+	c.Flags().StringVar(&f.MetricsAddr, "metrics-addr", metricsAddr, "address of the Glances-compatible API (/api/3, /api/4) and Prometheus /metrics; empty to turn off")
+	c.Flags().StringVar(&f.MetricsToken, "metrics-token", os.Getenv("HEDGE_METRICS_TOKEN"), "token for the metrics endpoints (default: generated, kept in <data-dir>/*/metrics-token)")
+}
+
 func upCommand() *cobra.Command {
 	var f serverFlags
 	var apiAddr, clusterAddr, name string
 	var labels []string
 	var demo bool
 	var pf pressureFlags
+	var wf workerFlags
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run root, cluster and worker in one process",
@@ -121,7 +137,7 @@ func upCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
-				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(),
+				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
@@ -136,6 +152,7 @@ func upCommand() *cobra.Command {
 	c.Flags().StringArrayVar(&labels, "label", nil, "worker label key=value (repeatable)")
 	c.Flags().BoolVar(&demo, "demo", false, "deploy the bundled example application (examples/hello.yaml) once up")
 	pf.bind(c)
+	wf.bind(c, "127.0.0.1:61208")
 	return c
 }
 
@@ -153,7 +170,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
 				},
@@ -184,7 +201,7 @@ func clusterCommand() *cobra.Command {
 			defer stop()
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
-				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), Logger: f.logger(),
+				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(),
 			})
 		},
 	}
@@ -205,6 +222,7 @@ func workerCommand() *cobra.Command {
 	var grace, heartbeat time.Duration
 	var cpus float64
 	var memoryMB int64
+	var wf workerFlags
 	c := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker agent that joins a cluster",
@@ -231,10 +249,11 @@ func workerCommand() *cobra.Command {
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			return role.RunWorker(ctx, role.WorkerConfig{Capacity: capacity,
-				DataDir: f.dataDir, Name: name, Cluster: clusterURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
-				Labels: lbl, StopGrace: grace, ReportInterval: heartbeat, Logger: f.logger(),
-			})
+			wc := wf.WorkerConfig
+			wc.Capacity, wc.DataDir, wc.Name, wc.Cluster = capacity, f.dataDir, name, clusterURL
+			wc.JoinToken = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN"))
+			wc.Labels, wc.StopGrace, wc.ReportInterval, wc.Logger = lbl, grace, heartbeat, f.logger()
+			return role.RunWorker(ctx, wc)
 		},
 	}
 	f.bind(c)
@@ -246,6 +265,7 @@ func workerCommand() *cobra.Command {
 	c.Flags().Float64Var(&cpus, "cpus", 0, "cores offered to instances (default: all of the machine's)")
 	c.Flags().Int64Var(&memoryMB, "memory-mb", 0, "memory in MB offered to instances (default: all of the machine's)")
 	c.Flags().DurationVar(&heartbeat, "heartbeat", time.Second, "longest time between two reports to the cluster")
+	wf.bind(c, ":61208")
 	return c
 }
 

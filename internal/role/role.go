@@ -20,6 +20,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/cluster"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/metrics"
+	"github.com/hedgeorch/hedge/internal/metrics/prom"
 	"github.com/hedgeorch/hedge/internal/root"
 	"github.com/hedgeorch/hedge/internal/runtime/process"
 	"github.com/hedgeorch/hedge/internal/store"
@@ -34,8 +35,10 @@ type RootConfig struct {
 	// one is generated on first start and printed once to Out.
 	AdminPassword  string
 	ClusterTimeout time.Duration
-	Logger         *slog.Logger
-	Out            io.Writer
+	// MetricsToken protects /metrics; generated and kept in the data dir if "".
+	MetricsToken string
+	Logger       *slog.Logger
+	Out          io.Writer
 	// Ready, when set, is called with the API URL once it is listening.
 	Ready func(url string)
 }
@@ -51,6 +54,7 @@ type ClusterConfig struct {
 	WorkerTokens []string
 	NodeTimeout  time.Duration
 	Pressure     PressureConfig
+	MetricsToken string
 	Logger       *slog.Logger
 	Ready        func(url string)
 }
@@ -69,6 +73,19 @@ type WorkerConfig struct {
 	Logger   *slog.Logger
 	// ReportInterval is the heartbeat to the cluster.
 	ReportInterval time.Duration
+	// ContainerRuntime is containerd, docker, none, or "" to detect one.
+	ContainerRuntime string
+	// RegistryConfig is a docker-style config.json with registry credentials.
+	RegistryConfig string
+	// PlainHTTP lists registries that may be reached over plain HTTP.
+	PlainHTTP []string
+	// PullPolicy is if-not-present (default), always or never.
+	PullPolicy string
+	// MetricsAddr serves the Glances-compatible API and Prometheus /metrics
+	// ("" to turn off).
+	MetricsAddr string
+	// MetricsToken protects them; generated and kept in the data dir if "".
+	MetricsToken string
 }
 
 // RunRoot serves the root until ctx ends.
@@ -92,7 +109,11 @@ func RunRoot(ctx context.Context, cfg RootConfig) error {
 		cfg.Ready(url)
 	}
 	go r.Run(ctx)
-	return serve(ctx, ln, r.Handler())
+	tok, err := metricsToken(filepath.Join(cfg.DataDir, "root"), cfg.MetricsToken)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, withMetrics(r.Handler(), rootMetrics(r, tok)))
 }
 
 func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) {
@@ -146,7 +167,11 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	}
 	go c.Run(ctx)
 	go link.Run(ctx, link.NewClient(cfg.Root, id.Credential, nil), c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
-	return serve(ctx, ln, c.Handler().Handler())
+	tok, err := metricsToken(filepath.Join(cfg.DataDir, "cluster"), cfg.MetricsToken)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, withMetrics(c.Handler().Handler(), requireToken(tok, prom.Handler(prom.NewRegistry()))))
 }
 
 // RunWorker runs a worker linked to its cluster until ctx ends. Instances
@@ -164,6 +189,16 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return fmt.Errorf("process runtime: %w", err)
 	}
 	w.AddDriver(pd)
+	if err := addRuntimes(ctx, w, dir, cfg); err != nil {
+		return err
+	}
+	if cfg.MetricsAddr != "" {
+		tok, err := metricsToken(dir, cfg.MetricsToken)
+		if err != nil {
+			return err
+		}
+		serveWorkerMetrics(ctx, cfg.MetricsAddr, tok, cfg.Logger)
+	}
 	id, err := link.Connect(ctx, nil, cfg.Logger, filepath.Join(dir, "identity.json"), cfg.Cluster, cfg.JoinToken, cfg.Name)
 	if err != nil {
 		return err
@@ -188,9 +223,11 @@ type UpConfig struct {
 	// Demo deploys the bundled example application once Hedge is up.
 	Demo     bool
 	Pressure PressureConfig
-	Logger   *slog.Logger
-	Out      io.Writer
-	Ready    func(url string)
+	// Worker carries the worker's runtime and metrics settings.
+	Worker WorkerConfig
+	Logger *slog.Logger
+	Out    io.Writer
+	Ready  func(url string)
 }
 
 // RunUp runs all three tiers in one process. They talk over loopback HTTP
@@ -235,23 +272,25 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		}()
 	}
 	go r.Run(ctx)
-	run(func() error { return serve(ctx, ln, r.Handler()) })
+	tok, err := metricsToken(filepath.Join(cfg.DataDir, "root"), cfg.Worker.MetricsToken)
+	if err != nil {
+		return err
+	}
+	run(func() error { return serve(ctx, ln, withMetrics(r.Handler(), rootMetrics(r, tok))) })
 	clusterURL := make(chan string, 1)
 	run(func() error {
 		return RunCluster(ctx, ClusterConfig{
 			DataDir: cfg.DataDir, Name: cfg.Name, Root: apiURL, JoinToken: clusterToken, Addr: cfg.ClusterAddr,
-			WorkerTokens: []string{workerToken}, Pressure: cfg.Pressure, Logger: cfg.Logger.With("tier", "cluster"),
+			WorkerTokens: []string{workerToken}, Pressure: cfg.Pressure, MetricsToken: cfg.Worker.MetricsToken, Logger: cfg.Logger.With("tier", "cluster"),
 			Ready: func(u string) { clusterURL <- u },
 		})
 	})
 	select {
 	case curl := <-clusterURL:
-		run(func() error {
-			return RunWorker(ctx, WorkerConfig{
-				DataDir: cfg.DataDir, Name: cfg.Name, Cluster: curl, JoinToken: workerToken, Labels: cfg.Labels,
-				Logger: cfg.Logger.With("tier", "worker"),
-			})
-		})
+		wcfg := cfg.Worker
+		wcfg.DataDir, wcfg.Name, wcfg.Cluster, wcfg.JoinToken, wcfg.Labels = cfg.DataDir, cfg.Name, curl, workerToken, cfg.Labels
+		wcfg.Logger = cfg.Logger.With("tier", "worker")
+		run(func() error { return RunWorker(ctx, wcfg) })
 		if cfg.Ready != nil {
 			cfg.Ready(apiURL)
 		}

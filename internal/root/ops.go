@@ -613,3 +613,14 @@ func (r *Root) Events() []api.Event {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
 }
+
+// InstanceCounts counts instances by state, for metrics.
+func (r *Root) InstanceCounts() map[api.InstanceState]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[api.InstanceState]int{}
+	for _, in := range r.insts {
+		out[in.Status.State]++
+	}
+	return out
+}

@@ -3,6 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -147,8 +150,11 @@ func TestE2EUp(t *testing.T) {
 	dir := t.TempDir()
 	apiAddr := freeAddr(t)
 	url := "http://" + apiAddr
-	up := startProc(t, "up", nil, "up", "--data-dir", dir, "--api-addr", apiAddr, "--cluster-addr", freeAddr(t), "--name", "box")
+	metricsAddr := freeAddr(t)
+	up := startProc(t, "up", nil, "up", "--data-dir", dir, "--api-addr", apiAddr, "--cluster-addr", freeAddr(t), "--name", "box",
+		"--metrics-addr", metricsAddr)
 	waitHealthy(t, url)
+	checkMetrics(t, dir, url, "http://"+metricsAddr)
 	// No HEDGE_ADMIN_PASSWORD: the password is generated and printed once.
 	var pw string
 	eventually(t, 10*time.Second, "the generated admin password", func() (bool, string) {
@@ -235,3 +241,50 @@ func nodeNames(ns []api.Node) []string {
 }
 
 func fmtInts(v []int) string { return fmt.Sprint(v) }
+
+// checkMetrics checks that every metrics endpoint needs the metrics token and
+// serves what it should: Prometheus on the root, the Glances view on the worker.
+func checkMetrics(t *testing.T, dir, rootURL, workerURL string) {
+	t.Helper()
+	get := func(url, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	token := func(tier string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, tier, "metrics-token"))
+		return strings.TrimSpace(string(b))
+	}
+	var code int
+	var body string
+	eventually(t, 10*time.Second, "the worker's metrics exporter", func() (bool, string) {
+		tok := token("worker")
+		if tok == "" {
+			return false, "no metrics token yet"
+		}
+		code, body = get(workerURL+"/api/3/mem", tok)
+		return code == 200, body
+	})
+	for _, field := range []string{`"total"`, `"available"`, `"percent"`} {
+		if !strings.Contains(body, field) {
+			t.Errorf("/api/3/mem lacks %s: %s", field, body)
+		}
+	}
+	if code, _ := get(workerURL+"/api/3/mem", ""); code != http.StatusUnauthorized {
+		t.Errorf("worker metrics without token: %d, want 401", code)
+	}
+	if code, _ := get(rootURL+"/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("root /metrics without token: %d, want 401", code)
+	}
+	if code, body := get(rootURL+"/metrics", token("root")); code != 200 || !strings.Contains(body, "hedge_clusters{") {
+		t.Errorf("root /metrics: %d %.200s", code, body)
+	}
+}

@@ -1,0 +1,677 @@
+package containerd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	cerrdefs "github.com/containerd/errdefs"
+	clog "github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/sla"
+)
+
+// Defaults for Options.
+const (
+	DefaultAddress          = "/run/containerd/containerd.sock"
+	DefaultNamespace        = "hedge"
+	DefaultSnapshotter      = "overlayfs"
+	DefaultLogLimit         = 1 << 20
+	DefaultLogCheckInterval = 3 * time.Second
+)
+
+// Pull policies (Options.PullPolicy).
+const (
+	PullIfNotPresent = "if-not-present"
+	PullAlways       = "always"
+	PullNever        = "never"
+)
+
+// Labels set on every container the driver creates.
+const (
+	labelManaged  = "hedge.managed"
+	labelInstance = "hedge.instance"
+	labelService  = "hedge.service"
+	// labelOwner holds a digest of the driver's DataDir: two workers that
+	// share one containerd (tests, a developer's machine, several workers
+	// in one host) must not adopt each other's containers in Recover.
+	labelOwner = "hedge.owner"
+)
+
+// Options configure a Driver.
+type Options struct {
+	// Address is containerd's socket (default DefaultAddress).
+	Address string
+	// Namespace is the containerd namespace of the driver's containers and
+	// images (default DefaultNamespace).
+	Namespace string
+	// DataDir holds instances/<id>/ (output.log, added files, task.json,
+	// network.json). Required.
+	DataDir string
+	// OnExit is told once about the end of every task.
+	OnExit runtime.ExitFunc
+	// OnProgress is told how an image pull is going.
+	OnProgress runtime.ProgressFunc
+	Logger     *slog.Logger
+	// RegistryConfig is a Docker-style config.json whose "auths" are used
+	// for pulls (default: none, anonymous pulls). It is read at every pull.
+	RegistryConfig string
+	// PlainHTTP lists registry hosts ("host" or "host:port") reached over
+	// plain HTTP. Loopback registries (localhost, 127.0.0.0/8, ::1) always
+	// are, as with Docker.
+	PlainHTTP []string
+	// PullPolicy is PullIfNotPresent (default), PullAlways or PullNever.
+	PullPolicy string
+	// Snapshotter unpacks images and holds container file systems (default
+	// DefaultSnapshotter).
+	Snapshotter string
+	// Network says how containers are networked: NetworkBridge, NetworkHost,
+	// or "" to use the bridge when the CNI plugins are installed and the
+	// host's network otherwise. See docs/adr/004-container-networking.md.
+	Network string
+	// CNIBinDirs are searched for the CNI plugins (default DefaultCNIBinDirs).
+	CNIBinDirs []string
+	// Subnet is the bridge network's IPv4 range (default DefaultSubnet).
+	Subnet string
+	// Bridge is the name of the host's bridge device (default DefaultBridge).
+	Bridge string
+	// NetNSDir holds the instances' pinned network namespaces (default
+	// DefaultNetNSDir).
+	NetNSDir string
+	// LogLimit is about how many bytes of output are kept per instance
+	// (default DefaultLogLimit).
+	LogLimit int64
+	// LogCheckInterval is how often log sizes are checked (default
+	// DefaultLogCheckInterval).
+	LogCheckInterval time.Duration
+	// HTTPClient downloads added files given as URLs (default: a client
+	// with a 10-minute timeout).
+	HTTPClient *http.Client
+}
+
+// Driver runs instances as containerd containers. It implements
+// runtime.Driver, runtime.UsageReporter, runtime.Engine and runtime.Updater.
+type Driver struct {
+	client      *client.Client
+	address     string
+	namespace   string
+	snapshotter string
+	dataDir     string
+	owner       string
+	onExit      runtime.ExitFunc
+	onProgress  runtime.ProgressFunc
+	log         *slog.Logger
+	pullPolicy  string
+	registries  *registries
+	net         *network // nil: containers share the host's network
+	http        *http.Client
+	ownHTTP     bool
+	logLimit    int64
+	logEvery    time.Duration
+	// clog carries the driver's logger into the containerd client.
+	clog *clog.Entry
+	// swapLimit is whether the kernel accounts swap, so that the memory
+	// limit can cover memory and swap together.
+	swapLimit bool
+
+	// ctx lives as long as the driver and carries its namespace; Close
+	// cancels it, which ends every task wait.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// recordMu orders task record writes against Remove.
+	recordMu sync.Mutex
+
+	mu       sync.Mutex
+	tasks    map[string]*task
+	starting map[string]bool
+	closed   bool
+}
+
+var (
+	_ runtime.Driver        = (*Driver)(nil)
+	_ runtime.UsageReporter = (*Driver)(nil)
+	_ runtime.Engine        = (*Driver)(nil)
+	_ runtime.Updater       = (*Driver)(nil)
+)
+
+// errClosed is returned by calls made after Close.
+var errClosed = errors.New("containerd driver closed")
+
+// New connects to containerd and prepares the data directory and the
+// network. It fails with an error wrapping runtime.ErrUnavailable when the
+// daemon does not answer on its socket.
+func New(ctx context.Context, opts Options) (*Driver, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("containerd driver: data dir is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("containerd driver: data dir: %w", err)
+	}
+	policy := opts.PullPolicy
+	switch policy {
+	case "":
+		policy = PullIfNotPresent
+	case PullIfNotPresent, PullAlways, PullNever:
+	default:
+		return nil, fmt.Errorf("containerd driver: pull policy %q: want %s, %s or %s", opts.PullPolicy, PullIfNotPresent, PullAlways, PullNever)
+	}
+	address := opts.Address
+	if address == "" {
+		address = DefaultAddress
+	}
+	ns := opts.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	if err := identifiers.Validate(ns); err != nil {
+		return nil, fmt.Errorf("containerd driver: namespace %q: %w", ns, err)
+	}
+	regs, err := newRegistries(opts.RegistryConfig, opts.PlainHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("containerd driver: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dataDir, "instances"), 0o755); err != nil {
+		return nil, fmt.Errorf("containerd driver: %w", err)
+	}
+
+	cli, err := connect(ctx, address, ns)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(dataDir))
+	d := &Driver{
+		client:      cli,
+		address:     address,
+		namespace:   ns,
+		snapshotter: opts.Snapshotter,
+		dataDir:     dataDir,
+		owner:       hex.EncodeToString(sum[:4]),
+		onExit:      opts.OnExit,
+		onProgress:  opts.OnProgress,
+		log:         opts.Logger,
+		pullPolicy:  policy,
+		registries:  regs,
+		http:        opts.HTTPClient,
+		logLimit:    opts.LogLimit,
+		logEvery:    opts.LogCheckInterval,
+		swapLimit:   swapAccounted(),
+		tasks:       make(map[string]*task),
+		starting:    make(map[string]bool),
+	}
+	if d.snapshotter == "" {
+		d.snapshotter = DefaultSnapshotter
+	}
+	if d.onExit == nil {
+		d.onExit = func(string, runtime.Exit) {}
+	}
+	if d.onProgress == nil {
+		d.onProgress = func(string, string) {}
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.http == nil {
+		d.http = &http.Client{Timeout: 10 * time.Minute}
+		d.ownHTTP = true
+	}
+	if d.logLimit <= 0 {
+		d.logLimit = DefaultLogLimit
+	}
+	if d.logEvery <= 0 {
+		d.logEvery = DefaultLogCheckInterval
+	}
+	d.net, err = newNetwork(opts, d.log)
+	if err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("containerd driver: %w", err)
+	}
+	d.clog = clientLogger(d.log)
+	d.ctx, d.cancel = context.WithCancel(clog.WithLogger(namespaces.WithNamespace(context.Background(), ns), d.clog))
+	d.wg.Add(1)
+	go d.trimLoop()
+	return d, nil
+}
+
+// connect opens a client and checks that the daemon answers.
+func connect(ctx context.Context, address, ns string) (*client.Client, error) {
+	if _, err := os.Stat(address); err != nil {
+		return nil, fmt.Errorf("containerd driver: socket %s: %w: %w", address, runtime.ErrUnavailable, err)
+	}
+	cli, err := client.New(address, client.WithDefaultNamespace(ns))
+	if err != nil {
+		return nil, fmt.Errorf("containerd driver: socket %s: %w: %w", address, runtime.ErrUnavailable, err)
+	}
+	vctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Version(vctx); err != nil {
+		_ = cli.Close()
+		return nil, fmt.Errorf("containerd driver: daemon at %s: %w: %w", address, runtime.ErrUnavailable, err)
+	}
+	return cli, nil
+}
+
+// Name is the virtualization this driver provides.
+func (d *Driver) Name() string { return api.VirtContainer }
+
+// Engine names what runs the containers.
+func (d *Driver) Engine() string { return "containerd" }
+
+// Close stops supervising. The containers keep running (their shims own
+// them): a new Driver on the same DataDir re-attaches them with Recover.
+// OnExit is not called for them.
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	d.cancel()
+	d.wg.Wait()
+	if d.ownHTTP {
+		d.http.CloseIdleConnections()
+	}
+	return d.client.Close()
+}
+
+// Start pulls the image if the pull policy asks for it, creates the
+// instance's container (with its network, limits and files) and starts its
+// task. It returns once the task runs. What an earlier run of the same
+// instance left (an exited one_shot, a crash) is replaced; its output stays
+// in the log.
+func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	id := spec.InstanceID
+	if err := checkID(id); err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
+	}
+	d.mu.Lock()
+	switch {
+	case d.closed:
+		d.mu.Unlock()
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
+	case d.tasks[id] != nil || d.starting[id]:
+		d.mu.Unlock()
+		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
+	}
+	d.starting[id] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.starting, id)
+		d.mu.Unlock()
+	}()
+
+	t, err := d.start(d.withNamespace(ctx), spec)
+	if err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
+	}
+	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+}
+
+func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err error) {
+	id, svc := spec.InstanceID, &spec.Service
+	// Everything that can be refused is checked before anything is pulled.
+	ref, err := normalizeRef(svc.Code)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := sla.ParsePorts(svc.Port)
+	if err != nil {
+		return nil, fmt.Errorf("port: %w", err)
+	}
+	if d.net == nil {
+		if err := checkHostPorts(ports); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkLimits(svc); err != nil {
+		return nil, err
+	}
+	env, err := environ(spec)
+	if err != nil {
+		return nil, err
+	}
+
+	// The lease keeps what is pulled and created from containerd's garbage
+	// collector until the container refers to it.
+	ctx, done, err := d.client.WithLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lease: %w", err)
+	}
+	defer func() { _ = done(context.WithoutCancel(ctx)) }()
+
+	img, err := d.ensureImage(ctx, id, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.destroy(ctx, id); err != nil {
+		return nil, fmt.Errorf("remove the earlier run: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			d.discard(id)
+		}
+	}()
+	if err := os.MkdirAll(d.instanceDir(id), 0o755); err != nil {
+		return nil, err
+	}
+	files, err := d.prepareFiles(ctx, id, svc.AddedFiles)
+	if err != nil {
+		return nil, err
+	}
+	cid := d.containerID(id)
+	netOpts, netReady, err := d.attachNetwork(ctx, id, ports)
+	if err != nil {
+		return nil, err
+	}
+	// Runs before the discard above: the network must be set up (or have
+	// failed) before it can be torn down.
+	defer func() {
+		if err != nil {
+			_ = netReady()
+		}
+	}()
+	specOpts := append(d.specOpts(img, spec, env, files), netOpts...)
+	container, err := d.client.NewContainer(ctx, cid,
+		client.WithImage(img),
+		client.WithSnapshotter(d.snapshotter),
+		client.WithNewSnapshot(cid, img),
+		client.WithContainerLabels(d.labels(spec)),
+		client.WithNewSpec(specOpts...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	info, err := container.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	ctask, err := container.NewTask(ctx, cio.LogFile(d.logPath(id)))
+	if err != nil {
+		return nil, fmt.Errorf("create task: %w", err)
+	}
+	// Waiting starts before the task does, so that an instance that exits
+	// at once (a one_shot) is not missed. The wait lives as long as the
+	// driver, not as long as this call.
+	exitC, err := ctask.Wait(d.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("wait for task: %w", err)
+	}
+	if err := netReady(); err != nil {
+		return nil, err
+	}
+	if err := ctask.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start task: %w", err)
+	}
+	t := &task{id: id, containerID: cid, task: ctask, pid: int(ctask.Pid()), startedAt: time.Now(), done: make(chan struct{})}
+
+	d.recordMu.Lock()
+	err = d.saveRecord(record{InstanceID: id, ContainerID: cid, CreatedAt: info.CreatedAt, PID: t.pid, StartedAt: t.startedAt})
+	d.recordMu.Unlock()
+	if err != nil {
+		// Without its record the task's exit could be reported twice, or
+		// never, after a worker restart: do not leave it running.
+		return nil, fmt.Errorf("record task: %w", err)
+	}
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, errClosed
+	}
+	d.tasks[id] = t
+	d.wg.Add(1)
+	d.mu.Unlock()
+	go d.supervise(t, exitC)
+	return t, nil
+}
+
+// labels are the container's hedge.* labels.
+func (d *Driver) labels(spec runtime.Spec) map[string]string {
+	return map[string]string{
+		labelManaged:  "true",
+		labelInstance: spec.InstanceID,
+		labelService:  serviceName(&spec.Service),
+		labelOwner:    d.owner,
+	}
+}
+
+// discard removes whatever a failed start left. It uses its own context: the
+// caller's may be what failed.
+func (d *Driver) discard(id string) {
+	ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+	defer cancel()
+	if err := d.destroy(context.WithoutCancel(ctx), id); err != nil {
+		d.log.Warn("clean up after a failed start", "instance", id, "error", err)
+	}
+}
+
+// destroy deletes the instance's task (killing it), its container with its
+// snapshot, and its network. What does not exist is not an error. The
+// instance directory (log, record) stays.
+func (d *Driver) destroy(ctx context.Context, id string) error {
+	cid := d.containerID(id)
+	c, err := d.client.LoadContainer(ctx, cid)
+	switch {
+	case err == nil:
+		if err := deleteTask(ctx, c); err != nil {
+			return err
+		}
+		if err := c.Delete(ctx, client.WithSnapshotCleanup); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("delete container %s: %w", cid, err)
+		}
+	case !cerrdefs.IsNotFound(err):
+		return fmt.Errorf("load container %s: %w", cid, err)
+	}
+	// A snapshot without its container: a start interrupted in between.
+	if err := d.client.SnapshotService(d.snapshotter).Remove(ctx, cid); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove snapshot %s: %w", cid, err)
+	}
+	return d.detachNetwork(ctx, id)
+}
+
+// deleteTask deletes the container's task, killing it first if it runs.
+func deleteTask(ctx context.Context, c client.Container) error {
+	t, err := c.Task(ctx, nil)
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load task of %s: %w", c.ID(), err)
+	}
+	if _, err := t.Delete(ctx, client.WithProcessKill); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("delete task of %s: %w", c.ID(), err)
+	}
+	return nil
+}
+
+// Stop sends SIGTERM to the container's init process, SIGKILL to all its
+// processes after grace (at once if grace <= 0), and returns when the exit
+// was reported. Stopping an instance that has already ended is not an error.
+func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
+	t, err := d.running(ctx, instanceID)
+	if t == nil {
+		if err != nil {
+			return fmt.Errorf("stop instance %s: %w", instanceID, err)
+		}
+		return nil
+	}
+	t.stopping.Store(true)
+	ctx = d.withNamespace(ctx)
+	if grace > 0 {
+		if err := kill(ctx, t, syscall.SIGTERM); err != nil {
+			return fmt.Errorf("stop instance %s: %w", instanceID, err)
+		}
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-t.done:
+			return nil
+		case <-timer.C:
+		case <-ctx.Done():
+			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
+		case <-d.ctx.Done():
+			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		}
+	}
+	if err := kill(ctx, t, syscall.SIGKILL, client.WithKillAll); err != nil {
+		return fmt.Errorf("stop instance %s: %w", instanceID, err)
+	}
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
+	case <-d.ctx.Done():
+		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+	}
+}
+
+// kill signals a task; a task that has already ended (whose shim may be
+// going away with it) is not an error.
+func kill(ctx context.Context, t *task, sig syscall.Signal, opts ...client.KillOpts) error {
+	if t.exited.Load() {
+		return nil
+	}
+	err := t.task.Kill(ctx, sig, opts...)
+	if err != nil && !cerrdefs.IsNotFound(err) && !t.exited.Load() {
+		return fmt.Errorf("signal %v: %w", sig, err)
+	}
+	return nil
+}
+
+// running returns the supervised task of instanceID; nil and no error when
+// the instance is known (its directory or container exists) but not running;
+// nil and runtime.ErrNotFound when it is unknown.
+func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) {
+	if err := checkID(instanceID); err != nil {
+		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
+	}
+	d.mu.Lock()
+	t := d.tasks[instanceID]
+	d.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
+		return nil, nil
+	}
+	_, err := d.client.LoadContainer(d.withNamespace(ctx), d.containerID(instanceID))
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return nil, runtime.ErrNotFound
+	case err != nil:
+		return nil, err
+	}
+	return nil, nil
+}
+
+// Remove deletes the instance's task, container, snapshot, network and
+// directory. A task still running is killed first. Removing an unknown or
+// already removed instance is not an error. The image stays, for the next
+// instance that needs it.
+func (d *Driver) Remove(ctx context.Context, instanceID string) error {
+	if err := checkID(instanceID); err != nil {
+		return nil // such an instance cannot exist
+	}
+	d.mu.Lock()
+	t := d.tasks[instanceID]
+	d.mu.Unlock()
+	if t != nil {
+		if err := d.Stop(ctx, instanceID, 0); err != nil {
+			return fmt.Errorf("remove instance %s: %w", instanceID, err)
+		}
+	}
+	if err := d.destroy(d.withNamespace(ctx), instanceID); err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
+	d.recordMu.Lock()
+	err := os.RemoveAll(d.instanceDir(instanceID))
+	d.recordMu.Unlock()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
+	return nil
+}
+
+// withNamespace gives ctx the driver's namespace and logger.
+func (d *Driver) withNamespace(ctx context.Context) context.Context {
+	return clog.WithLogger(namespaces.WithNamespace(ctx, d.namespace), d.clog)
+}
+
+// containerID is the instance's container (and snapshot) ID: readable, and
+// unique per driver data dir.
+func (d *Driver) containerID(id string) string {
+	return id + "-" + d.owner
+}
+
+func (d *Driver) instanceDir(id string) string {
+	return filepath.Join(d.dataDir, "instances", id)
+}
+
+func (d *Driver) logPath(id string) string {
+	return filepath.Join(d.instanceDir(id), "output.log")
+}
+
+// maxIDLength leaves room in containerd's 76-character identifiers for the
+// "-<owner>" suffix of container IDs.
+const maxIDLength = 76 - 9
+
+// idPattern is containerd's identifier syntax.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`)
+
+// checkID rejects instance IDs that cannot be part of a container ID or a
+// directory name.
+func checkID(id string) error {
+	if len(id) > maxIDLength || !idPattern.MatchString(id) {
+		return fmt.Errorf("instance id %q: want 1 to %d letters or digits, separated by single '.', '_' or '-'", id, maxIDLength)
+	}
+	return nil
+}
+
+// clientLogger routes what the containerd client logs (through the context,
+// with logrus) to the driver's logger at debug level: a registry's 404 while
+// resolving an image is already in the error Start returns.
+func clientLogger(log *slog.Logger) *clog.Entry {
+	l := logrus.New()
+	l.Out = io.Discard
+	l.Level = logrus.DebugLevel
+	l.AddHook(slogHook{log: log})
+	return logrus.NewEntry(l)
+}
+
+type slogHook struct{ log *slog.Logger }
+
+func (slogHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h slogHook) Fire(e *logrus.Entry) error {
+	args := make([]any, 0, 2*len(e.Data))
+	for k, v := range e.Data {
+		args = append(args, k, v)
+	}
+	h.log.Debug("containerd client: "+e.Message, args...)
+	return nil
+}

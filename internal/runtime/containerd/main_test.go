@@ -1,0 +1,240 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"go.uber.org/goleak"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/runtime"
+)
+
+// testNamespace keeps this test binary's containers and images apart from a
+// real worker's and from other test runs on the same machine; TestMain
+// deletes it at the end.
+var testNamespace = fmt.Sprintf("hedge-test-%d", os.Getpid())
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.Cleanup(func(code int) {
+			removeTestNamespace()
+			os.Exit(code)
+		}),
+	)
+}
+
+// removeTestNamespace deletes the images the tests pulled and then the
+// namespace itself (containerd refuses while anything is left in it).
+func removeTestNamespace() {
+	if _, err := os.Stat(DefaultAddress); err != nil {
+		return
+	}
+	cli, err := client.New(DefaultAddress)
+	if err != nil {
+		return
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), testNamespace), time.Minute)
+	defer cancel()
+	imgs, _ := cli.ImageService().List(ctx)
+	for _, img := range imgs {
+		_ = cli.ImageService().Delete(ctx, img.Name, images.SynchronousDelete())
+	}
+	if err := cli.NamespaceService().Delete(ctx, testNamespace); err != nil {
+		fmt.Fprintf(os.Stderr, "containerd tests: namespace %s left behind: %v\n", testNamespace, err)
+	}
+}
+
+// exitLog records what OnExit was told, and lets a test wait for it.
+type exitLog struct {
+	mu      sync.Mutex
+	exits   map[string][]runtime.Exit
+	changed chan struct{}
+}
+
+func newExitLog() *exitLog {
+	return &exitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
+}
+
+func (l *exitLog) onExit(id string, e runtime.Exit) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.exits[id] = append(l.exits[id], e)
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// all returns every exit reported for id.
+func (l *exitLog) all(id string) []runtime.Exit {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]runtime.Exit(nil), l.exits[id]...)
+}
+
+// wait returns the first exit reported for id, failing the test after a
+// while.
+func (l *exitLog) wait(t testing.TB, id string) runtime.Exit {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		l.mu.Lock()
+		got, changed := l.exits[id], l.changed
+		l.mu.Unlock()
+		if len(got) > 0 {
+			return got[0]
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("no exit reported for %s", id)
+		}
+	}
+}
+
+// progressLog records what OnProgress was told.
+type progressLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (p *progressLog) onProgress(_, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.msgs = append(p.msgs, msg)
+}
+
+func (p *progressLog) all() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.msgs...)
+}
+
+// needContainerd skips the test when containerd's socket is absent, and only
+// then: a daemon that is there but broken fails the test.
+func needContainerd(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(DefaultAddress); errors.Is(err, os.ErrNotExist) {
+		t.Skipf("containerd is not running (no %s): apt-get install containerd runc containernetworking-plugins; containerd &", DefaultAddress)
+	}
+}
+
+// newTestDriver makes a driver on a fresh data dir in the test namespace. At
+// the end of the test it removes whatever the driver still has, then closes
+// it.
+func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+	t.Helper()
+	needContainerd(t)
+	exits := newExitLog()
+	if opts.DataDir == "" {
+		opts.DataDir = t.TempDir()
+	}
+	if opts.OnExit == nil {
+		opts.OnExit = exits.onExit
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = testNamespace
+	}
+	d, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { cleanupDriver(t, d) })
+	return d, exits
+}
+
+func cleanupDriver(t testing.TB, d *Driver) {
+	d.mu.Lock()
+	closed := d.closed
+	d.mu.Unlock()
+	if !closed {
+		entries, _ := os.ReadDir(d.instanceDir(""))
+		for _, e := range entries {
+			if err := d.Remove(context.Background(), e.Name()); err != nil {
+				t.Errorf("cleanup: remove %s: %v", e.Name(), err)
+			}
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+// spec is a service running image with the given cmd.
+func spec(id, image string, cmd ...string) runtime.Spec {
+	return runtime.Spec{InstanceID: id, Service: api.ServiceSpec{
+		Name: "svc", Namespace: "test", Virtualization: api.VirtContainer, Code: image, Cmd: cmd,
+	}}
+}
+
+// freePort returns a TCP port that nothing listens on right now.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// get fetches url, retrying until it answers 200 or the deadline passes.
+func get(t testing.TB, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && resp.StatusCode == http.StatusOK {
+				c.CloseIdleConnections()
+				return string(b)
+			}
+			err = fmt.Errorf("HTTP %s: %s %v", resp.Status, b, rerr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitLogs waits until the instance's logs contain every one of want.
+func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := d.Logs(context.Background(), id, 0)
+		if err != nil {
+			t.Fatalf("Logs(%s): %v", id, err)
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(string(b), w)
+		}
+		if ok {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
