@@ -118,6 +118,7 @@ func NewRootCommand(opts ...Option) *cobra.Command {
 		a.tokenCommand(),
 		a.userCommand(),
 		a.nodeCommand(),
+		PlanCommand(),
 		a.versionCommand(),
 	)
 	return root
