@@ -47,13 +47,15 @@ func slowProxy(t testing.TB, host string) string {
 	return strings.TrimPrefix(srv.URL, "http://")
 }
 
-// slowBody hands out 64 KiB every 16 ms.
+// slowBody hands out 32 KiB every 20 ms (~1.6 MB/s), so that pulling the
+// test image takes well over the driver's 500 ms progress tick even on a
+// loaded machine.
 type slowBody struct{ rc io.ReadCloser }
 
 func (s *slowBody) Read(p []byte) (int, error) {
-	time.Sleep(16 * time.Millisecond)
-	if len(p) > 64<<10 {
-		p = p[:64<<10]
+	time.Sleep(20 * time.Millisecond)
+	if len(p) > 32<<10 {
+		p = p[:32<<10]
 	}
 	return s.rc.Read(p)
 }
