@@ -304,3 +304,68 @@ func TestFailureRootRestartUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureClusterRestart: a cluster is killed with SIGKILL and restarted;
+// its workers' instances are not restarted and nothing is lost or doubled.
+func TestFailureClusterRestart(t *testing.T) {
+	f := startFleet(t, map[string][]string{"site1": {"w1", "w2"}}, fleetOptions{})
+	s := f.deploy(3)
+	before := map[string]int{}
+	for _, in := range s.Instances {
+		before[in.ID] = in.PID
+	}
+	f.procs["site1"].kill()
+	f.procs["site1"].start()
+	s, took := f.waitConverged(s.ID, 3)
+	for _, in := range s.Instances {
+		if before[in.ID] != in.PID {
+			t.Errorf("instance %d restarted needlessly: pid %d before, %d after", in.Number, before[in.ID], in.PID)
+		}
+	}
+	t.Logf("cluster SIGKILL and restart: converged %.1f s after the restart, no instance restarted", took.Seconds())
+}
+
+// TestFailureDrain: draining a node moves its instances to the other node,
+// and a cordoned node gets no new ones until it is uncordoned.
+func TestFailureDrain(t *testing.T) {
+	f := startFleet(t, map[string][]string{"site1": {"w1", "w2"}}, fleetOptions{})
+	s := f.deploy(2)
+	busy := s.Instances[0].NodeName
+	other := map[string]string{"w1": "w2", "w2": "w1"}[busy]
+	ctx := context.Background()
+	if _, err := f.c.ControlNode(ctx, busy, "drain"); err != nil {
+		t.Fatal(err)
+	}
+	s, took := f.waitConverged(s.ID, 2, busy)
+	t.Logf("drain: instances running on %s %.1f s after the drain", other, took.Seconds())
+	// Still cordoned: a new instance goes to the other node too, even though
+	// best fit would pick the emptier drained one.
+	if _, err := f.c.Scale(ctx, s.ID, 3); err == nil {
+		eventually(t, 30*time.Second, "a third instance", func() (bool, string) {
+			s = service(t, f.c, s.ID)
+			return len(s.Instances) == 3 && s.Instances[2].Status != api.StateRequested && s.Instances[2].Status != api.StateScheduled, states(s)
+		})
+		if in := s.Instances[2]; in.NodeName == busy {
+			t.Errorf("instance placed on the cordoned node %s", busy)
+		}
+	} else {
+		t.Fatal(err)
+	}
+	if _, err := f.c.ControlNode(ctx, busy, "uncordon"); err != nil {
+		t.Fatal(err)
+	}
+	nodes, _ := f.c.ListNodes(ctx)
+	for _, n := range nodes {
+		if n.Name == busy && n.Cordoned {
+			eventually(t, 10*time.Second, busy+" uncordoned", func() (bool, string) {
+				ns, _ := f.c.ListNodes(ctx)
+				for _, n := range ns {
+					if n.Name == busy {
+						return !n.Cordoned, fmt.Sprint(n.Cordoned)
+					}
+				}
+				return false, "gone"
+			})
+		}
+	}
+}
