@@ -308,6 +308,18 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
 	}
 	d.mu.Lock()
+	// A task that has just exited stays known until supervise has deleted
+	// it, which takes a while after OnExit: a restart that comes that
+	// early waits for the deletion instead of failing as "already running".
+	if t := d.tasks[id]; t != nil && t.exited.Load() {
+		d.mu.Unlock()
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, ctx.Err())
+		}
+		d.mu.Lock()
+	}
 	switch {
 	case d.closed:
 		d.mu.Unlock()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/runtime/fetch"
 )
 
 // FilesDir is where a service's added files appear inside its containers.
@@ -180,7 +180,7 @@ func (d *Driver) addFile(ctx context.Context, dir, src string) (string, error) {
 		if name == "/" || name == "." || name == "" {
 			return "", errors.New("the URL's path has no file name")
 		}
-		return name, d.download(ctx, src, filepath.Join(dir, name))
+		return name, fetch.Download(ctx, d.http, src, filepath.Join(dir, name), 0o644, nil)
 	}
 	if !filepath.IsAbs(src) {
 		return "", errors.New("want an absolute host path or an http(s) URL")
@@ -201,22 +201,7 @@ func (d *Driver) addFile(ctx context.Context, dir, src string) (string, error) {
 	return name, writeFile(filepath.Join(dir, name), in, fi.Mode().Perm())
 }
 
-func (d *Driver) download(ctx context.Context, rawURL, dst string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := d.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("download: HTTP %s", resp.Status)
-	}
-	return writeFile(dst, resp.Body, 0o644)
-}
-
+// writeFile copies r into a new file dst with mode perm.
 func writeFile(dst string, r io.Reader, perm fs.FileMode) error {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {

@@ -203,28 +203,3 @@ func TestNewNetworkOptions(t *testing.T) {
 		})
 	}
 }
-
-func TestTailAndTrim(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "output.log")
-	var b strings.Builder
-	for i := 0; i < 2000; i++ {
-		b.WriteString("line of output number ")
-		b.WriteString(strings.Repeat("x", i%50))
-		b.WriteString("\n")
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tail, err := tailFile(path, 100)
-	if err != nil || len(tail) > 100 || !strings.HasPrefix(string(tail), "line of output") || !strings.HasSuffix(b.String(), string(tail)) {
-		t.Errorf("tailFile = %q, %v; want whole last lines within 100 bytes", tail, err)
-	}
-	if _, err := trimLog(path, 8192, nil); err != nil {
-		t.Fatal(err)
-	}
-	fi, _ := os.Stat(path)
-	after, _ := os.ReadFile(path)
-	if fi.Size() > 8192 || !strings.HasSuffix(b.String(), string(after)) {
-		t.Errorf("after trim: %d bytes, want at most 8192 and the newest output kept", fi.Size())
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func TestURLCodeDownloadedOnce(t *testing.T) {
 	if n := requests.Load(); n != 1 {
 		t.Errorf("the code was downloaded %d times, want once", n)
 	}
-	entries, err := os.ReadDir(d.code.dir)
+	entries, err := os.ReadDir(filepath.Join(d.dataDir, "cache"))
 	sum := sha256.Sum256([]byte(srv.URL + "/app.sh"))
 	if err != nil || len(entries) != 1 || entries[0].Name() != hex.EncodeToString(sum[:]) {
 		t.Fatalf("cache = %v, %v; want one file named by the URL's sha256", entries, err)
@@ -73,7 +74,7 @@ func TestURLCodeDownloadedOnce(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "404") {
 		t.Errorf("Start with a URL that answers 404 = %v, want an error naming the status", err)
 	}
-	if entries, _ := os.ReadDir(d.code.dir); len(entries) != 1 {
+	if entries, _ := os.ReadDir(filepath.Join(d.dataDir, "cache")); len(entries) != 1 {
 		t.Errorf("a failed download left files in the cache: %v", entries)
 	}
 }

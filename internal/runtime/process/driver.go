@@ -18,6 +18,8 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/runtime/fetch"
+	"github.com/hedgeorch/hedge/internal/runtime/logfile"
 )
 
 // Defaults for Options.
@@ -63,7 +65,7 @@ type Driver struct {
 	logLimit int64
 	logEvery time.Duration
 	cg       *cgroups
-	code     *codeCache
+	code     *fetch.Cache
 	// ownClient is the HTTP client the driver made itself, so Close may
 	// close its idle connections.
 	ownClient *http.Client
@@ -146,7 +148,7 @@ func New(opts Options) (*Driver, error) {
 		client = &http.Client{Timeout: 10 * time.Minute}
 		d.ownClient = client
 	}
-	d.code = newCodeCache(filepath.Join(dataDir, "cache"), client)
+	d.code = fetch.NewCache(filepath.Join(dataDir, "cache"), client, fetch.WithMode(0o755))
 	root := opts.cgroupRoot
 	if root == "" {
 		root = defaultCgroupRoot
@@ -228,7 +230,7 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	id, svc := spec.InstanceID, &spec.Service
-	code, err := d.code.resolve(ctx, svc.Code)
+	code, err := resolveCode(ctx, d.code, svc.Code)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +479,7 @@ func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]
 	if _, err := d.running(instanceID); err != nil {
 		return nil, fmt.Errorf("logs of instance %s: %w", instanceID, err)
 	}
-	b, err := tailFile(d.logPath(instanceID), tailBytes)
+	b, err := logfile.Tail(d.logPath(instanceID), tailBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -5,26 +5,20 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
-	"time"
+
+	"github.com/hedgeorch/hedge/internal/runtime/fetch"
 )
 
 // maxImageFile bounds each file unpacked from an image.
 const maxImageFile = 1 << 30
-
-// progressEvery is how often a download's progress is passed on at most.
-const progressEvery = 500 * time.Millisecond
 
 // image is an unpacked unikernel image.
 type image struct {
@@ -35,20 +29,11 @@ type image struct {
 // imageCache fetches images given as URLs once into its directory; starts
 // that want the same URL at the same time share one download.
 type imageCache struct {
-	dir    string
-	client *http.Client
-
-	mu       sync.Mutex
-	inflight map[string]*download
-}
-
-type download struct {
-	done chan struct{}
-	err  error
+	files *fetch.Cache
 }
 
 func newImageCache(dir string, client *http.Client) *imageCache {
-	return &imageCache{dir: dir, client: client, inflight: make(map[string]*download)}
+	return &imageCache{files: fetch.NewCache(dir, client, fetch.WithSuffix(".tar.gz"))}
 }
 
 // unpack fetches code (an http(s) URL or an absolute path of a tar.gz) and
@@ -73,7 +58,7 @@ func (c *imageCache) unpack(ctx context.Context, code, dir string, progress func
 
 // resolve returns the local path of the archive code names.
 func (c *imageCache) resolve(ctx context.Context, code string, progress func(string)) (string, error) {
-	if u, err := url.Parse(code); err == nil && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")) {
+	if fetch.IsURL(code) {
 		return c.fetch(ctx, code, progress)
 	}
 	if !filepath.IsAbs(code) {
@@ -86,103 +71,22 @@ func (c *imageCache) resolve(ctx context.Context, code string, progress func(str
 }
 
 // fetch returns the cached copy of rawURL, downloading it if no other start
-// is doing so already.
+// is doing so already, and passes the download's progress on.
 func (c *imageCache) fetch(ctx context.Context, rawURL string, progress func(string)) (string, error) {
-	sum := sha256.Sum256([]byte(rawURL))
-	file := filepath.Join(c.dir, hex.EncodeToString(sum[:])+".tar.gz")
-	for {
-		if _, err := os.Stat(file); err == nil {
-			return file, nil
+	file, err := c.files.Get(ctx, rawURL, func(done, total int64) {
+		switch {
+		case done == 0 && total < 0:
+			progress("downloading " + rawURL)
+		case total > 0:
+			progress(fmt.Sprintf("downloading %s: %.1f/%.1f MB", rawURL, float64(done)/1e6, float64(total)/1e6))
+		default:
+			progress(fmt.Sprintf("downloading %s: %.1f MB", rawURL, float64(done)/1e6))
 		}
-		c.mu.Lock()
-		d, busy := c.inflight[file]
-		if !busy {
-			d = &download{done: make(chan struct{})}
-			c.inflight[file] = d
-		}
-		c.mu.Unlock()
-		if !busy {
-			d.err = c.download(ctx, rawURL, file, progress)
-			c.mu.Lock()
-			delete(c.inflight, file)
-			c.mu.Unlock()
-			close(d.done)
-			if d.err != nil {
-				return "", d.err
-			}
-			return file, nil
-		}
-		select {
-		case <-d.done:
-		case <-ctx.Done():
-			return "", fmt.Errorf("code %s: %w", rawURL, ctx.Err())
-		}
-		// A download abandoned because its own caller gave up is retried by
-		// a caller that still wants it; any other failure is shared.
-		if d.err != nil && !errors.Is(d.err, context.Canceled) && !errors.Is(d.err, context.DeadlineExceeded) {
-			return "", d.err
-		}
-	}
-}
-
-// download writes rawURL to path through a temporary file, so that a partial
-// download is never taken for the image.
-func (c *imageCache) download(ctx context.Context, rawURL, file string, progress func(string)) error {
-	progress("downloading " + rawURL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	})
 	if err != nil {
-		return fmt.Errorf("code %s: %w", rawURL, err)
+		return "", fmt.Errorf("code %s: %w", rawURL, err)
 	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("code %s: download: %w", rawURL, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("code %s: download: HTTP %s", rawURL, resp.Status)
-	}
-	tmp, err := os.CreateTemp(c.dir, ".download-*")
-	if err != nil {
-		return fmt.Errorf("code %s: %w", rawURL, err)
-	}
-	pr := &progressReader{r: resp.Body, total: resp.ContentLength, report: func(done, total int64) {
-		msg := fmt.Sprintf("downloading %s: %.1f MB", rawURL, float64(done)/1e6)
-		if total > 0 {
-			msg = fmt.Sprintf("downloading %s: %.1f/%.1f MB", rawURL, float64(done)/1e6, float64(total)/1e6)
-		}
-		progress(msg)
-	}}
-	_, err = io.Copy(tmp, pr)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("code %s: download: %w", rawURL, err)
-	}
-	return nil
-}
-
-// progressReader reports how much was read, at most every progressEvery.
-type progressReader struct {
-	r      io.Reader
-	done   int64
-	total  int64
-	last   time.Time
-	report func(done, total int64)
-}
-
-func (p *progressReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.done += int64(n)
-	if now := time.Now(); now.Sub(p.last) >= progressEvery {
-		p.last = now
-		p.report(p.done, p.total)
-	}
-	return n, err
+	return file, nil
 }
 
 // extract unpacks the files named kernel and initrd (at the archive's top
