@@ -48,6 +48,9 @@ func (a *app) applyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if isFogAtlas(body) {
+				return applyTopology(cmd.Context(), c, cmd.OutOrStdout(), format, file, body, contentType)
+			}
 			res, err := c.SubmitSLA(cmd.Context(), body, contentType)
 			if err != nil {
 				return fmt.Errorf("apply %s: %w", file, err)

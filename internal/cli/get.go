@@ -108,6 +108,7 @@ func (a *app) getCommand() *cobra.Command {
 			RunE:    a.withClient(a.listUsers),
 		},
 	)
+	cmd.AddCommand(a.topologyGetCommands()...)
 	return cmd
 }
 

@@ -44,6 +44,8 @@ func (r *Root) Handler() http.Handler {
 	r.registerAuth(a)
 	r.registerApps(a)
 	r.registerInfra(a)
+	r.registerTopology(a)
+	r.kube.register(a)
 	mux.Handle("/link/v1/", r.server.Handler())
 	return mux
 }

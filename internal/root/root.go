@@ -58,6 +58,9 @@ type Root struct {
 	// nodeCtl holds cordon and drain orders by node id; they reach the
 	// node's cluster with its assignments.
 	nodeCtl map[string]nodeControl
+	// kube drives Kubernetes clusters and enablers (kube.go; a no-op in
+	// noKube builds).
+	kube *kubeHook
 }
 
 // nodeControl is an operator's order for a node, kept at the root.
@@ -126,6 +129,7 @@ func New(cfg Config) (*Root, error) {
 		nodeCtl:  map[string]nodeControl{},
 	}
 	r.server = link.NewServer(r, cfg.Logger)
+	r.kube = newKubeHook(r)
 	err := cfg.Store.View(func(tx store.Tx) error {
 		apps, err := store.ListAll[api.Application](tx, bucketApps)
 		if err != nil {
@@ -190,6 +194,7 @@ func (r *Root) LinkHandler() *link.Server { return r.server }
 
 // Run places instances and watches cluster liveness until ctx ends.
 func (r *Root) Run(ctx context.Context) {
+	defer r.kube.run(ctx)()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
