@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,16 +198,42 @@ func (r *Root) Run(ctx context.Context) {
 	defer r.kube.run(ctx)()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for {
+	var nodes string
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 			r.checkClusters()
+			// Whole applications (FADepl) are placed over regions' nodes:
+			// when the nodes change (one leaves, capacity shrinks, labels
+			// move), place them again. Checked every 10 s, as it can solve.
+			if n%10 == 0 {
+				if now := r.nodeFingerprint(); now != nodes {
+					if nodes != "" {
+						if _, err := r.ReplaceFADepls(ctx); err != nil {
+							r.log.Warn("re-place applications after a node change", "err", err)
+						}
+					}
+					nodes = now
+				}
+			}
 		case <-r.kick:
 		}
 		r.schedule(ctx)
 	}
+}
+
+// nodeFingerprint summarises the nodes that placement over regions depends on.
+func (r *Root) nodeFingerprint() string {
+	var parts []string
+	for _, n := range r.Nodes() {
+		if n.State == api.NodeReady && !n.Cordoned {
+			parts = append(parts, fmt.Sprintf("%s/%v/%v/%v", n.ID, n.Labels, n.Capacity, n.Pressure))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ";")
 }
 
 func (r *Root) trigger() {
