@@ -16,6 +16,7 @@ var serviceFields = []string{
 	"state", "port", "addresses", "added_files", "constraints",
 	"one_shot", "privileged", "arch", "volumes", "connectivity",
 	"instances", "restart_policy", "node_selector", "placement_policy",
+	"priority", "pressure_exempt",
 }
 
 var addressFields = []string{"rr_ip", "rr_ip_v6", "closest_ip"}
@@ -63,6 +64,8 @@ func (w *walker) service(path string, o *object) api.ServiceSpec {
 	}
 	s.RestartPolicy, _ = w.str(at("restart_policy"))
 	s.PlacementPolicy, _ = w.str(at("placement_policy"))
+	s.Priority, _ = w.intField(at("priority"))
+	s.PressureExempt, _ = w.boolean(at("pressure_exempt"))
 	s.NodeSelector = w.stringMap(at("node_selector"))
 	if n, ok := w.intField(at("instances")); ok {
 		s.Instances = n

@@ -87,6 +87,9 @@ func ValidateService(path string, s *api.ServiceSpec) []Problem {
 	default:
 		v.addf("restart_policy", "must be one of always, on-failure, never, got %q", s.RestartPolicy)
 	}
+	if s.Priority < -1000 || s.Priority > 1000 {
+		v.addf("priority", "must be between -1000 and 1000, got %d", s.Priority)
+	}
 	switch s.PlacementPolicy {
 	case "", "best-fit", "worst-fit", "most-traffic", "traffic-most":
 	default:
