@@ -24,11 +24,12 @@ var scenarios = []struct {
 	{"idle", idle},
 	{"latency", latency},
 	{"throughput", throughput},
+	{"containers", containers},
 }
 
 func run() int {
 	var (
-		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle or all")
+		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers or all")
 		n        = flag.Int("n", 100, "latency: instances submitted one after the other")
 		inst     = flag.Int("instances", 200, "throughput: instances of the one service")
 		hedge    = flag.String("hedge", "", "hedge binary to measure (default: build ./cmd/hedge into a temporary directory)")
@@ -111,8 +112,8 @@ func run() int {
 
 func (c config) validate(scenario string) error {
 	switch {
-	case scenario != "all" && scenario != "latency" && scenario != "throughput" && scenario != "idle":
-		return fmt.Errorf("-scenario %q: want latency, throughput, idle or all", scenario)
+	case scenario != "all" && scenario != "latency" && scenario != "throughput" && scenario != "idle" && scenario != "containers":
+		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers or all", scenario)
 	case c.latencyN < 1:
 		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
 	case c.instances < 1 || c.instances > 1000:

@@ -211,7 +211,27 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.mu.Unlock()
 	}
 	w.reconcile(desired)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.usageLoop(ctx)
+	}()
 	return nil
+}
+
+// usageLoop samples instances' usage in the background, so that a slow
+// probe (Docker's stats take about a second each) never delays a heartbeat.
+func (w *Worker) usageLoop(ctx context.Context) {
+	t := time.NewTicker(usageInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.sampleUsage(ctx)
+		}
+	}
 }
 
 // Wait blocks until background starts and stops have finished.
@@ -505,7 +525,6 @@ func (w *Worker) Snapshot(ctx context.Context) *link.Report {
 		Capacity: w.capacity,
 		Metrics:  w.hostMetrics(ctx),
 	}}
-	w.sampleUsage(ctx)
 	w.mu.Lock()
 	rep.Instances = make([]link.InstanceStatus, 0, len(w.instances))
 	for id, in := range w.instances {
@@ -555,18 +574,29 @@ func (w *Worker) sampleUsage(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
 	for _, p := range due {
-		cpu, mem, err := p.u.Usage(ctx, p.id)
-		if err != nil {
-			continue
-		}
-		w.mu.Lock()
-		if !p.in.usageAt.IsZero() && cpu >= p.in.cpuSeconds {
-			p.in.cpuRate = (cpu - p.in.cpuSeconds) / now.Sub(p.in.usageAt).Seconds()
-		}
-		p.in.cpuSeconds, p.in.usageAt, p.in.memoryMB = cpu, now, mem>>20
-		w.mu.Unlock()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			pctx, cancel := context.WithTimeout(ctx, usageInterval)
+			defer cancel()
+			cpu, mem, err := p.u.Usage(pctx, p.id)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !p.in.usageAt.IsZero() && cpu >= p.in.cpuSeconds {
+				p.in.cpuRate = (cpu - p.in.cpuSeconds) / at.Sub(p.in.usageAt).Seconds()
+			}
+			p.in.cpuSeconds, p.in.usageAt, p.in.memoryMB = cpu, at, mem>>20
+		}()
 	}
+	wg.Wait()
 }
 
 // hostMetrics samples the host at most once a second: reports can be much
