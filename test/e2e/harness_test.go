@@ -43,6 +43,11 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	// Instances outlive the tiers that started them; a failed test may have
+	// left some. Nothing of ours may stay behind on the machine.
+	for _, pid := range echoPIDs() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -274,10 +279,11 @@ func answer(t *testing.T, c *api.Client, id string, n int) string {
 // echoProcesses lists the pids of running echo servers started from our binary.
 func echoProcesses(t *testing.T) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
+	return echoPIDs()
+}
+
+func echoPIDs() []int {
+	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
 		var pid int

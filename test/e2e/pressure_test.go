@@ -60,9 +60,19 @@ func TestE2EPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	burnerApp, burner, victim := res.Applications[0].ID, res.Services[0].ID, res.Services[1].ID
+	victimApp := res.Applications[1].ID
 	if res.Services[0].Spec.Name != "burner" {
 		burnerApp, burner, victim = res.Applications[1].ID, res.Services[1].ID, res.Services[0].ID
+		victimApp = res.Applications[0].ID
 	}
+	// Instances outlive their tiers by design: remove what this test runs.
+	t.Cleanup(func() {
+		_ = c.DeleteApplication(ctx, victimApp)
+		_ = c.DeleteApplication(ctx, burnerApp)
+		eventually(t, 20*time.Second, "no echo process left", func() (bool, string) {
+			return len(echoProcesses(t)) == 0, fmtInts(echoProcesses(t))
+		})
+	})
 	waitRunning(t, c, burner, 1)
 	if s := waitRunning(t, c, victim, 1); s.Instances[0].NodeName != "w1" {
 		t.Fatalf("victim placed on %s; want w1", s.Instances[0].NodeName)
@@ -97,6 +107,7 @@ func TestE2EPressure(t *testing.T) {
 	if err := c.DeleteApplication(ctx, burnerApp); err != nil {
 		t.Fatal(err)
 	}
+	burnerApp = ""
 	calm := time.Now()
 	eventually(t, 60*time.Second, "w1 restored", func() (bool, string) {
 		ns, _ := c.ListNodes(ctx)
