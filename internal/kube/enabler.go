@@ -187,7 +187,7 @@ func (m *Manager) install(ctx context.Context, rec enablerRecord, c *kcluster, c
 	}()
 	if err != nil {
 		rec.Status, rec.Message = api.EnablerFailed, "install failed (nothing was left installed): "+err.Error()
-		log.Warn("enabler install failed", "err", err)
+		log.Warn("enabler install failed", "err", err.Error())
 		m.dropNamespace(context.WithoutCancel(ctx), c, rec.Namespace)
 	} else {
 		rec.Status, rec.Message = api.EnablerDeployed, ""
@@ -417,7 +417,7 @@ func (m *Manager) UpgradeEnabler(ctx context.Context, idOrName string, up api.En
 		}()
 		if err != nil {
 			prev.Message = "upgrade failed (rolled back): " + err.Error()
-			log.Warn("enabler upgrade failed", "err", err)
+			log.Warn("enabler upgrade failed", "err", err.Error())
 			m.saveEnabler(prev)
 			return
 		}

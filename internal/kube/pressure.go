@@ -32,6 +32,7 @@ const (
 	// annotationDeletionCost makes the ReplicaSet controller remove the
 	// marked pod first when its Deployment is scaled down.
 	annotationDeletionCost = "controller.kubernetes.io/pod-deletion-cost"
+	markedForRemoval       = "-2147483648"
 )
 
 // KubeActuator acts on one node of a Kubernetes cluster under pressure:
@@ -133,23 +134,37 @@ func (a *KubeActuator) Evict(ctx context.Context, node string) (string, error) {
 		}
 		return cands[i].Name < cands[j].Name
 	})
-	victim := cands[0]
-	if d, err := a.deploymentOf(ctx, victim); err != nil {
-		return "", err
-	} else if d != nil {
-		return a.scaleDown(ctx, d, victim, node)
+	for _, victim := range cands {
+		d, err := a.deploymentOf(ctx, victim)
+		if err != nil {
+			return "", err
+		}
+		if d != nil {
+			out, err := a.scaleDown(ctx, d, victim, node)
+			if apierrors.IsNotFound(err) {
+				continue // gone meanwhile: take the next one
+			}
+			return out, err
+		}
+		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: victim.Name, Namespace: victim.Namespace}}
+		if err := a.cs.CoreV1().Pods(victim.Namespace).EvictV1(ctx, ev); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return "", fmt.Errorf("evict pod %s/%s: %w", victim.Namespace, victim.Name, err)
+		}
+		a.log.Info("pressure: pod evicted", "node", node, "pod", victim.Namespace+"/"+victim.Name)
+		return "pod " + victim.Namespace + "/" + victim.Name, nil
 	}
-	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: victim.Name, Namespace: victim.Namespace}}
-	if err := a.cs.CoreV1().Pods(victim.Namespace).EvictV1(ctx, ev); err != nil && !apierrors.IsNotFound(err) {
-		return "", fmt.Errorf("evict pod %s/%s: %w", victim.Namespace, victim.Name, err)
-	}
-	a.log.Info("pressure: pod evicted", "node", node, "pod", victim.Namespace+"/"+victim.Name)
-	return "pod " + victim.Namespace + "/" + victim.Name, nil
+	return "", nil
 }
 
 func evictable(p *corev1.Pod) bool {
 	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 		return false
+	}
+	if p.Annotations[annotationDeletionCost] == markedForRemoval {
+		return false // an earlier Evict already took it; its removal is under way
 	}
 	if p.Namespace == metav1.NamespaceSystem || p.Labels[pressure.LabelRole] == pressure.RoleMonitoring ||
 		p.Labels[pressure.LabelPressure] == pressure.PressureExempt {
@@ -205,10 +220,16 @@ func (a *KubeActuator) deploymentOf(ctx context.Context, p *corev1.Pod) (*appsv1
 // cost, then d loses one replica, so the ReplicaSet controller deletes that
 // pod and no other.
 func (a *KubeActuator) scaleDown(ctx context.Context, d *appsv1.Deployment, victim *corev1.Pod, node string) (string, error) {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotationDeletionCost: "-2147483648"}}})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotationDeletionCost: markedForRemoval}}})
 	if _, err := a.cs.CoreV1().Pods(victim.Namespace).Patch(ctx, victim.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return "", fmt.Errorf("mark pod %s for removal: %w", victim.Name, err)
 	}
+	// Re-read the Deployment: another Evict may have scaled it meanwhile.
+	fresh, err := a.cs.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("deployment %s: %w", d.Name, err)
+	}
+	d = fresh
 	cur := ptr.Deref(d.Spec.Replicas, 1)
 	if d.Annotations == nil {
 		d.Annotations = map[string]string{}

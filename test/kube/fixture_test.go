@@ -41,7 +41,7 @@ func startHedge(t *testing.T) *hedge {
 	if _, err := au.EnsureAdmin(adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	level := slog.LevelWarn
+	level := slog.LevelInfo
 	if os.Getenv("HEDGE_TEST_VERBOSE") != "" {
 		level = slog.LevelDebug
 	}

@@ -26,10 +26,11 @@ import (
 // suite is the shared state of TestKubernetes: three Kubernetes clusters
 // (two edge clusters and a cloud one) under one Hedge root.
 type suite struct {
-	h  *hedge
-	kc map[string]*testCluster
-	cs map[string]kubernetes.Interface
-	id map[string]string // Hedge cluster ids by name
+	h       *hedge
+	repoURL string
+	kc      map[string]*testCluster
+	cs      map[string]kubernetes.Interface
+	id      map[string]string // Hedge cluster ids by name
 }
 
 // The nodes of the suite. The enabler tables below were computed by hand
@@ -70,6 +71,7 @@ func TestKubernetes(t *testing.T) {
 	}
 	t.Logf("3 control planes with 6 Ready nodes in %v", time.Since(start).Round(time.Millisecond))
 
+	s.repoURL = chartRepo(t, "chartuser", "chartpass")
 	ok := t.Run("RegisterClusters", s.registerClusters)
 	if !ok {
 		t.FailNow()
@@ -240,7 +242,7 @@ func (s *suite) addRepo(t *testing.T) {
 	if rs, _ := s.h.client.ListChartRepos(ctx); len(rs) > 0 {
 		return
 	}
-	url := chartRepo(t, "chartuser", "chartpass")
+	url := s.repoURL
 	_, err := s.h.client.AddChartRepo(ctx, api.ChartRepoRequest{Name: "test", URL: url, Username: "chartuser", Password: "wrong"})
 	if !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "refused the credentials") {
 		t.Fatalf("wrong password: err = %v", err)
@@ -742,6 +744,24 @@ func (s *suite) nodePressure(t *testing.T) {
 func (s *suite) deleteCluster(t *testing.T) {
 	ctx := context.Background()
 	c := s.h.client
+	// A node no kubelet serves never gets Ready: the next periodic check
+	// (every 15 s) degrades the cluster and names the node.
+	ghost := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ghost"}}
+	if _, err := s.cs["cloud"].CoreV1().Nodes().Create(ctx, ghost, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 40*time.Second, func() error {
+		kcs, err := c.ListKubeClusters(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range kcs {
+			if k.Name == "cloud" && (k.Status != api.KubeDegraded || !strings.Contains(k.Reason, "ghost") || k.ReadyNodes != 1 || k.Nodes != 2) {
+				return fmt.Errorf("cloud: %s (%s) %d/%d", k.Status, k.Reason, k.ReadyNodes, k.Nodes)
+			}
+		}
+		return nil
+	})
 	if err := c.DeleteKubeCluster(ctx, "cloud"); err != nil {
 		t.Fatal(err)
 	}

@@ -22,4 +22,6 @@ v=v1.37.2
 ldflags="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
 ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$v -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=37"
 
-go test -vet=off -ldflags "$ldflags" -count=1 -timeout 40m "$@" ./...
+# -mod=mod: this module follows the main one (replace ../..), so a
+# dependency the main module gains is picked up here without a tidy.
+go test -mod=mod -vet=off -ldflags "$ldflags" -count=1 -timeout 40m "$@" ./...
