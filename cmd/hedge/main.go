@@ -29,6 +29,7 @@ func main() {
 	root.Version = version
 	cmd := cli.NewRootCommand(cli.WithVersion(version))
 	cmd.AddCommand(upCommand(), rootCommand(), clusterCommand(), workerCommand())
+	cli.AttachClusterAdd(cmd)
 	os.Exit(cli.Execute(context.Background(), cmd))
 }
 

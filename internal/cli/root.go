@@ -119,6 +119,7 @@ func NewRootCommand(opts ...Option) *cobra.Command {
 		a.userCommand(),
 		a.nodeCommand(),
 		PlanCommand(),
+		a.kubeCommand(),
 		a.versionCommand(),
 	)
 	return root
