@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -100,4 +101,22 @@ type Engine interface {
 // Zero fields mean unlimited.
 type Updater interface {
 	Update(ctx context.Context, instanceID string, limits api.Resources) error
+}
+
+// Image pull policies of the container engines.
+const (
+	PullIfNotPresent = "if-not-present"
+	PullAlways       = "always"
+	PullNever        = "never"
+)
+
+// PullPolicy checks a pull policy; "" means PullIfNotPresent.
+func PullPolicy(p string) (string, error) {
+	switch p {
+	case "":
+		return PullIfNotPresent, nil
+	case PullIfNotPresent, PullAlways, PullNever:
+		return p, nil
+	}
+	return "", fmt.Errorf("pull policy %q: want %s, %s or %s", p, PullIfNotPresent, PullAlways, PullNever)
 }

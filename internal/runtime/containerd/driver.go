@@ -41,9 +41,9 @@ const (
 
 // Pull policies (Options.PullPolicy).
 const (
-	PullIfNotPresent = "if-not-present"
-	PullAlways       = "always"
-	PullNever        = "never"
+	PullIfNotPresent = runtime.PullIfNotPresent
+	PullAlways       = runtime.PullAlways
+	PullNever        = runtime.PullNever
 )
 
 // Labels set on every container the driver creates.
@@ -169,13 +169,9 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("containerd driver: data dir: %w", err)
 	}
-	policy := opts.PullPolicy
-	switch policy {
-	case "":
-		policy = PullIfNotPresent
-	case PullIfNotPresent, PullAlways, PullNever:
-	default:
-		return nil, fmt.Errorf("containerd driver: pull policy %q: want %s, %s or %s", opts.PullPolicy, PullIfNotPresent, PullAlways, PullNever)
+	policy, err := runtime.PullPolicy(opts.PullPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("containerd driver: %w", err)
 	}
 	address := opts.Address
 	if address == "" {

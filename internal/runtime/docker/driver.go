@@ -24,9 +24,9 @@ import (
 
 // Pull policies (Options.PullPolicy).
 const (
-	PullIfNotPresent = "if-not-present"
-	PullAlways       = "always"
-	PullNever        = "never"
+	PullIfNotPresent = runtime.PullIfNotPresent
+	PullAlways       = runtime.PullAlways
+	PullNever        = runtime.PullNever
 )
 
 // Labels set on every container the driver creates.
@@ -111,13 +111,9 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker driver: data dir: %w", err)
 	}
-	policy := opts.PullPolicy
-	switch policy {
-	case "":
-		policy = PullIfNotPresent
-	case PullIfNotPresent, PullAlways, PullNever:
-	default:
-		return nil, fmt.Errorf("docker driver: pull policy %q: want %s, %s or %s", opts.PullPolicy, PullIfNotPresent, PullAlways, PullNever)
+	policy, err := runtime.PullPolicy(opts.PullPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("docker driver: %w", err)
 	}
 	auth, err := loadCredentials(opts.RegistryConfig)
 	if err != nil {

@@ -2,14 +2,9 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -134,7 +129,7 @@ func (d *Driver) prepareFiles(ctx context.Context, id string, files []string, ho
 	}
 	names := make(map[string]int)
 	for i, f := range files {
-		name, err := d.addFile(ctx, dir, f)
+		name, err := fetch.AddFile(ctx, d.http, dir, f)
 		if err != nil {
 			return fmt.Errorf("added_files[%d] %q: %w", i, f, err)
 		}
@@ -145,45 +140,4 @@ func (d *Driver) prepareFiles(ctx context.Context, id string, files []string, ho
 	}
 	host.Binds = append(host.Binds, dir+":"+FilesDir+":ro")
 	return nil
-}
-
-// addFile copies one added file into dir and returns its base name.
-func (d *Driver) addFile(ctx context.Context, dir, src string) (string, error) {
-	if u, err := url.Parse(src); err == nil && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")) {
-		name := path.Base(u.Path)
-		if name == "/" || name == "." || name == "" {
-			return "", errors.New("the URL's path has no file name")
-		}
-		return name, fetch.Download(ctx, d.http, src, filepath.Join(dir, name), 0o644, nil)
-	}
-	if !filepath.IsAbs(src) {
-		return "", errors.New("want an absolute host path or an http(s) URL")
-	}
-	name := filepath.Base(src)
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
-	}
-	return name, writeFile(filepath.Join(dir, name), in, fi.Mode().Perm())
-}
-
-// writeFile copies r into a new file dst with mode perm.
-func writeFile(dst string, r io.Reader, perm fs.FileMode) error {
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, r)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
