@@ -161,6 +161,7 @@ func rootCommand() *cobra.Command {
 	var f serverFlags
 	var addr string
 	var clusterTimeout time.Duration
+	var pf pressureFlags
 	c := &cobra.Command{
 		Use:   "root",
 		Short: "Run the root control plane (REST API)",
@@ -171,7 +172,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
 				},
@@ -181,6 +182,7 @@ func rootCommand() *cobra.Command {
 	f.bind(c)
 	c.Flags().StringVar(&addr, "api-addr", "127.0.0.1:10000", "address of the REST API (clusters dial it too)")
 	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 15*time.Second, "a cluster silent this long is NOT_READY and its instances move")
+	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	return c
 }
 

@@ -15,9 +15,6 @@ import (
 // its own nodes by tightening instance limits, keeping placements off, and
 // moving instances to other nodes.
 
-// maxReportedEvents bounds the pressure events sent to the root per report.
-const maxReportedEvents = 100
-
 // nodeSource samples a node from its worker's last report.
 type nodeSource struct{ c *Cluster }
 
@@ -195,14 +192,6 @@ func (c *Cluster) pressureView() (map[string]pressure.Level, []api.Event) {
 	if c.pressure == nil {
 		return nil, nil
 	}
-	evs := c.pressure.Events(time.Time{})
-	if len(evs) > maxReportedEvents {
-		evs = evs[len(evs)-maxReportedEvents:]
-	}
-	out := make([]api.Event, len(evs))
-	for i, e := range evs {
-		out[i] = api.Event{At: e.At, Cluster: c.cfg.Name, Node: e.Node, From: e.From.String(), To: e.To.String(),
-			Metric: e.Metric, Value: e.Value, Threshold: e.Threshold, Action: e.Action, Instance: e.Instance, Error: e.Error}
-	}
+	out := pressure.APIEvents(c.pressure.Events(time.Time{}), c.cfg.Name)
 	return c.pressure.Levels(), out
 }

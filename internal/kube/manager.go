@@ -18,6 +18,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -53,6 +54,9 @@ type Config struct {
 	ReportInterval time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Pressure, when set, puts every cluster's nodes under pressure
+	// control (pressure_watch.go).
+	Pressure *PressureConfig
 }
 
 // Manager keeps the registered Kubernetes clusters, chart repositories and
@@ -90,8 +94,9 @@ type kcluster struct {
 	cs   kubernetes.Interface
 	cred string
 
-	mu     sync.Mutex
-	status api.KubeCluster
+	mu       sync.Mutex
+	status   api.KubeCluster
+	pressure *pressure.Controller // nil unless pressure control is on
 
 	factory informers.SharedInformerFactory
 	peer    *workloads
@@ -206,6 +211,13 @@ func (m *Manager) startLocked(c *kcluster) {
 		defer wg.Done()
 		m.checkLoop(ctx, c)
 	}()
+	if m.cfg.Pressure != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.runPressure(ctx, c)
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		link.Run(ctx, m.cfg.Root.LinkClient(c.cred), c.peer, link.RunOptions{

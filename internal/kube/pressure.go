@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/hedgeorch/hedge/internal/pressure"
@@ -78,30 +79,39 @@ func (a *KubeActuator) Taint(ctx context.Context, node string) error {
 }
 
 func (a *KubeActuator) setTaint(ctx context.Context, node string, on bool) error {
-	n, err := a.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("node %s: %w", node, err)
-	}
-	var taints []corev1.Taint
-	has := false
-	for _, t := range n.Spec.Taints {
-		if t.Key == TaintPressure {
-			has = true
-			continue
+	changed := false
+	// The kubelet (KWOK in tests) writes the node too: retry on conflicts.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		n, err := a.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
-		taints = append(taints, t)
-	}
-	if has == on {
-		return nil
-	}
-	if on {
-		taints = append(taints, corev1.Taint{Key: TaintPressure, Value: "true", Effect: corev1.TaintEffectNoSchedule})
-	}
-	n.Spec.Taints = taints
-	if _, err := a.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		var taints []corev1.Taint
+		has := false
+		for _, t := range n.Spec.Taints {
+			if t.Key == TaintPressure {
+				has = true
+				continue
+			}
+			taints = append(taints, t)
+		}
+		if has == on {
+			return nil
+		}
+		if on {
+			taints = append(taints, corev1.Taint{Key: TaintPressure, Value: "true", Effect: corev1.TaintEffectNoSchedule})
+		}
+		n.Spec.Taints = taints
+		_, err = a.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		changed = err == nil
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("taint node %s: %w", node, err)
 	}
-	a.log.Info("pressure taint", "node", node, "on", on)
+	if changed {
+		a.log.Info("pressure taint", "node", node, "on", on)
+	}
 	return nil
 }
 
@@ -224,22 +234,27 @@ func (a *KubeActuator) scaleDown(ctx context.Context, d *appsv1.Deployment, vict
 	if _, err := a.cs.CoreV1().Pods(victim.Namespace).Patch(ctx, victim.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return "", fmt.Errorf("mark pod %s for removal: %w", victim.Name, err)
 	}
-	// Re-read the Deployment: another Evict may have scaled it meanwhile.
-	fresh, err := a.cs.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+	// Re-read the Deployment on every try: another Evict, or the
+	// Deployment controller writing its status, may have changed it.
+	var cur int32
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh, err := a.cs.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur = ptr.Deref(fresh.Spec.Replicas, 1)
+		if fresh.Annotations == nil {
+			fresh.Annotations = map[string]string{}
+		}
+		if _, ok := fresh.Annotations[AnnotationPressureReplicas]; !ok {
+			fresh.Annotations[AnnotationPressureReplicas] = strconv.Itoa(int(cur))
+		}
+		fresh.Annotations[AnnotationPressureNode] = node
+		fresh.Spec.Replicas = ptr.To(max(0, cur-1))
+		_, err = a.cs.AppsV1().Deployments(d.Namespace).Update(ctx, fresh, metav1.UpdateOptions{})
+		return err
+	})
 	if err != nil {
-		return "", fmt.Errorf("deployment %s: %w", d.Name, err)
-	}
-	d = fresh
-	cur := ptr.Deref(d.Spec.Replicas, 1)
-	if d.Annotations == nil {
-		d.Annotations = map[string]string{}
-	}
-	if _, ok := d.Annotations[AnnotationPressureReplicas]; !ok {
-		d.Annotations[AnnotationPressureReplicas] = strconv.Itoa(int(cur))
-	}
-	d.Annotations[AnnotationPressureNode] = node
-	d.Spec.Replicas = ptr.To(max(0, cur-1))
-	if _, err := a.cs.AppsV1().Deployments(d.Namespace).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		return "", fmt.Errorf("scale down deployment %s: %w", d.Name, err)
 	}
 	a.log.Info("pressure: deployment scaled down", "node", node, "deployment", d.Namespace+"/"+d.Name, "pod", victim.Name, "replicas", cur-1)
@@ -261,13 +276,16 @@ func (a *KubeActuator) Restore(ctx context.Context, node string) error {
 		if d.Annotations[AnnotationPressureNode] != node {
 			continue
 		}
+		// A merge patch, not an Update: the Deployment controller writes
+		// the object too, and a stale resourceVersion would be refused.
+		body := map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+			AnnotationPressureReplicas: nil, AnnotationPressureNode: nil}}}
 		n, err := strconv.Atoi(d.Annotations[AnnotationPressureReplicas])
 		if err == nil {
-			d.Spec.Replicas = ptr.To(int32(n))
+			body["spec"] = map[string]any{"replicas": n}
 		}
-		delete(d.Annotations, AnnotationPressureReplicas)
-		delete(d.Annotations, AnnotationPressureNode)
-		if _, err := a.cs.AppsV1().Deployments(d.Namespace).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		patch, _ := json.Marshal(body)
+		if _, err := a.cs.AppsV1().Deployments(d.Namespace).Patch(ctx, d.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("restore deployment %s: %w", d.Name, err)
 		}
 		a.log.Info("pressure: deployment restored", "node", node, "deployment", d.Namespace+"/"+d.Name, "replicas", n)

@@ -349,6 +349,7 @@ func (w *workloads) Snapshot(ctx context.Context) *link.Report {
 	healthy := w.c.status.Status == api.KubeEnabled || w.c.status.Status == api.KubeDegraded
 	w.c.mu.Unlock()
 	v := buildView(nodes, pods)
+	levels, events := w.c.pressureView()
 	agg := api.Cluster{Name: w.c.rec.Name, Runtimes: []string{api.VirtContainer}}
 	archs := map[string]bool{}
 	var apiNodes []api.Node
@@ -360,6 +361,9 @@ func (w *workloads) Snapshot(ctx context.Context) *link.Report {
 			Arch: n.Status.NodeInfo.Architecture, Runtimes: []string{api.VirtContainer}, Labels: n.Labels,
 			Capacity: toResources(n.Status.Allocatable), Reserved: v.requested[n.Name], Instances: v.pods[n.Name],
 			Metrics: api.HostMetrics{NetRxBytesPS: nodeNetRx(n)},
+		}
+		if lvl, ok := levels[n.Name]; ok {
+			an.Pressure = lvl.String()
 		}
 		if a := n.Labels[corev1.LabelArchStable]; a != "" {
 			an.Arch = a
@@ -391,7 +395,7 @@ func (w *workloads) Snapshot(ctx context.Context) *link.Report {
 	if alloc.MemoryMB > 0 {
 		agg.MemoryPercent = 100 * float64(req.MemoryMB) / float64(alloc.MemoryMB)
 	}
-	rep := &link.Report{Cluster: &link.ClusterReport{Name: w.c.rec.Name, Nodes: apiNodes}}
+	rep := &link.Report{Cluster: &link.ClusterReport{Name: w.c.rec.Name, Nodes: apiNodes, Events: events}}
 	byService := map[string][]*corev1.Pod{}
 	for _, p := range pods {
 		if sid := p.Labels[labelServiceID]; sid != "" && p.Namespace == Namespace && p.DeletionTimestamp == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hedgeorch/hedge/internal/metrics/glances"
 	"github.com/hedgeorch/hedge/internal/pressure"
+	"github.com/hedgeorch/hedge/internal/root"
 )
 
 // PressureConfig turns on resource-pressure control in a cluster.
@@ -23,38 +24,53 @@ type PressureConfig struct {
 	NodesFile string
 }
 
-// build returns the policy and the extra targets, or nil when disabled.
-func (p PressureConfig) build(ctx context.Context, log *slog.Logger) (*pressure.Policy, []pressure.Target, error) {
+// load returns the policy and the nodes file (zero when none), or a nil
+// policy when pressure control is disabled.
+func (p PressureConfig) load() (*pressure.Policy, pressure.NodesFile, error) {
+	var nf pressure.NodesFile
 	if !p.Enabled {
-		return nil, nil, nil
+		return nil, nf, nil
 	}
 	policy := p.Policy
 	if p.PolicyFile != "" {
 		data, err := os.ReadFile(p.PolicyFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--pressure-policy: %w", err)
+			return nil, nf, fmt.Errorf("--pressure-policy: %w", err)
 		}
 		if policy, err = pressure.ApplyPolicyFile(policy, data); err != nil {
-			return nil, nil, fmt.Errorf("--pressure-policy %s: %w", p.PolicyFile, err)
+			return nil, nf, fmt.Errorf("--pressure-policy %s: %w", p.PolicyFile, err)
 		}
 	}
 	if err := policy.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nf, err
 	}
 	if p.NodesFile == "" {
-		return &policy, nil, nil
+		return &policy, nf, nil
 	}
 	data, err := os.ReadFile(p.NodesFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--pressure-nodes: %w", err)
+		return nil, nf, fmt.Errorf("--pressure-nodes: %w", err)
 	}
-	nf, err := pressure.ParseNodesFile(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("--pressure-nodes %s: %w", p.NodesFile, err)
+	if nf, err = pressure.ParseNodesFile(data); err != nil {
+		return nil, nf, fmt.Errorf("--pressure-nodes %s: %w", p.NodesFile, err)
 	}
 	policy = nf.Policy(policy)
+	return &policy, nf, nil
+}
+
+// build returns a cluster's policy and the nodes file's targets, or nil
+// when disabled. Entries with orchestrator: kubernetes are left to the root
+// (kubePressure), which reaches those nodes through their cluster.
+func (p PressureConfig) build(ctx context.Context, log *slog.Logger) (*pressure.Policy, []pressure.Target, error) {
+	policy, nf, err := p.load()
+	if err != nil || policy == nil {
+		return nil, nil, err
+	}
 	var targets []pressure.Target
 	for _, e := range nf.Nodes {
+		if e.Orchestrator == pressure.OrchestratorKubernetes {
+			continue
+		}
 		t := pressure.Target{Node: e.Hostname, Source: pressure.GlancesSource{Client: &glances.Client{BaseURL: e.GlancesURL()}}}
 		if e.Orchestrator == pressure.OrchestratorDocker {
 			act, err := pressure.NewDockerActuator(ctx, pressure.DockerOptions{Host: e.DockerHost(), Logger: log})
@@ -66,5 +82,22 @@ func (p PressureConfig) build(ctx context.Context, log *slog.Logger) (*pressure.
 		}
 		targets = append(targets, t)
 	}
-	return &policy, targets, nil
+	return policy, targets, nil
+}
+
+// kubePressure returns the root's pressure control of Kubernetes nodes, or
+// nil when disabled. A nodes file's entries with orchestrator: kubernetes
+// name where those nodes' Glances answer.
+func (p PressureConfig) kubePressure(token string) (*root.KubePressure, error) {
+	policy, nf, err := p.load()
+	if err != nil || policy == nil {
+		return nil, err
+	}
+	kp := &root.KubePressure{Policy: *policy, Interval: p.Interval, Token: token, GlancesURLs: map[string]string{}}
+	for _, e := range nf.Nodes {
+		if e.Orchestrator == pressure.OrchestratorKubernetes {
+			kp.GlancesURLs[e.Hostname] = e.GlancesURL()
+		}
+	}
+	return kp, nil
 }

@@ -37,8 +37,10 @@ type RootConfig struct {
 	ClusterTimeout time.Duration
 	// MetricsToken protects /metrics; generated and kept in the data dir if "".
 	MetricsToken string
-	Logger       *slog.Logger
-	Out          io.Writer
+	// Pressure puts the nodes of Kubernetes clusters under pressure control.
+	Pressure PressureConfig
+	Logger   *slog.Logger
+	Out      io.Writer
 	// Ready, when set, is called with the API URL once it is listening.
 	Ready func(url string)
 }
@@ -128,7 +130,11 @@ func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) 
 	if generated != "" && cfg.Out != nil {
 		fmt.Fprintf(cfg.Out, "\nGenerated password for user admin (shown only this once, stored hashed):\n\n    %s\n\nSet HEDGE_ADMIN_PASSWORD before the first start to choose it yourself.\n\n", generated)
 	}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout})
+	kp, err := cfg.Pressure.kubePressure(cfg.MetricsToken)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -240,7 +246,8 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return err
 	}
 	defer st.Close()
-	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
+	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure,
+		MetricsToken: cfg.Worker.MetricsToken, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	r, au, err := newRoot(st, rcfg)
 	if err != nil {
 		return err

@@ -27,7 +27,11 @@ import (
 type kubeHook struct{ m *kube.Manager }
 
 func newKubeHook(r *Root) *kubeHook {
-	m, err := kube.New(kube.Config{Store: r.cfg.Store, Root: kubeRoot{r}, Logger: r.log, Now: r.cfg.Now})
+	cfg := kube.Config{Store: r.cfg.Store, Root: kubeRoot{r}, Logger: r.log, Now: r.cfg.Now}
+	if p := r.cfg.KubePressure; p != nil {
+		cfg.Pressure = (*kube.PressureConfig)(p)
+	}
+	m, err := kube.New(cfg)
 	if err != nil {
 		r.log.Error("kubernetes clusters unavailable", "err", err)
 		return &kubeHook{}

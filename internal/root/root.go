@@ -16,6 +16,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/placement"
+	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -39,6 +40,18 @@ type Config struct {
 	ClusterTimeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// KubePressure, when set, puts the nodes of the Kubernetes clusters
+	// under pressure control (the root is their cluster tier).
+	KubePressure *KubePressure
+}
+
+// KubePressure configures pressure control of Kubernetes nodes; see
+// kube.PressureConfig, which it converts to.
+type KubePressure struct {
+	Policy      pressure.Policy
+	Interval    time.Duration
+	GlancesURLs map[string]string
+	Token       string
 }
 
 // Root is the control plane.

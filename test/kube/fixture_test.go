@@ -18,6 +18,8 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/kube"
+	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/root"
 	"github.com/hedgeorch/hedge/internal/store"
 )
@@ -46,7 +48,13 @@ func startHedge(t *testing.T) *hedge {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: log})
+	// Pressure control of the Kubernetes nodes, with short timings: every
+	// node's Glances is a nodeMonitor, calm until a test presses it.
+	kp := &root.KubePressure{Interval: 300 * time.Millisecond, Policy: pressure.Policy{
+		Default:     pressure.Thresholds{CPUPercent: 80},
+		MinPressure: time.Second, TaintAfter: 2 * time.Second, MinCalm: 2 * time.Second,
+	}}
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: log, KubePressure: kp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +109,7 @@ func createNodes(t *testing.T, cs kubernetes.Interface, nodes ...fakeNode) {
 		for k, v := range n.labels {
 			lbl[k] = v
 		}
-		ann := map[string]string{"kwok.x-k8s.io/node": "fake"}
+		ann := map[string]string{"kwok.x-k8s.io/node": "fake", kube.AnnotationGlancesURL: startMonitor(t, n.name).url}
 		if n.rx != "" {
 			ann["hedge.io/net-rx-bytes-per-s"] = n.rx
 		}

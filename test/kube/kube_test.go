@@ -82,6 +82,7 @@ func TestKubernetes(t *testing.T) {
 	t.Run("ServicesAsDeployments", s.servicesAsDeployments)
 	t.Run("FADeplRegions", s.fadeplRegions)
 	t.Run("NodePressure", s.nodePressure)
+	t.Run("PressureControl", s.pressureControl)
 	t.Run("DeleteCluster", s.deleteCluster)
 }
 
@@ -379,7 +380,11 @@ func (s *suite) fadeplRegions(t *testing.T) {
 	waitNoPods(t, cs, "fog", "")
 }
 
-func (s *suite) nodePressure(t *testing.T) {
+// pressureWorkloads puts Deployments of three priorities and a monitoring
+// pod on edge-b's nodes b1 and b2, waits for them to run, and returns a
+// function that lists the running pods by node and one that removes them.
+func (s *suite) pressureWorkloads(t *testing.T) (podsOn func() map[string][]string, cleanup func()) {
+	t.Helper()
 	ctx := context.Background()
 	cs := s.cs["edge-b"]
 	mk := func(name string, replicas int32, prio string, sel map[string]string, spread bool) {
@@ -407,7 +412,7 @@ func (s *suite) nodePressure(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, mon, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	podsOn := func() map[string][]string {
+	podsOn = func() map[string][]string {
 		out := map[string][]string{}
 		pl, _ := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
 		for _, p := range pl.Items {
@@ -427,6 +432,28 @@ func (s *suite) nodePressure(t *testing.T) {
 		}
 		return nil
 	})
+	cleanup = func() {
+		for _, name := range []string{"low", "high", "other"} {
+			_ = cs.AppsV1().Deployments("default").Delete(ctx, name, metav1.DeleteOptions{})
+		}
+		_ = cs.CoreV1().Pods("default").Delete(ctx, "glances", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+		eventually(t, time.Minute, func() error {
+			if on := podsOn(); len(on) != 0 {
+				return fmt.Errorf("pods left %v", on)
+			}
+			return nil
+		})
+	}
+	return podsOn, cleanup
+}
+
+// nodePressure drives the actuator directly: taint b1, evict its pods one
+// by one (lowest priority first, b2 untouched), restore.
+func (s *suite) nodePressure(t *testing.T) {
+	ctx := context.Background()
+	cs := s.cs["edge-b"]
+	podsOn, cleanup := s.pressureWorkloads(t)
+	defer cleanup()
 	before := podsOn()
 	act, err := s.h.root.Kube().Actuator("edge-b")
 	if err != nil {
@@ -483,10 +510,105 @@ func (s *suite) nodePressure(t *testing.T) {
 		}
 		return nil
 	})
-	for _, name := range []string{"low", "high", "other"} {
-		_ = cs.AppsV1().Deployments("default").Delete(ctx, name, metav1.DeleteOptions{})
+}
+
+// pressureControl is the whole loop: b1's Glances reports 95 % cpu, the
+// root's pressure controller limits then taints b1 and evicts its pods one
+// per cycle, lowest priority first, never touching b2 or the monitoring;
+// the events and the node's level show in Hedge's API; when the cpu falls
+// the taint goes and the Deployments get their replicas back.
+func (s *suite) pressureControl(t *testing.T) {
+	ctx := context.Background()
+	cs := s.cs["edge-b"]
+	podsOn, cleanup := s.pressureWorkloads(t)
+	defer cleanup()
+	before := podsOn()
+	start := time.Now()
+	monitor("b1").setCPU(95)
+	defer monitor("b1").setCPU(10)
+
+	eventually(t, time.Minute, func() error {
+		on := podsOn()
+		if !slices.Equal(on["b1"], []string{"glances"}) || !slices.Equal(on["b2"], before["b2"]) {
+			return fmt.Errorf("pods by node %v (before %v)", on, before)
+		}
+		n, err := cs.CoreV1().Nodes().Get(ctx, "b1", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Key != kube.TaintPressure {
+			return fmt.Errorf("b1 taints %+v", n.Spec.Taints)
+		}
+		return nil
+	})
+	t.Logf("benchmark: kubernetes node at 95%% cpu to its pods moved off: %v", time.Since(start).Round(time.Millisecond))
+	for name, want := range map[string]int32{"low": 1, "high": 0, "other": 1} {
+		d, _ := cs.AppsV1().Deployments("default").Get(ctx, name, metav1.GetOptions{})
+		if ptr.Deref(d.Spec.Replicas, -1) != want {
+			t.Errorf("%s replicas %d, want %d", name, ptr.Deref(d.Spec.Replicas, -1), want)
+		}
 	}
-	_ = cs.CoreV1().Pods("default").Delete(ctx, "glances", metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+	// What an operator sees: b1 tainted, and why.
+	eventually(t, 10*time.Second, func() error {
+		nodes, err := s.h.client.ListNodes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if n.Name == "b1" && n.Pressure != "tainted" {
+				return fmt.Errorf("b1 pressure %q", n.Pressure)
+			}
+			if n.Name == "b2" && n.Pressure != "normal" {
+				return fmt.Errorf("b2 pressure %q", n.Pressure)
+			}
+		}
+		evs, err := s.h.client.ListEvents(ctx)
+		if err != nil {
+			return err
+		}
+		var got []string
+		for _, e := range evs {
+			if e.Cluster != "edge-b" || e.Node != "b1" {
+				continue
+			}
+			switch {
+			case e.Action == "limit" && e.Metric == "cpu" && e.Value == 95 && e.Threshold == 80:
+				got = append(got, "limit")
+			case e.Action == "taint" && e.To == "tainted":
+				got = append(got, "taint")
+			case e.Action == "evict" && e.Instance != "":
+				got = append(got, "evict "+strings.Fields(e.Instance)[1])
+			}
+		}
+		want := []string{"limit", "taint", "evict default/low", "evict default/high"}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("events of b1 %v, want %v", got, want)
+		}
+		return nil
+	})
+
+	monitor("b1").setCPU(10)
+	eventually(t, time.Minute, func() error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, "b1", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if len(n.Spec.Taints) != 0 {
+			return fmt.Errorf("b1 taints after calm %+v", n.Spec.Taints)
+		}
+		if on := podsOn(); len(on["b1"]) != 3 || !slices.Equal(on["b2"], before["b2"]) {
+			return fmt.Errorf("pods by node after restore %v", on)
+		}
+		return nil
+	})
+	evs, _ := s.h.client.ListEvents(ctx)
+	restored := false
+	for _, e := range evs {
+		restored = restored || (e.Node == "b1" && e.Action == "restore" && e.To == "normal" && e.Error == "")
+	}
+	if !restored {
+		t.Errorf("no restore event for b1 in %+v", evs)
+	}
 }
 
 func (s *suite) deleteCluster(t *testing.T) {
