@@ -83,6 +83,11 @@ type Constraint struct {
 	Threshold float64 `json:"threshold,omitempty" yaml:"threshold,omitempty"`
 	// Needs (addons): names of add-ons the node must have.
 	Needs []string `json:"needs,omitempty" yaml:"needs,omitempty"`
+	// Regions (latency) is set by the root, never by the user: the ids of
+	// the topology's regions whose path to Area takes at most Threshold ms,
+	// where the instance may run. Clusters place by it; the root refreshes
+	// it, and moves instances, when the topology changes.
+	Regions []string `json:"regions,omitempty" yaml:"-"`
 }
 
 // Addresses are a service's virtual addresses (Oakestra semantic addressing).

@@ -246,13 +246,31 @@ func podSpec(spec api.ServiceSpec) corev1.PodSpec {
 	if spec.Privileged {
 		c.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	}
-	ps := corev1.PodSpec{Containers: []corev1.Container{c}, NodeSelector: spec.NodeSelector}
+	ps := corev1.PodSpec{Containers: []corev1.Container{c}, NodeSelector: spec.NodeSelector, Affinity: latencyAffinity(spec)}
 	if spec.OneShot || spec.RestartPolicy == api.RestartNever || spec.RestartPolicy == api.RestartOnFailure {
 		// A Deployment's pods must restart always; a one_shot service that
 		// exits is still shown COMPLETED from its container's exit code.
 		ps.RestartPolicy = corev1.RestartPolicyAlways
 	}
 	return ps
+}
+
+// latencyAffinity keeps the pods in the regions the root resolved for the
+// service's latency constraints (api.Constraint.Regions), by the nodes'
+// region label; nil without latency constraints.
+func latencyAffinity(spec api.ServiceSpec) *corev1.Affinity {
+	var terms []corev1.NodeSelectorRequirement
+	for _, con := range spec.Constraints {
+		if con.Type == "latency" {
+			terms = append(terms, corev1.NodeSelectorRequirement{Key: LabelRegion, Operator: corev1.NodeSelectorOpIn, Values: con.Regions})
+		}
+	}
+	if terms == nil {
+		return nil
+	}
+	return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: terms}},
+	}}}
 }
 
 // Port is one "host:container/proto" entry of an SLA port string.

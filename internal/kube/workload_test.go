@@ -49,6 +49,19 @@ func TestDeploymentUnit(t *testing.T) {
 	if Deployment("0123456789abcdef", "shop", spec, 3).Annotations[annotationHash] == d.Annotations[annotationHash] {
 		t.Error("template change kept the hash")
 	}
+	if d.Spec.Template.Spec.Affinity != nil {
+		t.Errorf("affinity without a latency constraint: %+v", d.Spec.Template.Spec.Affinity)
+	}
+	// A latency constraint the root resolved keeps the pods in its regions.
+	spec.Constraints = []api.Constraint{{Type: "latency", Area: "002-002", Threshold: 50, Regions: []string{"002-002", "003-003"}}}
+	aff := Deployment("0123456789abcdef", "shop", spec, 1).Spec.Template.Spec.Affinity
+	if aff == nil || aff.NodeAffinity == nil {
+		t.Fatal("no node affinity for a latency constraint")
+	}
+	expr := aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[0]
+	if expr.Key != "region" || expr.Operator != "In" || len(expr.Values) != 2 || expr.Values[1] != "003-003" {
+		t.Errorf("affinity %+v", expr)
+	}
 }
 
 func TestInstanceStatusUnit(t *testing.T) {

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/hedgeorch/hedge/api"
@@ -109,5 +110,37 @@ func TestGeoConstraint(t *testing.T) {
 	}
 	if d := DistanceKM(46.0667, 11.1167, 48.1372, 11.5755); d < 225 || d > 245 {
 		t.Errorf("Trento-Munich = %.0f km, want ~232", d)
+	}
+}
+
+func TestLatencyConstraint(t *testing.T) {
+	near := []api.Constraint{{Type: ConstraintLatency, Area: "002-002", Threshold: 50, Regions: []string{"002-002", "003-003"}}}
+	tests := []struct {
+		name   string
+		cons   []api.Constraint
+		labels map[string]string
+		nodes  []map[string]string // LevelRoot: labels of the cluster's nodes
+		wantOK bool
+		reason string
+	}{
+		{name: "no constraint", labels: map[string]string{}, wantOK: true},
+		{name: "node in a near region", cons: near, labels: map[string]string{LabelRegion: "003-003"}, wantOK: true},
+		{name: "node in a far region", cons: near, labels: map[string]string{LabelRegion: "001-001"}, reason: "no node in a region within 50 ms of 002-002"},
+		{name: "node without a region", cons: near, labels: map[string]string{}, reason: "no node in a region within 50 ms"},
+		{name: "one node of the cluster is near", cons: near, nodes: []map[string]string{{LabelRegion: "001-001"}, {LabelRegion: "002-002"}}, wantOK: true},
+		{name: "no node of the cluster is near", cons: near, nodes: []map[string]string{{LabelRegion: "001-001"}}, reason: "within 50 ms"},
+		{name: "nothing within reach", cons: []api.Constraint{{Type: ConstraintLatency, Area: "mars", Threshold: 5}},
+			labels: map[string]string{LabelRegion: "001-001"}, reason: "no region of the topology is within 5 ms of mars"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := LatencyConstraint{}.Filter(context.Background(), &Request{Constraints: tt.cons}, &Candidate{Labels: tt.labels, NodeLabels: tt.nodes})
+			if st.IsSuccess() != tt.wantOK {
+				t.Fatalf("Filter = %v, want ok=%v", st, tt.wantOK)
+			}
+			if !tt.wantOK && (st.Code != Unschedulable || !strings.Contains(st.Reason, tt.reason)) {
+				t.Errorf("Filter = %v, want Unschedulable with %q", st, tt.reason)
+			}
+		})
 	}
 }

@@ -138,7 +138,7 @@ func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 		}
 		out.Items = append(out.Items, link.Assignment{
 			InstanceID: in.ID, ServiceID: s.ID, AppName: s.AppName, Number: in.Number,
-			Generation: in.Generation, Spec: s.Spec,
+			Generation: in.Generation, Spec: r.resolveLatencyLocked(s.Spec),
 		})
 	}
 	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })

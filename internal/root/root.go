@@ -18,6 +18,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/placement"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/store"
+	"github.com/hedgeorch/hedge/internal/topology"
 )
 
 // Buckets of the root's store.
@@ -75,6 +76,9 @@ type Root struct {
 	// kube drives Kubernetes clusters and enablers (kube.go; a no-op in
 	// noKube builds).
 	kube *kubeHook
+	// latencyTopo is the topology latency constraints are resolved over;
+	// nil until needed and after every change (latency.go).
+	latencyTopo *topology.Topology
 }
 
 // nodeControl is an operator's order for a node, kept at the root.
@@ -333,7 +337,7 @@ func (r *Root) schedule(ctx context.Context) {
 		req := &placement.Request{
 			ServiceID: s.ID, Instance: in.Number,
 			Virtualization: s.Spec.Virtualization, Demand: s.Spec.Demand(),
-			Arch: s.Spec.Arch, Constraints: s.Spec.Constraints,
+			Arch: s.Spec.Arch, Constraints: r.resolveLatencyLocked(s.Spec).Constraints,
 			Policy: s.Spec.PlacementPolicy, Selector: s.Spec.NodeSelector,
 		}
 		res, err := r.fw.Place(ctx, req, cands)

@@ -335,6 +335,9 @@ func (r *Root) ApplyTopology(ctx context.Context, who Caller, data []byte) (*Top
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
+	if infra {
+		r.topologyChangedLocked()
+	}
 	applied := map[string]bool{}
 	for _, a := range fadepls {
 		v, err := r.placeFADeplLocked(ctx, who, st, a, runtimes[a.Name])
@@ -421,6 +424,7 @@ func (r *Root) DeleteTopologyObject(ctx context.Context, kind, id string) error 
 	if err := r.cfg.Store.Update(func(tx store.Tx) error { return tx.Delete(bucket, id) }); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	r.topologyChangedLocked()
 	_, err = r.replaceAllLocked(ctx, st, nil)
 	return err
 }
