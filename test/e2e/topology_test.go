@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,77 @@ func TestE2ETopologyPlacement(t *testing.T) {
 			t.Errorf("link %s keeps %d bit/s after the delete", l.ID, l.BWAllocated)
 		}
 	}
+
+	latencyMovesOnLinkDown(t, c, cfg, dir)
+}
+
+// latencyMovesOnLinkDown: two echo instances within 150 ms of Trento, each
+// too big to share a worker, run in Trento and Povo (10 ms away over
+// link3) while the cloud worker is cordoned. The cloud comes back, link3 goes
+// down, Povo is now 200 ms from Trento (through the cloud), and the Povo
+// instance moves to the cloud (100 ms).
+func latencyMovesOnLinkDown(t *testing.T, c *api.Client, cfg []string, dir string) {
+	ctx := context.Background()
+	nodeID := map[string]string{}
+	nodes, err := c.ListNodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		nodeID[n.Name] = n.ID
+	}
+	if _, err := c.ControlNode(ctx, nodeID["cloud"], "cordon"); err != nil {
+		t.Fatalf("cordon cloud: %v", err)
+	}
+	sla := fmt.Sprintf(`{"sla_version":"v2.0","customerID":"Admin","applications":[{"application_name":"near","application_namespace":"test",
+	  "application_desc":"latency","microservices":[{"microservice_name":"cam","microservice_namespace":"test","virtualization":"process",
+	  "code":%q,"memory":300,"vcpus":0.5,"instances":2,"constraints":[{"type":"latency","area":"002-002","threshold":150}]}]}]}`, bin.echo)
+	res, err := c.SubmitSLA(ctx, []byte(sla), "application/json")
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	on := func(s api.Service) string {
+		var names []string
+		for _, in := range s.Instances {
+			names = append(names, in.NodeName)
+		}
+		slices.Sort(names)
+		return strings.Join(names, ",")
+	}
+	s := waitRunning(t, c, res.Services[0].ID, 2)
+	if on(s) != "povo,trento" {
+		t.Fatalf("instances on %s, want povo and trento", on(s))
+	}
+	if _, err := c.ControlNode(ctx, nodeID["cloud"], "uncordon"); err != nil {
+		t.Fatalf("uncordon cloud: %v", err)
+	}
+
+	down := filepath.Join(dir, "link3-down.yaml")
+	doc := "apiVersion: fogatlas.fbk.eu/v1alpha1\nkind: Link\nmetadata:\n  name: link3\nspec:\n  id: link3\n" +
+		"  endpointa: 003-003\n  endpointb: 002-002\n  bandwidth: 100M\n  latency: 10\n  status: down\n"
+	if err := os.WriteFile(down, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	hedge(t, cfg, "apply", "-f", down)
+	eventually(t, 30*time.Second, "the Povo instance moved to the cloud", func() (bool, string) {
+		s = service(t, c, res.Services[0].ID)
+		running := 0
+		for _, in := range s.Instances {
+			if in.Status == api.StateRunning {
+				running++
+			}
+		}
+		return running == 2 && on(s) == "cloud,trento" && len(echoProcesses(t)) == 2, on(s) + " " + states(s)
+	})
+	t.Logf("link3 down to the instance running in the cloud: %v", time.Since(start).Round(time.Millisecond))
+	if err := c.DeleteApplication(ctx, res.Applications[0].ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	eventually(t, 20*time.Second, "no echo process left", func() (bool, string) {
+		n := len(echoProcesses(t))
+		return n == 0, fmt.Sprint(n, " running")
+	})
 }
 
 // hedge runs the CLI and returns its output, failing the test on an error.
