@@ -16,21 +16,27 @@ import (
 func benchCandidates(n int) []*Candidate {
 	rng := rand.New(rand.NewPCG(42, uint64(n)))
 	out := make([]*Candidate, n)
+	// As the cluster and the root build them (NewCandidates): one backing
+	// array, and the few distinct runtime and arch lists shared.
+	backing := make([]Candidate, n)
+	both, proc := []string{api.VirtProcess, api.VirtContainer}, []string{api.VirtProcess}
+	amd, arm := []string{"amd64"}, []string{"arm64"}
 	for i := range out {
 		name := fmt.Sprintf("node-%06d", i)
-		c := &Candidate{
+		c := &backing[i]
+		*c = Candidate{
 			ID:       "id-" + name,
 			Name:     name,
 			Ready:    rng.IntN(100) >= 5,
 			Cordoned: rng.IntN(100) < 2,
-			Runtimes: []string{api.VirtProcess, api.VirtContainer},
-			Arch:     []string{"amd64"},
+			Runtimes: both,
+			Arch:     amd,
 		}
 		if rng.IntN(10) == 0 {
-			c.Runtimes = []string{api.VirtProcess}
+			c.Runtimes = proc
 		}
 		if rng.IntN(5) == 0 {
-			c.Arch = []string{"arm64"}
+			c.Arch = arm
 		}
 		cores := float64(int(4) << rng.IntN(5))
 		c.Capacity = api.Resources{VCPUs: cores, MemoryMB: int64(cores) * 2048}
@@ -67,6 +73,17 @@ func BenchmarkPlace(b *testing.B) {
 		cands := benchCandidates(n)
 		b.Run(fmt.Sprintf("candidates=%d", n), func(b *testing.B) {
 			runPlaceBench(b, New(LevelCluster), req(withDemand(1, 1024)), cands)
+		})
+	}
+}
+
+// BenchmarkPlaceExact is BenchmarkPlace with every candidate scanned
+// (WithExactUpTo(-1)): the exact best, at the cost of a full scan.
+func BenchmarkPlaceExact(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		cands := benchCandidates(n)
+		b.Run(fmt.Sprintf("candidates=%d", n), func(b *testing.B) {
+			runPlaceBench(b, New(LevelCluster, WithExactUpTo(-1)), req(withDemand(1, 1024)), cands)
 		})
 	}
 }

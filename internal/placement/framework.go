@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Framework places instances at one level by running its filter and score
@@ -24,6 +25,9 @@ type Framework struct {
 
 	parallelism  int // goroutines per Place call at most
 	minPerWorker int // candidates per goroutine at least
+	exactUpTo    int // scan in full up to this many candidates (sample.go)
+	// next is where the next sampled scan starts.
+	next atomic.Uint64
 
 	err error // an invalid option; Place reports it
 }
@@ -43,6 +47,7 @@ type config struct {
 	rnd          *rand.Rand
 	parallelism  int
 	minPerWorker int // tests lower it to reach the parallel path cheaply
+	exactUpTo    *int
 	noDefaults   bool
 	errs         []error
 }
@@ -125,6 +130,10 @@ func New(level Level, opts ...Option) *Framework {
 	}
 	if f.minPerWorker < 1 {
 		f.minPerWorker = defaultMinPerWorker
+	}
+	f.exactUpTo = DefaultExactUpTo
+	if cfg.exactUpTo != nil {
+		f.exactUpTo = *cfg.exactUpTo
 	}
 	if level != LevelRoot && level != LevelCluster {
 		cfg.errs = append(cfg.errs, fmt.Errorf("level %d, want LevelRoot or LevelCluster", int(level)))
@@ -221,14 +230,16 @@ func (f *Framework) Place(ctx context.Context, r *Request, cands []*Candidate) (
 		f.rndMu.Unlock()
 	}
 	var out scan
-	if workers := f.workers(len(cands)); workers > 1 {
+	if want := f.feasibleToFind(len(cands)); want > 0 {
+		out = f.sampledScan(ctx, r, scanner{filters: filters, scores: scores, random: random}, cands, want, seed)
+	} else if workers := f.workers(len(cands)); workers > 1 {
 		// The goroutines get their own copies of the prepared plugins, so
 		// that the sequential path keeps its buffers on the stack.
-		out = parallelScan(ctx, r, scanner{slices.Clone(filters), slices.Clone(scores), random}, cands, workers, seed)
+		out = parallelScan(ctx, r, scanner{filters: slices.Clone(filters), scores: slices.Clone(scores), random: random}, cands, workers, seed)
 	} else {
 		var pcg rand.PCG
 		pcg.Seed(seed[0], seed[1])
-		out = scanner{filters, scores, random}.scan(ctx, r, cands, 0, &pcg)
+		out = scanner{filters: filters, scores: scores, random: random}.scan(ctx, r, cands, 0, &pcg)
 	}
 	if out.err != nil {
 		return res, out.err

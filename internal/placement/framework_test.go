@@ -413,7 +413,7 @@ func TestPlaceCanceledMidway(t *testing.T) {
 	for i := range cands {
 		cands[i] = cand("n")
 	}
-	f := New(LevelCluster, WithFilter(cancelAfter{n: 10, cancel: cancel, seen: new(int)}))
+	f := New(LevelCluster, WithFilter(cancelAfter{n: 10, cancel: cancel, seen: new(int)}), WithExactUpTo(-1))
 	_, err := f.Place(ctx, req(), cands)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled from a long scan", err)

@@ -44,6 +44,9 @@ func genCandidate(t *rapid.T, level Level) *Candidate {
 	if rapid.IntRange(0, 3).Draw(t, "odd_arch") == 3 {
 		c.Arch = rapid.SliceOfN(rapid.SampledFrom(propArchs), 0, 2).Draw(t, "archs")
 	}
+	if reg := rapid.SampledFrom([]string{"r1", "r2", ""}).Draw(t, "region"); reg != "" {
+		c.Labels = map[string]string{LabelRegion: reg}
+	}
 	c.Capacity = api.Resources{
 		VCPUs:    rapid.SampledFrom([]float64{4, 8, 2, 1, 0}).Draw(t, "cap_cpu"),
 		MemoryMB: rapid.SampledFrom([]int64{4096, 8192, 2048, 1024, 0}).Draw(t, "cap_mem"),
@@ -81,7 +84,8 @@ func genRequest(t *rapid.T) *Request {
 		case ConstraintClusters:
 			r.Constraints = append(r.Constraints, api.Constraint{Type: ConstraintClusters, Allowed: names.Draw(t, "allowed")})
 		default:
-			r.Constraints = append(r.Constraints, api.Constraint{Type: "latency", Area: "x", Threshold: 5})
+			regions := rapid.SliceOfDistinct(rapid.SampledFrom([]string{"r1", "r2", "r3"}), rapid.ID).Draw(t, "latency_regions")
+			r.Constraints = append(r.Constraints, api.Constraint{Type: ConstraintLatency, Area: "x", Threshold: 5, Regions: regions})
 		}
 	}
 	return r
@@ -122,6 +126,10 @@ func feasibleBySpec(level Level, r *Request, c *Candidate) bool {
 			}
 		case con.Type == ConstraintClusters && level == LevelRoot:
 			if len(con.Allowed) > 0 && !slices.Contains(con.Allowed, c.Name) {
+				return false
+			}
+		case con.Type == ConstraintLatency:
+			if reg, ok := c.Labels[LabelRegion]; !ok || !slices.Contains(con.Regions, reg) {
 				return false
 			}
 		}

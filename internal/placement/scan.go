@@ -25,6 +25,9 @@ type scanner struct {
 	filters []FilterPlugin
 	scores  []weightedScore
 	random  bool
+	// limit, when > 0, stops the scan once that many feasible candidates
+	// were found (sample.go).
+	limit int
 }
 
 // scan is what scanning a run of candidates found.
@@ -91,6 +94,9 @@ candidates:
 			}
 		case before(c, out.best):
 			out.best = c
+		}
+		if s.limit > 0 && out.feasible >= s.limit {
+			return out
 		}
 	}
 	return out
