@@ -11,9 +11,9 @@ func TestFeasibleToFind(t *testing.T) {
 	f := New(LevelCluster)
 	for _, tt := range []struct{ n, want int }{
 		{10, 0}, {1000, 0}, // exact
-		{1001, 420},        // 50 - 8 = 42 %
-		{5000, 500},        // 10 %
-		{10_000, 500},      // 5 %, the floor
+		{1001, 420},   // 50 - 8 = 42 %
+		{5000, 500},   // 10 %
+		{10_000, 500}, // 5 %, the floor
 		{100_000, 5000},
 	} {
 		if got := f.feasibleToFind(tt.n); got != tt.want {
