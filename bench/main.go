@@ -17,19 +17,23 @@ func main() {
 
 // scenarios in the order `-scenario all` runs them: idle first, on a fresh
 // machine, so that the footprint is not measured in the wake of the others.
+// inProcess marks a scenario that runs no hedge process: run alone, it needs
+// no hedge binary.
 var scenarios = []struct {
-	name string
-	run  func(context.Context, *lab, config) ([]figure, error)
+	name      string
+	run       func(context.Context, *lab, config) ([]figure, error)
+	inProcess bool
 }{
-	{"idle", idle},
-	{"latency", latency},
-	{"throughput", throughput},
-	{"containers", containers},
+	{"idle", idle, false},
+	{"latency", latency, false},
+	{"throughput", throughput, false},
+	{"containers", containers, false},
+	{"placement", placementScenario, true},
 }
 
 func run() int {
 	var (
-		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers or all")
+		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers, placement or all")
 		n        = flag.Int("n", 100, "latency: instances submitted one after the other")
 		inst     = flag.Int("instances", 200, "throughput: instances of the one service")
 		hedge    = flag.String("hedge", "", "hedge binary to measure (default: build ./cmd/hedge into a temporary directory)")
@@ -39,6 +43,7 @@ func run() int {
 		pollEv   = flag.Duration("poll", 2*time.Millisecond, "latency: how often the service is polled")
 		verbose  = flag.Bool("v", false, "log the details of cleanup")
 		keep     = flag.Bool("keep", false, "keep the hedge logs and data directories of the run (their path is printed)")
+		placeFor = flag.Duration("placement-time", time.Second, "placement: how long each case places, again and again")
 	)
 	flag.Parse()
 	level := slog.LevelInfo
@@ -46,7 +51,7 @@ func run() int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv}
+	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor}
 	if err := cfg.validate(*scenario); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
@@ -63,7 +68,7 @@ func run() int {
 	}
 	l.keep = *keep
 	defer l.close() // on early returns; the normal path closes before reporting
-	if l.bin == "" {
+	if l.bin == "" && needsHedge(*scenario) {
 		log.Info("building hedge")
 		if l.bin, err = buildHedge(ctx, l.dir); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -110,10 +115,25 @@ func run() int {
 	return 0
 }
 
+// needsHedge reports whether running scenario (a name or "all") starts hedge
+// processes, and so needs the hedge binary.
+func needsHedge(scenario string) bool {
+	for _, s := range scenarios {
+		if (scenario == "all" || scenario == s.name) && !s.inProcess {
+			return true
+		}
+	}
+	return false
+}
+
 func (c config) validate(scenario string) error {
+	known := scenario == "all"
+	for _, s := range scenarios {
+		known = known || scenario == s.name
+	}
 	switch {
-	case scenario != "all" && scenario != "latency" && scenario != "throughput" && scenario != "idle" && scenario != "containers":
-		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers or all", scenario)
+	case !known:
+		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers, placement or all", scenario)
 	case c.latencyN < 1:
 		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
 	case c.instances < 1 || c.instances > 1000:
@@ -122,6 +142,8 @@ func (c config) validate(scenario string) error {
 		return fmt.Errorf("-window %s: want at least 1s, CPU time is counted in 10 ms ticks", c.window)
 	case c.pollPeriod <= 0:
 		return fmt.Errorf("-poll %s: want a positive duration", c.pollPeriod)
+	case c.placementTime <= 0:
+		return fmt.Errorf("-placement-time %s: want a positive duration", c.placementTime)
 	}
 	return nil
 }

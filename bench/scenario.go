@@ -36,6 +36,8 @@ type config struct {
 	settle     time.Duration
 	window     time.Duration
 	pollPeriod time.Duration
+	// placementTime is how long each case of the placement scenario runs.
+	placementTime time.Duration
 }
 
 // deploy starts Hedge as `hedge up` (topo "up") or as three tiers ("tiers").
