@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -589,6 +590,36 @@ func (w *workloads) controlNodes(ctx context.Context, ctl map[string]link.NodeCo
 		if _, err := w.c.cs.CoreV1().Nodes().Patch(ctx, n.Name, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 			return fmt.Errorf("cordon node %s: %w", n.Name, err)
 		}
+	}
+	for _, n := range nodes {
+		if order, ok := ctl[NodeID(w.c.rec.ID, n.Name)]; ok && order.Drained {
+			if err := w.drain(ctx, n.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// drain evicts Hedge's pods from a cordoned node through the Eviction API
+// (so PodDisruptionBudgets hold); their Deployments start them again on
+// other nodes. Called on every apply while the order stands, it also
+// catches pods that landed there before the cordon took effect.
+func (w *workloads) drain(ctx context.Context, node string) error {
+	pl, err := w.c.cs.CoreV1().Pods(Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: "spec.nodeName=" + node, LabelSelector: LabelManagedBy + "=" + ManagedBy})
+	if err != nil {
+		return fmt.Errorf("drain node %s: %w", node, err)
+	}
+	for _, p := range pl.Items {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace}}
+		if err := w.c.cs.CoreV1().Pods(p.Namespace).EvictV1(ctx, ev); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("drain node %s: evict pod %s: %w", node, p.Name, err)
+		}
+		w.log.Info("drain: pod evicted", "node", node, "pod", p.Name)
 	}
 	return nil
 }

@@ -84,6 +84,7 @@ func TestKubernetes(t *testing.T) {
 	t.Run("NodePressure", s.nodePressure)
 	t.Run("PressureControl", s.pressureControl)
 	t.Run("DeleteCluster", s.deleteCluster)
+	t.Run("CLI", s.cliClusters)
 }
 
 func (s *suite) registerClusters(t *testing.T) {
@@ -299,15 +300,17 @@ func (s *suite) servicesAsDeployments(t *testing.T) {
 	if _, err := c.Scale(ctx, svc.ID, 3); err != nil {
 		t.Fatal(err)
 	}
-	waitInstances(3)
+	three := waitInstances(3)
+	s.drainNode(t, cs, svc.ID, three.Instances[0].NodeName)
 	if _, err := c.Scale(ctx, svc.ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	waitInstances(1)
-	// Logs come from the pod; KWOK runs no containers, so the kubelet's
-	// answer is an error that names the pod.
+	// Logs come from the pod through the API server, which asks the node's
+	// kubelet. KWOK serves no kubelet API, so the answer is an error, which
+	// must name the pod and not be a crash or an empty log.
 	if _, err := c.Logs(ctx, svc.ID, 0, 100); err == nil || !strings.Contains(err.Error(), "pod") {
-		t.Logf("logs: %v", err)
+		t.Errorf("logs of a pod on a node without a kubelet API: %v, want an error naming the pod", err)
 	}
 	if err := c.DeleteApplication(ctx, res.Applications[0].ID); err != nil {
 		t.Fatal(err)
@@ -378,6 +381,53 @@ func (s *suite) fadeplRegions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitNoPods(t, cs, "fog", "")
+}
+
+// drainNode drains node through Hedge's node API: the node is cordoned, the
+// service's pods there are evicted and start again on the cluster's other
+// node, Hedge shows them RUNNING there; uncordon opens the node again.
+func (s *suite) drainNode(t *testing.T, cs kubernetes.Interface, serviceID, node string) {
+	ctx := context.Background()
+	c := s.h.client
+	id := kube.NodeID(s.id["edge-a"], node)
+	if _, err := c.ControlNode(ctx, id, "drain"); err != nil {
+		t.Fatalf("drain %s: %v", node, err)
+	}
+	eventually(t, time.Minute, func() error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil || !n.Spec.Unschedulable {
+			return fmt.Errorf("node %s not cordoned (%v)", node, err)
+		}
+		pods, err := runningPods(ctx, cs, kube.Namespace, "hedge.io/service-id="+serviceID)
+		if err != nil || len(pods) != 3 {
+			return fmt.Errorf("%d running pods (%v)", len(pods), err)
+		}
+		for _, p := range pods {
+			if p.Spec.NodeName == node {
+				return fmt.Errorf("pod %s still on %s", p.Name, node)
+			}
+		}
+		svc, err := c.GetService(ctx, serviceID)
+		if err != nil {
+			return err
+		}
+		for _, in := range svc.Instances {
+			if in.Status != api.StateRunning || in.NodeName == node {
+				return fmt.Errorf("instance %d %s on %s", in.Number, in.Status, in.NodeName)
+			}
+		}
+		return nil
+	})
+	if _, err := c.ControlNode(ctx, id, "uncordon"); err != nil {
+		t.Fatalf("uncordon %s: %v", node, err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil || n.Spec.Unschedulable || n.Annotations["hedge.io/cordoned"] != "" {
+			return fmt.Errorf("node %s still cordoned (%v)", node, err)
+		}
+		return nil
+	})
 }
 
 // pressureWorkloads puts Deployments of three priorities and a monitoring
