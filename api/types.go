@@ -140,7 +140,38 @@ type ServiceSpec struct {
 	// PressureExempt opts the service out of pressure actions (Hedge
 	// extension): its instances are never limited or evicted.
 	PressureExempt bool `json:"pressure_exempt,omitempty"`
+	// Connectivity lists the dataflows that leave (or, from an external
+	// endpoint, reach) this microservice, with their latency and bandwidth
+	// bounds. An application with any places as a whole over the topology's
+	// regions (docs/placement.md, "SLAs with dataflows").
+	Connectivity []Connectivity `json:"connectivity,omitempty" yaml:"connectivity,omitempty"`
 }
+
+// Connectivity is one dataflow of a microservice, in the spirit of
+// Oakestra's SLA: exactly one of TargetMicroservice (this microservice
+// sends to another of the same application), TargetEndpoint (it sends to an
+// external endpoint of the topology) or SourceEndpoint (that endpoint sends
+// to it), and the flow's constraints.
+type Connectivity struct {
+	TargetMicroservice string          `json:"target_microservice,omitempty" yaml:"target_microservice,omitempty"`
+	TargetEndpoint     string          `json:"target_endpoint,omitempty" yaml:"target_endpoint,omitempty"`
+	SourceEndpoint     string          `json:"source_endpoint,omitempty" yaml:"source_endpoint,omitempty"`
+	Constraints        []ConConstraint `json:"con_constraints,omitempty" yaml:"con_constraints,omitempty"`
+}
+
+// ConConstraint bounds a dataflow: Type "latency" (Threshold in ms, the
+// most the path between the two regions may take) or "bandwidth"
+// (Threshold in bit/s, reserved on every link of the path).
+type ConConstraint struct {
+	Type      string  `json:"type" yaml:"type"`
+	Threshold float64 `json:"threshold" yaml:"threshold"`
+}
+
+// Connectivity constraint types.
+const (
+	ConLatency   = "latency"
+	ConBandwidth = "bandwidth"
+)
 
 // Restart policies.
 const (

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	placeapp "github.com/hedgeorch/hedge/internal/placement/app"
+	"github.com/hedgeorch/hedge/internal/sla"
 	"github.com/hedgeorch/hedge/internal/topology"
 )
 
@@ -31,7 +33,8 @@ func PlanCommand() *cobra.Command {
 		Use:   "plan -f FILE [-f FILE...]",
 		Short: "Place a FogAtlas application on a topology, offline",
 		Long: "Plan reads YAML documents of kinds Region, Link, ExternalEndpoint, Node and one\n" +
-			"FADepl (apiVersion fogatlas.fbk.eu/v1alpha1; Node is v1) and prints the placement:\n" +
+			"FADepl (apiVersion fogatlas.fbk.eu/v1alpha1; Node is v1), or an Oakestra SLA whose\n" +
+			"microservices declare connectivity (dataflows), and prints the placement:\n" +
 			"each microservice's region and replicas, the bandwidth it takes on each link, the\n" +
 			"objective and whether it was solved exactly or by heuristic, or why it does not fit.\n" +
 			"No server is needed. See docs/placement.md.",
@@ -67,6 +70,18 @@ func runPlan(cmd *cobra.Command, files []string, output string, opts placeapp.Op
 		if err != nil {
 			return err
 		}
+		if isSLA(data) {
+			// An Oakestra SLA: each application is planned as a whole, its
+			// connectivity entries as dataflows (topology.FromSLA).
+			doc, err := sla.Parse(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			for _, a := range doc.Applications {
+				objs = append(objs, topology.FromSLA(a.Name, a.Services))
+			}
+			continue
+		}
 		parsed, err := topology.ParseDocuments(data)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -81,7 +96,7 @@ func runPlan(cmd *cobra.Command, files []string, output string, opts placeapp.Op
 	}
 	switch len(apps) {
 	case 0:
-		return errors.New("no application: give a file with a kind: FADepl document")
+		return errors.New("no application: give a file with a kind: FADepl document or an SLA")
 	case 1:
 	default:
 		names := make([]string, len(apps))
@@ -105,6 +120,12 @@ func runPlan(cmd *cobra.Command, files []string, output string, opts placeapp.Op
 		return fmt.Errorf("application %s does not fit", res.App)
 	}
 	return err
+}
+
+// isSLA tells an Oakestra SLA (JSON or YAML, with sla_version) from
+// FogAtlas documents.
+func isSLA(data []byte) bool {
+	return bytes.Contains(data, []byte("sla_version"))
 }
 
 // maxPlanFile bounds what plan reads from one file.

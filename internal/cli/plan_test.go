@@ -131,3 +131,22 @@ func TestPlanErrors(t *testing.T) {
 		})
 	}
 }
+
+// An SLA with connectivity plans like a FADepl: the detector must be within
+// 5 ms of cam1 (Povo), the archive is pinned to the cloud, and their 1M flow
+// takes link1 (100 ms) rather than the way through Trento (110 ms).
+func TestPlanSLAWithDataflows(t *testing.T) {
+	files := append(append([]string{}, fogTopology...), fogNodes, filepath.Join("..", "..", "examples", "sla-dataflows.yaml"))
+	out, err := runPlanCmd(t, "", fileArgs(files...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"vision", "DAG", "detector.reg.003-003", "archive.reg.001-001", "link1   1M"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "link3   ") {
+		t.Errorf("the flow should not cross link3:\n%s", out)
+	}
+}

@@ -112,6 +112,8 @@ func apiError(err error) error {
 		return huma.Error403Forbidden(err.Error())
 	case errors.Is(err, ErrGone):
 		return huma.Error503ServiceUnavailable(err.Error())
+	case errors.Is(err, ErrUnplaceable):
+		return huma.Error422UnprocessableEntity(err.Error())
 	}
 	return huma.Error500InternalServerError("internal error")
 }

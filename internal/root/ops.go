@@ -12,6 +12,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/sla"
 	"github.com/hedgeorch/hedge/internal/store"
+	"github.com/hedgeorch/hedge/internal/topology"
 )
 
 // Sentinel errors of the root's operations; the API turns them into status
@@ -50,7 +51,17 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document) ([]api
 	var apps []*api.Application
 	var svcs []*service
 	var insts []*instance
+	var whole []api.Application
+	var wholeSvcs []api.Service
 	for _, a := range doc.Applications {
+		if topology.HasDataflows(a.Services) {
+			app, s, err := r.submitWholeLocked(ctx, who, a)
+			if err != nil {
+				return nil, nil, err
+			}
+			whole, wholeSvcs = append(whole, app), append(wholeSvcs, s...)
+			continue
+		}
 		app := &api.Application{ID: newID(), Name: a.Name, Namespace: a.Namespace, Description: a.Description, Owner: who.User, CreatedAt: now}
 		for _, spec := range a.Services {
 			s, is := r.newServiceLocked(app, spec, now)
@@ -70,7 +81,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document) ([]api
 	for i, a := range apps {
 		outApps[i] = *a
 	}
-	return outApps, r.viewsLocked(svcs), nil
+	return append(whole, outApps...), append(wholeSvcs, r.viewsLocked(svcs)...), nil
 }
 
 // AddServices adds microservices to an existing application.
@@ -81,6 +92,9 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 	app, ok := r.apps[appID]
 	if !ok || !who.owns(app.Owner) {
 		return nil, fmt.Errorf("%w: application %s", ErrNotFound, appID)
+	}
+	if topology.HasDataflows(specs) {
+		return nil, fmt.Errorf("%w: connectivity: dataflows are placed with their whole application; submit the application with all its microservices", ErrInvalid)
 	}
 	for _, spec := range specs {
 		for _, id := range app.ServiceIDs {
@@ -203,28 +217,19 @@ func (r *Root) DeleteApplication(who Caller, id string) error {
 	if !ok || !who.owns(a.Owner) {
 		return fmt.Errorf("%w: application %s", ErrNotFound, id)
 	}
-	var svcIDs []string
-	for _, sid := range a.ServiceIDs {
-		if _, ok := r.svcs[sid]; ok {
-			svcIDs = append(svcIDs, sid)
-		}
-	}
-	err := r.cfg.Store.Update(func(tx store.Tx) error {
-		for _, sid := range svcIDs {
-			if err := r.deleteServiceTx(tx, sid); err != nil {
-				return err
-			}
-		}
-		return tx.Delete(bucketApps, id)
-	})
+	// An application placed over regions (a FADepl, or an SLA with
+	// dataflows) goes with its placement, or it would come back on the next
+	// topology change and keep its links' bandwidth.
+	st, err := r.loadTopoLocked()
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return err
 	}
-	for _, sid := range svcIDs {
-		r.dropServiceLocked(sid)
+	for _, rec := range st.fadepls {
+		if rec.ApplicationID == id {
+			return r.deleteFADeplLocked(rec.Spec.Name, id)
+		}
 	}
-	delete(r.apps, id)
-	return nil
+	return r.deleteAppLocked(id)
 }
 
 // Services lists the caller's services, of one application when appID is set.

@@ -72,6 +72,10 @@ type msRuntime struct {
 	Virtualization string   `json:"virtualization,omitempty"`
 	Cmd            []string `json:"cmd,omitempty"`
 	Args           []string `json:"args,omitempty"`
+	// Spec, for an application that came as an SLA with dataflows, is the
+	// microservice as the SLA wrote it: its services keep everything the
+	// placement does not decide (environment, ports, policies, ...).
+	Spec *api.ServiceSpec `json:"spec,omitempty"`
 }
 
 // FADeplView is a FADepl's state as the API shows it.
@@ -444,8 +448,14 @@ func (r *Root) DeleteFADepl(who Caller, name string) error {
 	if err != nil {
 		return err
 	}
-	if rec.ApplicationID != "" {
-		if err := r.deleteAppLocked(rec.ApplicationID); err != nil {
+	return r.deleteFADeplLocked(name, rec.ApplicationID)
+}
+
+// deleteFADeplLocked removes a FADepl, its application (appID, if placed)
+// and its bandwidth on the links.
+func (r *Root) deleteFADeplLocked(name, appID string) error {
+	if appID != "" {
+		if err := r.deleteAppLocked(appID); err != nil {
 			return err
 		}
 	}
@@ -776,18 +786,18 @@ func serviceSpec(a *topology.FADepl, ms string, rp app.RegionPlacement, rt msRun
 	if virt == "" {
 		virt = api.VirtContainer
 	}
-	return api.ServiceSpec{
-		Name:           rp.Deployment,
-		Namespace:      fadeplNamespace,
-		Virtualization: virt,
-		Code:           rp.Image,
-		Cmd:            rt.Cmd,
-		Args:           rt.Args,
-		Instances:      max(rp.Replicas, 1),
-		VCPUs:          float64(rp.CPUMillis) / 1000,
-		MemoryMB:       (rp.MemoryBytes + (1<<20 - 1)) >> 20,
-		NodeSelector:   selector,
+	var spec api.ServiceSpec
+	if rt.Spec != nil {
+		spec = *rt.Spec
+		spec.Connectivity = nil // the application's dataflows, placed already
 	}
+	spec.Name, spec.Namespace, spec.Virtualization = rp.Deployment, fadeplNamespace, virt
+	spec.Code, spec.Cmd, spec.Args = rp.Image, rt.Cmd, rt.Args
+	spec.Instances = max(rp.Replicas, 1)
+	spec.VCPUs = float64(rp.CPUMillis) / 1000
+	spec.MemoryMB = (rp.MemoryBytes + (1<<20 - 1)) >> 20
+	spec.NodeSelector = selector
+	return spec
 }
 
 // sameSpec reports whether a service already runs as spec says, so that

@@ -13,10 +13,11 @@ import (
 // marshal and re-parse unchanged. Interesting inputs are a few KiB, so run it
 // with a short -fuzzminimizetime (e.g. 5s) or minimising eats the budget.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"clientsrvr.json", "clientsrvr.yaml", "unikernel-nginx.json", "dashboard-microservices.json"} {
+	for _, name := range []string{"clientsrvr.json", "clientsrvr.yaml", "unikernel-nginx.json", "dashboard-microservices.json",
+		"dataflows.json", "dataflows.yaml"} {
 		f.Add(readTestdata(f, name))
 	}
-	for _, c := range invalidCases(f) {
+	for _, c := range append(invalidCases(f), connectivityCases(f)...) {
 		if len(c.input) <= 64<<10 {
 			f.Add(c.input)
 		}

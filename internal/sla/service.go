@@ -72,11 +72,11 @@ func (w *walker) service(path string, o *object) api.ServiceSpec {
 	}
 	// Accepted so that Oakestra descriptors load; not used yet.
 	w.list(at("volumes"))
-	w.list(at("connectivity"))
 	// "state" is Oakestra's status field echoed back in descriptors; ignored.
 
 	s.Addresses = w.addresses(at("addresses"))
 	s.Constraints = w.constraints(at("constraints"))
+	s.Connectivity = w.connectivity(at("connectivity"))
 	return s
 }
 
@@ -104,9 +104,8 @@ func (w *walker) constraints(path string, v any) []api.Constraint {
 	out := make([]api.Constraint, 0, len(items))
 	for i, item := range items {
 		field := index(path, i)
-		o, ok := item.(*object)
+		o, ok := w.objectAt(field, item)
 		if !ok {
-			w.addf(field, "must be an object, got %s", describe(item))
 			continue
 		}
 		var c api.Constraint

@@ -137,7 +137,7 @@ func (w *walker) application(path string, o *object) Application {
 	// An application without microservices is allowed: Oakestra's dashboard
 	// creates the application first and adds services to it later.
 	items, _ := w.list(at("microservices"))
-	app.Services = w.services(join(path, "microservices"), items)
+	app.Services = w.services(path, items, true)
 	return app
 }
 
@@ -160,19 +160,26 @@ func (w *walker) serviceList(tree any) ([]api.ServiceSpec, string) {
 	case ok && len(items) == 0:
 		w.addf("microservices", "must list at least one microservice")
 	}
-	return w.services("microservices", items), appID
+	// The services are added to an application that may already have
+	// others, which a target_microservice may name.
+	return w.services("", items, false), appID
 }
 
-// services reads and validates a list of microservices whose names must be
-// unique.
-func (w *walker) services(path string, items []any) []api.ServiceSpec {
+// services reads and validates the list of microservices of the application
+// at app ("" for the list form): their names must be unique, and their
+// dataflows must name microservices of the list and form no cycle (see
+// ValidateConnectivity). complete is false when the list is only some of the
+// application's microservices; then a target_microservice not in it is not
+// reported.
+func (w *walker) services(app string, items []any, complete bool) []api.ServiceSpec {
+	path := join(app, "microservices")
 	var out []api.ServiceSpec
+	var fields []string
 	seen := map[string]int{}
 	for i, item := range items {
 		field := index(path, i)
-		o, ok := item.(*object)
+		o, ok := w.objectAt(field, item)
 		if !ok {
-			w.addf(field, "must be an object, got %s", describe(item))
 			continue
 		}
 		s := w.service(field, o)
@@ -185,7 +192,9 @@ func (w *walker) services(path string, items []any) []api.ServiceSpec {
 			}
 		}
 		out = append(out, s)
+		fields = append(fields, field)
 	}
+	w.addChecked(checkDataflows(app, fields, out, complete))
 	return out
 }
 

@@ -59,7 +59,9 @@ func NormalizeArch(name string) (string, bool) {
 // "" for none). It is what Parse applies to each microservice, exported so
 // that code paths that receive an api.ServiceSpec directly apply the same
 // rules. It expects arch names already normalised (see NormalizeArch) and
-// treats Instances 0 as "none", since it cannot tell 0 from unset.
+// treats Instances 0 as "none", since it cannot tell 0 from unset. Whether a
+// target_microservice exists, and cycles among the dataflows, need the whole
+// application: see ValidateConnectivity.
 func ValidateService(path string, s *api.ServiceSpec) []Problem {
 	v := &checker{path: path}
 	if s == nil {
@@ -108,6 +110,7 @@ func ValidateService(path string, s *api.ServiceSpec) []Problem {
 	for i, c := range s.Constraints {
 		v.constraint(index("constraints", i), c)
 	}
+	v.connectivity(s)
 	return v.problems
 }
 

@@ -17,10 +17,21 @@ type walker struct {
 	// check does not report the same field twice (a name of the wrong type is
 	// not also "required").
 	bad map[string]bool
+	// partial holds the objects one of whose fields has a problem that
+	// leaves it unset (a connectivity entry whose target is not a string):
+	// a semantic check of the object as a whole, such as "needs one of a,
+	// b or c", would report that field again and is left out. Checks of
+	// its other fields are not.
+	partial map[string]bool
+	// aliases maps the path of a field that was read from another name
+	// (target_microservice, written as Oakestra's target_microservice_id)
+	// to the path as written, so that semantic checks, which know only the
+	// api field, point at what the user wrote.
+	aliases map[string]string
 }
 
 func newWalker(problems []Problem) *walker {
-	w := &walker{bad: map[string]bool{}}
+	w := &walker{bad: map[string]bool{}, partial: map[string]bool{}, aliases: map[string]string{}}
 	w.add(problems...)
 	return w
 }
@@ -37,11 +48,16 @@ func (w *walker) addf(field, format string, args ...any) {
 }
 
 // addChecked adds the problems found by a semantic check, leaving out those
-// about a field (or a part of a field) that already has a problem.
+// about a field (or a part of a field) that already has a problem, and those
+// about a partial object as a whole. Fields read from an alias are renamed
+// to it.
 func (w *walker) addChecked(problems []Problem) {
 	var keep []Problem
 	for _, p := range problems {
-		if !w.covered(p.Field) {
+		if written, ok := w.aliases[p.Field]; ok {
+			p.Field = written
+		}
+		if !w.covered(p.Field) && !w.partial[p.Field] {
 			keep = append(keep, p)
 		}
 	}
@@ -228,4 +244,14 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// objectAt returns a list item as an object, or reports at field that it
+// is not one.
+func (w *walker) objectAt(field string, item any) (*object, bool) {
+	o, ok := item.(*object)
+	if !ok {
+		w.addf(field, "must be an object, got %s", describe(item))
+	}
+	return o, ok
 }

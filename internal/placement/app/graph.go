@@ -42,46 +42,15 @@ func newGraph(app *topology.FADepl) *graph {
 
 // cycle returns one cycle as ids, first id repeated at the end, or nil.
 func (g *graph) cycle() []string {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := make([]int, len(g.names))
-	var stack []int
-	var found []string
-	var visit func(int) bool
-	visit = func(v int) bool {
-		color[v] = grey
-		stack = append(stack, v)
-		for _, w := range g.succ[v] {
-			switch color[w] {
-			case grey:
-				for i, u := range stack {
-					if u == w {
-						for _, x := range stack[i:] {
-							found = append(found, g.names[x])
-						}
-						found = append(found, g.names[w])
-						return true
-					}
-				}
-			case white:
-				if visit(w) {
-					return true
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		color[v] = black
-		return false
+	cs := topology.Cycles(g.succ, 1)
+	if len(cs) == 0 {
+		return nil
 	}
-	for v := range g.names {
-		if color[v] == white && visit(v) {
-			return found
-		}
+	out := make([]string, len(cs[0]))
+	for i, v := range cs[0] {
+		out[i] = g.names[v]
 	}
-	return nil
+	return out
 }
 
 // checkGraph checks what the algorithm needs of the dataflows: no cycle for
