@@ -135,6 +135,95 @@ func TestE2ETopologyPlacement(t *testing.T) {
 	}
 
 	latencyMovesOnLinkDown(t, c, cfg, dir)
+	slaWithDataflows(t, c, cfg, dir)
+}
+
+// slaWithDataflows applies an Oakestra SLA whose detector takes cam1's
+// stream (Povo) within 5 ms and sends 1 Mbit/s to an archive pinned to the
+// cloud: with `hedge apply`, the detector runs on the Povo worker, the
+// archive on the cloud worker, and link1 carries the flow until the
+// application is deleted.
+func slaWithDataflows(t *testing.T, c *api.Client, cfg []string, dir string) {
+	ctx := context.Background()
+	doc := fmt.Sprintf(`sla_version: v2.0
+customerID: Admin
+applications:
+  - application_name: vision
+    application_namespace: test
+    application_desc: dataflows
+    microservices:
+      - microservice_name: detector
+        microservice_namespace: test
+        virtualization: process
+        code: %[1]q
+        memory: 64
+        vcpus: 0.1
+        connectivity:
+          - source_endpoint: cam1
+            con_constraints: [{type: latency, threshold: 5}, {type: bandwidth, threshold: 5M}]
+          - target_microservice: archive
+            con_constraints: [{type: bandwidth, threshold: 1M}]
+      - microservice_name: archive
+        microservice_namespace: test
+        virtualization: process
+        code: %[1]q
+        memory: 64
+        vcpus: 0.1
+        node_selector: {region: "001-001"}
+`, bin.echo)
+	file := filepath.Join(dir, "vision.yaml")
+	if err := os.WriteFile(file, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := hedge(t, cfg, "apply", "-f", file)
+	t.Logf("apply vision: %s", out)
+	apps, err := c.ListApplications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var appID string
+	for _, a := range apps {
+		if a.Name == "vision" {
+			appID = a.ID
+		}
+	}
+	svcs, err := c.ListAppServices(ctx, appID)
+	if err != nil || len(svcs) != 2 {
+		t.Fatalf("vision services %+v, %v", svcs, err)
+	}
+	want := map[string]string{"detector.reg.003-003": "povo", "archive.reg.001-001": "cloud"}
+	for _, s := range svcs {
+		node, ok := want[s.Spec.Name]
+		if !ok {
+			t.Fatalf("unexpected service %s", s.Spec.Name)
+		}
+		s = waitRunning(t, c, s.ID, 1)
+		if s.Instances[0].NodeName != node {
+			t.Errorf("%s runs on %s, want %s", s.Spec.Name, s.Instances[0].NodeName, node)
+		}
+	}
+	links, err := c.ListLinks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if wantBW := map[string]int64{"link1": 1_000_000}[l.ID]; l.BWAllocated != wantBW {
+			t.Errorf("link %s carries %d bit/s, want %d", l.ID, l.BWAllocated, wantBW)
+		}
+	}
+	if err := c.DeleteApplication(ctx, appID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "no echo process left", func() (bool, string) {
+		n := len(echoProcesses(t))
+		return n == 0, fmt.Sprint(n, " running")
+	})
+	links, _ = c.ListLinks(ctx)
+	for _, l := range links {
+		if l.BWAllocated != 0 {
+			t.Errorf("link %s keeps %d bit/s after the delete", l.ID, l.BWAllocated)
+		}
+	}
 }
 
 // latencyMovesOnLinkDown: two echo instances within 150 ms of Trento, each
