@@ -39,20 +39,23 @@ type PressureConfig struct {
 	Token string
 }
 
-// glancesURL returns where node's Glances answers, "" if nowhere known.
-func (p *PressureConfig) glancesURL(n *corev1.Node) string {
+// glancesURL returns where node's Glances answers, "" if nowhere known, and
+// whether the metrics token may go there: not to a URL taken from a node
+// annotation, which whoever may annotate the node (its kubelet too) could
+// point anywhere.
+func (p *PressureConfig) glancesURL(n *corev1.Node) (url string, sendToken bool) {
 	if u := p.GlancesURLs[n.Name]; u != "" {
-		return u
+		return u, true
 	}
 	if u := n.Annotations[AnnotationGlancesURL]; u != "" {
-		return u
+		return u, false
 	}
 	for _, a := range n.Status.Addresses {
 		if a.Type == corev1.NodeInternalIP && a.Address != "" {
-			return "http://" + net.JoinHostPort(a.Address, strconv.Itoa(GlancesPort))
+			return "http://" + net.JoinHostPort(a.Address, strconv.Itoa(GlancesPort)), true
 		}
 	}
-	return ""
+	return "", false
 }
 
 // runPressure samples c's nodes and acts on them until ctx ends. The
@@ -78,13 +81,16 @@ func (m *Manager) runPressure(ctx context.Context, c *kcluster) {
 		seen := map[string]bool{}
 		for _, n := range nodes {
 			seen[n.Name] = true
-			u := cfg.glancesURL(n)
+			u, trusted := cfg.glancesURL(n)
 			if u == "" || urls[n.Name] == u {
 				continue
 			}
 			urls[n.Name] = u
-			pc.Watch(pressure.Target{Node: n.Name, Actuator: act,
-				Source: pressure.GlancesSource{Client: &glances.Client{BaseURL: u, Token: cfg.Token}}})
+			client := &glances.Client{BaseURL: u}
+			if trusted {
+				client.Token = cfg.Token
+			}
+			pc.Watch(pressure.Target{Node: n.Name, Actuator: act, Source: pressure.GlancesSource{Client: client}})
 		}
 		for name := range urls {
 			if !seen[name] {
