@@ -173,7 +173,19 @@ func (c *Controller) Watch(t Target) {
 		w.target = t
 		return
 	}
-	c.targets[t.Node] = &watched{target: t, machine: NewMachine(t.Node, c.policy)}
+	w := &watched{target: t, machine: NewMachine(t.Node, c.policy)}
+	// An actuator that kept what it did across a restart of the process
+	// gets its Restore once the node is seen normal.
+	if p, ok := t.Actuator.(RestorePender); ok && p.RestorePending(t.Node) {
+		w.restorePending = true
+	}
+	c.targets[t.Node] = w
+}
+
+// RestorePender is an Actuator that remembers, across restarts, what it
+// changed: a new controller then calls Restore once the node is normal.
+type RestorePender interface {
+	RestorePending(node string) bool
 }
 
 // Unwatch stops watching node. It does not act: a node left limited or

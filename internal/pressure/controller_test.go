@@ -321,3 +321,33 @@ func TestUnitControllerWatchOnlyAndSourceless(t *testing.T) {
 		t.Errorf("actions on a node without an actuator: %v", actions)
 	}
 }
+
+// pendingActuator remembers, as a DockerActuator with a state file does,
+// that it changed things before a restart.
+type pendingActuator struct {
+	*fakeActuator
+	pending bool
+}
+
+func (p *pendingActuator) RestorePending(string) bool { return p.pending }
+
+// A controller that starts over an actuator with something left to restore
+// restores it once, on the first sample; one with nothing pending does not.
+func TestUnitControllerRestoresWhatARestartLeft(t *testing.T) {
+	for _, pending := range []bool{true, false} {
+		clk := &clock{t: t0}
+		src, act := &fakeSource{}, &pendingActuator{fakeActuator: &fakeActuator{fail: map[string]int{}}, pending: pending}
+		c := NewController(Policy{Default: Thresholds{CPUPercent: 80}}, WithNow(clk.Now))
+		c.Watch(Target{Node: "edge-1", Source: src, Actuator: act})
+		for range 3 {
+			src.set(cpu(10), nil)
+			c.Cycle(context.Background())
+			clk.advance(5 * time.Second)
+		}
+		want := []string(nil)
+		if pending {
+			want = []string{"restore"}
+		}
+		wantSame(t, fmt.Sprintf("pending=%v: actuator calls", pending), act.log(), want)
+	}
+}

@@ -3,9 +3,13 @@ package pressure
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -53,6 +57,10 @@ type DockerOptions struct {
 	Only map[string]string
 	// Logger receives one line per action on a container.
 	Logger *slog.Logger
+	// StateFile keeps what the actuator changed (the limits it replaced,
+	// the containers it stopped), so that after a restart of the process
+	// Restore can still undo it; empty: memory only.
+	StateFile string
 }
 
 // DockerActuator acts on the containers of one Docker host through the
@@ -65,8 +73,8 @@ type DockerOptions struct {
 // no label). Containers labelled LabelPressure=PressureExempt are left alone
 // too.
 //
-// What it changed is kept in memory only: after a restart of the process, it
-// cannot restore the limits it set before.
+// What it changed is written to DockerOptions.StateFile, so that a restart
+// loses nothing: RestorePending then tells the controller to restore.
 type DockerActuator struct {
 	cli         *client.Client
 	cpus        float64
@@ -86,6 +94,8 @@ type DockerActuator struct {
 	saved map[string]limits
 	// stopped are the containers Evict stopped, in order.
 	stopped []victim
+	// stateFile keeps saved and stopped across restarts ("" for none).
+	stateFile string
 }
 
 var _ Actuator = (*DockerActuator)(nil)
@@ -112,7 +122,16 @@ func (l limits) cores() float64 {
 }
 
 // victim is a container that Evict stopped.
-type victim struct{ id, name string }
+type victim struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// dockerState is what the state file holds.
+type dockerState struct {
+	Saved   map[string]limits `json:"saved"`
+	Stopped []victim          `json:"stopped"`
+}
 
 // NewDockerActuator connects to the daemon, negotiating the API version (a
 // Debian dockerd 20.10 speaks 1.41), and reads the host's size.
@@ -139,6 +158,7 @@ func NewDockerActuator(ctx context.Context, opts DockerOptions) (*DockerActuator
 		return nil, fmt.Errorf("docker actuator: daemon at %s: %w", cli.DaemonHost(), err)
 	}
 	a := &DockerActuator{
+		stateFile:   opts.StateFile,
 		cli:         cli,
 		cpus:        cpus,
 		memory:      memory,
@@ -156,7 +176,57 @@ func NewDockerActuator(ctx context.Context, opts DockerOptions) (*DockerActuator
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.log = a.log.With("docker_host", cli.DaemonHost())
+	if err := a.load(); err != nil {
+		_ = cli.Close()
+		return nil, err
+	}
 	return a, nil
+}
+
+// load reads the state file, if there is one.
+func (a *DockerActuator) load() error {
+	if a.stateFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(a.stateFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("docker actuator: state: %w", err)
+	}
+	var st dockerState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("docker actuator: state file %s: %w", a.stateFile, err)
+	}
+	maps.Copy(a.saved, st.Saved)
+	a.stopped = st.Stopped
+	return nil
+}
+
+// persist writes the state file (atomically), after every change. A write
+// that fails is logged: the action itself was done.
+func (a *DockerActuator) persist() {
+	if a.stateFile == "" {
+		return
+	}
+	data, _ := json.Marshal(dockerState{Saved: a.saved, Stopped: a.stopped})
+	tmp := a.stateFile + ".tmp"
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, a.stateFile)
+	}
+	if err != nil {
+		a.log.Error("docker actuator: cannot keep its state; a restart would forget what to restore", "file", a.stateFile, "err", err)
+	}
+}
+
+// RestorePending reports whether limits or stopped containers are left to
+// restore, from before a restart of the process (RestorePender).
+func (a *DockerActuator) RestorePending(string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.saved) > 0 || len(a.stopped) > 0
 }
 
 // Close closes the connection to the daemon.
@@ -247,6 +317,7 @@ func (a *DockerActuator) limit(ctx context.Context, node string, c candidate) er
 	cur := limitsOf(insp.Container.HostConfig.Resources)
 	if _, ok := a.saved[c.id]; !ok {
 		a.saved[c.id] = cur
+		a.persist()
 	}
 	var upd container.Resources
 	changed := false
@@ -301,7 +372,8 @@ func (a *DockerActuator) Evict(ctx context.Context, node string) (string, error)
 	if _, err := a.cli.ContainerStop(ctx, c.id, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
 		return "", fmt.Errorf("evict on %s: stop container %s: %w", node, c.name, err)
 	}
-	a.stopped = append(a.stopped, victim{id: c.id, name: c.name})
+	a.stopped = append(a.stopped, victim{ID: c.id, Name: c.name})
+	a.persist()
 	a.log.Info("container evicted", "node", node, "container", c.name, "priority", c.priority)
 	return c.name, nil
 }
@@ -336,18 +408,19 @@ func (a *DockerActuator) Restore(ctx context.Context, node string) error {
 	var left []victim
 	for i := len(a.stopped) - 1; i >= 0; i-- {
 		v := a.stopped[i]
-		_, err := a.cli.ContainerStart(ctx, v.id, client.ContainerStartOptions{})
+		_, err := a.cli.ContainerStart(ctx, v.ID, client.ContainerStartOptions{})
 		switch {
 		case cerrdefs.IsNotFound(err):
-			a.log.Info("evicted container is gone", "node", node, "container", v.name)
+			a.log.Info("evicted container is gone", "node", node, "container", v.Name)
 		case err != nil:
-			errs = append(errs, fmt.Errorf("restore %s: start container %s: %w", node, v.name, err))
+			errs = append(errs, fmt.Errorf("restore %s: start container %s: %w", node, v.Name, err))
 			left = append([]victim{v}, left...)
 		default:
-			a.log.Info("evicted container started again", "node", node, "container", v.name)
+			a.log.Info("evicted container started again", "node", node, "container", v.Name)
 		}
 	}
 	a.stopped = left
+	a.persist()
 	return errors.Join(errs...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -372,5 +373,61 @@ func TestUnitIsMonitoring(t *testing.T) {
 				t.Errorf("isMonitoring = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDockerActuatorStateSurvivesARestart: with a state file, an actuator
+// built after the first one is gone (a cluster restarted) knows what is
+// left to restore, and restores it: the old limits and the stopped
+// container.
+func TestDockerActuatorStateSurvivesARestart(t *testing.T) {
+	env := newDockerEnv(t)
+	ctx := context.Background()
+	low := env.run(t, "low", nil, container.Resources{NanoCPUs: 1_500_000_000, Memory: 768 * mib})
+	other := env.run(t, "other", map[string]string{LabelPriority: "5"}, container.Resources{})
+	before, beforeOther := env.limitsOf(t, low), env.limitsOf(t, other)
+	state := filepath.Join(t.TempDir(), "docker-state.json")
+	opts := DockerOptions{CPUs: 0.5, MemoryBytes: 256 * mib, StopTimeout: 5 * time.Second, Only: env.scope, StateFile: state}
+
+	first, err := NewDockerActuator(ctx, opts)
+	if err != nil {
+		t.Fatalf("NewDockerActuator: %v", err)
+	}
+	if first.RestorePending("gimli") {
+		t.Fatal("a fresh actuator has something to restore")
+	}
+	if err := first.Limit(ctx, "gimli"); err != nil {
+		t.Fatalf("Limit: %v", err)
+	}
+	if got, err := first.Evict(ctx, "gimli"); err != nil || got != env.name("low") {
+		t.Fatalf("Evict = %q, %v", got, err)
+	}
+	first.Close()
+
+	second, err := NewDockerActuator(ctx, opts)
+	if err != nil {
+		t.Fatalf("NewDockerActuator after the restart: %v", err)
+	}
+	defer second.Close()
+	if !second.RestorePending("gimli") {
+		t.Fatal("after a restart the actuator forgot what it changed")
+	}
+	if err := second.Restore(ctx, "gimli"); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	if !env.running(t, low) || env.limitsOf(t, low) != before || env.limitsOf(t, other) != beforeOther {
+		t.Errorf("after Restore: low running %v with %+v, want its old %+v", env.running(t, low), env.limitsOf(t, low), before)
+	}
+	if second.RestorePending("gimli") {
+		t.Error("still pending after Restore")
+	}
+
+	// A state file that is not JSON is an error naming it, not a silent
+	// fresh start.
+	if err := os.WriteFile(state, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDockerActuator(ctx, opts); err == nil || !strings.Contains(err.Error(), state) {
+		t.Errorf("corrupt state file: err = %v, want one naming %s", err, state)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hedgeorch/hedge/internal/metrics/glances"
@@ -22,6 +23,9 @@ type PressureConfig struct {
 	// NodesFile is a FRACTAL nodes.yaml: more machines to watch through their
 	// Glances API, and to act on through Docker when they are Docker hosts.
 	NodesFile string
+	// StateDir keeps what the Docker actuators changed, so a restart can
+	// restore it; set by the role to its data directory.
+	StateDir string
 }
 
 // load returns the policy and the nodes file (zero when none), or a nil
@@ -73,7 +77,11 @@ func (p PressureConfig) build(ctx context.Context, log *slog.Logger) (*pressure.
 		}
 		t := pressure.Target{Node: e.Hostname, Source: pressure.GlancesSource{Client: &glances.Client{BaseURL: e.GlancesURL()}}}
 		if e.Orchestrator == pressure.OrchestratorDocker {
-			act, err := pressure.NewDockerActuator(ctx, pressure.DockerOptions{Host: e.DockerHost(), Logger: log})
+			opts := pressure.DockerOptions{Host: e.DockerHost(), Logger: log}
+			if p.StateDir != "" {
+				opts.StateFile = filepath.Join(p.StateDir, "pressure-docker-"+e.Hostname+".json")
+			}
+			act, err := pressure.NewDockerActuator(ctx, opts)
 			if err != nil {
 				log.Warn("pressure: docker host will only be watched", "node", e.Hostname, "err", err)
 			} else {

@@ -148,6 +148,7 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 		return err
 	}
 	defer st.Close()
+	cfg.Pressure.StateDir = filepath.Join(cfg.DataDir, "cluster")
 	policy, targets, err := cfg.Pressure.build(ctx, cfg.Logger)
 	if err != nil {
 		return err
