@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -291,4 +292,33 @@ func (a *KubeActuator) Restore(ctx context.Context, node string) error {
 		a.log.Info("pressure: deployment restored", "node", node, "deployment", d.Namespace+"/"+d.Name, "replicas", n)
 	}
 	return nil
+}
+
+// RestorePending implements pressure.RestorePender: what the actuator did
+// lives in the cluster (the taint, the Deployments' annotations), so after
+// a restart of the root a node still tainted, or with Deployments scaled
+// down for it, is restored once it is seen normal. A cluster that cannot be
+// asked is taken as having something pending: Restore is idempotent.
+func (a *KubeActuator) RestorePending(node string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := a.cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+	if err != nil {
+		return !apierrors.IsNotFound(err)
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Key == TaintPressure {
+			return true
+		}
+	}
+	dl, err := a.cs.AppsV1().Deployments("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return true
+	}
+	for _, d := range dl.Items {
+		if d.Annotations[AnnotationPressureNode] == node {
+			return true
+		}
+	}
+	return false
 }

@@ -168,18 +168,24 @@ func NewController(p Policy, opts ...Option) *Controller {
 // node's pressure.
 func (c *Controller) Watch(t Target) {
 	c.mu.Lock()
+	if w, ok := c.targets[t.Node]; ok {
+		w.target = t
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	// An actuator that kept what it did across a restart of the process
+	// gets its Restore once the node is seen normal. Asked outside the
+	// lock: it may ask a daemon or an API server.
+	p, ok := t.Actuator.(RestorePender)
+	pending := ok && p.RestorePending(t.Node)
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w, ok := c.targets[t.Node]; ok {
 		w.target = t
 		return
 	}
-	w := &watched{target: t, machine: NewMachine(t.Node, c.policy)}
-	// An actuator that kept what it did across a restart of the process
-	// gets its Restore once the node is seen normal.
-	if p, ok := t.Actuator.(RestorePender); ok && p.RestorePending(t.Node) {
-		w.restorePending = true
-	}
-	c.targets[t.Node] = w
+	c.targets[t.Node] = &watched{target: t, machine: NewMachine(t.Node, c.policy), restorePending: pending}
 }
 
 // RestorePender is an Actuator that remembers, across restarts, what it

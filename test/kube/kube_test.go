@@ -546,8 +546,15 @@ func (s *suite) nodePressure(t *testing.T) {
 			t.Errorf("%s replicas %d, want %d", name, ptr.Deref(d.Spec.Replicas, -1), want)
 		}
 	}
+	// What a root restarted now would find to restore: b1, not b2.
+	if !act.RestorePending("b1") || act.RestorePending("b2") {
+		t.Errorf("RestorePending b1 %v, b2 %v; want true, false", act.RestorePending("b1"), act.RestorePending("b2"))
+	}
 	if err := act.Restore(ctx, "b1"); err != nil {
 		t.Fatal(err)
+	}
+	if act.RestorePending("b1") {
+		t.Error("b1 still pending after Restore")
 	}
 	n, _ = cs.CoreV1().Nodes().Get(ctx, "b1", metav1.GetOptions{})
 	if len(n.Spec.Taints) != 0 {
