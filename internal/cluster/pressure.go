@@ -170,6 +170,25 @@ func (a nodeActuator) Restore(_ context.Context, name string) error {
 	return nil
 }
 
+// RestorePending implements pressure.RestorePender: limits are kept with
+// the instances in the store, so after a restart of the cluster a node whose
+// instances are still limited is restored once it is seen normal.
+func (a nodeActuator) RestorePending(name string) bool {
+	c := a.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodeByNameLocked(name)
+	if n == nil {
+		return false
+	}
+	for _, in := range c.insts {
+		if in.NodeID == n.info.ID && in.Limit != nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Cluster) nodeByNameLocked(name string) *node {
 	for _, n := range c.nodes {
 		if n.info.Name == name {
