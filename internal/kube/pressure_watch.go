@@ -73,7 +73,7 @@ func (m *Manager) runPressure(ctx context.Context, c *kcluster) {
 	c.mu.Unlock()
 	act := NewActuator(c.cs, log)
 	urls := map[string]string{}
-	sync := func() {
+	follow := func() { // the watched set follows the cluster's nodes
 		nodes, err := c.peer.listNodes()
 		if err != nil {
 			return
@@ -99,11 +99,13 @@ func (m *Manager) runPressure(ctx context.Context, c *kcluster) {
 			}
 		}
 	}
-	go pc.Run(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); pc.Run(ctx) }()
+	defer func() { <-done }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		sync()
+		follow()
 		select {
 		case <-ctx.Done():
 			return
