@@ -48,6 +48,9 @@ func TestControlPlaneProcess(t *testing.T) {
 
 	api, err := apiservertesting.StartTestServer(t, nil, []string{
 		"--disable-admission-plugins=ServiceAccount,StorageObjectInUseProtection",
+		// The fake nodes' host names do not resolve: reach their kubelet
+		// (KWOK's, on 127.0.0.1) by InternalIP.
+		"--kubelet-preferred-address-types=InternalIP",
 	}, storage)
 	if err != nil {
 		t.Fatalf("start kube-apiserver: %v", err)
@@ -79,13 +82,13 @@ func TestControlPlaneProcess(t *testing.T) {
 	defer sched.TearDownFn()
 
 	kwokBin := os.Getenv(envKwok)
-	kwok := exec.CommandContext(ctx, kwokBin,
-		"--kubeconfig="+kubeconfig,
+	kwok := exec.CommandContext(ctx, kwokBin, append([]string{
+		"--kubeconfig=" + kubeconfig,
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--config="+os.Getenv("HEDGE_KWOK_STAGES"),
+		"--config=" + os.Getenv("HEDGE_KWOK_STAGES"),
 		"--node-lease-duration-seconds=40",
-	)
+	}, kwokKubeletArgs(t, dir)...)...)
 	kwokLog, err := os.Create(filepath.Join(dir, "kwok.log"))
 	if err != nil {
 		t.Fatal(err)

@@ -121,7 +121,7 @@ func createNodes(t *testing.T, cs kubernetes.Interface, nodes ...fakeNode) {
 			ObjectMeta: metav1.ObjectMeta{Name: n.name, Labels: lbl, Annotations: ann},
 			Status: corev1.NodeStatus{
 				Capacity: res, Allocatable: res,
-				Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.99.0.1"}, {Type: corev1.NodeHostName, Address: n.name}},
+				Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: n.name}},
 				NodeInfo:  corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux", KubeletVersion: "fake"},
 			},
 		}
