@@ -73,10 +73,8 @@ func (c *Cluster) victimsLocked(n *node) []*inst {
 	return out
 }
 
-// Limit halves the cpu of the node's lowest-priority instances (half a core
-// for those with no cpu limit), as FRACTAL's first level does. Memory limits
-// are left alone: lowering them under use would kill the instance, which is
-// the next level's job.
+// Limit tightens the node's lowest-priority instances, as FRACTAL's first
+// level does (see tightened).
 func (a nodeActuator) Limit(_ context.Context, name string) error {
 	c := a.c
 	c.mu.Lock()
@@ -95,11 +93,7 @@ func (a nodeActuator) Limit(_ context.Context, name string) error {
 		if in.A.Spec.Priority != lowest || in.Limit != nil {
 			continue
 		}
-		l := in.A.Spec.Demand()
-		l.VCPUs = 0.5
-		if in.A.Spec.VCPUs > 0 {
-			l.VCPUs = in.A.Spec.VCPUs / 2
-		}
+		l := tightened(in.A.Spec.Demand(), in.Status.MemoryMB)
 		in.Limit = &l
 		changed = true
 	}
@@ -108,6 +102,26 @@ func (a nodeActuator) Limit(_ context.Context, name string) error {
 		c.persistLocked(victims)
 	}
 	return nil
+}
+
+// tightened is the limit of a limited instance: half its cpu (half a core
+// when it has no cpu limit), and memory capped a little above what it uses
+// now (a quarter more, at least 16 MB more), so that it cannot grow further
+// but is not killed for what it already holds; never above its own limit.
+// Without a usage figure the memory limit stays as it is.
+func tightened(spec api.Resources, usedMB int64) api.Resources {
+	l := spec
+	l.VCPUs = 0.5
+	if spec.VCPUs > 0 {
+		l.VCPUs = spec.VCPUs / 2
+	}
+	if usedMB > 0 {
+		capMB := usedMB + max(usedMB/4, 16)
+		if spec.MemoryMB <= 0 || capMB < spec.MemoryMB {
+			l.MemoryMB = capMB
+		}
+	}
+	return l
 }
 
 // Taint keeps every new placement off the node.

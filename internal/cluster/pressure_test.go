@@ -41,3 +41,23 @@ func TestRestorePendingAfterARestart(t *testing.T) {
 			a.RestorePending("w1"), a.RestorePending("w2"), a.RestorePending("nobody"))
 	}
 }
+
+func TestTightened(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   api.Resources
+		usedMB int64
+		want   api.Resources
+	}{
+		{"half the cpu, memory a quarter over use", api.Resources{VCPUs: 2, MemoryMB: 512}, 100, api.Resources{VCPUs: 1, MemoryMB: 125}},
+		{"at least 16 MB of room", api.Resources{VCPUs: 1, MemoryMB: 512}, 20, api.Resources{VCPUs: 0.5, MemoryMB: 36}},
+		{"never above its own limit", api.Resources{VCPUs: 1, MemoryMB: 128}, 120, api.Resources{VCPUs: 0.5, MemoryMB: 128}},
+		{"no cpu limit: half a core", api.Resources{MemoryMB: 256}, 0, api.Resources{VCPUs: 0.5, MemoryMB: 256}},
+		{"no usage figure: memory as it was", api.Resources{VCPUs: 1, MemoryMB: 256}, 0, api.Resources{VCPUs: 0.5, MemoryMB: 256}},
+	}
+	for _, tt := range tests {
+		if got := tightened(tt.spec, tt.usedMB); got != tt.want {
+			t.Errorf("%s: tightened = %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
