@@ -57,6 +57,13 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document) ([]api
 		if topology.HasDataflows(a.Services) {
 			app, s, err := r.submitWholeLocked(ctx, who, a)
 			if err != nil {
+				// All or nothing: the whole applications of this SLA placed
+				// so far go again.
+				for _, w := range whole {
+					if derr := r.deleteFADeplLocked(w.Name, w.ID); derr != nil {
+						r.log.Error("undo a whole application of a refused SLA", "application", w.Name, "err", derr)
+					}
+				}
 				return nil, nil, err
 			}
 			whole, wholeSvcs = append(whole, app), append(wholeSvcs, s...)

@@ -1,6 +1,7 @@
 package root
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -93,5 +94,32 @@ func TestSLAWithDataflowsThatCannotBePlaced(t *testing.T) {
 	apps, err := admin.ListApplications(th.ctx)
 	if len(fs) != 0 || err != nil || len(apps) != 0 {
 		t.Errorf("left behind: fadepls %+v, applications %+v (%v)", fs, apps, err)
+	}
+}
+
+// An SLA is taken whole or not at all: when its second application cannot
+// be placed, the first one, already placed, goes again.
+func TestSLAWithDataflowsAllOrNothing(t *testing.T) {
+	th := newTopoHarness(t)
+	var first, second map[string]any
+	if err := json.Unmarshal(visionSLA(t, ""), &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(visionSLA(t, "001-001"), &second); err != nil {
+		t.Fatal(err)
+	}
+	app2 := second["applications"].([]any)[0].(map[string]any)
+	app2["application_name"] = "vision2"
+	first["applications"] = append(first["applications"].([]any), app2)
+	code, b := th.do(http.MethodPost, "/api/application/", th.token, "application/json", mustJSON(t, first))
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(b), "vision2") {
+		t.Fatalf("submit: %d %s, want 422 for vision2", code, b)
+	}
+	var fs []FADeplView
+	th.get("/api/fadepl", &fs)
+	admin, _ := th.login("admin", adminPassword)
+	apps, _ := admin.ListApplications(th.ctx)
+	if len(fs) != 0 || len(apps) != 0 || th.links()["link1"].BWAllocated != 0 {
+		t.Errorf("left behind: fadepls %+v, applications %+v, link1 %d bit/s", fs, apps, th.links()["link1"].BWAllocated)
 	}
 }
