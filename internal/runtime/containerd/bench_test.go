@@ -15,7 +15,7 @@ import (
 
 // BenchmarkContainerdStart measures start-to-running (Start returns once the
 // task runs) of an image that is already present, through the driver with
-// its bridge network (netns + CNI bridge, portmap, firewall), through the
+// its bridge network (netns + CNI bridge and portmap), through the
 // driver on the host's network, and with `ctr run -d` (exec'd; a new empty
 // network namespace, no CNI) for comparison. Each start is followed, off the
 // clock, by the removal of the container.

@@ -8,7 +8,7 @@
 //
 // Networking: each container gets a network namespace of its own, pinned under
 // /run/hedge/netns, on a host bridge set up by the CNI plugins (bridge,
-// host-local, portmap, firewall, loopback); ports of the SLA's port field are
+// host-local, portmap, loopback); ports of the SLA's port field are
 // published on the worker with portmap. Without the plugins, containers share
 // the host's network and a port can only be published as itself. See
 // docs/adr/004-container-networking.md.

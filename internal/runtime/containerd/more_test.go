@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -154,4 +155,39 @@ func sameLimit(got, want string) bool {
 		return strings.HasPrefix(got, want)
 	}
 	return strings.HasPrefix(got, "max") || got == "-1" || got == "9223372036854771712"
+}
+
+// The subnet's masquerading and FORWARD rules are set once, however many
+// times a driver starts, and are really in the kernel's tables.
+func TestSubnetRulesOnce(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for iptables")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("no iptables")
+	}
+	const subnet = "10.199.77.0/24"
+	t.Cleanup(func() {
+		_ = exec.Command("iptables", "-w", "-t", "nat", "-D", "POSTROUTING", "-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE").Run()
+		_ = exec.Command("iptables", "-w", "-D", "FORWARD", "-s", subnet, "-j", "ACCEPT").Run()
+		_ = exec.Command("iptables", "-w", "-D", "FORWARD", "-d", subnet, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT").Run()
+	})
+	for range 2 {
+		if err := subnetRules(subnet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(args ...string) int {
+		out, err := exec.Command("iptables", append([]string{"-w"}, args...)...).Output()
+		if err != nil {
+			t.Fatalf("iptables %v: %v", args, err)
+		}
+		return strings.Count(string(out), subnet)
+	}
+	if n := count("-t", "nat", "-S", "POSTROUTING"); n != 2 { // -s and ! -d on one rule
+		t.Errorf("POSTROUTING mentions %s %d times, want one MASQUERADE rule", subnet, n)
+	}
+	if n := count("-S", "FORWARD"); n != 2 {
+		t.Errorf("FORWARD mentions %s %d times, want two rules", subnet, n)
+	}
 }

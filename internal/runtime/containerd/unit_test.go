@@ -171,8 +171,8 @@ func TestConfList(t *testing.T) {
 	for _, p := range conf.Plugins {
 		types = append(types, p["type"].(string))
 	}
-	if conf.Name != cniNetwork || strings.Join(types, ",") != "bridge,portmap,firewall" {
-		t.Errorf("conf list = %s, want network %q with bridge, portmap, firewall", b, cniNetwork)
+	if conf.Name != cniNetwork || strings.Join(types, ",") != "bridge,portmap" {
+		t.Errorf("conf list = %s, want network %q with bridge, portmap", b, cniNetwork)
 	}
 }
 
@@ -186,7 +186,7 @@ func TestNewNetworkOptions(t *testing.T) {
 		{name: "host", opts: Options{Network: NetworkHost}, none: true},
 		{name: "unknown mode", opts: Options{Network: "overlay"}, err: `network "overlay"`},
 		{name: "no plugins, auto", opts: Options{CNIBinDirs: []string{t.TempDir()}}, none: true},
-		{name: "no plugins, bridge asked", opts: Options{Network: NetworkBridge, CNIBinDirs: []string{t.TempDir()}}, err: "CNI plugins bridge, host-local, portmap, firewall, loopback not found"},
+		{name: "no plugins, bridge asked", opts: Options{Network: NetworkBridge, CNIBinDirs: []string{t.TempDir()}}, err: "CNI plugins bridge, host-local, portmap, loopback not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
