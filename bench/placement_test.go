@@ -29,6 +29,9 @@ func TestPlacementScenarioPrintsItsRows(t *testing.T) {
 			for _, name := range []string{"placements per second", "per call p50", "per call p99", "nodes evaluated per call"} {
 				want = append(want, row{fmt.Sprintf("placement %d nodes", n), f + " " + name})
 			}
+			if n == 10_000 && f == "default" {
+				want = append(want, row{"placement 10000 nodes", "default mean per call (aim 10,000/s)"})
+			}
 		}
 	}
 	dag := fmt.Sprintf("placement DAG %dx%d", dagServices, dagRegions)
