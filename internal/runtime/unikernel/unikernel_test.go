@@ -16,6 +16,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/runtime/unikernel/kerneltest"
 )
 
 const banner = "hedge unikernel up"
@@ -62,7 +63,7 @@ func qemuOf(id string) []int {
 func TestUnikernelBootLogsStop(t *testing.T) {
 	progress := &progressLog{}
 	d, exits := newTestDriver(t, Options{OnProgress: progress.onProgress})
-	srv := serveFiles(t, map[string][]byte{"/hello.tar.gz": tarGz(t, map[string][]byte{"kernel": multibootKernel(banner + "\r\n")})})
+	srv := serveFiles(t, map[string][]byte{"/hello.tar.gz": kerneltest.TarGz(t, map[string][]byte{"kernel": kerneltest.MultibootKernel(banner + "\r\n")})})
 	ctx := context.Background()
 	id := "vm-1"
 	port := freePort(t)
@@ -137,7 +138,7 @@ func TestUnikernelRecoverReattaches(t *testing.T) {
 	dir := t.TempDir()
 	first, firstExits := newTestDriver(t, Options{DataDir: dir})
 	kernel := filepath.Join(t.TempDir(), "hello.tar.gz")
-	if err := os.WriteFile(kernel, tarGz(t, map[string][]byte{"./kernel": multibootKernel(banner + "\r\n")}), 0o644); err != nil {
+	if err := os.WriteFile(kernel, kerneltest.TarGz(t, map[string][]byte{"./kernel": kerneltest.MultibootKernel(banner + "\r\n")}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -176,7 +177,7 @@ func TestUnikernelRecoverReattaches(t *testing.T) {
 func TestUnikernelKillWithoutGrace(t *testing.T) {
 	d, exits := newTestDriver(t, Options{})
 	kernel := filepath.Join(t.TempDir(), "hello.tar.gz")
-	if err := os.WriteFile(kernel, tarGz(t, map[string][]byte{"kernel": multibootKernel(banner + "\r\n")}), 0o644); err != nil {
+	if err := os.WriteFile(kernel, kerneltest.TarGz(t, map[string][]byte{"kernel": kerneltest.MultibootKernel(banner + "\r\n")}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	task, err := d.Start(context.Background(), vmSpec("vm-k", kernel))
@@ -197,7 +198,7 @@ func TestUnikernelKillWithoutGrace(t *testing.T) {
 func TestUnikernelBadImageIsAReadableError(t *testing.T) {
 	d, _ := newTestDriver(t, Options{})
 	srv := serveFiles(t, map[string][]byte{
-		"/nokernel.tar.gz": tarGz(t, map[string][]byte{"README": []byte("no kernel here")}),
+		"/nokernel.tar.gz": kerneltest.TarGz(t, map[string][]byte{"README": []byte("no kernel here")}),
 		"/garbage.tar.gz":  []byte("this is not an archive at all, just text"),
 	})
 	tests := []struct {

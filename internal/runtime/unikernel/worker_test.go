@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hedgeorch/hedge/internal/runtime/unikernel/kerneltest"
 )
 
 // The worker-death test re-runs this test binary as a "worker" that boots one
@@ -44,7 +46,7 @@ func TestUnikernelVMSurvivesWorkerSIGKILL(t *testing.T) {
 	requireQemu(t)
 	dataDir := t.TempDir()
 	kernel := filepath.Join(t.TempDir(), "hello.tar.gz")
-	if err := os.WriteFile(kernel, tarGz(t, map[string][]byte{"kernel": multibootKernel(banner + "\r\n")}), 0o644); err != nil {
+	if err := os.WriteFile(kernel, kerneltest.TarGz(t, map[string][]byte{"kernel": kerneltest.MultibootKernel(banner + "\r\n")}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	worker := exec.Command(os.Args[0], "-test.run=^$")
