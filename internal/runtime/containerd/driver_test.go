@@ -74,7 +74,7 @@ func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 	if err := d.Stop(ctx, "web-1", 10*time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	e := exits.wait(t, "web-1")
+	e := exits.Wait(t, "web-1")
 	if !e.CodeKnown || e.Code != 0 || e.Reason != reasonStopped {
 		t.Errorf("exit = %+v, want code 0 (the server ends on SIGTERM), reason stopped", e)
 	}
@@ -96,7 +96,7 @@ func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 	if err := d.Remove(ctx, "web-1"); err != nil {
 		t.Errorf("second Remove = %v, want nil (idempotent)", err)
 	}
-	if n := len(exits.all("web-1")); n != 1 {
+	if n := len(exits.All("web-1")); n != 1 {
 		t.Errorf("exits reported = %d, want exactly one", n)
 	}
 	if _, err := d.Logs(ctx, "web-1", 0); !errors.Is(err, runtime.ErrNotFound) {
@@ -236,7 +236,7 @@ func TestContainerdOneShotExitCodes(t *testing.T) {
 			if _, err := d.Start(context.Background(), s); err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			got := exits.wait(t, id)
+			got := exits.Wait(t, id)
 			if got.At.IsZero() {
 				t.Errorf("exit time not set")
 			}
@@ -301,7 +301,7 @@ func TestContainerdCmdEnvArgsFiles(t *testing.T) {
 			if _, err := d.Start(context.Background(), s); err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			if e := exits.wait(t, id); e.Code != 0 {
+			if e := exits.Wait(t, id); e.Code != 0 {
 				t.Errorf("exit = %+v, want 0", e)
 			}
 			out, err := d.Logs(context.Background(), id, 0)
@@ -330,7 +330,7 @@ func TestContainerdOutOfMemory(t *testing.T) {
 	get(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
 	// The request dies with the server; only the exit matters.
 	_, _ = (&httpGetter{}).get(fmt.Sprintf("http://127.0.0.1:%d/alloc?mb=100", port))
-	e := exits.wait(t, "oom")
+	e := exits.Wait(t, "oom")
 	if e.Code != 137 || e.Signal != "SIGKILL" || e.Reason != reasonOOM {
 		t.Errorf("exit = %+v, want SIGKILL (137), reason %q", e, reasonOOM)
 	}
@@ -353,10 +353,10 @@ func TestContainerdStopEscalatesToSIGKILL(t *testing.T) {
 	if took := time.Since(began); took < grace {
 		t.Errorf("Stop took %v, want at least the grace period %v", took, grace)
 	}
-	if e := exits.wait(t, "stubborn"); e.Signal != "SIGKILL" || e.Code != 137 || e.Reason != reasonStopped {
+	if e := exits.Wait(t, "stubborn"); e.Signal != "SIGKILL" || e.Code != 137 || e.Reason != reasonStopped {
 		t.Errorf("exit = %+v, want SIGKILL, reason stopped", e)
 	}
-	if n := len(exits.all("stubborn")); n != 1 {
+	if n := len(exits.All("stubborn")); n != 1 {
 		t.Errorf("exits reported = %d, want one", n)
 	}
 }
@@ -427,7 +427,7 @@ func TestContainerdRecoverReattachesAndReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second) // brief ends meanwhile
-	if n := len(exits1.all("brief")); n != 0 {
+	if n := len(exits1.All("brief")); n != 0 {
 		t.Fatalf("closed driver reported %d exits", n)
 	}
 
@@ -439,7 +439,7 @@ func TestContainerdRecoverReattachesAndReports(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].InstanceID != "web" || tasks[0].PID != webTask.PID {
 		t.Fatalf("Recover = %+v, want web (pid %d) only", tasks, webTask.PID)
 	}
-	e := exits2.wait(t, "brief")
+	e := exits2.Wait(t, "brief")
 	if !e.CodeKnown || e.Code != 4 || e.Reason != "exited with code 4 "+reasonDown {
 		t.Errorf("exit of brief = %+v, want code 4 found by Recover", e)
 	}
@@ -452,13 +452,13 @@ func TestContainerdRecoverReattachesAndReports(t *testing.T) {
 	if err != nil || len(tasks) != 1 || tasks[0].InstanceID != "web" {
 		t.Errorf("second Recover = %+v, %v; want web", tasks, err)
 	}
-	if n := len(exits2.all("brief")); n != 1 {
+	if n := len(exits2.All("brief")); n != 1 {
 		t.Errorf("brief reported %d times, want once", n)
 	}
 	if err := d2.Stop(ctx, "web", 5*time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if e := exits2.wait(t, "web"); e.Reason != reasonStopped {
+	if e := exits2.Wait(t, "web"); e.Reason != reasonStopped {
 		t.Errorf("exit of web = %+v, want stopped", e)
 	}
 
@@ -467,7 +467,7 @@ func TestContainerdRecoverReattachesAndReports(t *testing.T) {
 	if tasks, err := d3.Recover(ctx); err != nil || len(tasks) != 0 {
 		t.Errorf("Recover after everything ended = %+v, %v; want nothing", tasks, err)
 	}
-	if len(exits3.all("web"))+len(exits3.all("brief")) != 0 {
+	if len(exits3.All("web"))+len(exits3.All("brief")) != 0 {
 		t.Errorf("exits reported again by a later driver")
 	}
 	for _, id := range []string{"web", "brief"} {

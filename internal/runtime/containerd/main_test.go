@@ -21,6 +21,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 )
 
 // testNamespace keeps this test binary's containers and images apart from a
@@ -59,51 +60,11 @@ func removeTestNamespace() {
 	}
 }
 
-// exitLog records what OnExit was told, and lets a test wait for it.
-type exitLog struct {
-	mu      sync.Mutex
-	exits   map[string][]runtime.Exit
-	changed chan struct{}
-}
+// exitLog records what OnExit was told (shared with the other drivers'
+// tests).
+type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog {
-	return &exitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
-}
-
-func (l *exitLog) onExit(id string, e runtime.Exit) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.exits[id] = append(l.exits[id], e)
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-// all returns every exit reported for id.
-func (l *exitLog) all(id string) []runtime.Exit {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]runtime.Exit(nil), l.exits[id]...)
-}
-
-// wait returns the first exit reported for id, failing the test after a
-// while.
-func (l *exitLog) wait(t testing.TB, id string) runtime.Exit {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		l.mu.Lock()
-		got, changed := l.exits[id], l.changed
-		l.mu.Unlock()
-		if len(got) > 0 {
-			return got[0]
-		}
-		select {
-		case <-changed:
-		case <-timeout:
-			t.Fatalf("no exit reported for %s", id)
-		}
-	}
-}
+func newExitLog() *exitLog { return runtimetest.NewExitLog() }
 
 // progressLog records what OnProgress was told.
 type progressLog struct {
@@ -143,7 +104,7 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		opts.DataDir = t.TempDir()
 	}
 	if opts.OnExit == nil {
-		opts.OnExit = exits.onExit
+		opts.OnExit = exits.OnExit
 	}
 	if opts.Namespace == "" {
 		opts.Namespace = testNamespace

@@ -76,7 +76,7 @@ func TestContainerdUsageOfEndedInstance(t *testing.T) {
 	if _, err := d.Start(context.Background(), spec("done", ref, "true")); err != nil {
 		t.Fatal(err)
 	}
-	exits.wait(t, "done")
+	exits.Wait(t, "done")
 	if _, _, err := d.Usage(context.Background(), "done"); err == nil || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("Usage of an ended instance = %v, want not running", err)
 	}
@@ -102,7 +102,7 @@ func TestContainerdPrivateRegistry(t *testing.T) {
 	if _, err := d.Start(context.Background(), spec("authed", ref, "true")); err != nil {
 		t.Fatalf("Start with credentials: %v", err)
 	}
-	if e := exits.wait(t, "authed"); e.Code != 0 {
+	if e := exits.Wait(t, "authed"); e.Code != 0 {
 		t.Errorf("exit = %+v", e)
 	}
 }

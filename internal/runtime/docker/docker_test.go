@@ -79,7 +79,7 @@ func TestDockerOneShotExitCodes(t *testing.T) {
 			if task.InstanceID != id || task.StartedAt.IsZero() {
 				t.Errorf("Start = %+v, want the instance and its start time", task)
 			}
-			e := exits.wait(t, id)
+			e := exits.Wait(t, id)
 			if !e.CodeKnown || e.Code != tt.code || e.Reason != tt.reason {
 				t.Errorf("exit = %+v, want code %d known, reason %q", e, tt.code, tt.reason)
 			}
@@ -93,7 +93,7 @@ func TestDockerOneShotExitCodes(t *testing.T) {
 			if err := d.Stop(context.Background(), id, time.Second); err != nil {
 				t.Errorf("Stop of an ended instance = %v, want nil", err)
 			}
-			if n := len(exits.all(id)); n != 1 {
+			if n := len(exits.All(id)); n != 1 {
 				t.Errorf("%d exits reported, want 1", n)
 			}
 		})
@@ -125,7 +125,7 @@ func TestDockerStopGraceAndIdempotence(t *testing.T) {
 				t.Fatalf("Stop: %v", err)
 			}
 			took := time.Since(begin)
-			e := exits.all(id)
+			e := exits.All(id)
 			if len(e) != 1 {
 				t.Fatalf("exits when Stop returned = %+v, want exactly one", e)
 			}
@@ -176,7 +176,7 @@ func TestDockerCmdArgsEnvAndFiles(t *testing.T) {
 	if _, err := d.Start(context.Background(), spec); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if e := exits.wait(t, id); e.Code != 0 {
+	if e := exits.Wait(t, id); e.Code != 0 {
 		t.Errorf("exit = %+v, want 0", e)
 	}
 	waitLogs(t, d, id,
@@ -248,8 +248,8 @@ func TestDockerRecoverReattaches(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if len(firstExits.all(running))+len(firstExits.all(ended)) != 0 {
-		t.Fatalf("Close reported exits: %+v %+v", firstExits.all(running), firstExits.all(ended))
+	if len(firstExits.All(running))+len(firstExits.All(ended)) != 0 {
+		t.Fatalf("Close reported exits: %+v %+v", firstExits.All(running), firstExits.All(ended))
 	}
 
 	second, exits := newTestDriver(t, Options{DataDir: dir})
@@ -269,19 +269,19 @@ func TestDockerRecoverReattaches(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].InstanceID != running || tasks[0].PID != task.PID || !tasks[0].StartedAt.Equal(task.StartedAt) {
 		t.Fatalf("Recover = %+v, want only %s with pid %d started %v", tasks, running, task.PID, task.StartedAt)
 	}
-	if e := exits.all(ended); len(e) != 1 || !e[0].CodeKnown || e[0].Code != 7 || !strings.Contains(e[0].Reason, reasonDown) {
+	if e := exits.All(ended); len(e) != 1 || !e[0].CodeKnown || e[0].Code != 7 || !strings.Contains(e[0].Reason, reasonDown) {
 		t.Errorf("exit of the container that ended meanwhile = %+v, want code 7 reported once, %q", e, reasonDown)
 	}
 	// A second Recover reports nothing new and returns the same task.
 	tasks, err = second.Recover(ctx)
-	if err != nil || len(tasks) != 1 || len(exits.all(ended)) != 1 {
-		t.Errorf("second Recover = %+v, %v (exits %+v), want the same task and no new exit", tasks, err, exits.all(ended))
+	if err != nil || len(tasks) != 1 || len(exits.All(ended)) != 1 {
+		t.Errorf("second Recover = %+v, %v (exits %+v), want the same task and no new exit", tasks, err, exits.All(ended))
 	}
 	waitLogs(t, second, running, "up\n")
 	if err := second.Stop(ctx, running, time.Second); err != nil {
 		t.Fatalf("Stop after Recover: %v", err)
 	}
-	if e := exits.all(running); len(e) != 1 || e[0].Reason != reasonStopped {
+	if e := exits.All(running); len(e) != 1 || e[0].Reason != reasonStopped {
 		t.Errorf("exit after Stop = %+v, want one, stopped", e)
 	}
 }
@@ -303,7 +303,7 @@ func TestDockerRemoveLeavesNothing(t *testing.T) {
 	if err := d.Remove(ctx, id); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	if e := exits.all(id); len(e) != 1 {
+	if e := exits.All(id); len(e) != 1 {
 		t.Errorf("exits = %+v, want one", e)
 	}
 	if got := listOwned(t, d.cli, d.owner); len(got) != 0 {
@@ -382,7 +382,7 @@ func TestDockerOutOfMemoryIsReported(t *testing.T) {
 	if err == nil {
 		resp.Body.Close()
 	}
-	e := exits.wait(t, id)
+	e := exits.Wait(t, id)
 	if e.Reason != reasonOOM || !e.CodeKnown || e.Code != 137 {
 		t.Errorf("exit = %+v, want reason %q, code 137", e, reasonOOM)
 	}
@@ -498,7 +498,7 @@ func TestDockerPullWithRegistryCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			if e := exits.wait(t, id); e.Code != 0 {
+			if e := exits.Wait(t, id); e.Code != 0 {
 				t.Errorf("exit = %+v, want 0", e)
 			}
 		})

@@ -99,7 +99,7 @@ func TestMemoryLimitEnforcedRoot(t *testing.T) {
 	if _, err := d.Start(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	e := exits.wait(t, "hog")
+	e := exits.Wait(t, "hog")
 	out, _ := d.Logs(context.Background(), "hog", 0)
 	if strings.Contains(string(out), "survived") || e.Signal != "SIGKILL" {
 		t.Errorf("a shell holding 64 MB under a 16 MB limit: exit %+v, output %q; want it OOM-killed", e, out)

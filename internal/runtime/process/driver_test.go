@@ -39,7 +39,7 @@ func TestStartLogsStopRemove(t *testing.T) {
 	if err := d.Stop(ctx, "web-1", 5*time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	e := exits.wait(t, "web-1")
+	e := exits.Wait(t, "web-1")
 	if e.Signal != "SIGTERM" || !e.CodeKnown || e.Code != 128+int(unix.SIGTERM) || e.Reason != "stopped" {
 		t.Errorf("exit = %+v, want killed by SIGTERM, reason stopped", e)
 	}
@@ -70,8 +70,8 @@ func TestStartLogsStopRemove(t *testing.T) {
 	if err := d.Remove(ctx, "web-1"); err != nil {
 		t.Errorf("second Remove = %v, want nil (idempotent)", err)
 	}
-	if len(exits.all("web-1")) != 1 {
-		t.Errorf("exits reported = %+v, want exactly one", exits.all("web-1"))
+	if len(exits.All("web-1")) != 1 {
+		t.Errorf("exits reported = %+v, want exactly one", exits.All("web-1"))
 	}
 }
 
@@ -101,7 +101,7 @@ func TestExitCodes(t *testing.T) {
 			if _, err := d.Start(context.Background(), shSpec(id, tt.script)); err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			got := exits.wait(t, id)
+			got := exits.Wait(t, id)
 			if got.At.IsZero() {
 				t.Errorf("exit time not set")
 			}
@@ -130,7 +130,7 @@ func TestEnvArgsWorkdir(t *testing.T) {
 	if _, err := d.Start(context.Background(), spec); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if e := exits.wait(t, "env-1"); e.Code != 0 {
+	if e := exits.Wait(t, "env-1"); e.Code != 0 {
 		t.Fatalf("exit = %+v", e)
 	}
 	work := filepath.Join(d.instanceDir("env-1"), "work")
@@ -163,7 +163,7 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	if took := time.Since(began); took < grace {
 		t.Errorf("Stop took %v, want at least the grace period %v", took, grace)
 	}
-	if e := exits.wait(t, "stubborn"); e.Signal != "SIGKILL" || e.Code != 137 {
+	if e := exits.Wait(t, "stubborn"); e.Signal != "SIGKILL" || e.Code != 137 {
 		t.Errorf("exit = %+v, want SIGKILL", e)
 	}
 }
@@ -244,7 +244,7 @@ func TestRemoveKillsRunningInstance(t *testing.T) {
 	if err := d.Remove(context.Background(), "busy"); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	if e := exits.wait(t, "busy"); e.Signal != "SIGKILL" {
+	if e := exits.Wait(t, "busy"); e.Signal != "SIGKILL" {
 		t.Errorf("exit = %+v, want SIGKILL", e)
 	}
 	if err := unix.Kill(task.PID, 0); !errors.Is(err, unix.ESRCH) {
@@ -260,7 +260,7 @@ func TestStragglersKilledWithLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exits.wait(t, "leaky")
+	exits.Wait(t, "leaky")
 	b, err := os.ReadFile(filepath.Join(d.instanceDir("leaky"), "work", "bg.pid"))
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +331,7 @@ func TestWithoutPidfds(t *testing.T) {
 	if _, err := d.Start(ctx, shSpec("three", "exit 3")); err != nil {
 		t.Fatal(err)
 	}
-	if e := exits.wait(t, "three"); e.Code != 3 || !e.CodeKnown {
+	if e := exits.Wait(t, "three"); e.Code != 3 || !e.CodeKnown {
 		t.Errorf("exit = %+v, want code 3", e)
 	}
 	if _, err := d.Start(ctx, sleepSpec("sleeper")); err != nil {
@@ -340,7 +340,7 @@ func TestWithoutPidfds(t *testing.T) {
 	if err := d.Stop(ctx, "sleeper", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if e := exits.wait(t, "sleeper"); e.Signal != "SIGTERM" {
+	if e := exits.Wait(t, "sleeper"); e.Signal != "SIGTERM" {
 		t.Errorf("exit = %+v, want SIGTERM", e)
 	}
 
@@ -359,7 +359,7 @@ func TestWithoutPidfds(t *testing.T) {
 	if err := d2.Stop(ctx, "kept", time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if e := exits2.wait(t, "kept"); e.CodeKnown || e.Reason != "stopped" {
+	if e := exits2.Wait(t, "kept"); e.CodeKnown || e.Reason != "stopped" {
 		t.Errorf("exit seen by the re-attaching driver = %+v, want code unknown, stopped", e)
 	}
 }

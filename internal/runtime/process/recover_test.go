@@ -34,7 +34,7 @@ func TestRecover(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the killed instance has ended", func() bool { return !alive(dead.PID, mustStartTicksOrZero(dead.PID)) })
-	if got := firstExits.all("dead"); len(got) != 0 {
+	if got := firstExits.All("dead"); len(got) != 0 {
 		t.Fatalf("the closed driver reported %+v", got)
 	}
 
@@ -46,7 +46,7 @@ func TestRecover(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].InstanceID != "live" || tasks[0].PID != live.PID || !tasks[0].StartedAt.Equal(live.StartedAt) {
 		t.Fatalf("Recover = %+v, want only %+v", tasks, live)
 	}
-	e := exits.wait(t, "dead")
+	e := exits.Wait(t, "dead")
 	if e.CodeKnown || e.Reason != reasonDown {
 		t.Errorf("exit of the instance that died while down = %+v, want code unknown, reason %q", e, reasonDown)
 	}
@@ -57,7 +57,7 @@ func TestRecover(t *testing.T) {
 	if err := second.Stop(ctx, "live", 5*time.Second); err != nil {
 		t.Fatalf("Stop of a re-attached instance: %v", err)
 	}
-	if e := exits.wait(t, "live"); e.Reason != "stopped" {
+	if e := exits.Wait(t, "live"); e.Reason != "stopped" {
 		t.Errorf("exit of the re-attached instance = %+v, want reason stopped", e)
 	}
 	if err := unix.Kill(live.PID, 0); !errors.Is(err, unix.ESRCH) {
@@ -74,10 +74,10 @@ func TestRecover(t *testing.T) {
 		t.Errorf("Recover by a third driver = %+v, %v; want nothing", tasks, err)
 	}
 	for _, id := range []string{"live", "dead"} {
-		if n := len(exits.all(id)); n != 1 {
+		if n := len(exits.All(id)); n != 1 {
 			t.Errorf("%s: %d exits reported by the second driver, want 1", id, n)
 		}
-		if got := thirdExits.all(id); len(got) != 0 {
+		if got := thirdExits.All(id); len(got) != 0 {
 			t.Errorf("%s: reported again by a third driver: %+v", id, got)
 		}
 	}
@@ -135,7 +135,7 @@ func TestRecoverPIDReuse(t *testing.T) {
 	if err != nil || len(tasks) != 0 {
 		t.Fatalf("Recover = %+v, %v; want no task", tasks, err)
 	}
-	if e := exits.wait(t, "reused"); e.CodeKnown || e.Reason != reasonDown {
+	if e := exits.Wait(t, "reused"); e.CodeKnown || e.Reason != reasonDown {
 		t.Errorf("exit = %+v, want code unknown, reason %q", e, reasonDown)
 	}
 	if !alive(other.Process.Pid, ticks) {

@@ -86,7 +86,7 @@ func TestInstancesSurviveWorkerSIGKILL(t *testing.T) {
 	if err := d.Stop(context.Background(), "survivor", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	e := exits.wait(t, "survivor")
+	e := exits.Wait(t, "survivor")
 	if e.CodeKnown || e.Reason != "stopped" {
 		t.Errorf("exit of a re-attached instance (not our child) = %+v, want code unknown, reason stopped", e)
 	}

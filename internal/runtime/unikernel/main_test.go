@@ -15,7 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 )
 
 // testCgroupParent keeps this test binary's cgroups apart from a real
@@ -71,30 +71,11 @@ func serveFiles(t testing.TB, files map[string][]byte) *httptest.Server {
 	return srv
 }
 
-// exitLog records what OnExit was told, and lets a test wait for it.
-type exitLog struct {
-	mu      sync.Mutex
-	exits   map[string][]runtime.Exit
-	changed chan struct{}
-}
+// exitLog records what OnExit was told (shared with the other drivers'
+// tests).
+type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog {
-	return &exitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
-}
-
-func (l *exitLog) onExit(id string, e runtime.Exit) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.exits[id] = append(l.exits[id], e)
-	close(l.changed)
-	l.changed = make(chan struct{})
-}
-
-func (l *exitLog) all(id string) []runtime.Exit {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]runtime.Exit(nil), l.exits[id]...)
-}
+func newExitLog() *exitLog { return runtimetest.NewExitLog() }
 
 // progressLog records OnProgress messages.
 type progressLog struct {
@@ -124,7 +105,7 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		opts.DataDir = t.TempDir()
 	}
 	if opts.OnExit == nil {
-		opts.OnExit = exits.onExit
+		opts.OnExit = exits.OnExit
 	}
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent

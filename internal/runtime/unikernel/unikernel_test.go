@@ -101,7 +101,7 @@ func TestUnikernelBootLogsStop(t *testing.T) {
 	if err := d.Stop(ctx, id, time.Second); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	e := exits.all(id)
+	e := exits.All(id)
 	if len(e) != 1 || e[0].Reason != "stopped" || !e[0].CodeKnown || e[0].Code != 0 || e[0].Signal != "" {
 		t.Fatalf("exits when Stop returned = %+v, want one: stopped, code 0 (QEMU quit, not killed)", e)
 	}
@@ -151,7 +151,7 @@ func TestUnikernelRecoverReattaches(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if e := firstExits.all("vm-r"); len(e) != 0 {
+	if e := firstExits.All("vm-r"); len(e) != 0 {
 		t.Fatalf("Close reported %+v", e)
 	}
 
@@ -166,7 +166,7 @@ func TestUnikernelRecoverReattaches(t *testing.T) {
 	if err := second.Stop(ctx, "vm-r", 500*time.Millisecond); err != nil {
 		t.Fatalf("Stop after Recover: %v", err)
 	}
-	if e := exits.all("vm-r"); len(e) != 1 || e[0].Reason != "stopped" {
+	if e := exits.All("vm-r"); len(e) != 1 || e[0].Reason != "stopped" {
 		t.Errorf("exits = %+v, want one, stopped", e)
 	}
 	if pids := qemuOf("vm-r"); len(pids) != 0 {
@@ -187,7 +187,7 @@ func TestUnikernelKillWithoutGrace(t *testing.T) {
 	if err := d.Stop(context.Background(), "vm-k", 0); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	if e := exits.all("vm-k"); len(e) != 1 || e[0].Signal != "SIGKILL" || e[0].Reason != "stopped" {
+	if e := exits.All("vm-k"); len(e) != 1 || e[0].Signal != "SIGKILL" || e[0].Reason != "stopped" {
 		t.Errorf("exits = %+v, want one: stopped by SIGKILL", e)
 	}
 	if unix.Kill(task.PID, 0) != unix.ESRCH {

@@ -92,7 +92,7 @@ func TestUnikernelVMSurvivesWorkerSIGKILL(t *testing.T) {
 	if err := d.Stop(context.Background(), "survivor", 300*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if e := exits.all("survivor"); len(e) != 1 || e[0].Reason != "stopped" || e[0].CodeKnown {
+	if e := exits.All("survivor"); len(e) != 1 || e[0].Reason != "stopped" || e[0].CodeKnown {
 		t.Errorf("exits = %+v, want one: stopped, code unknown (not the new worker's child)", e)
 	}
 	if pids := qemuOf("survivor"); len(pids) != 0 {
