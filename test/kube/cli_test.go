@@ -59,8 +59,8 @@ func (s *suite) cliClusters(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = hedge("kube", "cluster", "add", "--kubeconfig", bad, "--name", "bad")
-	if r.code == 0 || !strings.Contains(r.errOut, "credentials") {
-		t.Errorf("add with a bad kubeconfig: %+v, want an error naming the credentials", r)
+	if r.code == 0 || !strings.Contains(r.errOut, "400 Bad Request") || !strings.Contains(r.errOut, "credentials: not a kubeconfig") {
+		t.Errorf("add with a bad kubeconfig: %+v, want a 400 naming the credentials", r)
 	}
 	r = hedge("kube", "cluster", "add", "--name", "x")
 	if r.code == 0 || !strings.Contains(r.errOut, "--kubeconfig and --name are required") {
@@ -80,8 +80,8 @@ func (s *suite) cliClusters(t *testing.T) {
 		t.Errorf("get clusters: %+v", r)
 	}
 	r = hedge("kube", "cluster", "add", "--kubeconfig", good, "--name", "cloud3", "--cloud")
-	if r.code == 0 || !strings.Contains(r.errOut, "cloud") {
-		t.Errorf("a second cloud cluster: %+v, want refused", r)
+	if r.code == 0 || !strings.Contains(r.errOut, "cluster cloud2 is already the cloud cluster") {
+		t.Errorf("a second cloud cluster: %+v, want refused naming cloud2", r)
 	}
 	r = hedge("kube", "cluster", "delete", "cloud2")
 	if r.code != 0 || !strings.Contains(r.out, "deleted") {
