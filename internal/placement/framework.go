@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -233,9 +232,7 @@ func (f *Framework) Place(ctx context.Context, r *Request, cands []*Candidate) (
 	if want := f.feasibleToFind(len(cands)); want > 0 {
 		out = f.sampledScan(ctx, r, scanner{filters: filters, scores: scores, random: random}, cands, want, seed)
 	} else if workers := f.workers(len(cands)); workers > 1 {
-		// The goroutines get their own copies of the prepared plugins, so
-		// that the sequential path keeps its buffers on the stack.
-		out = parallelScan(ctx, r, scanner{filters: slices.Clone(filters), scores: slices.Clone(scores), random: random}, cands, workers, seed)
+		out = parallelScan(ctx, r, goroutineScanner(filters, scores, random), cands, workers, seed)
 	} else {
 		var pcg rand.PCG
 		pcg.Seed(seed[0], seed[1])

@@ -3,7 +3,6 @@ package placement
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 )
 
 // This file is how Place stays fast on very large clusters: like
@@ -65,9 +64,7 @@ func (f *Framework) scanRange(ctx context.Context, r *Request, s scanner, cands 
 	lo, hi = lo%n, lo%n+(hi-lo)
 	run := func(a, b int) scan {
 		if w := f.workers(b - a); s.limit == 0 && w > 1 {
-			ps := scanner{filters: slices.Clone(s.filters), scores: slices.Clone(s.scores), random: s.random}
-			out := parallelScan(ctx, r, ps, cands[a:b], w, seed)
-			return out
+			return parallelScan(ctx, r, goroutineScanner(s.filters, s.scores, s.random), cands[a:b], w, seed)
 		}
 		return s.scan(ctx, r, cands[a:b], a, pcg)
 	}

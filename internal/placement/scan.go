@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 )
 
@@ -28,6 +29,13 @@ type scanner struct {
 	// limit, when > 0, stops the scan once that many feasible candidates
 	// were found (sample.go).
 	limit int
+}
+
+// goroutineScanner is a scanner with its own copies of the prepared
+// plugins: goroutines get one, so that the sequential path keeps its buffers
+// on the stack (the copies, not the buffers, flow into the result).
+func goroutineScanner(filters []FilterPlugin, scores []weightedScore, random bool) scanner {
+	return scanner{filters: slices.Clone(filters), scores: slices.Clone(scores), random: random}
 }
 
 // scan is what scanning a run of candidates found.
