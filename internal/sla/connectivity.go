@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/fieldpath"
 	"github.com/hedgeorch/hedge/internal/topology"
 )
 
@@ -49,31 +50,31 @@ const (
 // even one it cannot read, so that ValidateService's problems carry the index
 // the user wrote.
 func (w *walker) connectivity(path string, v any) []api.Connectivity {
-	items, ok := w.list(path, v)
+	items, ok := w.List(path, v)
 	if !ok || len(items) == 0 {
 		return nil
 	}
 	out := make([]api.Connectivity, len(items))
 	for i, item := range items {
 		field := index(path, i)
-		o, ok := w.objectAt(field, item)
+		o, ok := w.ObjectAt(field, item)
 		if !ok {
 			continue
 		}
-		w.checkFields(field, o, connectivityFields)
+		w.CheckFields(field, o, connectivityFields)
 		c := &out[i]
 		c.TargetMicroservice = w.dataflowEnd(field, o, "target_microservice")
-		if o.get("target_microservice_id") != nil {
-			if o.get("target_microservice") != nil {
-				w.addf(join(field, "target_microservice_id"), "is Oakestra's name for target_microservice; write only one of them")
+		if o.Get("target_microservice_id") != nil {
+			if o.Get("target_microservice") != nil {
+				w.Addf(join(field, "target_microservice_id"), "is Oakestra's name for target_microservice; write only one of them")
 			} else {
 				c.TargetMicroservice = w.dataflowEnd(field, o, "target_microservice_id")
-				w.aliases[join(field, "target_microservice")] = join(field, "target_microservice_id")
+				w.Alias(join(field, "target_microservice"), join(field, "target_microservice_id"))
 			}
 		}
 		c.TargetEndpoint = w.dataflowEnd(field, o, "target_endpoint")
 		c.SourceEndpoint = w.dataflowEnd(field, o, "source_endpoint")
-		c.Constraints = w.conConstraints(join(field, "con_constraints"), o.get("con_constraints"))
+		c.Constraints = w.conConstraints(join(field, "con_constraints"), o.Get("con_constraints"))
 	}
 	return out
 }
@@ -83,43 +84,43 @@ func (w *walker) connectivity(path string, v any) []api.Connectivity {
 // the entry is marked partial: ValidateService, seeing no end at all, would
 // report it a second time as missing.
 func (w *walker) dataflowEnd(entry string, o *object, name string) string {
-	v := o.get(name)
+	v := o.Get(name)
 	if v == nil {
 		return ""
 	}
 	field := join(entry, name)
-	s, ok := w.str(field, v)
+	s, ok := w.Str(field, v)
 	if ok && s == "" {
-		w.addf(field, "must not be empty")
+		w.Addf(field, "must not be empty")
 		ok = false
 	}
 	if !ok {
-		w.partial[entry] = true
+		w.MarkPartial(entry)
 	}
 	return s
 }
 
 func (w *walker) conConstraints(path string, v any) []api.ConConstraint {
-	items, ok := w.list(path, v)
+	items, ok := w.List(path, v)
 	if !ok || len(items) == 0 {
 		return nil
 	}
 	out := make([]api.ConConstraint, len(items))
 	for i, item := range items {
 		field := index(path, i)
-		o, ok := w.objectAt(field, item)
+		o, ok := w.ObjectAt(field, item)
 		if !ok {
 			continue
 		}
-		w.checkFields(field, o, conConstraintFields)
+		w.CheckFields(field, o, conConstraintFields)
 		c := &out[i]
-		c.Type, _ = w.str(join(field, "type"), o.get("type"))
-		c.Threshold = w.conThreshold(join(field, "threshold"), c.Type, o.get("threshold"))
+		c.Type, _ = w.Str(join(field, "type"), o.Get("type"))
+		c.Threshold = w.conThreshold(join(field, "threshold"), c.Type, o.Get("threshold"))
 		// Oakestra's rigidness and convergence_time tune how eagerly it
 		// re-places a service that misses the bound. Hedge places by the
 		// bound alone; they are accepted, and only their type matters.
-		w.float(join(field, "rigidness"), o.get("rigidness"))
-		w.float(join(field, "convergence_time"), o.get("convergence_time"))
+		w.Float(join(field, "rigidness"), o.Get("rigidness"))
+		w.Float(join(field, "convergence_time"), o.Get("convergence_time"))
 	}
 	return out
 }
@@ -133,13 +134,13 @@ func (w *walker) conThreshold(field, typ string, v any) float64 {
 	case typ == api.ConBandwidth && isString:
 		bps, err := topology.ParseBandwidth(strings.TrimSpace(s))
 		if err != nil {
-			w.addf(field, "must be a number or a quantity such as \"5M\", \"100k\" or \"10Mi\" (bit/s): %s", err)
+			w.Addf(field, "must be a number or a quantity such as \"5M\", \"100k\" or \"10Mi\" (bit/s): %s", err)
 			return 0
 		}
 		return float64(bps)
 	case typ == api.ConBandwidth:
 		if _, isNumber := v.(number); v != nil && !isNumber {
-			w.addf(field, "must be a number or a quantity such as \"5M\", \"100k\" or \"10Mi\" (bit/s), got %s", describe(v))
+			w.Addf(field, "must be a number or a quantity such as \"5M\", \"100k\" or \"10Mi\" (bit/s), got %s", describe(v))
 			return 0
 		}
 	case isString && typ != api.ConLatency:
@@ -147,7 +148,7 @@ func (w *walker) conThreshold(field, typ string, v any) float64 {
 		// reports the type.
 		return 0
 	}
-	f, _ := w.float(field, v)
+	f, _ := w.Float(field, v)
 	return f
 }
 
@@ -365,7 +366,7 @@ func (g *dataflowGraph) node(key, label string) int {
 		return i
 	}
 	g.index[key] = len(g.labels)
-	g.labels = append(g.labels, shorten(label))
+	g.labels = append(g.labels, fieldpath.Shorten(label))
 	g.succ = append(g.succ, nil)
 	return len(g.labels) - 1
 }

@@ -387,15 +387,15 @@ func TestValidateServiceConnectivity(t *testing.T) {
 			{SourceEndpoint: "db"},
 		}},
 		{name: "nothing set", conn: []api.Connectivity{{}},
-			want: []Problem{{"connectivity[0]", "needs one of target_microservice, target_endpoint or source_endpoint"}}},
+			want: []Problem{{Field: "connectivity[0]", Message: "needs one of target_microservice, target_endpoint or source_endpoint"}}},
 		{name: "NaN latency", conn: []api.Connectivity{{TargetEndpoint: "e", Constraints: []api.ConConstraint{{Type: api.ConLatency, Threshold: math.NaN()}}}},
-			want: []Problem{{"connectivity[0].con_constraints[0].threshold", "must be a number > 0 (milliseconds), got NaN"}}},
+			want: []Problem{{Field: "connectivity[0].con_constraints[0].threshold", Message: "must be a number > 0 (milliseconds), got NaN"}}},
 		{name: "infinite bandwidth", conn: []api.Connectivity{{TargetEndpoint: "e", Constraints: []api.ConConstraint{{Type: api.ConBandwidth, Threshold: math.Inf(1)}}}},
-			want: []Problem{{"connectivity[0].con_constraints[0].threshold", "must be a number > 0 (bit/s), got +Inf"}}},
+			want: []Problem{{Field: "connectivity[0].con_constraints[0].threshold", Message: "must be a number > 0 (bit/s), got +Inf"}}},
 		{name: "upper case type", conn: []api.Connectivity{{TargetEndpoint: "e", Constraints: []api.ConConstraint{{Type: "Latency", Threshold: 1}}}},
-			want: []Problem{{"connectivity[0].con_constraints[0].type", `unknown connectivity constraint type "Latency"`}}},
+			want: []Problem{{Field: "connectivity[0].con_constraints[0].type", Message: `unknown connectivity constraint type "Latency"`}}},
 		{name: "itself", conn: []api.Connectivity{{TargetMicroservice: "web"}},
-			want: []Problem{{"connectivity[0].target_microservice", `must name another microservice, not "web" itself`}}},
+			want: []Problem{{Field: "connectivity[0].target_microservice", Message: `must name another microservice, not "web" itself`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/hedgeorch/hedge/internal/fieldpath"
 )
 
 // ErrInvalid is matched (errors.Is) by every error this package returns for a
@@ -17,19 +19,7 @@ const maxProblems = 100
 // Problem is one thing wrong with a descriptor, located by field path, e.g.
 // Field "applications[0].microservices[1].memory", Message "must be >= 0".
 // Field is "" for problems with the descriptor as a whole.
-type Problem struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-// String renders the problem as "field: message", or just the message when it
-// is about the whole descriptor.
-func (p Problem) String() string {
-	if p.Field == "" {
-		return p.Message
-	}
-	return p.Field + ": " + p.Message
-}
+type Problem = fieldpath.Problem
 
 // ValidationError lists every problem found in a descriptor (not just the
 // first), so a user can fix them all in one round. errors.Is(err, ErrInvalid)

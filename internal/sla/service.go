@@ -33,45 +33,45 @@ var constraintFields = map[string][]string{
 // service reads one microservice. It only checks types and field names;
 // ValidateService checks the values.
 func (w *walker) service(path string, o *object) api.ServiceSpec {
-	w.checkFields(path, o, serviceFields)
-	at := func(name string) (string, any) { return join(path, name), o.get(name) }
+	w.CheckFields(path, o, serviceFields)
+	at := func(name string) (string, any) { return join(path, name), o.Get(name) }
 
 	s := api.ServiceSpec{Instances: 1}
-	w.str(at("microserviceID")) // set by the root, not the user; only its type matters
-	s.Name, _ = w.str(at("microservice_name"))
-	s.Namespace, _ = w.str(at("microservice_namespace"))
-	s.Virtualization, _ = w.str(at("virtualization"))
-	s.Code, _ = w.str(at("code"))
-	s.Cmd = w.strList(at("cmd"))
-	s.Args = w.strList(at("args"))
-	s.Environment = w.strList(at("environment"))
-	s.MemoryMB, _ = w.integer(at("memory"))
-	s.VCPUs, _ = w.float(at("vcpus"))
-	s.VGPUs, _ = w.intField(at("vgpus"))
-	s.VTPUs, _ = w.intField(at("vtpus"))
-	s.BandwidthIn, _ = w.integer(at("bandwidth_in"))
-	s.BandwidthOut, _ = w.integer(at("bandwidth_out"))
-	s.Storage, _ = w.integer(at("storage"))
+	w.Str(at("microserviceID")) // set by the root, not the user; only its type matters
+	s.Name, _ = w.Str(at("microservice_name"))
+	s.Namespace, _ = w.Str(at("microservice_namespace"))
+	s.Virtualization, _ = w.Str(at("virtualization"))
+	s.Code, _ = w.Str(at("code"))
+	s.Cmd = w.StrList(at("cmd"))
+	s.Args = w.StrList(at("args"))
+	s.Environment = w.StrList(at("environment"))
+	s.MemoryMB, _ = w.Integer(at("memory"))
+	s.VCPUs, _ = w.Float(at("vcpus"))
+	s.VGPUs, _ = w.Int(at("vgpus"))
+	s.VTPUs, _ = w.Int(at("vtpus"))
+	s.BandwidthIn, _ = w.Integer(at("bandwidth_in"))
+	s.BandwidthOut, _ = w.Integer(at("bandwidth_out"))
+	s.Storage, _ = w.Integer(at("storage"))
 	s.Port = w.port(at("port"))
-	s.AddedFiles = w.strList(at("added_files"))
-	s.OneShot, _ = w.boolean(at("one_shot"))
-	s.Privileged, _ = w.boolean(at("privileged"))
-	s.Arch = w.strList(at("arch"))
+	s.AddedFiles = w.StrList(at("added_files"))
+	s.OneShot, _ = w.Bool(at("one_shot"))
+	s.Privileged, _ = w.Bool(at("privileged"))
+	s.Arch = w.StrList(at("arch"))
 	for i, a := range s.Arch {
 		if canonical, ok := NormalizeArch(a); ok {
 			s.Arch[i] = canonical
 		}
 	}
-	s.RestartPolicy, _ = w.str(at("restart_policy"))
-	s.PlacementPolicy, _ = w.str(at("placement_policy"))
-	s.Priority, _ = w.intField(at("priority"))
-	s.PressureExempt, _ = w.boolean(at("pressure_exempt"))
-	s.NodeSelector = w.stringMap(at("node_selector"))
-	if n, ok := w.intField(at("instances")); ok {
+	s.RestartPolicy, _ = w.Str(at("restart_policy"))
+	s.PlacementPolicy, _ = w.Str(at("placement_policy"))
+	s.Priority, _ = w.Int(at("priority"))
+	s.PressureExempt, _ = w.Bool(at("pressure_exempt"))
+	s.NodeSelector = w.StringMap(at("node_selector"))
+	if n, ok := w.Int(at("instances")); ok {
 		s.Instances = n
 	}
 	// Accepted so that Oakestra descriptors load; not used yet.
-	w.list(at("volumes"))
+	w.List(at("volumes"))
 	// "state" is Oakestra's status field echoed back in descriptors; ignored.
 
 	s.Addresses = w.addresses(at("addresses"))
@@ -81,15 +81,15 @@ func (w *walker) service(path string, o *object) api.ServiceSpec {
 }
 
 func (w *walker) addresses(path string, v any) *api.Addresses {
-	o, ok := w.object(path, v)
+	o, ok := w.Object(path, v)
 	if !ok {
 		return nil
 	}
-	w.checkFields(path, o, addressFields)
+	w.CheckFields(path, o, addressFields)
 	var a api.Addresses
-	a.RRIP, _ = w.str(join(path, "rr_ip"), o.get("rr_ip"))
-	a.RRIPv6, _ = w.str(join(path, "rr_ip_v6"), o.get("rr_ip_v6"))
-	a.ClosestIP, _ = w.str(join(path, "closest_ip"), o.get("closest_ip"))
+	a.RRIP, _ = w.Str(join(path, "rr_ip"), o.Get("rr_ip"))
+	a.RRIPv6, _ = w.Str(join(path, "rr_ip_v6"), o.Get("rr_ip_v6"))
+	a.ClosestIP, _ = w.Str(join(path, "closest_ip"), o.Get("closest_ip"))
 	if a == (api.Addresses{}) {
 		return nil // "addresses": {} asks for nothing
 	}
@@ -97,19 +97,19 @@ func (w *walker) addresses(path string, v any) *api.Addresses {
 }
 
 func (w *walker) constraints(path string, v any) []api.Constraint {
-	items, ok := w.list(path, v)
+	items, ok := w.List(path, v)
 	if !ok || len(items) == 0 {
 		return nil
 	}
 	out := make([]api.Constraint, 0, len(items))
 	for i, item := range items {
 		field := index(path, i)
-		o, ok := w.objectAt(field, item)
+		o, ok := w.ObjectAt(field, item)
 		if !ok {
 			continue
 		}
 		var c api.Constraint
-		c.Type, _ = w.str(join(field, "type"), o.get("type"))
+		c.Type, _ = w.Str(join(field, "type"), o.Get("type"))
 		known, ok := constraintFields[c.Type]
 		if !ok {
 			// ValidateService reports the missing or unknown type; the
@@ -117,22 +117,22 @@ func (w *walker) constraints(path string, v any) []api.Constraint {
 			out = append(out, c)
 			continue
 		}
-		w.checkFields(field, o, known)
-		before := len(w.problems)
+		w.CheckFields(field, o, known)
+		before := len(w.Problems())
 		at := func(name string) (string, any) {
 			if !slices.Contains(known, name) {
 				return join(field, name), nil // reported as unknown above
 			}
-			return join(field, name), o.get(name)
+			return join(field, name), o.Get(name)
 		}
-		c.Cluster, _ = w.str(at("cluster"))
-		c.Node, _ = w.str(at("node"))
-		c.Allowed = w.strList(at("allowed"))
-		c.Area, _ = w.str(at("area"))
-		c.Location, _ = w.str(at("location"))
-		c.Threshold, _ = w.float(at("threshold"))
-		c.Needs = w.strList(at("needs"))
-		if len(w.problems) > before {
+		c.Cluster, _ = w.Str(at("cluster"))
+		c.Node, _ = w.Str(at("node"))
+		c.Allowed = w.StrList(at("allowed"))
+		c.Area, _ = w.Str(at("area"))
+		c.Location, _ = w.Str(at("location"))
+		c.Threshold, _ = w.Float(at("threshold"))
+		c.Needs = w.StrList(at("needs"))
+		if len(w.Problems()) > before {
 			// A field of the wrong type reads as unset; checking the rest
 			// would report it a second time as missing.
 			continue
@@ -146,25 +146,25 @@ func (w *walker) constraints(path string, v any) []api.Constraint {
 // number, which is what `port: 80` in YAML gives.
 func (w *walker) port(field string, v any) string {
 	if n, ok := v.(number); ok {
-		p, ok := w.integer(field, n)
+		p, ok := w.Integer(field, n)
 		if !ok {
 			return ""
 		}
 		return strconv.FormatInt(p, 10) // ParsePorts checks the range
 	}
-	s, _ := w.str(field, v)
+	s, _ := w.Str(field, v)
 	return s
 }
 
 // stringMap reads an object whose values are all strings (labels).
 func (w *walker) stringMap(path string, v any) map[string]string {
-	o, ok := w.object(path, v)
-	if !ok || len(o.keys) == 0 {
+	o, ok := w.Object(path, v)
+	if !ok || len(o.Keys()) == 0 {
 		return nil
 	}
-	out := make(map[string]string, len(o.keys))
-	for _, k := range o.keys {
-		if s, ok := w.str(join(path, k), o.get(k)); ok {
+	out := make(map[string]string, len(o.Keys()))
+	for _, k := range o.Keys() {
+		if s, ok := w.Str(join(path, k), o.Get(k)); ok {
 			out[k] = s
 		}
 	}

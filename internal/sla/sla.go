@@ -43,11 +43,11 @@ func Parse(data []byte) (*Document, error) {
 	tree, problems, ok := decode(data)
 	w := newWalker(problems)
 	if !ok {
-		return nil, newValidationError(w.problems)
+		return nil, newValidationError(w.Problems())
 	}
 	doc := w.document(tree)
-	if len(w.problems) > 0 {
-		return nil, newValidationError(w.problems)
+	if len(w.Problems()) > 0 {
+		return nil, newValidationError(w.Problems())
 	}
 	return doc, nil
 }
@@ -60,11 +60,11 @@ func ParseServices(data []byte) ([]api.ServiceSpec, string, error) {
 	tree, problems, ok := decode(data)
 	w := newWalker(problems)
 	if !ok {
-		return nil, "", newValidationError(w.problems)
+		return nil, "", newValidationError(w.Problems())
 	}
 	services, appID := w.serviceList(tree)
-	if len(w.problems) > 0 {
-		return nil, "", newValidationError(w.problems)
+	if len(w.Problems()) > 0 {
+		return nil, "", newValidationError(w.Problems())
 	}
 	return services, appID, nil
 }
@@ -72,44 +72,44 @@ func ParseServices(data []byte) ([]api.ServiceSpec, string, error) {
 func (w *walker) document(tree any) *Document {
 	o, ok := tree.(*object)
 	if !ok {
-		w.addf("", "must be an object with sla_version, customerID and applications, got %s", describe(tree))
+		w.Addf("", "must be an object with sla_version, customerID and applications, got %s", describe(tree))
 		return nil
 	}
-	if o.has("microservices") && !o.has("applications") {
-		w.addf("", "this is a list of microservices to add to an existing application, not a whole SLA")
+	if o.Has("microservices") && !o.Has("applications") {
+		w.Addf("", "this is a list of microservices to add to an existing application, not a whole SLA")
 		return nil
 	}
-	w.checkFields("", o, documentFields)
+	w.CheckFields("", o, documentFields)
 
 	doc := &Document{SLAVersion: slaVersion}
-	switch version, ok := w.str("sla_version", o.get("sla_version")); {
-	case !ok && !w.bad["sla_version"]:
-		w.addf("sla_version", "required (%q)", slaVersion)
+	switch version, ok := w.Str("sla_version", o.Get("sla_version")); {
+	case !ok && !w.Bad("sla_version"):
+		w.Addf("sla_version", "required (%q)", slaVersion)
 	case ok && version != "v2.0" && version != "v2":
-		w.addf("sla_version", "must be %q, got %s", slaVersion, quote(version))
+		w.Addf("sla_version", "must be %q, got %s", slaVersion, quote(version))
 	}
-	doc.CustomerID, _ = w.str("customerID", o.get("customerID"))
+	doc.CustomerID, _ = w.Str("customerID", o.Get("customerID"))
 
-	apps, ok := w.list("applications", o.get("applications"))
+	apps, ok := w.List("applications", o.Get("applications"))
 	switch {
-	case !ok && !w.bad["applications"]:
-		w.addf("applications", "required")
+	case !ok && !w.Bad("applications"):
+		w.Addf("applications", "required")
 	case ok && len(apps) == 0:
-		w.addf("applications", "must list at least one application")
+		w.Addf("applications", "must list at least one application")
 	}
 	seen := map[[2]string]int{}
 	for i, item := range apps {
 		path := index("applications", i)
 		ao, ok := item.(*object)
 		if !ok {
-			w.addf(path, "must be an object, got %s", describe(item))
+			w.Addf(path, "must be an object, got %s", describe(item))
 			continue
 		}
 		app := w.application(path, ao)
 		if app.Name != "" && app.Namespace != "" {
 			key := [2]string{app.Name, app.Namespace}
 			if j, dup := seen[key]; dup {
-				w.addf(join(path, "application_name"), "application %s.%s is already defined by applications[%d]", app.Name, app.Namespace, j)
+				w.Addf(join(path, "application_name"), "application %s.%s is already defined by applications[%d]", app.Name, app.Namespace, j)
 			}
 			seen[key] = i
 		}
@@ -119,24 +119,24 @@ func (w *walker) document(tree any) *Document {
 }
 
 func (w *walker) application(path string, o *object) Application {
-	w.checkFields(path, o, applicationFields)
-	at := func(name string) (string, any) { return join(path, name), o.get(name) }
+	w.CheckFields(path, o, applicationFields)
+	at := func(name string) (string, any) { return join(path, name), o.Get(name) }
 	var app Application
-	app.ID, _ = w.str(at("applicationID"))
-	app.Name, _ = w.str(at("application_name"))
-	app.Namespace, _ = w.str(at("application_namespace"))
-	app.Description, _ = w.str(at("application_desc"))
+	app.ID, _ = w.Str(at("applicationID"))
+	app.Name, _ = w.Str(at("application_name"))
+	app.Namespace, _ = w.Str(at("application_namespace"))
+	app.Description, _ = w.Str(at("application_desc"))
 	for _, f := range []struct{ field, value string }{
 		{"application_name", app.Name},
 		{"application_namespace", app.Namespace},
 	} {
 		if msg := checkName(f.value); msg != "" {
-			w.addChecked([]Problem{{Field: join(path, f.field), Message: msg}})
+			w.AddChecked([]Problem{{Field: join(path, f.field), Message: msg}})
 		}
 	}
 	// An application without microservices is allowed: Oakestra's dashboard
 	// creates the application first and adds services to it later.
-	items, _ := w.list(at("microservices"))
+	items, _ := w.List(at("microservices"))
 	app.Services = w.services(path, items, true)
 	return app
 }
@@ -144,21 +144,21 @@ func (w *walker) application(path string, o *object) Application {
 func (w *walker) serviceList(tree any) ([]api.ServiceSpec, string) {
 	o, ok := tree.(*object)
 	if !ok {
-		w.addf("", "must be an object with microservices, got %s", describe(tree))
+		w.Addf("", "must be an object with microservices, got %s", describe(tree))
 		return nil, ""
 	}
-	if o.has("applications") && !o.has("microservices") {
-		w.addf("", "this is a whole SLA, not a list of microservices to add to an application")
+	if o.Has("applications") && !o.Has("microservices") {
+		w.Addf("", "this is a whole SLA, not a list of microservices to add to an application")
 		return nil, ""
 	}
-	w.checkFields("", o, servicesFields)
-	appID, _ := w.str("applicationID", o.get("applicationID"))
-	items, ok := w.list("microservices", o.get("microservices"))
+	w.CheckFields("", o, servicesFields)
+	appID, _ := w.Str("applicationID", o.Get("applicationID"))
+	items, ok := w.List("microservices", o.Get("microservices"))
 	switch {
-	case !ok && !w.bad["microservices"]:
-		w.addf("microservices", "required")
+	case !ok && !w.Bad("microservices"):
+		w.Addf("microservices", "required")
 	case ok && len(items) == 0:
-		w.addf("microservices", "must list at least one microservice")
+		w.Addf("microservices", "must list at least one microservice")
 	}
 	// The services are added to an application that may already have
 	// others, which a target_microservice may name.
@@ -178,15 +178,15 @@ func (w *walker) services(app string, items []any, complete bool) []api.ServiceS
 	seen := map[string]int{}
 	for i, item := range items {
 		field := index(path, i)
-		o, ok := w.objectAt(field, item)
+		o, ok := w.ObjectAt(field, item)
 		if !ok {
 			continue
 		}
 		s := w.service(field, o)
-		w.addChecked(ValidateService(field, &s))
+		w.AddChecked(ValidateService(field, &s))
 		if s.Name != "" {
-			if j, dup := seen[s.Name]; dup && !w.covered(join(field, "microservice_name")) {
-				w.addf(join(field, "microservice_name"), "duplicate microservice name %s (also %s)", quote(s.Name), index("microservices", j))
+			if j, dup := seen[s.Name]; dup && !w.Covered(join(field, "microservice_name")) {
+				w.Addf(join(field, "microservice_name"), "duplicate microservice name %s (also %s)", quote(s.Name), index("microservices", j))
 			} else if !dup {
 				seen[s.Name] = i
 			}
@@ -194,7 +194,7 @@ func (w *walker) services(app string, items []any, complete bool) []api.ServiceS
 		out = append(out, s)
 		fields = append(fields, field)
 	}
-	w.addChecked(checkDataflows(app, fields, out, complete))
+	w.AddChecked(checkDataflows(app, fields, out, complete))
 	return out
 }
 

@@ -31,29 +31,29 @@ func TestValidateService(t *testing.T) {
 			s.Virtualization, s.Code = api.VirtProcess, "/usr/bin/env"
 		}},
 		{name: "no path prefix", modify: func(s *api.ServiceSpec) { s.MemoryMB = -1 },
-			want: []Problem{{"memory", "must be >= 0, got -1"}}},
+			want: []Problem{{Field: "memory", Message: "must be >= 0, got -1"}}},
 		{name: "path prefix", path: "svc", modify: func(s *api.ServiceSpec) { s.MemoryMB = -1 },
-			want: []Problem{{"svc.memory", "must be >= 0"}}},
+			want: []Problem{{Field: "svc.memory", Message: "must be >= 0"}}},
 		{name: "arch alias not normalised", modify: func(s *api.ServiceSpec) { s.Arch = []string{"x86_64"} },
-			want: []Problem{{"arch[0]", `write "amd64" instead of "x86_64"`}}},
+			want: []Problem{{Field: "arch[0]", Message: `write "amd64" instead of "x86_64"`}}},
 		{name: "vcpus NaN", modify: func(s *api.ServiceSpec) { s.VCPUs = math.NaN() },
-			want: []Problem{{"vcpus", "must be a finite number"}}},
+			want: []Problem{{Field: "vcpus", Message: "must be a finite number"}}},
 		{name: "instances too many", modify: func(s *api.ServiceSpec) { s.Instances = 5000 },
-			want: []Problem{{"instances", "must be <= 1000"}}},
+			want: []Problem{{Field: "instances", Message: "must be <= 1000"}}},
 		{name: "constraint fields of another type", modify: func(s *api.ServiceSpec) {
 			s.Constraints = []api.Constraint{{Type: "direct", Cluster: "c", Allowed: []string{"x"}, Threshold: 3}}
 		}, want: []Problem{
-			{"constraints[0].allowed", "not used by a direct constraint"},
-			{"constraints[0].threshold", "not used by a direct constraint"},
+			{Field: "constraints[0].allowed", Message: "not used by a direct constraint"},
+			{Field: "constraints[0].threshold", Message: "not used by a direct constraint"},
 		}},
 		{name: "geo threshold infinite", modify: func(s *api.ServiceSpec) {
 			s.Constraints = []api.Constraint{{Type: "geo", Location: "0,0", Threshold: math.Inf(1)}}
-		}, want: []Problem{{"constraints[0].threshold", "must be a number > 0"}}},
+		}, want: []Problem{{Field: "constraints[0].threshold", Message: "must be a number > 0"}}},
 		{name: "everything missing", modify: func(s *api.ServiceSpec) { *s = api.ServiceSpec{} }, want: []Problem{
-			{"microservice_name", "required"},
-			{"microservice_namespace", "required"},
-			{"virtualization", "required"},
-			{"code", "required"},
+			{Field: "microservice_name", Message: "required"},
+			{Field: "microservice_namespace", Message: "required"},
+			{Field: "virtualization", Message: "required"},
+			{Field: "code", Message: "required"},
 		}},
 	}
 	for _, tt := range tests {

@@ -1,4 +1,4 @@
-package sla
+package fieldpath
 
 import (
 	"bytes"
@@ -14,10 +14,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxSize is the largest descriptor accepted, in bytes. Real SLAs are a few
-// KiB; the limit keeps a hostile upload from costing memory and CPU.
-const MaxSize = 1 << 20
-
 const (
 	// maxDepth bounds nesting. An SLA is about six levels deep; the bound
 	// keeps recursion shallow on hostile input.
@@ -27,67 +23,75 @@ const (
 	maxNodes = 1 << 20
 )
 
-// The decoded tree holds: nil (null or absent), string, bool, number, []any
-// and *object.
+// The decoded tree holds: nil (null or absent), string, bool, Number, []any
+// and *Object.
 
-// object is a decoded mapping that remembers key order, so that problems are
+// Object is a decoded mapping that remembers key order, so that problems are
 // reported in the order the user wrote the fields.
-type object struct {
+type Object struct {
 	keys   []string
 	values map[string]any
 }
 
-func newObject() *object { return &object{values: map[string]any{}} }
+// NewObject returns an empty Object.
+func NewObject() *Object { return &Object{values: map[string]any{}} }
 
-func (o *object) get(key string) any { return o.values[key] }
+// Get returns the value of key, nil when it is absent or null.
+func (o *Object) Get(key string) any { return o.values[key] }
 
-func (o *object) has(key string) bool {
+// Has reports whether key was written, even as null.
+func (o *Object) Has(key string) bool {
 	_, ok := o.values[key]
 	return ok
 }
 
-func (o *object) set(key string, v any) {
-	if !o.has(key) {
+// Keys returns the keys in the order they were written.
+func (o *Object) Keys() []string { return o.keys }
+
+// Set sets key, keeping its first position if it was already set.
+func (o *Object) Set(key string, v any) {
+	if !o.Has(key) {
 		o.keys = append(o.keys, key)
 	}
 	o.values[key] = v
 }
 
-// number is a numeric scalar: its value and the text it was written as, which
+// Number is a numeric scalar: its value and the text it was written as, which
 // messages quote.
-type number struct {
-	value float64
-	text  string
+type Number struct {
+	Value float64
+	Text  string
 }
 
-// decode turns a JSON or YAML descriptor into a tree. ok is false when the
-// input could not be read at all; problems may be non-empty either way (a
-// duplicate key, say, does not stop decoding).
-func decode(data []byte) (tree any, problems []Problem, ok bool) {
+// Decode turns one JSON or YAML document into a tree. noun names the
+// document in messages ("descriptor is empty"); maxSize bounds its length in
+// bytes. ok is false when the input could not be read at all; problems may be
+// non-empty either way (a duplicate key, say, does not stop decoding).
+func Decode(data []byte, noun string, maxSize int) (tree any, problems []Problem, ok bool) {
 	fatal := func(format string, args ...any) (any, []Problem, bool) {
 		return nil, []Problem{{Message: fmt.Sprintf(format, args...)}}, false
 	}
-	if len(data) > MaxSize {
-		return fatal("descriptor is %d bytes; the limit is %d (1 MiB)", len(data), MaxSize)
+	if len(data) > maxSize {
+		return fatal("%s is %d bytes; the limit is %d (%s)", noun, len(data), maxSize, sizeName(maxSize))
 	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
-		return fatal("descriptor is empty")
+		return fatal("%s is empty", noun)
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
-		tree, problems, err := decodeJSON(data)
+		tree, problems, err := decodeJSON(data, noun)
 		if err == nil {
 			return tree, problems, true
 		}
 		// A YAML flow mapping also starts with "{"; only if it is not YAML
 		// either is the JSON error the better message.
-		if ytree, yproblems, yerr := decodeYAML(data); yerr == nil {
+		if ytree, yproblems, yerr := decodeYAML(data, noun); yerr == nil {
 			return ytree, yproblems, true
 		}
 		return fatal("%s", err)
 	}
-	tree, problems, err := decodeYAML(data)
+	tree, problems, err := decodeYAML(data, noun)
 	if err != nil {
 		return fatal("%s", err)
 	}
@@ -99,13 +103,14 @@ func decode(data []byte) (tree any, problems []Problem, ok bool) {
 // duplicate keys, which encoding/json silently lets the last one win.
 type jsonBuilder struct {
 	dec      *json.Decoder
+	noun     string
 	problems []Problem
 }
 
-func decodeJSON(data []byte) (any, []Problem, error) {
+func decodeJSON(data []byte, noun string) (any, []Problem, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	b := &jsonBuilder{dec: dec}
+	b := &jsonBuilder{dec: dec, noun: noun}
 	tree, err := b.value("", 0)
 	if err == nil {
 		if _, err = dec.Token(); err == nil {
@@ -129,7 +134,7 @@ func (b *jsonBuilder) value(path string, depth int) (any, error) {
 	switch t := tok.(type) {
 	case json.Delim:
 		if depth >= maxDepth {
-			return nil, errTooDeep
+			return nil, tooDeep(b.noun)
 		}
 		if t == '{' {
 			return b.object(path, depth)
@@ -137,29 +142,29 @@ func (b *jsonBuilder) value(path string, depth int) (any, error) {
 		return b.list(path, depth)
 	case json.Number:
 		f, _ := strconv.ParseFloat(string(t), 64) // out of range gives ±Inf, reported by the walker
-		return number{value: f, text: string(t)}, nil
+		return Number{Value: f, Text: string(t)}, nil
 	default: // string, bool, nil
 		return t, nil
 	}
 }
 
 func (b *jsonBuilder) object(path string, depth int) (any, error) {
-	o := newObject()
+	o := NewObject()
 	for b.dec.More() {
 		tok, err := b.dec.Token()
 		if err != nil {
 			return nil, err
 		}
 		key, _ := tok.(string) // the decoder only yields strings as keys
-		field := join(path, key)
+		field := Join(path, key)
 		v, err := b.value(field, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		if o.has(key) {
+		if o.Has(key) {
 			b.problems = append(b.problems, Problem{Field: field, Message: "duplicate field"})
 		}
-		o.set(key, v)
+		o.Set(key, v)
 	}
 	_, err := b.dec.Token() // '}'
 	return o, err
@@ -168,7 +173,7 @@ func (b *jsonBuilder) object(path string, depth int) (any, error) {
 func (b *jsonBuilder) list(path string, depth int) (any, error) {
 	items := []any{}
 	for i := 0; b.dec.More(); i++ {
-		v, err := b.value(index(path, i), depth+1)
+		v, err := b.value(Index(path, i), depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +183,29 @@ func (b *jsonBuilder) list(path string, depth int) (any, error) {
 	return items, err
 }
 
-var errTooDeep = fmt.Errorf("descriptor nests deeper than %d levels", maxDepth)
+// errTooDeep is wrapped by the error for a document nested deeper than
+// maxDepth.
+var errTooDeep = errors.New("nests too deep")
+
+type tooDeepError struct{ noun string }
+
+func (e *tooDeepError) Error() string {
+	return fmt.Sprintf("%s nests deeper than %d levels", e.noun, maxDepth)
+}
+func (e *tooDeepError) Unwrap() error { return errTooDeep }
+
+func tooDeep(noun string) error { return &tooDeepError{noun} }
+
+// sizeName renders a byte count for a message: "1 MiB", "512 KiB".
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // jsonError rewrites a decoder error with a line and column, which is what a
 // user needs to find the mistake in a hand-written file.
@@ -210,11 +237,12 @@ func position(data []byte, offset int64) (line, col int) {
 // yamlConverter turns a yaml.Node tree into the generic tree, resolving
 // aliases and merge keys within a budget.
 type yamlConverter struct {
+	noun     string
 	budget   int
 	problems []Problem
 }
 
-func decodeYAML(data []byte) (tree any, problems []Problem, err error) {
+func decodeYAML(data []byte, noun string) (tree any, problems []Problem, err error) {
 	// The YAML parser is third-party code fed hostile input; a panic in it
 	// must become a rejected descriptor, not a crashed root.
 	defer func() {
@@ -226,7 +254,7 @@ func decodeYAML(data []byte) (tree any, problems []Problem, err error) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, nil, errors.New("descriptor is empty")
+			return nil, nil, fmt.Errorf("%s is empty", noun)
 		}
 		return nil, nil, yamlError(err)
 	}
@@ -237,7 +265,7 @@ func decodeYAML(data []byte) (tree any, problems []Problem, err error) {
 	case !errors.Is(err, io.EOF):
 		return nil, nil, yamlError(err)
 	}
-	c := &yamlConverter{budget: maxNodes}
+	c := &yamlConverter{noun: noun, budget: maxNodes}
 	tree, err = c.convert(&doc, "", 0)
 	if err != nil {
 		return nil, nil, err
@@ -255,7 +283,7 @@ func (c *yamlConverter) problem(field, format string, args ...any) {
 
 func (c *yamlConverter) convert(n *yaml.Node, path string, depth int) (any, error) {
 	if depth >= maxDepth {
-		return nil, errTooDeep
+		return nil, tooDeep(c.noun)
 	}
 	if c.budget--; c.budget < 0 {
 		return nil, fmt.Errorf("invalid YAML: aliases expand to more than %d values", maxNodes)
@@ -274,7 +302,7 @@ func (c *yamlConverter) convert(n *yaml.Node, path string, depth int) (any, erro
 	case yaml.SequenceNode:
 		items := make([]any, 0, len(n.Content))
 		for i, item := range n.Content {
-			v, err := c.convert(item, index(path, i), depth+1)
+			v, err := c.convert(item, Index(path, i), depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -290,7 +318,7 @@ func (c *yamlConverter) convert(n *yaml.Node, path string, depth int) (any, erro
 }
 
 func (c *yamlConverter) mapping(n *yaml.Node, path string, depth int) (any, error) {
-	o := newObject()
+	o := NewObject()
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -302,19 +330,19 @@ func (c *yamlConverter) mapping(n *yaml.Node, path string, depth int) (any, erro
 			c.problem(path, "line %d: keys must be plain strings", k.Line)
 			continue
 		}
-		field := join(path, k.Value)
+		field := Join(path, k.Value)
 		if !utf8.ValidString(k.Value) {
 			c.problem(field, "field name is not valid UTF-8")
 			continue
 		}
-		if o.has(k.Value) {
+		if o.Has(k.Value) {
 			c.problem(field, "duplicate field")
 		}
 		val, err := c.convert(v, field, depth+1)
 		if err != nil {
 			return nil, err
 		}
-		o.set(k.Value, val)
+		o.Set(k.Value, val)
 	}
 	// Merge keys ("<<: *defaults") add the fields the mapping does not set
 	// itself; in a list of merged mappings the earlier one wins.
@@ -332,10 +360,10 @@ func (c *yamlConverter) mapping(n *yaml.Node, path string, depth int) (any, erro
 			if err != nil {
 				return nil, err
 			}
-			mo := merged.(*object) // a mapping converts to an object
-			for _, key := range mo.keys {
-				if !o.has(key) {
-					o.set(key, mo.get(key))
+			mo := merged.(*Object) // a mapping converts to an object
+			for _, key := range mo.Keys() {
+				if !o.Has(key) {
+					o.Set(key, mo.Get(key))
 				}
 			}
 		}
@@ -375,13 +403,13 @@ func (c *yamlConverter) scalar(n *yaml.Node, path string) any {
 		}
 		switch v := v.(type) {
 		case int:
-			return number{value: float64(v), text: n.Value}
+			return Number{Value: float64(v), Text: n.Value}
 		case int64:
-			return number{value: float64(v), text: n.Value}
+			return Number{Value: float64(v), Text: n.Value}
 		case uint64:
-			return number{value: float64(v), text: n.Value}
+			return Number{Value: float64(v), Text: n.Value}
 		case float64:
-			return number{value: v, text: n.Value}
+			return Number{Value: v, Text: n.Value}
 		}
 		c.problem(path, "line %d: %q is not a number", n.Line, n.Value)
 		return nil
@@ -393,9 +421,9 @@ func (c *yamlConverter) scalar(n *yaml.Node, path string) any {
 
 var plainKey = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
-// join appends a field name to a path: "a" + "b" gives "a.b". Names that
+// Join appends a field name to a path: "a" + "b" gives "a.b". Names that
 // would make the path ambiguous are quoted: a["my key"].
-func join(path, name string) string {
+func Join(path, name string) string {
 	if !plainKey.MatchString(name) {
 		return path + "[" + strconv.Quote(name) + "]"
 	}
@@ -405,36 +433,37 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// index appends a list index to a path: "a" + 2 gives "a[2]".
-func index(path string, i int) string {
+// Index appends a list index to a path: "a" + 2 gives "a[2]".
+func Index(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-// describe names a tree value's type, with the value for scalars, for
+// Describe names a tree value's type, with the value for scalars, for
 // messages such as `must be a number, got string "abc"`.
-func describe(v any) string {
+func Describe(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "null"
 	case string:
-		return "string " + quote(v)
+		return "string " + Quote(v)
 	case bool:
 		return "boolean " + strconv.FormatBool(v)
-	case number:
-		return "number " + shorten(v.text)
+	case Number:
+		return "number " + Shorten(v.Text)
 	case []any:
 		return "list"
-	case *object:
+	case *Object:
 		return "object"
 	}
 	return fmt.Sprintf("%T", v)
 }
 
-// quote quotes s for a message, shortened so that a huge value does not
+// Quote quotes s for a message, shortened so that a huge value does not
 // make a huge message.
-func quote(s string) string { return strconv.Quote(shorten(s)) }
+func Quote(s string) string { return strconv.Quote(Shorten(s)) }
 
-func shorten(s string) string {
+// Shorten cuts s to 40 characters and an ellipsis, for messages.
+func Shorten(s string) string {
 	const limit = 40
 	if utf8.RuneCountInString(s) > limit {
 		s = string([]rune(s)[:limit]) + "..."
