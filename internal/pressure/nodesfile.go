@@ -1,17 +1,15 @@
 package pressure
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/hedgeorch/hedge/internal/fieldpath"
 )
 
 // Orchestrators a nodes file may name.
@@ -168,48 +166,58 @@ func (e *EntryError) Error() string {
 // Unwrap returns ErrInvalid and the underlying error.
 func (e *EntryError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
 
-// ParseNodesFile reads a FRACTAL nodes.yaml. Every entry is checked (known
-// fields only, required hostname and IP, ports in range, a known
-// orchestrator and resources, unique hostnames, one custom orchestrator at
-// most); all problems are returned together, each an *EntryError, and the
-// error wraps ErrInvalid.
+// maxNodesFile bounds a nodes file, in bytes.
+const maxNodesFile = 1 << 20
+
+// ParseNodesFile reads a FRACTAL nodes.yaml (or the same in JSON). Every entry
+// is checked (known fields only, required hostname and IP, ports in range, a
+// known orchestrator and resources, unique hostnames, one custom
+// orchestrator at most); all problems are returned together, each an
+// *EntryError, and the error wraps ErrInvalid.
 func ParseNodesFile(data []byte) (NodesFile, error) {
 	var f NodesFile
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return f, fmt.Errorf("nodes file: empty, want a list of node entries: %w", ErrInvalid)
+	tree, problems, ok := fieldpath.Decode(data, "nodes file", maxNodesFile)
+	if !ok {
+		msg := problems[0].Message
+		if !strings.HasPrefix(msg, "nodes file") {
+			msg = "nodes file: " + msg
 		}
-		return f, fmt.Errorf("nodes file: yaml: %w: %w", ErrInvalid, err)
+		return f, fmt.Errorf("%s: %w", msg, ErrInvalid)
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return f, fmt.Errorf("nodes file: want one YAML document, found more: %w", ErrInvalid)
+	list, isList := tree.([]any)
+	if !isList {
+		return f, fmt.Errorf("nodes file: want a list of entries (- node: ...), found %s: %w", kindName(tree), ErrInvalid)
 	}
-	list := deref(&doc)
-	if list.Kind == yaml.DocumentNode && len(list.Content) == 1 {
-		list = deref(list.Content[0])
-	}
-	if list.Kind != yaml.SequenceNode {
-		return f, fmt.Errorf("nodes file: want a list of entries (- node: ...), found %s: %w", kindName(list), ErrInvalid)
+	// Problems the decoder found (a field given twice, a bad scalar) belong
+	// to an entry: their paths start with "[i].kind".
+	decoded := make(map[int][]fieldpath.Problem)
+	for _, p := range problems {
+		i, field := entryField(p.Field)
+		decoded[i] = append(decoded[i], fieldpath.Problem{Field: field, Message: p.Message})
 	}
 
 	var errs []error
 	names := make(map[string]int) // hostname -> entry index
 	orchestrator := 0             // entry index of the custom orchestrator
-	for i, item := range list.Content {
+	for i, item := range list {
 		index := i + 1
-		kind, body, err := entryBody(deref(item))
+		kind, body, err := entryBody(item)
 		if err != nil {
 			errs = append(errs, &EntryError{Index: index, Kind: kind, Err: err})
 			continue
 		}
-		fields, name, problems := readFields(body, index, kind)
-		errs = append(errs, problems...)
+		name, _ := scalar(body.Get("hostname"))
+		for _, p := range decoded[i] {
+			msg := p.Message
+			if msg == "duplicate field" {
+				msg = "given twice"
+			}
+			errs = append(errs, &EntryError{Index: index, Kind: kind, Name: name, Field: p.Field, Err: errors.New(msg)})
+		}
+		errs = append(errs, unknownFields(body, index, kind, name)...)
 		switch kind {
 		case "node":
-			n, problems := nodeEntry(fields, index, name)
+			n, problems := nodeEntry(body, index, name)
 			errs = append(errs, problems...)
 			if first, dup := names[n.Hostname]; dup && n.Hostname != "" {
 				errs = append(errs, &EntryError{Index: index, Kind: kind, Name: name, Field: "hostname", Err: fmt.Errorf("%q is already entry %d", n.Hostname, first)})
@@ -218,7 +226,7 @@ func ParseNodesFile(data []byte) (NodesFile, error) {
 			}
 			f.Nodes = append(f.Nodes, n)
 		case "custom-orchestrator":
-			e, problems := endpointEntry(fields, index, name)
+			e, problems := endpointEntry(body, index, name)
 			errs = append(errs, problems...)
 			if orchestrator != 0 {
 				errs = append(errs, &EntryError{Index: index, Kind: kind, Name: name, Err: fmt.Errorf("there can be only one custom orchestrator, entry %d is one already", orchestrator)})
@@ -237,24 +245,42 @@ func ParseNodesFile(data []byte) (NodesFile, error) {
 	return f, nil
 }
 
+// entryField splits a decoder path "[2].node.port" into the entry's list
+// index (2) and the field within the entry ("port").
+func entryField(path string) (int, string) {
+	var i int
+	var rest string
+	if n, err := fmt.Sscanf(path, "[%d]", &i); n != 1 || err != nil {
+		return -1, path
+	}
+	rest = path[strings.IndexByte(path, ']')+1:]
+	rest = strings.TrimPrefix(rest, ".")
+	if _, field, ok := strings.Cut(rest, "."); ok { // drop "node." / the entry kind
+		return i, field
+	}
+	return i, ""
+}
+
 // entryBody reads `kind: {fields}` from one list item.
-func entryBody(item *yaml.Node) (kind string, body *yaml.Node, err error) {
-	if item.Kind != yaml.MappingNode {
+func entryBody(item any) (kind string, body *fieldpath.Object, err error) {
+	o, ok := item.(*fieldpath.Object)
+	if !ok {
 		return "", nil, fmt.Errorf("want `node:` or `custom-orchestrator:` with its fields, found %s", kindName(item))
 	}
-	if len(item.Content) != 2 {
-		return "", nil, fmt.Errorf("want exactly one key, node or custom-orchestrator, found %d", len(item.Content)/2)
+	if len(o.Keys()) != 1 {
+		return "", nil, fmt.Errorf("want exactly one key, node or custom-orchestrator, found %d", len(o.Keys()))
 	}
-	key, body := deref(item.Content[0]), deref(item.Content[1])
-	switch key.Value {
+	key := o.Keys()[0]
+	switch key {
 	case "node", "custom-orchestrator":
 	default:
-		return "", nil, fmt.Errorf("unknown entry %q: want node or custom-orchestrator", short(key.Value))
+		return "", nil, fmt.Errorf("unknown entry %q: want node or custom-orchestrator", short(key))
 	}
-	if body.Kind != yaml.MappingNode {
-		return key.Value, nil, fmt.Errorf("want its fields (hostname, IP, port, ...), found %s", kindName(body))
+	body, ok = o.Get(key).(*fieldpath.Object)
+	if !ok {
+		return key, nil, fmt.Errorf("want its fields (hostname, IP, port, ...), found %s", kindName(o.Get(key)))
 	}
-	return key.Value, body, nil
+	return key, body, nil
 }
 
 var knownFields = map[string][]string{
@@ -262,151 +288,160 @@ var knownFields = map[string][]string{
 	"custom-orchestrator": {"hostname", "IP", "port"},
 }
 
-// readFields returns an entry's fields by name, reporting unknown and
-// repeated ones, and the entry's hostname for messages.
-func readFields(body *yaml.Node, index int, kind string) (map[string]*yaml.Node, string, []error) {
-	fields := make(map[string]*yaml.Node)
-	var name string
-	for i := 0; i+1 < len(body.Content); i += 2 {
-		if k := deref(body.Content[i]).Value; k == "hostname" {
-			name = deref(body.Content[i+1]).Value
-		}
-	}
+// unknownFields reports the fields of an entry that FRACTAL's format does
+// not have.
+func unknownFields(body *fieldpath.Object, index int, kind, name string) []error {
 	var errs []error
-	for i := 0; i+1 < len(body.Content); i += 2 {
-		k, v := deref(body.Content[i]), deref(body.Content[i+1])
-		field := k.Value
-		switch {
-		case !slices.Contains(knownFields[kind], field):
+	for _, field := range body.Keys() {
+		if !slices.Contains(knownFields[kind], field) {
 			errs = append(errs, &EntryError{Index: index, Kind: kind, Name: name, Field: field, Err: fmt.Errorf("unknown field; want one of %s", strings.Join(knownFields[kind], ", "))})
-		case fields[field] != nil:
-			errs = append(errs, &EntryError{Index: index, Kind: kind, Name: name, Field: field, Err: errors.New("given twice")})
-		default:
-			fields[field] = v
 		}
 	}
-	return fields, name, errs
+	return errs
 }
 
 // nodeEntry checks the fields of a node entry.
-func nodeEntry(fields map[string]*yaml.Node, index int, name string) (NodeEntry, []error) {
+func nodeEntry(fields *fieldpath.Object, index int, name string) (NodeEntry, []error) {
 	var errs []error
 	fail := func(field string, err error) {
 		errs = append(errs, &EntryError{Index: index, Kind: "node", Name: name, Field: field, Err: err})
 	}
 	var n NodeEntry
 	var err error
-	if n.Hostname, err = hostname(fields["hostname"]); err != nil {
+	if n.Hostname, err = hostname(fields.Get("hostname")); err != nil {
 		fail("hostname", err)
 	}
-	if n.IP, err = address(fields["IP"]); err != nil {
+	if n.IP, err = address(fields.Get("IP")); err != nil {
 		fail("IP", err)
 	}
-	if n.Port, err = port(fields["port"], DefaultGlancesPort); err != nil {
+	if n.Port, err = port(fields.Get("port"), DefaultGlancesPort); err != nil {
 		fail("port", err)
 	}
-	if v := fields["orchestrator"]; !isNull(v) {
+	if v := fields.Get("orchestrator"); v != nil {
+		s, ok := scalar(v)
 		switch {
-		case v.Kind != yaml.ScalarNode:
+		case !ok:
 			fail("orchestrator", fmt.Errorf("want docker or kubernetes, found %s", kindName(v)))
-		case v.Value == OrchestratorDocker || v.Value == OrchestratorKubernetes:
-			n.Orchestrator = v.Value
+		case s == OrchestratorDocker || s == OrchestratorKubernetes:
+			n.Orchestrator = s
 		default:
-			fail("orchestrator", fmt.Errorf("want docker or kubernetes, got %q", short(v.Value)))
+			fail("orchestrator", fmt.Errorf("want docker or kubernetes, got %q", short(s)))
 		}
 	}
-	if n.Resources, err = resources(fields["resources"]); err != nil {
+	if n.Resources, err = resources(fields.Get("resources")); err != nil {
 		fail("resources", err)
 	}
-	if v := fields["docker"]; !isNull(v) {
+	if v := fields.Get("docker"); v != nil {
+		s, ok := scalar(v)
 		switch {
-		case v.Kind != yaml.ScalarNode:
+		case !ok:
 			fail("docker", fmt.Errorf("want a Docker host address such as tcp://10.0.0.5:2376, found %s", kindName(v)))
-		case !validDockerHost(v.Value):
-			fail("docker", fmt.Errorf("want a Docker host address (tcp://host:port, unix:///path), got %q", short(v.Value)))
+		case !validDockerHost(s):
+			fail("docker", fmt.Errorf("want a Docker host address (tcp://host:port, unix:///path), got %q", short(s)))
 		default:
-			n.Docker = v.Value
+			n.Docker = s
 		}
 	}
 	return n, errs
 }
 
 // endpointEntry checks the fields of the custom orchestrator entry.
-func endpointEntry(fields map[string]*yaml.Node, index int, name string) (Endpoint, []error) {
+func endpointEntry(fields *fieldpath.Object, index int, name string) (Endpoint, []error) {
 	var errs []error
 	fail := func(field string, err error) {
 		errs = append(errs, &EntryError{Index: index, Kind: "custom-orchestrator", Name: name, Field: field, Err: err})
 	}
 	var e Endpoint
 	var err error
-	if e.Hostname, err = hostname(fields["hostname"]); err != nil {
+	if e.Hostname, err = hostname(fields.Get("hostname")); err != nil {
 		fail("hostname", err)
 	}
-	if e.IP, err = address(fields["IP"]); err != nil {
+	if e.IP, err = address(fields.Get("IP")); err != nil {
 		fail("IP", err)
 	}
-	if e.Port, err = port(fields["port"], DefaultOrchestratorPort); err != nil {
+	if e.Port, err = port(fields.Get("port"), DefaultOrchestratorPort); err != nil {
 		fail("port", err)
 	}
 	return e, errs
 }
 
-func hostname(v *yaml.Node) (string, error) {
+// scalar returns a string, number or boolean as written; ok is false for
+// anything else (absent, a list, a mapping).
+func scalar(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case fieldpath.Number:
+		return v.Text, true
+	case bool:
+		return strconv.FormatBool(v), true
+	}
+	return "", false
+}
+
+func hostname(v any) (string, error) {
+	s, ok := scalar(v)
 	switch {
-	case isNull(v):
+	case v == nil:
 		return "", errors.New("required")
-	case v.Kind != yaml.ScalarNode:
+	case !ok:
 		return "", fmt.Errorf("want a name, found %s", kindName(v))
-	case v.Value == "":
+	case s == "":
 		return "", errors.New("required")
 	}
-	if len(v.Value) > 253 || strings.IndexFunc(v.Value, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
-		return "", fmt.Errorf("want a name without spaces of at most 253 characters, got %q", short(v.Value))
+	if len(s) > 253 || strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+		return "", fmt.Errorf("want a name without spaces of at most 253 characters, got %q", short(s))
 	}
-	return v.Value, nil
+	return s, nil
 }
 
-func address(v *yaml.Node) (string, error) {
+func address(v any) (string, error) {
+	s, ok := scalar(v)
 	switch {
-	case isNull(v):
+	case v == nil:
 		return "", errors.New("required")
-	case v.Kind != yaml.ScalarNode:
+	case !ok:
 		return "", fmt.Errorf("want an IP address, found %s", kindName(v))
-	case v.Value == "":
+	case s == "":
 		return "", errors.New("required")
 	}
-	if net.ParseIP(v.Value) == nil && !validDNSName(v.Value) {
-		return "", fmt.Errorf("want an IP address or a host name, got %q", short(v.Value))
+	if net.ParseIP(s) == nil && !validDNSName(s) {
+		return "", fmt.Errorf("want an IP address or a host name, got %q", short(s))
 	}
-	return v.Value, nil
+	return s, nil
 }
 
-func port(v *yaml.Node, def int) (int, error) {
-	if isNull(v) {
+func port(v any, def int) (int, error) {
+	if v == nil {
 		return def, nil
 	}
-	p, err := strconv.Atoi(v.Value)
-	if v.Kind != yaml.ScalarNode || err != nil || p < 1 || p > 65535 {
-		return 0, fmt.Errorf("want an integer from 1 to 65535, got %q", short(v.Value))
+	s, ok := scalar(v)
+	p, err := strconv.Atoi(s)
+	if !ok || err != nil || p < 1 || p > 65535 {
+		if !ok {
+			return 0, fmt.Errorf("want an integer from 1 to 65535, found %s", kindName(v))
+		}
+		return 0, fmt.Errorf("want an integer from 1 to 65535, got %q", short(s))
 	}
 	return p, nil
 }
 
-func resources(v *yaml.Node) ([]string, error) {
-	if isNull(v) {
+func resources(v any) ([]string, error) {
+	if v == nil {
 		return nil, nil // FRACTAL: leave it blank to watch everything
 	}
-	if v.Kind != yaml.SequenceNode {
+	items, ok := v.([]any)
+	if !ok {
 		return nil, fmt.Errorf("want a list such as [cpu, mem], found %s", kindName(v))
 	}
 	var out []string
-	for i, item := range v.Content {
-		item = deref(item)
-		if item.Kind != yaml.ScalarNode || !slices.Contains(resourceNames, item.Value) {
-			return nil, fmt.Errorf("item %d: want one of %s, got %q", i+1, strings.Join(resourceNames, ", "), short(item.Value))
+	for i, item := range items {
+		s, ok := scalar(item)
+		if !ok || !slices.Contains(resourceNames, s) {
+			return nil, fmt.Errorf("item %d: want one of %s, got %q", i+1, strings.Join(resourceNames, ", "), short(s))
 		}
-		if !slices.Contains(out, item.Value) {
-			out = append(out, item.Value)
+		if !slices.Contains(out, s) {
+			out = append(out, s)
 		}
 	}
 	return out, nil
@@ -449,35 +484,18 @@ func validDockerHost(s string) bool {
 	return false
 }
 
-// deref follows aliases (a bounded number of times).
-func deref(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && n.Alias != nil && i < 8; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(v *yaml.Node) bool {
-	return v == nil || v.Kind == yaml.ScalarNode && v.Tag == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
+// kindName describes a decoded value for a message.
+func kindName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nothing"
+	case []any:
 		return "a list"
-	case yaml.MappingNode:
+	case *fieldpath.Object:
 		return "a mapping"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "nothing"
-		}
-		return fmt.Sprintf("%q", short(n.Value))
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.DocumentNode:
-		return "a document"
 	}
-	return "nothing"
+	s, _ := scalar(v)
+	return fmt.Sprintf("%q", short(s))
 }
 
 // short cuts a value quoted in a message to a readable length.

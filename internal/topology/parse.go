@@ -1,15 +1,13 @@
 package topology
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/hedgeorch/hedge/internal/fieldpath"
 )
 
 // ErrInvalid marks a document or a set of documents that does not describe a
@@ -55,39 +53,33 @@ func (e *DocumentError) Unwrap() []error { return []error{ErrInvalid, e.Err} }
 // maxDocuments bounds how many documents one input may hold.
 const maxDocuments = 100_000
 
+// maxInput bounds the size of one input, in bytes: far above any real
+// topology, small enough that a hostile upload costs little.
+const maxInput = 64 << 20
+
 // ParseDocuments reads multi-document YAML (documents separated by "---") of
 // kinds Region, Link, ExternalEndpoint, FADepl and Node, and returns them in
 // input order. Empty documents are skipped. Every document is checked on its
-// own (required fields, quantities, ranges, references inside a FADepl), and
-// ids must be unique per kind across the input; all problems found are
-// returned together, each a *DocumentError, and the error wraps ErrInvalid.
-// References between documents (a link's regions, a node's region) are
-// checked by Build, which needs the whole topology.
+// own (types, required fields, quantities, ranges, references inside a
+// FADepl), and ids must be unique per kind across the input; all problems
+// found are returned together, each a *DocumentError, and the error wraps
+// ErrInvalid. References between documents (a link's regions, a node's
+// region) are checked by Build, which needs the whole topology. Fields Hedge
+// does not use are ignored, so that Kubernetes-style documents with more in
+// them are accepted as they are.
 func ParseDocuments(data []byte) ([]Object, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	docs, err := fieldpath.DecodeStream(data, "input", maxInput, maxDocuments)
 	var (
 		objs []Object
 		errs []error
 		seen = make(map[string]int) // kind/id -> document index
 	)
-	for index := 1; ; index++ {
-		var doc yaml.Node
-		err := dec.Decode(&doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			errs = append(errs, &DocumentError{Index: index, Err: fmt.Errorf("yaml: %w", err)})
-			break // the decoder cannot resynchronise after a syntax error
-		}
-		if index > maxDocuments {
-			errs = append(errs, &DocumentError{Index: index, Err: fmt.Errorf("more than %d documents", maxDocuments)})
-			break
-		}
-		if isEmpty(&doc) {
+	for i, doc := range docs {
+		index := i + 1
+		if doc.Tree == nil {
 			continue
 		}
-		obj, docErrs := parseDocument(index, &doc)
+		obj, docErrs := parseDocument(index, doc)
 		errs = append(errs, docErrs...)
 		if obj == nil || len(docErrs) > 0 {
 			continue
@@ -101,56 +93,97 @@ func ParseDocuments(data []byte) ([]Object, error) {
 		seen[key] = index
 		objs = append(objs, obj)
 	}
+	if err != nil {
+		errs = append(errs, &DocumentError{Index: len(docs) + 1, Err: err})
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return objs, nil
 }
 
-func isEmpty(doc *yaml.Node) bool {
-	if doc.Kind == 0 {
-		return true
-	}
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
-		c := doc.Content[0]
-		return c.Kind == yaml.ScalarNode && c.Tag == "!!null"
-	}
-	return false
-}
-
-// header is what every document starts with.
-type header struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Metadata   struct {
-		Name   string            `yaml:"name"`
-		Labels map[string]string `yaml:"labels"`
-	} `yaml:"metadata"`
-}
-
-// checker collects the field errors of one document.
+// checker reads the fields of one document with the shared field-path
+// walker and turns what it finds into DocumentErrors.
 type checker struct {
+	*fieldpath.Walker
 	index      int
 	kind, name string
-	errs       []error
 }
 
 func (c *checker) fail(field string, format string, args ...any) {
-	c.errs = append(c.errs, &DocumentError{Index: c.index, Kind: c.kind, Name: c.name, Field: field, Err: fmt.Errorf(format, args...)})
+	c.Addf(field, format, args...)
 }
 
-// required returns s trimmed, recording an error when it is empty.
-func (c *checker) required(field, s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
+// errors returns the document's problems as DocumentErrors.
+func (c *checker) errors() []error {
+	var errs []error
+	for _, p := range c.Problems() {
+		errs = append(errs, &DocumentError{Index: c.index, Kind: c.kind, Name: c.name, Field: p.Field, Err: errors.New(p.Message)})
+	}
+	return errs
+}
+
+// text reads a scalar written as a string or a number, trimmed; "" when absent.
+func (c *checker) text(field string, o *fieldpath.Object) string {
+	s, _ := c.Text(field, get(o, last(field)))
+	return strings.TrimSpace(s)
+}
+
+// required is text that must be given.
+func (c *checker) required(field string, o *fieldpath.Object) string {
+	s := c.text(field, o)
+	if s == "" && !c.Covered(field) {
 		c.fail(field, "required")
 	}
 	return s
 }
 
+// object reads the object at field (nil when absent: reading from a nil
+// object gives absent values).
+func (c *checker) object(field string, o *fieldpath.Object) *fieldpath.Object {
+	v, _ := c.Object(field, get(o, last(field)))
+	return v
+}
+
+// list reads the list at field.
+func (c *checker) list(field string, o *fieldpath.Object) []any {
+	v, _ := c.List(field, get(o, last(field)))
+	return v
+}
+
+// textMap reads an object of scalars (labels, a node selector) as strings.
+func (c *checker) textMap(field string, o *fieldpath.Object) map[string]string {
+	m := c.object(field, o)
+	if m == nil || len(m.Keys()) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m.Keys()))
+	for _, k := range m.Keys() {
+		if s, ok := c.Text(fieldpath.Join(field, k), m.Get(k)); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// get is Object.Get that reads a nil object as empty.
+func get(o *fieldpath.Object, key string) any {
+	if o == nil {
+		return nil
+	}
+	return o.Get(key)
+}
+
+// last is the last name of a field path: "spec.id" gives "id".
+func last(field string) string {
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		return field[i+1:]
+	}
+	return field
+}
+
 // integer parses an optional integer in [lo, hi]; "" gives def.
 func (c *checker) integer(field, s string, def, lo, hi int64) int64 {
-	s = strings.TrimSpace(s)
 	if s == "" {
 		return def
 	}
@@ -165,7 +198,6 @@ func (c *checker) integer(field, s string, def, lo, hi int64) int64 {
 // quantity parses an optional quantity with parse and checks it is at most
 // limit; "" gives 0.
 func (c *checker) quantity(field, s string, parse func(string) (int64, error), limit int64) int64 {
-	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0
 	}
@@ -219,109 +251,79 @@ func (c *checker) millis(field, s string) float64 {
 	return v
 }
 
-// parseDocument decodes and checks one non-empty document.
-func parseDocument(index int, doc *yaml.Node) (Object, []error) {
-	var h header
-	if err := doc.Decode(&h); err != nil {
-		return nil, []error{&DocumentError{Index: index, Err: fmt.Errorf("want a mapping with apiVersion, kind, metadata and spec: %w", err)}}
+// parseDocument checks one non-empty document.
+func parseDocument(index int, doc fieldpath.Document) (Object, []error) {
+	root, ok := doc.Tree.(*fieldpath.Object)
+	if !ok {
+		return nil, []error{&DocumentError{Index: index, Err: fmt.Errorf("want a mapping with apiVersion, kind, metadata and spec, got %s", fieldpath.Describe(doc.Tree))}}
 	}
-	c := &checker{index: index, kind: h.Kind, name: h.Metadata.Name}
+	c := &checker{Walker: fieldpath.NewWalker(doc.Problems), index: index}
+	c.kind = c.text("kind", root)
+	meta := c.object("metadata", root)
+	c.name = c.text("metadata.name", meta)
+	apiVersion := c.text("apiVersion", root)
 	want := APIVersion
-	switch h.Kind {
+	switch c.kind {
 	case KindRegion, KindLink, KindExternalEndpoint, KindFADepl:
 	case KindNode:
 		want = NodeAPIVersion
 	case "":
-		c.fail("kind", "required: one of Region, Link, ExternalEndpoint, FADepl, Node")
-		return nil, c.errs
+		if !c.Bad("kind") {
+			c.fail("kind", "required: one of Region, Link, ExternalEndpoint, FADepl, Node")
+		}
+		return nil, c.errors()
 	default:
-		c.fail("kind", "%q: want one of Region, Link, ExternalEndpoint, FADepl, Node", h.Kind)
-		return nil, c.errs
+		c.fail("kind", "%q: want one of Region, Link, ExternalEndpoint, FADepl, Node", c.kind)
+		return nil, c.errors()
 	}
-	if h.APIVersion != want {
-		c.fail("apiVersion", "%q: want %q for kind %s", h.APIVersion, want, h.Kind)
+	if apiVersion != want {
+		c.fail("apiVersion", "%q: want %q for kind %s", apiVersion, want, c.kind)
 	}
+	spec := c.object("spec", root)
 	var obj Object
-	var err error
-	switch h.Kind {
+	switch c.kind {
 	case KindRegion:
-		obj, err = parseRegion(c, doc)
+		obj = parseRegion(c, spec)
 	case KindLink:
-		obj, err = parseLink(c, doc)
+		obj = parseLink(c, spec, c.object("status", root))
 	case KindExternalEndpoint:
-		obj, err = parseEndpoint(c, doc)
+		obj = parseEndpoint(c, spec)
 	case KindNode:
-		obj, err = parseNode(c, doc, &h)
+		obj = parseNode(c, meta, spec)
 	case KindFADepl:
-		obj, err = parseFADepl(c, doc, &h)
+		obj = parseFADepl(c, meta, spec)
 	}
-	if err != nil {
-		c.errs = append(c.errs, &DocumentError{Index: index, Kind: c.kind, Name: c.name, Err: err})
-		return nil, c.errs
-	}
-	return obj, c.errs
+	return obj, c.errors()
 }
 
-type rawRegion struct {
-	Spec struct {
-		ID          string `yaml:"id"`
-		Name        string `yaml:"name"`
-		Description string `yaml:"description"`
-		Location    string `yaml:"location"`
-		Tier        string `yaml:"tier"`
-		Type        string `yaml:"type"`
-		CPUModel    string `yaml:"cpumodel"`
-		CPU2MIPS    string `yaml:"cpu2mips"`
-	} `yaml:"spec"`
+func parseRegion(c *checker, spec *fieldpath.Object) Object {
+	return &Region{
+		ID:          c.required("spec.id", spec),
+		Name:        c.text("spec.name", spec),
+		Description: c.rawText("spec.description", spec),
+		Location:    c.location("spec.location", c.text("spec.location", spec)),
+		Tier:        int(c.integer("spec.tier", c.text("spec.tier", spec), 0, 0, 1000)),
+		Type:        c.text("spec.type", spec),
+		CPUModel:    c.text("spec.cpumodel", spec),
+		CPU2MIPS:    c.integer("spec.cpu2mips", c.text("spec.cpu2mips", spec), 0, 0, maxMIPS),
+	}
 }
 
-func parseRegion(c *checker, doc *yaml.Node) (Object, error) {
-	var raw rawRegion
-	if err := doc.Decode(&raw); err != nil {
-		return nil, err
-	}
-	s := raw.Spec
-	r := &Region{
-		ID:          c.required("spec.id", s.ID),
-		Name:        strings.TrimSpace(s.Name),
-		Description: s.Description,
-		Location:    c.location("spec.location", s.Location),
-		Tier:        int(c.integer("spec.tier", s.Tier, 0, 0, 1000)),
-		Type:        strings.TrimSpace(s.Type),
-		CPUModel:    strings.TrimSpace(s.CPUModel),
-		CPU2MIPS:    c.integer("spec.cpu2mips", s.CPU2MIPS, 0, 0, maxMIPS),
-	}
-	return r, nil
+// rawText is text without trimming (descriptions).
+func (c *checker) rawText(field string, o *fieldpath.Object) string {
+	s, _ := c.Text(field, get(o, last(field)))
+	return s
 }
 
-type rawLink struct {
-	Spec struct {
-		ID        string `yaml:"id"`
-		EndpointA string `yaml:"endpointa"`
-		EndpointB string `yaml:"endpointb"`
-		Bandwidth string `yaml:"bandwidth"`
-		Latency   string `yaml:"latency"`
-		Status    string `yaml:"status"`
-	} `yaml:"spec"`
-	Status struct {
-		BWAllocated string `yaml:"bwallocated"`
-	} `yaml:"status"`
-}
-
-func parseLink(c *checker, doc *yaml.Node) (Object, error) {
-	var raw rawLink
-	if err := doc.Decode(&raw); err != nil {
-		return nil, err
-	}
-	s := raw.Spec
+func parseLink(c *checker, spec, status *fieldpath.Object) Object {
 	l := &Link{
-		ID:          c.required("spec.id", s.ID),
-		EndpointA:   c.required("spec.endpointa", s.EndpointA),
-		EndpointB:   c.required("spec.endpointb", s.EndpointB),
-		Bandwidth:   c.quantity("spec.bandwidth", c.required("spec.bandwidth", s.Bandwidth), ParseBandwidth, maxBandwidth),
-		Latency:     c.millis("spec.latency", c.required("spec.latency", s.Latency)),
-		Status:      strings.TrimSpace(s.Status),
-		BWAllocated: c.quantity("status.bwallocated", raw.Status.BWAllocated, ParseBandwidth, maxBandwidth),
+		ID:          c.required("spec.id", spec),
+		EndpointA:   c.required("spec.endpointa", spec),
+		EndpointB:   c.required("spec.endpointb", spec),
+		Bandwidth:   c.quantity("spec.bandwidth", c.required("spec.bandwidth", spec), ParseBandwidth, maxBandwidth),
+		Latency:     c.millis("spec.latency", c.required("spec.latency", spec)),
+		Status:      c.text("spec.status", spec),
+		BWAllocated: c.quantity("status.bwallocated", c.text("status.bwallocated", status), ParseBandwidth, maxBandwidth),
 	}
 	if l.Status == "" {
 		l.Status = LinkUp
@@ -329,140 +331,55 @@ func parseLink(c *checker, doc *yaml.Node) (Object, error) {
 	if l.EndpointA != "" && l.EndpointA == l.EndpointB {
 		c.fail("spec.endpointb", "%q: a link must join two different regions", l.EndpointB)
 	}
-	return l, nil
+	return l
 }
 
-type rawEndpoint struct {
-	Spec struct {
-		ID          string `yaml:"id"`
-		Type        string `yaml:"type"`
-		Name        string `yaml:"name"`
-		Description string `yaml:"description"`
-		IPAddress   string `yaml:"ipaddress"`
-		Location    string `yaml:"location"`
-		RegionID    string `yaml:"regionid"`
-	} `yaml:"spec"`
-}
-
-func parseEndpoint(c *checker, doc *yaml.Node) (Object, error) {
-	var raw rawEndpoint
-	if err := doc.Decode(&raw); err != nil {
-		return nil, err
-	}
-	s := raw.Spec
+func parseEndpoint(c *checker, spec *fieldpath.Object) Object {
 	return &ExternalEndpoint{
-		ID:          c.required("spec.id", s.ID),
-		Type:        strings.TrimSpace(s.Type),
-		Name:        strings.TrimSpace(s.Name),
-		Description: s.Description,
-		IPAddress:   strings.TrimSpace(s.IPAddress),
-		Location:    c.location("spec.location", s.Location),
-		RegionID:    c.required("spec.regionid", s.RegionID),
-	}, nil
-}
-
-type rawResources struct {
-	CPU    string `yaml:"cpu"`
-	Memory string `yaml:"memory"`
-	GPU    string `yaml:"gpu"`
-}
-
-type rawNode struct {
-	Spec struct {
-		Capacity  rawResources `yaml:"capacity"`
-		Allocated rawResources `yaml:"allocated"`
-	} `yaml:"spec"`
-}
-
-func parseNode(c *checker, doc *yaml.Node, h *header) (Object, error) {
-	var raw rawNode
-	if err := doc.Decode(&raw); err != nil {
-		return nil, err
+		ID:          c.required("spec.id", spec),
+		Type:        c.text("spec.type", spec),
+		Name:        c.text("spec.name", spec),
+		Description: c.rawText("spec.description", spec),
+		IPAddress:   c.text("spec.ipaddress", spec),
+		Location:    c.location("spec.location", c.text("spec.location", spec)),
+		RegionID:    c.required("spec.regionid", spec),
 	}
-	capa, alloc := raw.Spec.Capacity, raw.Spec.Allocated
+}
+
+func parseNode(c *checker, meta, spec *fieldpath.Object) Object {
+	labels := c.textMap("metadata.labels", meta)
+	capa := c.object("spec.capacity", spec)
+	alloc := c.object("spec.allocated", spec)
+	region := strings.TrimSpace(labels[LabelRegion])
+	if region == "" && !c.Covered("metadata.labels."+LabelRegion) {
+		c.fail("metadata.labels."+LabelRegion, "required")
+	}
 	n := &Node{
-		Name:                 c.required("metadata.name", h.Metadata.Name),
-		Labels:               h.Metadata.Labels,
-		Region:               c.required("metadata.labels.region", h.Metadata.Labels[LabelRegion]),
-		CPUMillis:            c.quantity("spec.capacity.cpu", c.required("spec.capacity.cpu", capa.CPU), ParseMilliCPU, maxCPUMillis),
-		MemoryBytes:          c.quantity("spec.capacity.memory", c.required("spec.capacity.memory", capa.Memory), ParseBytes, maxBytes),
-		GPU:                  c.integer("spec.capacity.gpu", capa.GPU, 0, 0, 1<<20),
-		AllocatedCPUMillis:   c.quantity("spec.allocated.cpu", alloc.CPU, ParseMilliCPU, maxCPUMillis),
-		AllocatedMemoryBytes: c.quantity("spec.allocated.memory", alloc.Memory, ParseBytes, maxBytes),
+		Name:                 c.required("metadata.name", meta),
+		Labels:               labels,
+		Region:               region,
+		CPUMillis:            c.quantity("spec.capacity.cpu", c.required("spec.capacity.cpu", capa), ParseMilliCPU, maxCPUMillis),
+		MemoryBytes:          c.quantity("spec.capacity.memory", c.required("spec.capacity.memory", capa), ParseBytes, maxBytes),
+		GPU:                  c.integer("spec.capacity.gpu", c.text("spec.capacity.gpu", capa), 0, 0, 1<<20),
+		AllocatedCPUMillis:   c.quantity("spec.allocated.cpu", c.text("spec.allocated.cpu", alloc), ParseMilliCPU, maxCPUMillis),
+		AllocatedMemoryBytes: c.quantity("spec.allocated.memory", c.text("spec.allocated.memory", alloc), ParseBytes, maxBytes),
 	}
-	if strings.TrimSpace(alloc.GPU) != "" {
+	if c.text("spec.allocated.gpu", alloc) != "" {
 		c.fail("spec.allocated.gpu", "not supported: GPUs are matched by label, not counted")
 	}
 	if t, ok := n.Labels[LabelTier]; ok {
-		c.integer("metadata.labels.tier", t, 0, 0, 1000)
+		c.integer("metadata.labels.tier", strings.TrimSpace(t), 0, 0, 1000)
 	}
-	return n, nil
-}
-
-type rawFADepl struct {
-	Spec struct {
-		Algorithm         string            `yaml:"algorithm"`
-		ExternalEndpoints []string          `yaml:"externalendpoints"`
-		Microservices     []rawMicroservice `yaml:"microservices"`
-		Dataflows         []rawDataflow     `yaml:"dataflows"`
-	} `yaml:"spec"`
-}
-
-type rawMicroservice struct {
-	Name         string          `yaml:"name"`
-	MIPSRequired string          `yaml:"mipsrequired"`
-	Deployment   rawDeployment   `yaml:"deployment"`
-	Regions      []rawRegionWant `yaml:"regions"`
-}
-
-type rawDeployment struct {
-	Metadata struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Spec struct {
-		Replicas string `yaml:"replicas"`
-		Template struct {
-			Spec struct {
-				Containers   []rawContainer    `yaml:"containers"`
-				NodeSelector map[string]string `yaml:"nodeSelector"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-type rawContainer struct {
-	Name      string `yaml:"name"`
-	Image     string `yaml:"image"`
-	Resources struct {
-		Requests rawResources `yaml:"requests"`
-	} `yaml:"resources"`
-}
-
-type rawRegionWant struct {
-	RegionRequired string `yaml:"regionrequired"`
-	Replicas       string `yaml:"replicas"`
-	Image          string `yaml:"image"`
-}
-
-type rawDataflow struct {
-	SourceID          string `yaml:"sourceid"`
-	DestinationID     string `yaml:"destinationid"`
-	BandwidthRequired string `yaml:"bandwidthrequired"`
-	Latency           string `yaml:"latency"`
+	return n
 }
 
 // maxReplicas bounds replica counts so that sums over an application cannot
 // overflow.
 const maxReplicas = 10_000
 
-func parseFADepl(c *checker, doc *yaml.Node, h *header) (Object, error) {
-	var raw rawFADepl
-	if err := doc.Decode(&raw); err != nil {
-		return nil, err
-	}
-	s := raw.Spec
-	app := &FADepl{Name: c.required("metadata.name", h.Metadata.Name)}
-	switch alg := strings.TrimSpace(s.Algorithm); {
+func parseFADepl(c *checker, meta, spec *fieldpath.Object) Object {
+	app := &FADepl{Name: c.required("metadata.name", meta)}
+	switch alg := c.text("spec.algorithm", spec); {
 	case strings.EqualFold(alg, string(AlgorithmSilly)):
 		app.Algorithm = AlgorithmSilly
 	case strings.EqualFold(alg, string(AlgorithmResourceBased)):
@@ -470,15 +387,21 @@ func parseFADepl(c *checker, doc *yaml.Node, h *header) (Object, error) {
 	case strings.EqualFold(alg, string(AlgorithmDAG)):
 		app.Algorithm = AlgorithmDAG
 	case alg == "":
-		c.fail("spec.algorithm", "required: one of Silly, ResourceBased, DAG")
+		if !c.Covered("spec.algorithm") {
+			c.fail("spec.algorithm", "required: one of Silly, ResourceBased, DAG")
+		}
 	default:
 		c.fail("spec.algorithm", "%q: want one of Silly, ResourceBased, DAG", alg)
 	}
 
 	endpoints := make(map[string]bool)
-	for i, id := range s.ExternalEndpoints {
+	for i, v := range c.list("spec.externalendpoints", spec) {
 		field := fmt.Sprintf("spec.externalendpoints[%d]", i)
-		id = c.required(field, id)
+		id, _ := c.Text(field, v)
+		id = strings.TrimSpace(id)
+		if id == "" && !c.Covered(field) {
+			c.fail(field, "required")
+		}
 		if endpoints[id] {
 			c.fail(field, "duplicate endpoint %q", id)
 		}
@@ -488,33 +411,38 @@ func parseFADepl(c *checker, doc *yaml.Node, h *header) (Object, error) {
 		}
 	}
 
-	if len(s.Microservices) == 0 {
+	items := c.list("spec.microservices", spec)
+	if len(items) == 0 && !c.Covered("spec.microservices") {
 		c.fail("spec.microservices", "required: at least one microservice")
 	}
 	names := make(map[string]bool)
-	for i, rm := range s.Microservices {
-		m := parseMicroservice(c, fmt.Sprintf("spec.microservices[%d]", i), &rm)
+	for i, v := range items {
+		field := fmt.Sprintf("spec.microservices[%d]", i)
+		o, _ := c.ObjectAt(field, v)
+		m := parseMicroservice(c, field, o)
 		if m.Name != "" {
 			if names[m.Name] {
-				c.fail(fmt.Sprintf("spec.microservices[%d].name", i), "duplicate microservice %q", m.Name)
+				c.fail(field+".name", "duplicate microservice %q", m.Name)
 			}
 			if endpoints[m.Name] {
-				c.fail(fmt.Sprintf("spec.microservices[%d].name", i), "%q is also an external endpoint", m.Name)
+				c.fail(field+".name", "%q is also an external endpoint", m.Name)
 			}
 			names[m.Name] = true
 		}
 		app.Microservices = append(app.Microservices, m)
 	}
 
-	for i, rf := range s.Dataflows {
+	for i, v := range c.list("spec.dataflows", spec) {
 		field := fmt.Sprintf("spec.dataflows[%d]", i)
+		o, _ := c.ObjectAt(field, v)
 		f := Dataflow{
-			SourceID:          c.required(field+".sourceid", rf.SourceID),
-			DestinationID:     c.required(field+".destinationid", rf.DestinationID),
-			BandwidthRequired: c.quantity(field+".bandwidthrequired", rf.BandwidthRequired, ParseBandwidth, maxBandwidth),
-			Latency:           c.millis(field+".latency", rf.Latency),
+			SourceID:          c.required(field+".sourceid", o),
+			DestinationID:     c.required(field+".destinationid", o),
+			BandwidthRequired: c.quantity(field+".bandwidthrequired", c.text(field+".bandwidthrequired", o), ParseBandwidth, maxBandwidth),
 		}
-		if strings.TrimSpace(rf.Latency) != "" && f.Latency == 0 {
+		latency := c.text(field+".latency", o)
+		f.Latency = c.millis(field+".latency", latency)
+		if latency != "" && f.Latency == 0 && !c.Covered(field+".latency") {
 			c.fail(field+".latency", "0: want a bound > 0 ms, or leave latency out for no bound")
 		}
 		for _, end := range []struct{ field, id string }{{".sourceid", f.SourceID}, {".destinationid", f.DestinationID}} {
@@ -527,45 +455,50 @@ func parseFADepl(c *checker, doc *yaml.Node, h *header) (Object, error) {
 		}
 		app.Dataflows = append(app.Dataflows, f)
 	}
-	return app, nil
+	return app
 }
 
-func parseMicroservice(c *checker, field string, rm *rawMicroservice) Microservice {
+func parseMicroservice(c *checker, field string, o *fieldpath.Object) Microservice {
 	m := Microservice{
-		Name:         c.required(field+".name", rm.Name),
-		MIPSRequired: c.integer(field+".mipsrequired", rm.MIPSRequired, 0, 0, maxMIPS),
+		Name:         c.required(field+".name", o),
+		MIPSRequired: c.integer(field+".mipsrequired", c.text(field+".mipsrequired", o), 0, 0, maxMIPS),
 	}
-	rd := &rm.Deployment
 	dfield := field + ".deployment"
+	dep := c.object(dfield, o)
+	dspec := c.object(dfield+".spec", dep)
+	pspec := c.object(dfield+".spec.template.spec", c.object(dfield+".spec.template", dspec))
 	m.Deployment = Deployment{
-		Name:         strings.TrimSpace(rd.Metadata.Name),
-		Replicas:     int(c.integer(dfield+".spec.replicas", rd.Spec.Replicas, 1, 1, maxReplicas)),
-		NodeSelector: rd.Spec.Template.Spec.NodeSelector,
+		Name:         c.text(dfield+".metadata.name", c.object(dfield+".metadata", dep)),
+		Replicas:     int(c.integer(dfield+".spec.replicas", c.text(dfield+".spec.replicas", dspec), 1, 1, maxReplicas)),
+		NodeSelector: c.textMap(dfield+".spec.template.spec.nodeSelector", pspec),
 	}
-	containers := rd.Spec.Template.Spec.Containers
-	if len(containers) == 0 {
+	containers := c.list(dfield+".spec.template.spec.containers", pspec)
+	if len(containers) == 0 && !c.Covered(dfield+".spec.template.spec.containers") {
 		c.fail(dfield+".spec.template.spec.containers", "required: at least one container")
 	}
 	if len(containers) > maxContainers {
 		c.fail(dfield+".spec.template.spec.containers", "%d containers: want at most %d", len(containers), maxContainers)
 		containers = containers[:maxContainers]
 	}
-	for j, rc := range containers {
+	for j, v := range containers {
 		cfield := fmt.Sprintf("%s.spec.template.spec.containers[%d]", dfield, j)
+		co, _ := c.ObjectAt(cfield, v)
+		req := c.object(cfield+".resources.requests", c.object(cfield+".resources", co))
 		m.Deployment.Containers = append(m.Deployment.Containers, Container{
-			Name:        strings.TrimSpace(rc.Name),
-			Image:       c.required(cfield+".image", rc.Image),
-			CPUMillis:   c.quantity(cfield+".resources.requests.cpu", rc.Resources.Requests.CPU, ParseMilliCPU, maxCPUMillis),
-			MemoryBytes: c.quantity(cfield+".resources.requests.memory", rc.Resources.Requests.Memory, ParseBytes, maxBytes),
+			Name:        c.text(cfield+".name", co),
+			Image:       c.required(cfield+".image", co),
+			CPUMillis:   c.quantity(cfield+".resources.requests.cpu", c.text(cfield+".resources.requests.cpu", req), ParseMilliCPU, maxCPUMillis),
+			MemoryBytes: c.quantity(cfield+".resources.requests.memory", c.text(cfield+".resources.requests.memory", req), ParseBytes, maxBytes),
 		})
 	}
 	var seen []string
-	for j, rr := range rm.Regions {
+	for j, v := range c.list(field+".regions", o) {
 		rfield := fmt.Sprintf("%s.regions[%d]", field, j)
+		ro, _ := c.ObjectAt(rfield, v)
 		want := RegionRequirement{
-			RegionRequired: c.required(rfield+".regionrequired", rr.RegionRequired),
-			Replicas:       int(c.integer(rfield+".replicas", rr.Replicas, 0, 1, maxReplicas)),
-			Image:          strings.TrimSpace(rr.Image),
+			RegionRequired: c.required(rfield+".regionrequired", ro),
+			Replicas:       int(c.integer(rfield+".replicas", c.text(rfield+".replicas", ro), 0, 1, maxReplicas)),
+			Image:          c.text(rfield+".image", ro),
 		}
 		if slices.Contains(seen, want.RegionRequired) {
 			c.fail(rfield+".regionrequired", "duplicate region %q", want.RegionRequired)
