@@ -155,18 +155,3 @@ func (w *walker) port(field string, v any) string {
 	s, _ := w.Str(field, v)
 	return s
 }
-
-// stringMap reads an object whose values are all strings (labels).
-func (w *walker) stringMap(path string, v any) map[string]string {
-	o, ok := w.Object(path, v)
-	if !ok || len(o.Keys()) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(o.Keys()))
-	for _, k := range o.Keys() {
-		if s, ok := w.Str(join(path, k), o.Get(k)); ok {
-			out[k] = s
-		}
-	}
-	return out
-}
