@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
@@ -121,14 +122,15 @@ func apiError(err error) error {
 // --- authentication and users ---
 
 type loginBody struct {
-	Username string `json:"username" minLength:"1" maxLength:"64"`
-	Password string `json:"password" minLength:"1" maxLength:"1024"`
+	Username         string `json:"username" minLength:"1" maxLength:"64"`
+	Password         string `json:"password" minLength:"1" maxLength:"1024"`
+	OrganizationName string `json:"organization_name,omitempty" maxLength:"64" doc:"log in to this organization; the user must be a member"`
 }
 
 type tokenOutput struct{ Body auth.TokenPair }
 
 type refreshBody struct {
-	RefreshToken string `json:"refresh_token" minLength:"1" maxLength:"4096"`
+	RefreshToken string `json:"refresh_token,omitempty" maxLength:"4096"`
 }
 
 type userBody struct {
@@ -137,11 +139,6 @@ type userBody struct {
 	Roles    []string `json:"roles,omitempty" maxItems:"8"`
 }
 
-type userView struct {
-	Username  string    `json:"username"`
-	Roles     []string  `json:"roles"`
-	CreatedAt time.Time `json:"created_at"`
-}
 
 type tokenBody struct {
 	Kind       string `json:"kind" enum:"cluster,worker"`
@@ -160,7 +157,7 @@ func (r *Root) registerAuth(a huma.API) {
 		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are rate-limited per user and address.",
 	}, func(ctx context.Context, in *struct{ Body loginBody }) (*tokenOutput, error) {
 		remote := remoteFrom(ctx)
-		pair, err := r.cfg.Auth.LoginFrom(remote, in.Body.Username, in.Body.Password)
+		pair, err := r.cfg.Auth.LoginOrgFrom(remote, in.Body.Username, in.Body.Password, in.Body.OrganizationName)
 		if err != nil {
 			return nil, apiError(err)
 		}
@@ -170,8 +167,8 @@ func (r *Root) registerAuth(a huma.API) {
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/auth/refresh", Tags: []string{"auth"},
 		Summary: "Refresh the access token", Description: "Takes a refresh token (in the body, or as the bearer token) and returns a new token pair.",
 	}, func(ctx context.Context, in *struct {
-		Authorization string `header:"Authorization"`
-		Body          *refreshBody
+		Authorization string       `header:"Authorization"`
+		Body          *refreshBody `required:"false"`
 	}) (*tokenOutput, error) {
 		tok := ""
 		if in.Body != nil {
@@ -210,7 +207,7 @@ func (r *Root) registerAuth(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "create-user", Method: http.MethodPost, Path: "/api/user/", Tags: []string{"users"},
 		Summary: "Create a user (Admin)", Security: secured,
-	}, func(ctx context.Context, in *struct{ Body userBody }) (*struct{ Body userView }, error) {
+	}, func(ctx context.Context, in *struct{ Body userBody }) (*struct{ Body api.User }, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -225,39 +222,26 @@ func (r *Root) registerAuth(a huma.API) {
 		if err != nil {
 			return nil, apiError(err)
 		}
-		return &struct{ Body userView }{Body: userView{Username: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}}, nil
-	})
-	huma.Register(a, huma.Operation{
-		OperationID: "list-users", Method: http.MethodGet, Path: "/api/users/", Tags: []string{"users"},
-		Summary: "List users (Admin)", Security: secured,
-	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []userView }, error) {
-		if err := requireAdmin(ctx); err != nil {
-			return nil, err
-		}
-		us, err := r.cfg.Auth.ListUsers()
-		if err != nil {
-			return nil, apiError(err)
-		}
-		out := make([]userView, len(us))
-		for i, u := range us {
-			out[i] = userView{Username: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}
-		}
-		return &struct{ Body []userView }{Body: out}, nil
+		return &struct{ Body api.User }{Body: userView(u)}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-user", Method: http.MethodDelete, Path: "/api/user/{username}", Tags: []string{"users"},
 		Summary: "Delete a user (Admin)", Security: secured,
 	}, func(ctx context.Context, in *struct {
 		Username string `path:"username" maxLength:"64"`
-	}) (*struct{}, error) {
+	}) (*messageOutput, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
 		if in.Username == auth.AdminUser {
 			return nil, huma.Error400BadRequest("username: the admin user cannot be deleted")
 		}
-		return nil, apiError(r.cfg.Auth.DeleteUser(in.Username))
+		if err := r.cfg.Auth.DeleteUser(in.Username); err != nil {
+			return nil, apiError(err)
+		}
+		return message("user %s deleted", in.Username), nil
 	})
+	r.registerUsers(a)
 	huma.Register(a, huma.Operation{
 		OperationID: "create-join-token", Method: http.MethodPost, Path: "/api/tokens/", Tags: []string{"infrastructure"},
 		Summary: "Create a join token (Admin)", Security: secured,
