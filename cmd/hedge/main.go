@@ -140,7 +140,7 @@ func upCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
-				CORSOrigins: append(origins, dashboards...),
+				CORSOrigins:   append(origins, dashboards...),
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)

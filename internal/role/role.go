@@ -239,8 +239,8 @@ type UpConfig struct {
 	// browser, such as Oakestra's dashboard served elsewhere.
 	CORSOrigins []string
 	Logger      *slog.Logger
-	Out    io.Writer
-	Ready  func(url string)
+	Out         io.Writer
+	Ready       func(url string)
 }
 
 // RunUp runs all three tiers in one process. They talk over loopback HTTP
@@ -290,7 +290,9 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	if err != nil {
 		return err
 	}
-	run(func() error { return serve(ctx, ln, withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok))) })
+	run(func() error {
+		return serve(ctx, ln, withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok)))
+	})
 	clusterURL := make(chan string, 1)
 	run(func() error {
 		return RunCluster(ctx, ClusterConfig{

@@ -139,7 +139,6 @@ type userBody struct {
 	Roles    []string `json:"roles,omitempty" maxItems:"8"`
 }
 
-
 type tokenBody struct {
 	Kind       string `json:"kind" enum:"cluster,worker"`
 	TTLSeconds int    `json:"ttl_seconds,omitempty" minimum:"0" maximum:"31536000"`
