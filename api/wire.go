@@ -59,17 +59,21 @@ type User struct {
 // creating a user). Roles are role names; Oakestra's {"name": ...} objects
 // are accepted too.
 type RegisterRequest struct {
-	Name     string `json:"name"`
-	Password string `json:"password"`
-	Email    string `json:"email,omitempty"`
-	Roles    []any  `json:"roles,omitempty"`
+	// Other fields (Oakestra's clients send whole records) are ignored.
+	_        struct{} `json:"-" additionalProperties:"true"`
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Email    string   `json:"email,omitempty"`
+	Roles    []any    `json:"roles,omitempty"`
 }
 
 // UpdateUserRequest is the body of PUT /api/user/{name}; fields left out
 // are kept.
 type UpdateUserRequest struct {
-	Email *string `json:"email,omitempty"`
-	Roles []any   `json:"roles,omitempty"`
+	// Other fields (Oakestra's clients send whole records) are ignored.
+	_     struct{} `json:"-" additionalProperties:"true"`
+	Email *string  `json:"email,omitempty"`
+	Roles []any    `json:"roles,omitempty"`
 }
 
 // ChangePasswordRequest is the body of POST /api/user/{name}.
@@ -98,6 +102,8 @@ type Organization struct {
 
 // OrganizationRequest is the body of POST and PUT /api/organization/.
 type OrganizationRequest struct {
+	// Other fields (Oakestra's clients send whole records) are ignored.
+	_       struct{} `json:"-" additionalProperties:"true"`
 	Name    string   `json:"name,omitempty"`
 	Members []string `json:"members,omitempty"`
 }

@@ -37,9 +37,11 @@ type instancePath struct {
 
 // appUpdateBody is what PUT /api/application/{id} reads of the body.
 type appUpdateBody struct {
-	Name        string `json:"application_name,omitempty" maxLength:"64"`
-	Namespace   string `json:"application_namespace,omitempty" maxLength:"64"`
-	Description string `json:"application_desc,omitempty" maxLength:"4096"`
+	// The dashboard sends the whole record back; other fields are ignored.
+	_           struct{} `json:"-" additionalProperties:"true"`
+	Name        string   `json:"application_name,omitempty" maxLength:"64"`
+	Namespace   string   `json:"application_namespace,omitempty" maxLength:"64"`
+	Description string   `json:"application_desc,omitempty" maxLength:"4096"`
 }
 
 // messageOutput is the answer of every DELETE: 200 with {"message": ...},

@@ -103,7 +103,7 @@ func parseServicesBody(raw []byte, deploy bool) ([]api.ServiceSpec, string, erro
 // it, that PUT /api/service/{id} ignores: the dashboard sends the record it
 // read back with its changes.
 var readOnlyServiceFields = []string{
-	"_id", "microserviceID", "applicationID", "app_name", "app_ns", "owner", "spec",
+	"$schema", "_id", "microserviceID", "applicationID", "app_name", "app_ns", "owner", "spec",
 	"instance_list", "created_at", "status", "RR_ip", "userId", "next_number",
 }
 
