@@ -127,7 +127,12 @@ type loginBody struct {
 	OrganizationName string `json:"organization_name,omitempty" maxLength:"64" doc:"log in to this organization; the user must be a member"`
 }
 
-type tokenOutput struct{ Body auth.TokenPair }
+// tokenOutput answers login and refresh with the API's own type.
+type tokenOutput struct{ Body api.TokenPair }
+
+func tokenPair(p auth.TokenPair) *tokenOutput {
+	return &tokenOutput{Body: api.TokenPair{Token: p.Token, RefreshToken: p.RefreshToken, ExpiresIn: p.ExpiresIn}}
+}
 
 type refreshBody struct {
 	RefreshToken string `json:"refresh_token,omitempty" maxLength:"4096"`
@@ -144,12 +149,6 @@ type tokenBody struct {
 	TTLSeconds int    `json:"ttl_seconds,omitempty" minimum:"0" maximum:"31536000"`
 }
 
-type joinTokenView struct {
-	Token     string    `json:"token"`
-	Kind      string    `json:"kind"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 func (r *Root) registerAuth(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/api/auth/login", Tags: []string{"auth"},
@@ -160,7 +159,7 @@ func (r *Root) registerAuth(a huma.API) {
 		if err != nil {
 			return nil, apiError(err)
 		}
-		return &tokenOutput{Body: pair}, nil
+		return tokenPair(pair), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/auth/refresh", Tags: []string{"auth"},
@@ -183,25 +182,13 @@ func (r *Root) registerAuth(a huma.API) {
 		if err != nil {
 			return nil, huma.Error401Unauthorized("invalid or expired refresh token")
 		}
-		return &tokenOutput{Body: pair}, nil
+		return tokenPair(pair), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/api/health", Tags: []string{"system"},
 		Summary: "Health", Description: "Answers without authentication so load balancers can probe it.",
-	}, func(ctx context.Context, _ *struct{}) (*struct {
-		Body struct {
-			Status  string `json:"status"`
-			Version string `json:"version"`
-		}
-	}, error) {
-		out := &struct {
-			Body struct {
-				Status  string `json:"status"`
-				Version string `json:"version"`
-			}
-		}{}
-		out.Body.Status, out.Body.Version = "ok", Version
-		return out, nil
+	}, func(ctx context.Context, _ *struct{}) (*struct{ Body api.Health }, error) {
+		return &struct{ Body api.Health }{Body: api.Health{Status: "ok", Version: Version}}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "create-user", Method: http.MethodPost, Path: "/api/user/", Tags: []string{"users"},
@@ -245,7 +232,7 @@ func (r *Root) registerAuth(a huma.API) {
 		OperationID: "create-join-token", Method: http.MethodPost, Path: "/api/tokens/", Tags: []string{"infrastructure"},
 		Summary: "Create a join token (Admin)", Security: secured,
 		Description: "A `cluster` token lets a cluster join this root; a `worker` token lets a worker join any cluster of this root. Tokens are shown once and stored hashed; they expire after ttl_seconds (default 24 h).",
-	}, func(ctx context.Context, in *struct{ Body tokenBody }) (*struct{ Body joinTokenView }, error) {
+	}, func(ctx context.Context, in *struct{ Body tokenBody }) (*struct{ Body api.JoinToken }, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -260,7 +247,7 @@ func (r *Root) registerAuth(a huma.API) {
 		if in.Body.Kind == auth.JoinKindWorker {
 			r.publishTokens()
 		}
-		return &struct{ Body joinTokenView }{Body: joinTokenView{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
+		return &struct{ Body api.JoinToken }{Body: api.JoinToken{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
 	})
 }
 
