@@ -144,14 +144,16 @@ func (c *Client) CreateToken(ctx context.Context, kind string, ttl time.Duration
 	return jt, err
 }
 
-// SubmitSLA submits an SLA v2.0 document as it is. contentType is
-// "application/json" or "application/yaml"; empty means JSON.
+// SubmitSLA submits an SLA v2.0 document as it is and deploys it in one
+// step (deploy=true): every microservice starts its instances, one unless
+// it says otherwise. contentType is "application/json" or
+// "application/yaml"; empty means JSON.
 func (c *Client) SubmitSLA(ctx context.Context, body []byte, contentType string) (SubmitResult, error) {
 	if contentType == "" {
 		contentType = "application/json"
 	}
 	var res SubmitResult
-	err := c.call(ctx, request{method: http.MethodPost, path: "/api/application/",
+	err := c.call(ctx, request{method: http.MethodPost, path: "/api/application/?deploy=true",
 		raw: body, contentType: contentType}, &res)
 	return res, err
 }
@@ -176,10 +178,11 @@ func (c *Client) DeleteApplication(ctx context.Context, appID string) error {
 	return c.call(ctx, request{method: http.MethodDelete, path: "/api/application/" + url.PathEscape(appID)}, nil)
 }
 
-// AddServices adds microservices to an existing application.
+// AddServices adds microservices to an existing application and deploys
+// them (one instance each unless a spec says otherwise).
 func (c *Client) AddServices(ctx context.Context, appID string, specs []ServiceSpec) ([]Service, error) {
 	var svcs []Service
-	err := c.call(ctx, request{method: http.MethodPost, path: "/api/service/",
+	err := c.call(ctx, request{method: http.MethodPost, path: "/api/service/?deploy=true",
 		body: AddServicesRequest{ApplicationID: appID, Microservices: specs}}, &svcs)
 	return svcs, err
 }

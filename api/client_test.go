@@ -108,7 +108,7 @@ func TestClientRequests(t *testing.T) {
 			call: func(c *Client) (any, error) {
 				return c.SubmitSLA(ctx, []byte("sla_version: v2.0\n"), "application/yaml")
 			},
-			method: "POST", path: "/api/application/", rawBody: "sla_version: v2.0\n", ctype: "application/yaml",
+			method: "POST", path: "/api/application/", query: "deploy=true", rawBody: "sla_version: v2.0\n", ctype: "application/yaml",
 			want: SubmitResult{Applications: []Application{{ID: "a1", Name: "demo"}}, Services: []Service{{ID: "s1"}}},
 		},
 		{
@@ -131,7 +131,7 @@ func TestClientRequests(t *testing.T) {
 			call: func(c *Client) (any, error) {
 				return c.AddServices(ctx, "a1", []ServiceSpec{{Name: "web", Namespace: "t", Virtualization: "container", Code: "nginx"}})
 			},
-			method: "POST", path: "/api/service/",
+			method: "POST", path: "/api/service/", query: "deploy=true",
 			body: `{"applicationID":"a1","microservices":[{"microservice_name":"web","microservice_namespace":"t",` +
 				`"virtualization":"container","code":"nginx","memory":0,"vcpus":0}]}`,
 			want: []Service{{ID: "s2"}},

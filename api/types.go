@@ -204,7 +204,7 @@ type Instance struct {
 	ID          string        `json:"instance_id"`
 	Status      InstanceState `json:"status"`
 	Reason      string        `json:"reason,omitempty"`
-	ClusterID   string        `json:"cluster_id,omitempty"`
+	ClusterID   string        `json:"cluster_id"`
 	ClusterName string        `json:"cluster_name,omitempty"`
 	NodeID      string        `json:"node_id,omitempty"`
 	NodeName    string        `json:"node_name,omitempty"`
@@ -218,6 +218,42 @@ type Instance struct {
 	Limited   bool       `json:"limited,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	UpdatedAt time.Time  `json:"updated_at"`
+	OakestraInstance
+}
+
+// OakestraInstance holds an instance's fields under the names Oakestra's CLI
+// and dashboard read (docs/oakestra.md); the root fills them from the
+// fields above and its usage history.
+type OakestraInstance struct {
+	// StatusDetail is Reason.
+	StatusDetail string `json:"status_detail"`
+	// PublicIP and HostIP are the address of the node running the instance,
+	// when its worker reported one.
+	PublicIP string `json:"publicip"`
+	HostIP   string `json:"host_ip"`
+	// ClusterLocation is the "location" label of the instance's cluster.
+	ClusterLocation string `json:"cluster_location"`
+	// WorkerID is NodeID.
+	WorkerID string `json:"worker_id"`
+	// CPUPercent is CPU in percent of one core; MemoryUsedMB is MemoryMB.
+	CPUPercent   float64 `json:"cpu"`
+	MemoryUsedMB int64   `json:"memory"`
+	// CPUHistory and MemoryHistory are the last reported figures, oldest
+	// first (a bounded history kept at the root).
+	CPUHistory    []Sample `json:"cpu_history"`
+	MemoryHistory []Sample `json:"memory_history"`
+	// DiskMB is not measured per instance; always 0.
+	DiskMB float64 `json:"disk"`
+	// Logs is the tail of the instance's output; only GET
+	// /api/service/{id} fills it.
+	Logs string `json:"logs"`
+}
+
+// Sample is one figure of an instance's usage history: CPU in percent of one
+// core, memory in MB.
+type Sample struct {
+	Timestamp float64 `json:"timestamp"` // seconds since the Unix epoch
+	Value     float64 `json:"value"`
 }
 
 // Service is a deployed microservice with its instances.
@@ -229,6 +265,28 @@ type Service struct {
 	Spec          ServiceSpec `json:"spec"`
 	Instances     []Instance  `json:"instance_list"`
 	CreatedAt     time.Time   `json:"created_at"`
+	OakestraService
+}
+
+// OakestraService is a service as Oakestra stores it, flat: the fields of
+// its spec at the top level, which Oakestra's CLI and dashboard read (the
+// CLI finds services by microservice_name). The root fills it from Spec.
+type OakestraService struct {
+	OID            OID      `json:"_id"`
+	Name           string   `json:"microservice_name"`
+	Namespace      string   `json:"microservice_namespace"`
+	AppNamespace   string   `json:"app_ns"`
+	Virtualization string   `json:"virtualization"`
+	Code           string   `json:"code"`
+	Cmd            []string `json:"cmd"`
+	MemoryMB       int64    `json:"memory"`
+	VCPUs          float64  `json:"vcpus"`
+	Port           string   `json:"port"`
+	Environment    []string `json:"environment"`
+	RRIP           string   `json:"RR_ip"`
+	// Status is RUNNING when an instance runs, else the state of its most
+	// recently updated instance, or ServiceCreated when it has none.
+	Status string `json:"status"`
 }
 
 // Application is a set of services submitted together in one SLA.
@@ -240,6 +298,19 @@ type Application struct {
 	Owner       string    `json:"userId"`
 	ServiceIDs  []string  `json:"microservices"`
 	CreatedAt   time.Time `json:"created_at"`
+	// OID is ID as Oakestra's clients key on it; the root fills it.
+	OID OID `json:"_id"`
+}
+
+// ServiceCreated is the status of a service with no instance: registered,
+// not deployed (Oakestra's workflow deploys with POST
+// /api/service/{id}/instance).
+const ServiceCreated = "CREATED"
+
+// OID is Mongo's form of an object id, {"$oid": "..."}, which Oakestra's CLI
+// and dashboard key applications, services, users and clusters on.
+type OID struct {
+	OID string `json:"$oid"`
 }
 
 // NodeState says whether a node (or cluster) is reporting.
@@ -311,6 +382,33 @@ type Cluster struct {
 	MemoryPercent float64   `json:"aggregated_memory_percent"`
 	Instances     int       `json:"instances"`
 	LastSeen      time.Time `json:"last_seen"`
+	OakestraCluster
+}
+
+// OakestraCluster holds a cluster's fields under the names Oakestra's CLI and
+// dashboard read; the root fills them from the fields above.
+type OakestraCluster struct {
+	OID OID `json:"_id"`
+	// CandidateName is Name.
+	CandidateName string `json:"candidate_name"`
+	// IP and Port are where the root sees the cluster's link from, when known.
+	IP   string `json:"ip"`
+	Port string `json:"port"`
+	// Active is State == READY.
+	Active bool `json:"active"`
+	// Location is the cluster's "location" label.
+	Location string `json:"cluster_location"`
+	// CPUPercentNow and MemPercent repeat the aggregated percentages.
+	CPUPercentNow  float64  `json:"cpu_percent"`
+	MemPercent     float64  `json:"memory_percent"`
+	MemoryInMB     int64    `json:"memory_in_mb"`
+	TotalCPUCores  float64  `json:"total_cpu_cores"`
+	TotalGPUCores  int      `json:"total_gpu_cores"`
+	VCPUsTotal     float64  `json:"vcpus"`
+	VGPUs          int      `json:"vgpus"`
+	Virtualization []string `json:"virtualization"`
+	// LastModified is LastSeen in seconds since the Unix epoch.
+	LastModified float64 `json:"last_modified_timestamp"`
 }
 
 // Event is something that happened to a node that an operator should see,

@@ -12,6 +12,9 @@ const (
 type LoginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// OrganizationName logs in to an organization the user belongs to
+	// (Oakestra's dashboard sends it when its organization toggle is on).
+	OrganizationName string `json:"organization_name,omitempty"`
 }
 
 // RefreshRequest is the body of POST /api/auth/refresh.
@@ -46,6 +49,63 @@ type User struct {
 	Username  string    `json:"username"`
 	Roles     []string  `json:"roles"`
 	CreatedAt time.Time `json:"created_at,omitzero"`
+	// OID and Name repeat Username under Oakestra's names.
+	OID   OID    `json:"_id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+// RegisterRequest is the body of POST /api/auth/register (Oakestra's form of
+// creating a user). Roles are role names; Oakestra's {"name": ...} objects
+// are accepted too.
+type RegisterRequest struct {
+	// Other fields (Oakestra's clients send whole records) are ignored.
+	_        struct{} `json:"-" additionalProperties:"true"`
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Email    string   `json:"email,omitempty"`
+	Roles    []any    `json:"roles,omitempty"`
+}
+
+// UpdateUserRequest is the body of PUT /api/user/{name}; fields left out
+// are kept.
+type UpdateUserRequest struct {
+	// Other fields (Oakestra's clients send whole records) are ignored.
+	_     struct{} `json:"-" additionalProperties:"true"`
+	Email *string  `json:"email,omitempty"`
+	Roles []any    `json:"roles,omitempty"`
+}
+
+// ChangePasswordRequest is the body of POST /api/user/{name}.
+type ChangePasswordRequest struct {
+	OldPassword string `json:"oldPassword"`
+	NewPassword string `json:"newPassword"`
+}
+
+// Permission is the answer of GET /api/permission/{name}: what the user may
+// do, by role.
+type Permission struct {
+	Name          string   `json:"name"`
+	Roles         []string `json:"roles"`
+	Admin         bool     `json:"admin"`
+	Organizations []string `json:"organizations"`
+}
+
+// Organization is a group of users (Oakestra's organizations).
+type Organization struct {
+	OID       OID       `json:"_id"`
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Members   []string  `json:"members"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// OrganizationRequest is the body of POST and PUT /api/organization/.
+type OrganizationRequest struct {
+	// Other fields (Oakestra's clients send whole records) are ignored.
+	_       struct{} `json:"-" additionalProperties:"true"`
+	Name    string   `json:"name,omitempty"`
+	Members []string `json:"members,omitempty"`
 }
 
 // CreateTokenRequest is the body of POST /api/tokens/.
@@ -78,4 +138,10 @@ type AddServicesRequest struct {
 // ScaleRequest is the body of PUT /api/service/{id}/scale.
 type ScaleRequest struct {
 	Instances int `json:"instances"`
+}
+
+// Message is the answer of every DELETE (and of a password change): 200 with
+// what was done, as Oakestra's root answers and its CLI expects.
+type Message struct {
+	Message string `json:"message"`
 }

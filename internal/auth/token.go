@@ -35,6 +35,8 @@ type TokenPair struct {
 type Claims struct {
 	Subject string
 	Roles   []string
+	// Organization is the organization the user logged in with, if any.
+	Organization string
 }
 
 // IsAdmin reports whether the caller has the Admin role.
@@ -52,6 +54,8 @@ type tokenClaims struct {
 	Typ   string   `json:"typ"`
 	Roles []string `json:"roles,omitempty"`
 	PV    string   `json:"pv,omitempty"`
+	// Organization is read by Oakestra's dashboard.
+	Organization string `json:"organization,omitempty"`
 }
 
 // dummyHash is checked when the user does not exist, so that a login for an
@@ -77,12 +81,22 @@ func (s *Service) Login(name, password string) (TokenPair, error) {
 // attempts fail with ErrRateLimited (without checking the password) until the
 // window has passed. A success clears the count.
 func (s *Service) LoginFrom(remote, name, password string) (TokenPair, error) {
+	return s.LoginOrgFrom(remote, name, password, "")
+}
+
+// LoginOrgFrom is LoginFrom into an organization (Oakestra's
+// organization_name): the user must be one of its members, or the login
+// fails as a wrong password does. The tokens carry the organization.
+func (s *Service) LoginOrgFrom(remote, name, password, org string) (TokenPair, error) {
 	key := name + "\x00" + remote
 	if wait := s.limiter.blocked(key, s.clock()); wait > 0 {
 		s.log.Warn("login rate limited", "user", name, "remote", remote)
 		return TokenPair{}, fmt.Errorf("login: too many failed attempts, retry in %s: %w", wait.Round(time.Second), ErrRateLimited)
 	}
 	u, err := s.checkLogin(name, password)
+	if err == nil && org != "" {
+		err = s.checkMember(org, name)
+	}
 	if err != nil {
 		if errors.Is(err, ErrUnauthorized) {
 			s.limiter.fail(key, s.clock())
@@ -91,8 +105,20 @@ func (s *Service) LoginFrom(remote, name, password string) (TokenPair, error) {
 		return TokenPair{}, err
 	}
 	s.limiter.succeed(key)
-	s.log.Info("login", "user", name, "remote", remote)
-	return s.issue(u)
+	s.log.Info("login", "user", name, "remote", remote, "organization", org)
+	return s.issue(u, org)
+}
+
+// checkMember fails with ErrUnauthorized unless user belongs to org.
+func (s *Service) checkMember(org, user string) error {
+	o, err := s.GetOrganization(org)
+	switch {
+	case errors.Is(err, ErrNotFound) || (err == nil && !o.HasMember(user)):
+		return fmt.Errorf("login: wrong user name, password or organization: %w", ErrUnauthorized)
+	case err != nil:
+		return fmt.Errorf("login: %w", err)
+	}
+	return nil
 }
 
 func (s *Service) checkLogin(name, password string) (User, error) {
@@ -140,7 +166,12 @@ func (s *Service) Refresh(refreshToken string) (TokenPair, error) {
 	case c.PV != passwordVersion(u.PasswordHash):
 		return TokenPair{}, fmt.Errorf("refresh: password changed since the token was issued: %w", ErrUnauthorized)
 	}
-	return s.issue(u)
+	if c.Organization != "" {
+		if err := s.checkMember(c.Organization, u.Name); err != nil {
+			return TokenPair{}, fmt.Errorf("refresh: no longer a member of organization %s: %w", c.Organization, ErrUnauthorized)
+		}
+	}
+	return s.issue(u, c.Organization)
 }
 
 // Verify checks an access token (HS256 only, signature, issuer, expiry
@@ -151,7 +182,7 @@ func (s *Service) Verify(accessToken string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("verify token: %w", err)
 	}
-	return Claims{Subject: c.Subject, Roles: c.Roles}, nil
+	return Claims{Subject: c.Subject, Roles: c.Roles, Organization: c.Organization}, nil
 }
 
 func (s *Service) parse(token, typ string) (*tokenClaims, error) {
@@ -176,13 +207,13 @@ func (s *Service) parse(token, typ string) (*tokenClaims, error) {
 	return &c, nil
 }
 
-func (s *Service) issue(u User) (TokenPair, error) {
+func (s *Service) issue(u User, org string) (TokenPair, error) {
 	now := s.clock()
-	access, err := s.sign(tokenClaims{Typ: typAccess, Roles: u.Roles}, u.Name, now, s.accessTTL)
+	access, err := s.sign(tokenClaims{Typ: typAccess, Roles: u.Roles, Organization: org}, u.Name, now, s.accessTTL)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	refresh, err := s.sign(tokenClaims{Typ: typRefresh, PV: passwordVersion(u.PasswordHash)}, u.Name, now, s.refreshTTL)
+	refresh, err := s.sign(tokenClaims{Typ: typRefresh, PV: passwordVersion(u.PasswordHash), Organization: org}, u.Name, now, s.refreshTTL)
 	if err != nil {
 		return TokenPair{}, err
 	}

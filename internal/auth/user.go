@@ -45,6 +45,8 @@ type User struct {
 	Roles        []string  `json:"roles"`
 	PasswordHash string    `json:"password_hash,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	// Email is optional, kept for Oakestra's dashboard.
+	Email string `json:"email,omitempty"`
 }
 
 // HasRole reports whether u has role.
@@ -187,6 +189,55 @@ func (s *Service) SetPassword(name, password string) error {
 	}
 	s.log.Info("password changed", "user", name)
 	return nil
+}
+
+// maxEmailLen bounds an e-mail address (RFC 5321's limit).
+const maxEmailLen = 254
+
+// UpdateUser sets a user's e-mail address (email nil keeps it) and roles
+// (nil keeps them; otherwise checked as for CreateUser).
+func (s *Service) UpdateUser(name string, email *string, roles []string) (User, error) {
+	if email != nil && (len(*email) > maxEmailLen || strings.ContainsAny(*email, " \t\r\n")) {
+		return User{}, fmt.Errorf("update user %s: email: want an address of at most %d characters without spaces: %w", name, maxEmailLen, ErrInvalid)
+	}
+	if roles != nil {
+		var err error
+		if roles, err = normalizeRoles(roles); err != nil {
+			return User{}, fmt.Errorf("update user %s: %w", name, err)
+		}
+	}
+	var u User
+	err := s.st.Update(func(tx store.Tx) error {
+		var err error
+		if u, err = store.Get[User](tx, bucketUsers, name); err != nil {
+			return err
+		}
+		if email != nil {
+			u.Email = *email
+		}
+		if roles != nil {
+			if name == AdminUser && !slices.Contains(roles, RoleAdmin) {
+				return fmt.Errorf("roles: the admin user keeps the Admin role: %w", ErrInvalid)
+			}
+			u.Roles = roles
+		}
+		return tx.Put(bucketUsers, name, u)
+	})
+	if err != nil {
+		return User{}, fmt.Errorf("update user %s: %w", name, err)
+	}
+	s.log.Info("user updated", "user", name, "roles", u.Roles)
+	u.PasswordHash = ""
+	return u, nil
+}
+
+// ChangePassword replaces a user's password after checking the old one; a
+// wrong old password is ErrUnauthorized.
+func (s *Service) ChangePassword(name, oldPassword, newPassword string) error {
+	if _, err := s.checkLogin(name, oldPassword); err != nil {
+		return fmt.Errorf("change password of %s: oldPassword: %w", name, err)
+	}
+	return s.SetPassword(name, newPassword)
 }
 
 // generatedPasswordBytes gives a 32-character URL-safe password.

@@ -22,7 +22,7 @@ func deployDemo(ctx context.Context, r *root.Root, out io.Writer) error {
 		return fmt.Errorf("bundled example: %w", err)
 	}
 	admin := root.Caller{User: "admin", Admin: true}
-	_, svcs, err := r.Submit(ctx, admin, doc)
+	_, svcs, err := r.Submit(ctx, admin, doc, true)
 	switch {
 	case errors.Is(err, root.ErrConflict):
 		fmt.Fprintln(out, "Example application hello is already deployed.")

@@ -39,8 +39,11 @@ type RootConfig struct {
 	MetricsToken string
 	// Pressure puts the nodes of Kubernetes clusters under pressure control.
 	Pressure PressureConfig
-	Logger   *slog.Logger
-	Out      io.Writer
+	// CORSOrigins are the web origins allowed to call the API from a
+	// browser (root.WithCORS), such as Oakestra's dashboard; none by default.
+	CORSOrigins []string
+	Logger      *slog.Logger
+	Out         io.Writer
 	// Ready, when set, is called with the API URL once it is listening.
 	Ready func(url string)
 }
@@ -115,7 +118,7 @@ func RunRoot(ctx context.Context, cfg RootConfig) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, ln, withMetrics(r.Handler(), rootMetrics(r, tok)))
+	return serve(ctx, ln, withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok)))
 }
 
 func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) {
@@ -232,9 +235,12 @@ type UpConfig struct {
 	Pressure PressureConfig
 	// Worker carries the worker's runtime and metrics settings.
 	Worker WorkerConfig
-	Logger *slog.Logger
-	Out    io.Writer
-	Ready  func(url string)
+	// CORSOrigins are the web origins allowed to call the API from a
+	// browser, such as Oakestra's dashboard served elsewhere.
+	CORSOrigins []string
+	Logger      *slog.Logger
+	Out         io.Writer
+	Ready       func(url string)
 }
 
 // RunUp runs all three tiers in one process. They talk over loopback HTTP
@@ -248,7 +254,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	}
 	defer st.Close()
 	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure,
-		MetricsToken: cfg.Worker.MetricsToken, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
+		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	r, au, err := newRoot(st, rcfg)
 	if err != nil {
 		return err
@@ -284,7 +290,9 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	if err != nil {
 		return err
 	}
-	run(func() error { return serve(ctx, ln, withMetrics(r.Handler(), rootMetrics(r, tok))) })
+	run(func() error {
+		return serve(ctx, ln, withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok)))
+	})
 	clusterURL := make(chan string, 1)
 	run(func() error {
 		return RunCluster(ctx, ClusterConfig{

@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
@@ -121,14 +122,20 @@ func apiError(err error) error {
 // --- authentication and users ---
 
 type loginBody struct {
-	Username string `json:"username" minLength:"1" maxLength:"64"`
-	Password string `json:"password" minLength:"1" maxLength:"1024"`
+	Username         string `json:"username" minLength:"1" maxLength:"64"`
+	Password         string `json:"password" minLength:"1" maxLength:"1024"`
+	OrganizationName string `json:"organization_name,omitempty" maxLength:"64" doc:"log in to this organization; the user must be a member"`
 }
 
-type tokenOutput struct{ Body auth.TokenPair }
+// tokenOutput answers login and refresh with the API's own type.
+type tokenOutput struct{ Body api.TokenPair }
+
+func tokenPair(p auth.TokenPair) *tokenOutput {
+	return &tokenOutput{Body: api.TokenPair{Token: p.Token, RefreshToken: p.RefreshToken, ExpiresIn: p.ExpiresIn}}
+}
 
 type refreshBody struct {
-	RefreshToken string `json:"refresh_token" minLength:"1" maxLength:"4096"`
+	RefreshToken string `json:"refresh_token,omitempty" maxLength:"4096"`
 }
 
 type userBody struct {
@@ -137,21 +144,9 @@ type userBody struct {
 	Roles    []string `json:"roles,omitempty" maxItems:"8"`
 }
 
-type userView struct {
-	Username  string    `json:"username"`
-	Roles     []string  `json:"roles"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 type tokenBody struct {
 	Kind       string `json:"kind" enum:"cluster,worker"`
 	TTLSeconds int    `json:"ttl_seconds,omitempty" minimum:"0" maximum:"31536000"`
-}
-
-type joinTokenView struct {
-	Token     string    `json:"token"`
-	Kind      string    `json:"kind"`
-	ExpiresAt time.Time `json:"expires_at"`
 }
 
 func (r *Root) registerAuth(a huma.API) {
@@ -160,18 +155,18 @@ func (r *Root) registerAuth(a huma.API) {
 		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are rate-limited per user and address.",
 	}, func(ctx context.Context, in *struct{ Body loginBody }) (*tokenOutput, error) {
 		remote := remoteFrom(ctx)
-		pair, err := r.cfg.Auth.LoginFrom(remote, in.Body.Username, in.Body.Password)
+		pair, err := r.cfg.Auth.LoginOrgFrom(remote, in.Body.Username, in.Body.Password, in.Body.OrganizationName)
 		if err != nil {
 			return nil, apiError(err)
 		}
-		return &tokenOutput{Body: pair}, nil
+		return tokenPair(pair), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "refresh", Method: http.MethodPost, Path: "/api/auth/refresh", Tags: []string{"auth"},
 		Summary: "Refresh the access token", Description: "Takes a refresh token (in the body, or as the bearer token) and returns a new token pair.",
 	}, func(ctx context.Context, in *struct {
-		Authorization string `header:"Authorization"`
-		Body          *refreshBody
+		Authorization string       `header:"Authorization"`
+		Body          *refreshBody `required:"false"`
 	}) (*tokenOutput, error) {
 		tok := ""
 		if in.Body != nil {
@@ -187,30 +182,18 @@ func (r *Root) registerAuth(a huma.API) {
 		if err != nil {
 			return nil, huma.Error401Unauthorized("invalid or expired refresh token")
 		}
-		return &tokenOutput{Body: pair}, nil
+		return tokenPair(pair), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/api/health", Tags: []string{"system"},
 		Summary: "Health", Description: "Answers without authentication so load balancers can probe it.",
-	}, func(ctx context.Context, _ *struct{}) (*struct {
-		Body struct {
-			Status  string `json:"status"`
-			Version string `json:"version"`
-		}
-	}, error) {
-		out := &struct {
-			Body struct {
-				Status  string `json:"status"`
-				Version string `json:"version"`
-			}
-		}{}
-		out.Body.Status, out.Body.Version = "ok", Version
-		return out, nil
+	}, func(ctx context.Context, _ *struct{}) (*struct{ Body api.Health }, error) {
+		return &struct{ Body api.Health }{Body: api.Health{Status: "ok", Version: Version}}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "create-user", Method: http.MethodPost, Path: "/api/user/", Tags: []string{"users"},
 		Summary: "Create a user (Admin)", Security: secured,
-	}, func(ctx context.Context, in *struct{ Body userBody }) (*struct{ Body userView }, error) {
+	}, func(ctx context.Context, in *struct{ Body userBody }) (*struct{ Body api.User }, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -225,44 +208,31 @@ func (r *Root) registerAuth(a huma.API) {
 		if err != nil {
 			return nil, apiError(err)
 		}
-		return &struct{ Body userView }{Body: userView{Username: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}}, nil
-	})
-	huma.Register(a, huma.Operation{
-		OperationID: "list-users", Method: http.MethodGet, Path: "/api/users/", Tags: []string{"users"},
-		Summary: "List users (Admin)", Security: secured,
-	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []userView }, error) {
-		if err := requireAdmin(ctx); err != nil {
-			return nil, err
-		}
-		us, err := r.cfg.Auth.ListUsers()
-		if err != nil {
-			return nil, apiError(err)
-		}
-		out := make([]userView, len(us))
-		for i, u := range us {
-			out[i] = userView{Username: u.Name, Roles: u.Roles, CreatedAt: u.CreatedAt}
-		}
-		return &struct{ Body []userView }{Body: out}, nil
+		return &struct{ Body api.User }{Body: userView(u)}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-user", Method: http.MethodDelete, Path: "/api/user/{username}", Tags: []string{"users"},
 		Summary: "Delete a user (Admin)", Security: secured,
 	}, func(ctx context.Context, in *struct {
 		Username string `path:"username" maxLength:"64"`
-	}) (*struct{}, error) {
+	}) (*messageOutput, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
 		if in.Username == auth.AdminUser {
 			return nil, huma.Error400BadRequest("username: the admin user cannot be deleted")
 		}
-		return nil, apiError(r.cfg.Auth.DeleteUser(in.Username))
+		if err := r.cfg.Auth.DeleteUser(in.Username); err != nil {
+			return nil, apiError(err)
+		}
+		return message("user %s deleted", in.Username), nil
 	})
+	r.registerUsers(a)
 	huma.Register(a, huma.Operation{
 		OperationID: "create-join-token", Method: http.MethodPost, Path: "/api/tokens/", Tags: []string{"infrastructure"},
 		Summary: "Create a join token (Admin)", Security: secured,
 		Description: "A `cluster` token lets a cluster join this root; a `worker` token lets a worker join any cluster of this root. Tokens are shown once and stored hashed; they expire after ttl_seconds (default 24 h).",
-	}, func(ctx context.Context, in *struct{ Body tokenBody }) (*struct{ Body joinTokenView }, error) {
+	}, func(ctx context.Context, in *struct{ Body tokenBody }) (*struct{ Body api.JoinToken }, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -277,7 +247,7 @@ func (r *Root) registerAuth(a huma.API) {
 		if in.Body.Kind == auth.JoinKindWorker {
 			r.publishTokens()
 		}
-		return &struct{ Body joinTokenView }{Body: joinTokenView{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
+		return &struct{ Body api.JoinToken }{Body: api.JoinToken{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
 	})
 }
 

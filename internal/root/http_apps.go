@@ -35,6 +35,23 @@ type instancePath struct {
 	N  int    `path:"n" minimum:"0"`
 }
 
+// appUpdateBody is what PUT /api/application/{id} reads of the body.
+type appUpdateBody struct {
+	// The dashboard sends the whole record back; other fields are ignored.
+	_           struct{} `json:"-" additionalProperties:"true"`
+	Name        string   `json:"application_name,omitempty" maxLength:"64"`
+	Namespace   string   `json:"application_namespace,omitempty" maxLength:"64"`
+	Description string   `json:"application_desc,omitempty" maxLength:"4096"`
+}
+
+// messageOutput is the answer of every DELETE: 200 with {"message": ...},
+// which Oakestra's CLI expects.
+type messageOutput struct{ Body api.Message }
+
+func message(format string, args ...any) *messageOutput {
+	return &messageOutput{Body: api.Message{Message: fmt.Sprintf(format, args...)}}
+}
+
 type scaleBody struct {
 	Instances int `json:"instances" minimum:"0" maximum:"1000"`
 }
@@ -43,29 +60,58 @@ func (r *Root) registerApps(a huma.API) {
 	tags := []string{"applications"}
 	huma.Register(a, huma.Operation{
 		OperationID: "submit-application", Method: http.MethodPost, Path: "/api/application/", Tags: tags,
-		Summary: "Deploy applications from an SLA", Security: secured, MaxBodyBytes: maxSLA, SkipValidateBody: true,
+		Summary: "Register (or deploy) applications from an SLA", Security: secured, MaxBodyBytes: maxSLA, SkipValidateBody: true,
 		Description: "Takes an Oakestra SLA v2.0 deployment descriptor, as JSON or (with Content-Type application/yaml) YAML. " +
-			"Every problem is listed in `errors` with its field path. Each microservice starts `instances` instances (default 1).",
+			"Every problem is listed in `errors` with its field path.\n\n" +
+			"As in Oakestra, the services are registered and a microservice without Hedge's `instances` field runs no instance " +
+			"until `POST /api/service/{id}/instance` deploys one; the answer is the caller's applications (a JSON array). " +
+			"With `deploy=true` (Hedge's CLI and Go client), every microservice starts `instances` instances (default 1) at once " +
+			"and the answer is `{applications, services}`: what the SLA created.",
 	}, func(ctx context.Context, in *struct {
+		Deploy  bool   `query:"deploy" doc:"start every microservice's instances (default 1) now, and answer {applications, services}"`
 		RawBody []byte `contentType:"application/json"`
-	}) (*submitOutput, error) {
+	}) (*struct{ Body any }, error) {
 		doc, err := sla.Parse(in.RawBody)
 		if err != nil {
 			return nil, apiError(err)
 		}
-		apps, svcs, err := r.Submit(ctx, caller(ctx), doc)
+		if !in.Deploy {
+			given := instancesGiven(in.RawBody)
+			for i := range doc.Applications {
+				for j := range doc.Applications[i].Services {
+					if !given.app(i, j) {
+						doc.Applications[i].Services[j].Instances = 0
+					}
+				}
+			}
+		}
+		apps, svcs, err := r.Submit(ctx, caller(ctx), doc, in.Deploy)
 		if err != nil {
 			return nil, apiError(err)
 		}
-		out := &submitOutput{}
-		out.Body.Applications, out.Body.Services = apps, svcs
-		return out, nil
+		if in.Deploy {
+			return &struct{ Body any }{Body: api.SubmitResult{Applications: apps, Services: svcs}}, nil
+		}
+		return &struct{ Body any }{Body: r.Applications(caller(ctx))}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-applications", Method: http.MethodGet, Path: "/api/applications/", Tags: tags,
 		Summary: "List your applications", Security: secured,
 	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []api.Application }, error) {
 		return &struct{ Body []api.Application }{Body: r.Applications(caller(ctx))}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "list-user-applications", Method: http.MethodGet, Path: "/api/applications/{userid}", Tags: tags,
+		Summary: "List a user's applications", Security: secured,
+		Description: "Oakestra's dashboard asks for the applications of the user it logged in as. Users see only their own; Admin sees anyone's.",
+	}, func(ctx context.Context, in *struct {
+		UserID string `path:"userid" maxLength:"64"`
+	}) (*struct{ Body []api.Application }, error) {
+		who := caller(ctx)
+		if !who.owns(in.UserID) {
+			return nil, huma.Error403Forbidden("userid: you may list only your own applications")
+		}
+		return &struct{ Body []api.Application }{Body: r.Applications(Caller{User: in.UserID})}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-application", Method: http.MethodGet, Path: "/api/application/{appid}", Tags: tags,
@@ -78,26 +124,53 @@ func (r *Root) registerApps(a huma.API) {
 		return &struct{ Body api.Application }{Body: app}, nil
 	})
 	huma.Register(a, huma.Operation{
+		OperationID: "update-application", Method: http.MethodPut, Path: "/api/application/{appid}", Tags: tags,
+		Summary: "Update an application", Security: secured,
+		Description: "Changes application_desc, and application_name or application_namespace while the application has no services. " +
+			"Other fields of the body (as Oakestra's dashboard sends the whole record) are ignored.",
+	}, func(ctx context.Context, in *struct {
+		AppID string `path:"appid" maxLength:"64"`
+		Body  appUpdateBody
+	}) (*struct{ Body api.Application }, error) {
+		app, err := r.UpdateApplication(caller(ctx), in.AppID, in.Body.Name, in.Body.Namespace, in.Body.Description)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &struct{ Body api.Application }{Body: app}, nil
+	})
+	huma.Register(a, huma.Operation{
 		OperationID: "delete-application", Method: http.MethodDelete, Path: "/api/application/{appid}", Tags: tags,
 		Summary: "Delete an application", Description: "Removes the application and its services; their instances are stopped.", Security: secured,
-	}, func(ctx context.Context, in *appIDPath) (*struct{}, error) {
-		return nil, apiError(r.DeleteApplication(caller(ctx), in.AppID))
+	}, func(ctx context.Context, in *appIDPath) (*messageOutput, error) {
+		if err := r.DeleteApplication(caller(ctx), in.AppID); err != nil {
+			return nil, apiError(err)
+		}
+		return message("application %s deleted", in.AppID), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "add-services", Method: http.MethodPost, Path: "/api/service/", Tags: []string{"services"},
 		Summary: "Add services to an application", Security: secured, MaxBodyBytes: maxSLA, SkipValidateBody: true,
-		Description: "Body: `{\"applicationID\": \"...\", \"microservices\": [...]}` with microservices as in an SLA.",
+		Description: "Body: `{\"applicationID\": \"...\", \"microservices\": [...]}` with microservices as in an SLA " +
+			"(`applicationID` may instead be given as a query parameter), or a whole SLA whose `applications[0].applicationID` " +
+			"names the application, as Oakestra's dashboard sends. As for an SLA, a microservice without `instances` is only " +
+			"registered unless `deploy=true`.",
 	}, func(ctx context.Context, in *struct {
-		RawBody []byte `contentType:"application/json"`
+		Deploy        bool   `query:"deploy" doc:"start every microservice's instances (default 1) now"`
+		ApplicationID string `query:"applicationID" maxLength:"64" doc:"the application, when the body does not name it"`
+		RawBody       []byte `contentType:"application/json"`
 	}) (*struct{ Body []api.Service }, error) {
-		specs, appID, err := sla.ParseServices(in.RawBody)
+		specs, appID, err := parseServicesBody(in.RawBody, in.Deploy)
 		if err != nil {
-			return nil, apiError(err)
+			return nil, err
 		}
 		if appID == "" {
-			return nil, huma.Error400BadRequest("applicationID: required", &huma.ErrorDetail{Location: "applicationID", Message: "required"})
+			appID = in.ApplicationID
 		}
-		svcs, err := r.AddServices(ctx, caller(ctx), appID, specs)
+		if appID == "" {
+			return nil, huma.Error400BadRequest("applicationID: required (in the body, as applications[0].applicationID, or as a query parameter)",
+				&huma.ErrorDetail{Location: "applicationID", Message: "required"})
+		}
+		svcs, err := r.AddServices(ctx, caller(ctx), appID, specs, in.Deploy)
 		if err != nil {
 			return nil, apiError(err)
 		}
@@ -130,13 +203,36 @@ func (r *Root) registerApps(a huma.API) {
 		if err != nil {
 			return nil, apiError(err)
 		}
+		return &struct{ Body api.Service }{Body: r.withLogs(ctx, caller(ctx), s)}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "update-service", Method: http.MethodPut, Path: "/api/service/{id}", Tags: stags,
+		Summary: "Update a service", Security: secured, MaxBodyBytes: maxSLA, SkipValidateBody: true,
+		Description: "Body: the microservice as in an SLA, or the service record as GET answers it (its read-only fields, " +
+			"such as `_id`, `instance_list` and `status`, are ignored). The service keeps its number of instances; " +
+			"running ones are replaced by instances of the new spec.",
+	}, func(ctx context.Context, in *struct {
+		ID      string `path:"id" maxLength:"64"`
+		RawBody []byte `contentType:"application/json"`
+	}) (*struct{ Body api.Service }, error) {
+		spec, err := parseServiceUpdate(in.RawBody)
+		if err != nil {
+			return nil, err
+		}
+		s, err := r.UpdateService(caller(ctx), in.ID, spec)
+		if err != nil {
+			return nil, apiError(err)
+		}
 		return &struct{ Body api.Service }{Body: s}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-service", Method: http.MethodDelete, Path: "/api/service/{id}", Tags: stags,
 		Summary: "Delete a service", Security: secured,
-	}, func(ctx context.Context, in *serviceIDPath) (*struct{}, error) {
-		return nil, apiError(r.DeleteService(caller(ctx), in.ID))
+	}, func(ctx context.Context, in *serviceIDPath) (*messageOutput, error) {
+		if err := r.DeleteService(caller(ctx), in.ID); err != nil {
+			return nil, apiError(err)
+		}
+		return message("service %s deleted", in.ID), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "add-instance", Method: http.MethodPost, Path: "/api/service/{id}/instance", Tags: stags,
@@ -151,8 +247,11 @@ func (r *Root) registerApps(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-instance", Method: http.MethodDelete, Path: "/api/service/{id}/instance/{n}", Tags: stags,
 		Summary: "Stop and remove one instance", Security: secured,
-	}, func(ctx context.Context, in *instancePath) (*struct{}, error) {
-		return nil, apiError(r.DeleteInstance(caller(ctx), in.ID, in.N))
+	}, func(ctx context.Context, in *instancePath) (*messageOutput, error) {
+		if err := r.DeleteInstance(caller(ctx), in.ID, in.N); err != nil {
+			return nil, apiError(err)
+		}
+		return message("instance %d of service %s deleted", in.N, in.ID), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "scale-service", Method: http.MethodPut, Path: "/api/service/{id}/scale", Tags: stags,

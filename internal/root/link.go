@@ -93,6 +93,7 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 		if st.State == api.StateUndeployed {
 			continue
 		}
+		r.recordUsageLocked(in.ID, now, st.CPU, st.MemoryMB)
 		if differs(in.Status, st) {
 			in.Status = st
 			in.UpdatedAt = now

@@ -36,8 +36,13 @@ type Caller struct {
 
 func (c Caller) owns(owner string) bool { return c.Admin || c.User == owner }
 
-// Submit stores the applications of an SLA and requests their instances.
-func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document) ([]api.Application, []api.Service, error) {
+// Submit stores the applications of an SLA and requests their instances:
+// each microservice's Instances of them, and at least one when deploy is
+// set (Hedge's one-step deployment). Without deploy a microservice with
+// Instances 0 is only registered, as in Oakestra's workflow, where POST
+// /api/service/{id}/instance deploys (AddInstance). Applications with
+// dataflows are placed as a whole at once either way (sla_apps.go).
+func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy bool) ([]api.Application, []api.Service, error) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -71,7 +76,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document) ([]api
 		}
 		app := &api.Application{ID: newID(), Name: a.Name, Namespace: a.Namespace, Description: a.Description, Owner: who.User, CreatedAt: now}
 		for _, spec := range a.Services {
-			s, is := r.newServiceLocked(app, spec, now)
+			s, is := r.newServiceLocked(app, spec, now, deploy)
 			svcs = append(svcs, s)
 			insts = append(insts, is...)
 		}
@@ -88,11 +93,12 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document) ([]api
 	for i, a := range apps {
 		outApps[i] = *a
 	}
-	return append(whole, outApps...), append(wholeSvcs, r.viewsLocked(svcs)...), nil
+	return oakApps(append(whole, outApps...)), append(wholeSvcs, r.viewsLocked(svcs)...), nil
 }
 
-// AddServices adds microservices to an existing application.
-func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs []api.ServiceSpec) ([]api.Service, error) {
+// AddServices adds microservices to an existing application; deploy is as
+// for Submit.
+func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs []api.ServiceSpec, deploy bool) ([]api.Service, error) {
 	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -115,7 +121,7 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 	var svcs []*service
 	var insts []*instance
 	for _, spec := range specs {
-		s, is := r.newServiceLocked(&updated, spec, now)
+		s, is := r.newServiceLocked(&updated, spec, now, deploy)
 		svcs = append(svcs, s)
 		insts = append(insts, is...)
 	}
@@ -127,11 +133,12 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 	return r.viewsLocked(svcs), nil
 }
 
-// newServiceLocked builds a service and its first instances; nothing is
-// stored or published yet.
-func (r *Root) newServiceLocked(app *api.Application, spec api.ServiceSpec, now time.Time) (*service, []*instance) {
-	n := spec.Instances
-	if n <= 0 {
+// newServiceLocked builds a service and its first instances (spec.Instances
+// of them, at least one when deploy is set); nothing is stored or published
+// yet.
+func (r *Root) newServiceLocked(app *api.Application, spec api.ServiceSpec, now time.Time, deploy bool) (*service, []*instance) {
+	n := max(spec.Instances, 0)
+	if deploy && n == 0 {
 		n = 1
 	}
 	s := &service{Service: api.Service{ID: newID(), ApplicationID: app.ID, AppName: app.Name, Owner: app.Owner, Spec: spec, CreatedAt: now}}
@@ -201,7 +208,7 @@ func (r *Root) Applications(who Caller) []api.Application {
 	sort.Slice(out, func(i, j int) bool {
 		return out[i].CreatedAt.Before(out[j].CreatedAt) || (out[i].CreatedAt.Equal(out[j].CreatedAt) && out[i].ID < out[j].ID)
 	})
-	return out
+	return oakApps(out)
 }
 
 // Application returns one of the caller's applications.
@@ -212,7 +219,7 @@ func (r *Root) Application(who Caller, id string) (api.Application, error) {
 	if !ok || !who.owns(a.Owner) {
 		return api.Application{}, fmt.Errorf("%w: application %s", ErrNotFound, id)
 	}
-	return *a, nil
+	return oakApp(*a), nil
 }
 
 // DeleteApplication removes an application with all its services; their
@@ -354,6 +361,7 @@ func (r *Root) dropInstanceLocked(id string) {
 		c.bumpLocked()
 	}
 	delete(r.insts, id)
+	delete(r.usage, id)
 }
 
 // AddInstance requests one more instance of a service.
@@ -464,6 +472,7 @@ func (r *Root) viewsLocked(svcs []*service) []api.Service {
 		for _, in := range r.instancesOfLocked(s.ID) {
 			v.Instances = append(v.Instances, r.instanceViewLocked(in))
 		}
+		r.oakServiceLocked(&v)
 		out = append(out, v)
 	}
 	return out
@@ -480,6 +489,7 @@ func (r *Root) instanceViewLocked(in *instance) api.Instance {
 	if c := r.clusters[in.ClusterID]; c != nil {
 		v.ClusterName = c.info.Name
 	}
+	r.oakInstanceLocked(&v)
 	return v
 }
 
@@ -528,7 +538,7 @@ func (r *Root) Clusters(active bool) []api.Cluster {
 		if active && c.info.State != api.NodeReady {
 			continue
 		}
-		out = append(out, c.info)
+		out = append(out, oakCluster(c.info))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

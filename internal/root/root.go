@@ -79,6 +79,8 @@ type Root struct {
 	// latencyTopo is the topology latency constraints are resolved over;
 	// nil until needed and after every change (latency.go).
 	latencyTopo *topology.Topology
+	// usage is each instance's recent CPU and memory figures (oakestra.go).
+	usage map[string]*usage
 }
 
 // nodeControl is an operator's order for a node, kept at the root.

@@ -727,7 +727,7 @@ func (r *Root) syncFADeplServicesLocked(rec *fadeplRecord) error {
 		if have[name] {
 			continue
 		}
-		s, is := r.newServiceLocked(&updated, want[name], now)
+		s, is := r.newServiceLocked(&updated, want[name], now, true)
 		svcs = append(svcs, s)
 		insts = append(insts, is...)
 	}
