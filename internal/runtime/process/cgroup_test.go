@@ -17,7 +17,7 @@ import (
 
 // requireCgroups skips the test only when the driver really could not use
 // cgroups (not root, read-only /sys/fs/cgroup).
-func requireCgroups(t *testing.T, d *Driver) {
+func requireCgroups(t *testing.T, d *testDriver) {
 	t.Helper()
 	if !d.cg.enabled() {
 		t.Skipf("cgroups under %s are not writable (need root and a writable cgroup mount): limits cannot be tested here", d.cg.root)

@@ -34,12 +34,10 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // Options configure a Driver.
 type Options struct {
-	// DataDir holds the driver's state: instances/<id>/{work,output.log,
-	// task.json} and cache/ for downloaded code. Required.
+	// DataDir holds the driver's state: instances/<id>/{work,output.log}
+	// and cache/ for downloaded code. Required.
 	DataDir string
-	// OnExit is told once about the end of every task.
-	OnExit runtime.ExitFunc
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// LogLimit is about how many bytes of output are kept per instance
 	// (default 1 MiB).
 	LogLimit int64
@@ -60,7 +58,6 @@ type Options struct {
 // runtime.UsageReporter.
 type Driver struct {
 	dataDir  string
-	onExit   runtime.ExitFunc
 	log      *slog.Logger
 	logLimit int64
 	logEvery time.Duration
@@ -73,16 +70,15 @@ type Driver struct {
 	pidfds  bool
 	devNull *os.File
 
-	// recordMu orders writes of task records against the removal of
-	// instance directories, so that a late record write never races Remove.
-	recordMu sync.Mutex
+	// ctx lives as long as the driver: Close cancels it, which ends every
+	// Wait and the log keeper.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	tasks    map[string]*task
-	starting map[string]bool
-	closed   bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	mu     sync.Mutex
+	tasks  map[string]*task
+	closed bool
 }
 
 var (
@@ -122,18 +118,13 @@ func New(opts Options) (*Driver, error) {
 	}
 	d := &Driver{
 		dataDir:  dataDir,
-		onExit:   opts.OnExit,
 		log:      opts.Logger,
 		logLimit: opts.LogLimit,
 		logEvery: opts.LogCheckInterval,
 		devNull:  devNull,
 		tasks:    make(map[string]*task),
-		starting: make(map[string]bool),
-		stop:     make(chan struct{}),
 	}
-	if d.onExit == nil {
-		d.onExit = func(string, runtime.Exit) {}
-	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -168,9 +159,9 @@ func New(opts Options) (*Driver, error) {
 // Name is the virtualization this driver provides.
 func (d *Driver) Name() string { return api.VirtProcess }
 
-// Close stops the driver's goroutines. It leaves the instances running (they
-// belong to the node, not to this driver value): a new Driver on the same
-// DataDir re-attaches them with Recover. OnExit is not called for them.
+// Close stops the driver's goroutine and ends every Wait with an error. It
+// leaves the instances running (they belong to the node, not to this driver
+// value): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -183,12 +174,9 @@ func (d *Driver) Close() error {
 		tasks = append(tasks, t)
 	}
 	d.mu.Unlock()
-	close(d.stop)
+	d.cancel()
 	for _, t := range tasks {
-		if t.pidfd != nil {
-			// Wakes the task's goroutine, parked on the pidfd, with an error.
-			_ = t.pidfd.Close()
-		}
+		t.close()
 	}
 	d.wg.Wait()
 	if d.ownClient != nil {
@@ -201,31 +189,30 @@ func (d *Driver) Close() error {
 // cgroups never fail a start: the instance then runs without limits.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
 	id := spec.InstanceID
-	if err := checkID(id); err != nil {
+	if err := runtime.CheckID(id); err != nil {
 		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
 	}
-	d.mu.Lock()
-	switch {
-	case d.closed:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
-	case d.tasks[id] != nil || d.starting[id]:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
+	if err := d.free(id); err != nil {
+		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
 	}
-	d.starting[id] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.starting, id)
-		d.mu.Unlock()
-	}()
-
 	t, err := d.start(ctx, spec)
 	if err != nil {
 		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
 	}
-	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+	return taskOf(t)
+}
+
+// free checks that the driver is open and does not hold a task of id.
+func (d *Driver) free(id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.closed:
+		return errClosed
+	case d.tasks[id] != nil:
+		return errors.New("already running")
+	}
+	return nil
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
@@ -303,35 +290,28 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		_ = unix.SetNonblock(pidfd, true)
 		t.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
 	}
-	_, t.startTicks, err = procStat(pid)
-	if err == nil {
-		d.recordMu.Lock()
-		err = d.saveRecord(record{InstanceID: id, PID: pid, PGID: pid, StartTicks: t.startTicks, StartedAt: startedAt})
-		d.recordMu.Unlock()
-	}
-	if err != nil {
-		// Without its record the task could not be found after a worker
-		// restart: do not leave it running.
+	if _, t.startTicks, err = procStat(pid); err != nil {
+		// Without its start time the task could not be told from a later
+		// process with its PID after a worker restart: do not leave it.
 		d.abandon(t)
-		return nil, fmt.Errorf("record task: %w", err)
+		return nil, fmt.Errorf("read start time: %w", err)
 	}
 
 	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	defer d.mu.Unlock()
+	switch {
+	case d.closed:
 		d.abandon(t)
 		return nil, errClosed
+	case d.tasks[id] != nil:
+		d.abandon(t)
+		return nil, errors.New("already running")
 	}
 	d.tasks[id] = t
-	if t.interruptible() {
-		d.wg.Add(1)
-	}
-	d.mu.Unlock()
-	go d.supervise(t)
 	return t, nil
 }
 
-// abandon kills and reaps a task that was started but cannot be supervised.
+// abandon kills and reaps a task that was started but cannot be waited for.
 func (d *Driver) abandon(t *task) {
 	_ = unix.Kill(-t.pgid, unix.SIGKILL)
 	t.reap()
@@ -389,8 +369,8 @@ func environ(workDir string, spec runtime.Spec) ([]string, error) {
 }
 
 // Stop sends SIGTERM to the instance's process group, SIGKILL after grace
-// (at once if grace <= 0), and returns when the process has ended and its
-// exit was reported. Stopping an instance that has already ended is not an
+// (at once if grace <= 0), and returns when the Wait in progress has
+// collected the process. Stopping an instance that has already ended is not an
 // error.
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(instanceID)
@@ -411,7 +391,7 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 		case <-timer.C:
 		case <-ctx.Done():
 			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-		case <-d.stop:
+		case <-d.ctx.Done():
 			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
 		}
 	}
@@ -421,7 +401,7 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-	case <-d.stop:
+	case <-d.ctx.Done():
 		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
 	}
 }
@@ -430,7 +410,7 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 // the instance is known (its directory exists) but not running; nil and
 // runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(instanceID string) (*task, error) {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
 	}
 	d.mu.Lock()
@@ -445,11 +425,12 @@ func (d *Driver) running(instanceID string) (*task, error) {
 	return nil, nil
 }
 
-// Remove deletes the instance's directory (work dir, logs, record) and
-// cgroup. An instance still running is killed first. Removing an unknown or
-// already removed instance is not an error.
+// Remove deletes the instance's directory (work dir, logs) and cgroup. An
+// instance still running is killed first: through its task when it has one,
+// else (a start cut short before its handle was kept) through its cgroup.
+// Removing an unknown or already removed instance is not an error.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return nil // such an instance cannot exist
 	}
 	d.mu.Lock()
@@ -463,10 +444,7 @@ func (d *Driver) Remove(ctx context.Context, instanceID string) error {
 	if err := d.cg.remove(instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
-	d.recordMu.Lock()
-	err := os.RemoveAll(d.instanceDir(instanceID))
-	d.recordMu.Unlock()
-	if err != nil {
+	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
 	return nil
@@ -522,12 +500,4 @@ func (d *Driver) instanceDir(id string) string {
 
 func (d *Driver) logPath(id string) string {
 	return filepath.Join(d.instanceDir(id), "output.log")
-}
-
-// checkID rejects instance IDs that cannot name a directory and a cgroup.
-func checkID(id string) error {
-	if id == "" || id == "." || id == ".." || len(id) > 200 || strings.ContainsAny(id, "/\x00") {
-		return fmt.Errorf("instance id %q: want 1 to 200 characters without '/'", id)
-	}
-	return nil
 }

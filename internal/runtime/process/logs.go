@@ -8,7 +8,7 @@ import "github.com/hedgeorch/hedge/internal/runtime/logfile"
 // writing at the new end after a trim.
 func (d *Driver) trimLoop() {
 	defer d.wg.Done()
-	logfile.Keeper{Limit: d.logLimit, Every: d.logEvery, IDs: d.taskIDs, Path: d.logPath, Log: d.log}.Run(d.stop)
+	logfile.Keeper{Limit: d.logLimit, Every: d.logEvery, IDs: d.taskIDs, Path: d.logPath, Log: d.log}.Run(d.ctx.Done())
 }
 
 // taskIDs lists the instances the driver supervises.

@@ -69,23 +69,38 @@ func (c *cgroups) parentDirs() []string {
 	return out
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
+// testDriver is a driver whose Start and Recover go through its exit log, as
+// a worker's would: every task is waited on, every exit recorded once.
+type testDriver struct {
+	*Driver
+	exits *exitLog
+}
+
+func (d *testDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	return d.exits.Start(ctx, d.Driver, spec)
+}
+
+func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
+	return d.exits.Recover(ctx, d.Driver)
+}
+
+// handlesDir is where a test's exit log keeps the handles of the driver on
+// dataDir, for a later driver on the same data dir to recover.
+func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
 
 // newTestDriver makes a driver on a fresh data dir. At the end of the test it
 // stops and removes whatever the driver still runs, then closes it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(handlesDir(opts.DataDir))
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent
 	}
@@ -94,7 +109,7 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: d, exits: exits}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
@@ -142,7 +157,7 @@ func sleepPath() string {
 }
 
 // waitLogs waits until the instance's logs contain every one of want.
-func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

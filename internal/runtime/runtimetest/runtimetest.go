@@ -1,8 +1,17 @@
-// Package runtimetest holds what the runtime drivers' tests share: a record
-// of the exits a driver reports, which a test can wait on.
+// Package runtimetest holds what the runtime drivers' tests share: a stand-in
+// for the worker's part of the driver contract (keep each task's handle, wait
+// on each task, record each exit once) and a record of the exits, which a
+// test can wait on.
 package runtimetest
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -13,36 +22,129 @@ import (
 // WaitTimeout is how long Wait waits for an exit before failing the test.
 const WaitTimeout = time.Minute
 
-// ExitLog records what a driver's OnExit was told, and lets a test wait for
-// it. Pass its OnExit to the driver.
+// ExitLog plays the worker for a driver under test. Start and Recover keep
+// each task's handle in a directory (as the worker keeps them in its store,
+// so that an ExitLog on the same directory after a "restart" finds them),
+// wait on the task in a goroutine, record its exit and then drop the handle,
+// so that every exit is recorded once.
 type ExitLog struct {
+	dir string
+
 	mu      sync.Mutex
 	exits   map[string][]runtime.Exit
+	live    map[string]runtime.Task
 	changed chan struct{}
 }
 
-// NewExitLog returns an empty log.
-func NewExitLog() *ExitLog {
-	return &ExitLog{exits: make(map[string][]runtime.Exit), changed: make(chan struct{})}
+// NewExitLog returns an empty log that keeps handles in dir (created if
+// need be).
+func NewExitLog(dir string) *ExitLog {
+	return &ExitLog{dir: dir, exits: make(map[string][]runtime.Exit), live: make(map[string]runtime.Task), changed: make(chan struct{})}
 }
 
-// OnExit records an exit of instance id.
-func (l *ExitLog) OnExit(id string, e runtime.Exit) {
+// Start starts spec with d, keeps the task's handle and waits on it.
+func (l *ExitLog) Start(ctx context.Context, d runtime.Driver, spec runtime.Spec) (runtime.Task, error) {
+	t, err := d.Start(ctx, spec)
+	if err != nil {
+		return t, err
+	}
+	if err := l.Keep(t); err != nil {
+		return t, err
+	}
+	l.mu.Lock()
+	l.live[t.InstanceID] = t
+	l.mu.Unlock()
+	l.watch(d, t)
+	return t, nil
+}
+
+// Recover hands every kept handle to d.Recover (skipping the tasks this log
+// already waits on) and returns the tasks that run, with those it already
+// waits on. Exits Recover returns are recorded.
+func (l *ExitLog) Recover(ctx context.Context, d runtime.Driver) ([]runtime.Task, error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	var tasks []runtime.Task
+	for _, e := range entries {
+		id := e.Name()
+		l.mu.Lock()
+		t, ok := l.live[id]
+		l.mu.Unlock()
+		if ok {
+			tasks = append(tasks, t)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(l.dir, id))
+		if err != nil {
+			return tasks, err
+		}
+		var h []byte
+		if err := json.Unmarshal(b, &h); err != nil {
+			return tasks, fmt.Errorf("handle of %s: %w", id, err)
+		}
+		t, err = d.Recover(ctx, id, h)
+		if err != nil {
+			return tasks, err
+		}
+		if t.Exited != nil {
+			l.record(id, *t.Exited)
+			continue
+		}
+		l.mu.Lock()
+		l.live[id] = t
+		l.mu.Unlock()
+		l.watch(d, t)
+		tasks = append(tasks, t)
+	}
+	sort.Slice(tasks, func(i, j int) bool { return tasks[i].InstanceID < tasks[j].InstanceID })
+	return tasks, nil
+}
+
+// Keep keeps the handle of t, as Start does, for Recover to find.
+func (l *ExitLog) Keep(t runtime.Task) error {
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.Marshal(t.Handle)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(l.dir, t.InstanceID), b, 0o644)
+}
+
+// watch waits on the task in a goroutine, which ends with the task or when
+// the driver is closed.
+func (l *ExitLog) watch(d runtime.Driver, t runtime.Task) {
+	go func() {
+		e, err := d.Wait(context.Background(), t.InstanceID)
+		if err != nil {
+			return // the driver was closed: the task runs on, for a Recover
+		}
+		l.record(t.InstanceID, e)
+	}()
+}
+
+// record records an exit of instance id and forgets its handle.
+func (l *ExitLog) record(id string, e runtime.Exit) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	_ = os.Remove(filepath.Join(l.dir, id))
+	delete(l.live, id)
 	l.exits[id] = append(l.exits[id], e)
 	close(l.changed)
 	l.changed = make(chan struct{})
 }
 
-// All returns every exit reported for id.
+// All returns every exit recorded for id.
 func (l *ExitLog) All(id string) []runtime.Exit {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]runtime.Exit(nil), l.exits[id]...)
 }
 
-// Wait returns the first exit reported for id, failing the test after
+// Wait returns the first exit recorded for id, failing the test after
 // WaitTimeout.
 func (l *ExitLog) Wait(t testing.TB, id string) runtime.Exit {
 	t.Helper()
