@@ -25,7 +25,21 @@ const (
 	// bucketEnded keeps instances that ended for good (completed one_shot,
 	// restart policy never), so a worker restart does not run them again.
 	bucketEnded = "ended"
+	// bucketTasks keeps a taskRecord for every instance a driver may be
+	// running: the worker's account of which instances exist.
+	bucketTasks = "tasks"
 )
+
+// taskRecord is what the worker persists about an instance it handed to a
+// driver. It is written before Start (without a handle: a start under way)
+// and again with the driver's handle once Start returns, and deleted once the
+// task's exit has been acted on, so each exit is acted on once; after a
+// restart, a record with a handle is recovered, one without is swept.
+type taskRecord struct {
+	Virtualization string `json:"virtualization"`
+	Generation     uint64 `json:"generation"`
+	Handle         []byte `json:"handle,omitempty"`
+}
 
 // ended is what the worker persists of an instance that ended for good.
 type ended struct {
@@ -70,10 +84,6 @@ type Worker struct {
 	// desired is the last desired set, reconciled again whenever a stop
 	// completes (a new generation of an instance waits for the old one).
 	desired []link.Assignment
-	// gone collects, while drivers recover, instances that ended while the
-	// worker was down and are not desired: their leftovers are removed.
-	gone       []string
-	recovering bool
 
 	metricsMu sync.Mutex
 	metricsAt time.Time
@@ -88,9 +98,7 @@ type instance struct {
 	reason   string
 	exitCode *int
 	restarts int
-	// early holds an exit that arrived before Start returned.
-	early   *runtime.Exit
-	pid     int
+	pid      int
 	started *time.Time
 
 	running  bool // the driver has a live task
@@ -180,35 +188,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.instances[a.InstanceID] = in
 	}
 	w.mu.Unlock()
-	for name, d := range w.drivers {
-		w.mu.Lock()
-		w.recovering = true
-		w.mu.Unlock()
-		tasks, err := d.Recover(ctx)
-		if err != nil {
-			return fmt.Errorf("recover %s instances: %w", name, err)
-		}
-		w.mu.Lock()
-		gone := w.gone
-		w.gone, w.recovering = nil, false
-		w.mu.Unlock()
-		for _, id := range gone {
-			if err := d.Remove(ctx, id); err != nil {
-				w.log.Warn("remove leftovers of an ended instance", "instance", id, "err", err)
-			}
-		}
-		w.mu.Lock()
-		for _, t := range tasks {
-			in, ok := w.instances[t.InstanceID]
-			if !ok {
-				in = &instance{a: link.Assignment{InstanceID: t.InstanceID, Spec: api.ServiceSpec{Virtualization: name}}}
-				w.instances[t.InstanceID] = in
-			}
-			started := t.StartedAt
-			in.running, in.state, in.pid, in.started = true, api.StateRunning, t.PID, &started
-			w.log.Info("re-attached instance", "instance", t.InstanceID, "pid", t.PID)
-		}
-		w.mu.Unlock()
+	if err := w.recover(ctx); err != nil {
+		return err
 	}
 	w.reconcile(desired)
 	w.wg.Add(1)
@@ -291,7 +272,7 @@ func (w *Worker) startLocked(id string, in *instance) {
 	go func() {
 		defer w.wg.Done()
 		w.sem <- struct{}{}
-		task, err := w.startTask(a)
+		d, task, err := w.startTask(a)
 		<-w.sem
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -306,22 +287,12 @@ func (w *Worker) startLocked(id string, in *instance) {
 		started := task.StartedAt
 		in.running, in.pid, in.started, in.exitCode = true, task.PID, &started, nil
 		in.state = api.StateRunning
-		if e := in.early; e != nil {
-			in.early = nil
-			w.exitedLocked(id, in, *e)
-		} else if !in.desired {
+		w.watchLocked(d, id, in, task.Handle)
+		if !in.desired {
 			w.stopLocked(id, in)
 		}
 		w.notify()
 	}()
-}
-
-func (w *Worker) startTask(a link.Assignment) (runtime.Task, error) {
-	d, ok := w.drivers[a.Spec.Virtualization]
-	if !ok {
-		return runtime.Task{}, fmt.Errorf("runtime %q is not available on this worker (it has %v)", a.Spec.Virtualization, w.Runtimes())
-	}
-	return d.Start(w.ctx, runtime.Spec{InstanceID: a.InstanceID, Service: a.Spec})
 }
 
 func sameLimit(a, b *api.Resources) bool {
@@ -404,26 +375,6 @@ func (w *Worker) OnProgress(id, msg string) {
 		in.reason = msg
 		w.notify()
 	}
-}
-
-// OnExit is the runtime.ExitFunc the worker's drivers call.
-func (w *Worker) OnExit(id string, e runtime.Exit) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	in, ok := w.instances[id]
-	if !ok {
-		if w.recovering {
-			w.gone = append(w.gone, id)
-		}
-		return
-	}
-	if in.starting {
-		// The process ended before Start returned: handle it once the
-		// start has been recorded, so RUNNING does not overwrite it.
-		in.early = &e
-		return
-	}
-	w.exitedLocked(id, in, e)
 }
 
 // exitedLocked records how an instance ended and restarts it if its policy
