@@ -99,7 +99,7 @@ type instance struct {
 	exitCode *int
 	restarts int
 	pid      int
-	started *time.Time
+	started  *time.Time
 
 	running  bool // the driver has a live task
 	done     bool // ended and, by its restart policy, stays ended
