@@ -60,11 +60,37 @@ func removeTestNamespace() {
 	}
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
+// testDriver is a driver whose Start and Recover go through its exit log, as
+// a worker's would.
+type testDriver struct {
+	*Driver
+	exits *exitLog
+}
+
+func (d *testDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	return d.exits.Start(ctx, d.Driver, spec)
+}
+
+func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
+	return d.exits.Recover(ctx, d.Driver)
+}
+
+func (d *testDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	return d.exits.Stop(ctx, d.Driver, id, grace)
+}
+
+func (d *testDriver) Remove(ctx context.Context, id string) error {
+	return d.exits.Remove(ctx, d.Driver, id)
+}
+
+// handlesDir is where a test's exit log keeps the handles of the driver on
+// dataDir.
+func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
 
 // progressLog records what OnProgress was told.
 type progressLog struct {
@@ -96,16 +122,13 @@ func needContainerd(t testing.TB) {
 // newTestDriver makes a driver on a fresh data dir in the test namespace. At
 // the end of the test it removes whatever the driver still has, then closes
 // it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
 	needContainerd(t)
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(handlesDir(opts.DataDir))
 	if opts.Namespace == "" {
 		opts.Namespace = testNamespace
 	}
@@ -114,7 +137,7 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: d, exits: exits}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
@@ -176,7 +199,7 @@ func get(t testing.TB, url string) string {
 }
 
 // waitLogs waits until the instance's logs contain every one of want.
-func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -199,7 +199,7 @@ func TestDockerWrongImageIsAReadableError(t *testing.T) {
 	never, _ := newTestDriver(t, Options{PullPolicy: PullNever})
 	tests := []struct {
 		name string
-		d    *Driver
+		d    *testDriver
 		code string
 		want []string
 	}{

@@ -236,19 +236,6 @@ func TestContainerConfig(t *testing.T) {
 	}
 }
 
-func TestCheckID(t *testing.T) {
-	for _, id := range []string{"a", "0f3c9d", "web-1", "svc_2.x"} {
-		if err := checkID(id); err != nil {
-			t.Errorf("checkID(%q) = %v, want nil", id, err)
-		}
-	}
-	for _, id := range []string{"", ".", "..", "-x", "a/b", "a b", "é", strings.Repeat("x", 201)} {
-		if err := checkID(id); err == nil {
-			t.Errorf("checkID(%q) = nil, want an error", id)
-		}
-	}
-}
-
 func TestNewFailures(t *testing.T) {
 	tests := []struct {
 		name        string

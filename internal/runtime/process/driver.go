@@ -383,26 +383,54 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 	t.stopping.Store(true)
 	if grace > 0 {
 		t.signal(unix.SIGTERM)
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-t.done:
-			return nil
-		case <-timer.C:
-		case <-ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-		case <-d.ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		if ended, err := d.ended(ctx, t, grace); ended || err != nil {
+			return stopErr(instanceID, err)
 		}
 	}
 	t.signal(unix.SIGKILL)
+	_, err = d.ended(ctx, t, -1)
+	return stopErr(instanceID, err)
+}
+
+func stopErr(id string, err error) error {
+	if err != nil {
+		return fmt.Errorf("stop instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// Ended waits up to within for the instance's process to have ended and been
+// collected by Wait; it reports whether it has. An instance that is not
+// running has ended. It is for drivers that wrap this one and stop their
+// instances their own way first (runtime/unikernel).
+func (d *Driver) Ended(ctx context.Context, instanceID string, within time.Duration) (bool, error) {
+	d.mu.Lock()
+	t := d.tasks[instanceID]
+	d.mu.Unlock()
+	if t == nil {
+		return true, nil
+	}
+	return d.ended(ctx, t, within)
+}
+
+// ended waits up to within (for ever when within < 0) for t's Wait to have
+// collected it.
+func (d *Driver) ended(ctx context.Context, t *task, within time.Duration) (bool, error) {
+	var timeout <-chan time.Time
+	if within >= 0 {
+		timer := time.NewTimer(within)
+		defer timer.Stop()
+		timeout = timer.C
+	}
 	select {
 	case <-t.done:
-		return nil
+		return true, nil
+	case <-timeout:
+		return false, nil
 	case <-ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
+		return false, ctx.Err()
 	case <-d.ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		return false, errClosed
 	}
 }
 

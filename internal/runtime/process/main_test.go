@@ -89,6 +89,14 @@ func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
 	return d.exits.Recover(ctx, d.Driver)
 }
 
+func (d *testDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	return d.exits.Stop(ctx, d.Driver, id, grace)
+}
+
+func (d *testDriver) Remove(ctx context.Context, id string) error {
+	return d.exits.Remove(ctx, d.Driver, id)
+}
+
 // handlesDir is where a test's exit log keeps the handles of the driver on
 // dataDir, for a later driver on the same data dir to recover.
 func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }

@@ -33,13 +33,17 @@ type ExitLog struct {
 	mu      sync.Mutex
 	exits   map[string][]runtime.Exit
 	live    map[string]runtime.Task
+	waiting map[string]chan struct{} // closed when the wait on a task is over
 	changed chan struct{}
 }
 
 // NewExitLog returns an empty log that keeps handles in dir (created if
 // need be).
 func NewExitLog(dir string) *ExitLog {
-	return &ExitLog{dir: dir, exits: make(map[string][]runtime.Exit), live: make(map[string]runtime.Task), changed: make(chan struct{})}
+	return &ExitLog{
+		dir: dir, exits: make(map[string][]runtime.Exit), live: make(map[string]runtime.Task),
+		waiting: make(map[string]chan struct{}), changed: make(chan struct{}),
+	}
 }
 
 // Start starts spec with d, keeps the task's handle and waits on it.
@@ -117,13 +121,48 @@ func (l *ExitLog) Keep(t runtime.Task) error {
 // watch waits on the task in a goroutine, which ends with the task or when
 // the driver is closed.
 func (l *ExitLog) watch(d runtime.Driver, t runtime.Task) {
+	over := make(chan struct{})
+	l.mu.Lock()
+	l.waiting[t.InstanceID] = over
+	l.mu.Unlock()
 	go func() {
+		defer close(over)
 		e, err := d.Wait(context.Background(), t.InstanceID)
 		if err != nil {
 			return // the driver was closed: the task runs on, for a Recover
 		}
 		l.record(t.InstanceID, e)
 	}()
+}
+
+// Stop stops the task with d.Stop and returns once its exit is recorded, as
+// a worker acts on the exit of what it stops.
+func (l *ExitLog) Stop(ctx context.Context, d runtime.Driver, id string, grace time.Duration) error {
+	err := d.Stop(ctx, id, grace)
+	l.settle(id)
+	return err
+}
+
+// Remove removes the instance with d.Remove and returns once the exit of its
+// task, if it ran, is recorded.
+func (l *ExitLog) Remove(ctx context.Context, d runtime.Driver, id string) error {
+	err := d.Remove(ctx, id)
+	l.settle(id)
+	return err
+}
+
+// settle waits until the wait on id's task, if there is one, is over.
+func (l *ExitLog) settle(id string) {
+	l.mu.Lock()
+	over := l.waiting[id]
+	l.mu.Unlock()
+	if over == nil {
+		return
+	}
+	select {
+	case <-over:
+	case <-time.After(WaitTimeout):
+	}
 }
 
 // record records an exit of instance id and forgets its handle.

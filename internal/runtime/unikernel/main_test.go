@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/hedgeorch/hedge/internal/runtime"
 	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 )
 
@@ -71,11 +72,37 @@ func serveFiles(t testing.TB, files map[string][]byte) *httptest.Server {
 	return srv
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
+// testDriver is a driver whose Start and Recover go through its exit log, as
+// a worker's would.
+type testDriver struct {
+	*Driver
+	exits *exitLog
+}
+
+func (d *testDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	return d.exits.Start(ctx, d.Driver, spec)
+}
+
+func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
+	return d.exits.Recover(ctx, d.Driver)
+}
+
+func (d *testDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	return d.exits.Stop(ctx, d.Driver, id, grace)
+}
+
+func (d *testDriver) Remove(ctx context.Context, id string) error {
+	return d.exits.Remove(ctx, d.Driver, id)
+}
+
+// handlesDir is where a test's exit log keeps the handles of the driver on
+// dataDir.
+func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
 
 // progressLog records OnProgress messages.
 type progressLog struct {
@@ -97,16 +124,13 @@ func (p *progressLog) all() []string {
 
 // newTestDriver makes a driver on a fresh data dir. At the end of the test it
 // removes whatever the driver still has and closes it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
 	requireQemu(t)
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(handlesDir(opts.DataDir))
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent
 	}
@@ -115,14 +139,11 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: d, exits: exits}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if !closed {
+	if !d.closed.Load() {
 		entries, _ := os.ReadDir(filepath.Join(d.dataDir, "instances"))
 		for _, e := range entries {
 			if err := d.Remove(context.Background(), e.Name()); err != nil {
@@ -136,7 +157,7 @@ func cleanupDriver(t testing.TB, d *Driver) {
 }
 
 // waitLogs waits until the instance's logs contain want.
-func waitLogs(t testing.TB, d *Driver, id, want string) string {
+func waitLogs(t testing.TB, d *testDriver, id, want string) string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
