@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"syscall"
 	"time"
@@ -64,11 +63,9 @@ type Options struct {
 	// Namespace is the containerd namespace of the driver's containers and
 	// images (default DefaultNamespace).
 	Namespace string
-	// DataDir holds instances/<id>/ (output.log, added files, task.json,
+	// DataDir holds instances/<id>/ (output.log, added files,
 	// network.json). Required.
 	DataDir string
-	// OnExit is told once about the end of every task.
-	OnExit runtime.ExitFunc
 	// OnProgress is told how an image pull is going.
 	OnProgress runtime.ProgressFunc
 	Logger     *slog.Logger
@@ -117,7 +114,6 @@ type Driver struct {
 	snapshotter string
 	dataDir     string
 	owner       string
-	onExit      runtime.ExitFunc
 	onProgress  runtime.ProgressFunc
 	log         *slog.Logger
 	pullPolicy  string
@@ -134,18 +130,14 @@ type Driver struct {
 	swapLimit bool
 
 	// ctx lives as long as the driver and carries its namespace; Close
-	// cancels it, which ends every task wait.
+	// cancels it, which ends every Wait and the log keeper.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// recordMu orders task record writes against Remove.
-	recordMu sync.Mutex
-
-	mu       sync.Mutex
-	tasks    map[string]*task
-	starting map[string]bool
-	closed   bool
+	mu     sync.Mutex
+	tasks  map[string]*task
+	closed bool
 }
 
 var (
@@ -204,7 +196,6 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		snapshotter: opts.Snapshotter,
 		dataDir:     dataDir,
 		owner:       hex.EncodeToString(sum[:4]),
-		onExit:      opts.OnExit,
 		onProgress:  opts.OnProgress,
 		log:         opts.Logger,
 		pullPolicy:  policy,
@@ -214,13 +205,9 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		logEvery:    opts.LogCheckInterval,
 		swapLimit:   swapAccounted(),
 		tasks:       make(map[string]*task),
-		starting:    make(map[string]bool),
 	}
 	if d.snapshotter == "" {
 		d.snapshotter = DefaultSnapshotter
-	}
-	if d.onExit == nil {
-		d.onExit = func(string, runtime.Exit) {}
 	}
 	if d.onProgress == nil {
 		d.onProgress = func(string, string) {}
@@ -274,9 +261,8 @@ func (d *Driver) Name() string { return api.VirtContainer }
 // Engine names what runs the containers.
 func (d *Driver) Engine() string { return "containerd" }
 
-// Close stops supervising. The containers keep running (their shims own
-// them): a new Driver on the same DataDir re-attaches them with Recover.
-// OnExit is not called for them.
+// Close ends every Wait. The containers keep running (their shims own
+// them): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	if d.closed {
@@ -300,43 +286,14 @@ func (d *Driver) Close() error {
 // in the log.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
 	id := spec.InstanceID
-	if err := checkID(id); err != nil {
+	if err := runtime.CheckID(id); err != nil {
 		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
 	}
-	d.mu.Lock()
-	// A task that has just exited stays known until supervise has deleted
-	// it, which takes a while after OnExit: a restart that comes that
-	// early waits for the deletion instead of failing as "already running".
-	if t := d.tasks[id]; t != nil && t.exited.Load() {
-		d.mu.Unlock()
-		select {
-		case <-t.done:
-		case <-ctx.Done():
-			return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, ctx.Err())
-		}
-		d.mu.Lock()
-	}
-	switch {
-	case d.closed:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
-	case d.tasks[id] != nil || d.starting[id]:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
-	}
-	d.starting[id] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.starting, id)
-		d.mu.Unlock()
-	}()
-
 	t, err := d.start(d.withNamespace(ctx), spec)
 	if err != nil {
 		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
 	}
-	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+	return taskOf(t)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err error) {
@@ -434,26 +391,17 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 	if err := ctask.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start task: %w", err)
 	}
-	t := &task{id: id, containerID: cid, task: ctask, pid: int(ctask.Pid()), startedAt: time.Now(), done: make(chan struct{})}
-
-	d.recordMu.Lock()
-	err = d.saveRecord(record{InstanceID: id, ContainerID: cid, CreatedAt: info.CreatedAt, PID: t.pid, StartedAt: t.startedAt})
-	d.recordMu.Unlock()
-	if err != nil {
-		// Without its record the task's exit could be reported twice, or
-		// never, after a worker restart: do not leave it running.
-		return nil, fmt.Errorf("record task: %w", err)
-	}
-
+	t := &task{id: id, containerID: cid, task: ctask, createdAt: info.CreatedAt, pid: int(ctask.Pid()),
+		startedAt: time.Now(), exitC: exitC, done: make(chan struct{})}
 	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	defer d.mu.Unlock()
+	switch {
+	case d.closed:
 		return nil, errClosed
+	case d.tasks[id] != nil:
+		return nil, errors.New("already running")
 	}
 	d.tasks[id] = t
-	d.wg.Add(1)
-	d.mu.Unlock()
-	go d.supervise(t, exitC)
 	return t, nil
 }
 
@@ -479,7 +427,7 @@ func (d *Driver) discard(id string) {
 
 // destroy deletes the instance's task (killing it), its container with its
 // snapshot, and its network. What does not exist is not an error. The
-// instance directory (log, record) stays.
+// instance directory (log) stays.
 func (d *Driver) destroy(ctx context.Context, id string) error {
 	cid := d.containerID(id)
 	c, err := d.client.LoadContainer(ctx, cid)
@@ -517,8 +465,8 @@ func deleteTask(ctx context.Context, c client.Container) error {
 }
 
 // Stop sends SIGTERM to the container's init process, SIGKILL to all its
-// processes after grace (at once if grace <= 0), and returns when the exit
-// was reported. Stopping an instance that has already ended is not an error.
+// processes after grace (at once if grace <= 0), and returns when the Wait
+// in progress has seen the task end. Stopping an instance that has already ended is not an error.
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(ctx, instanceID)
 	if t == nil {
@@ -575,7 +523,7 @@ func kill(ctx context.Context, t *task, sig syscall.Signal, opts ...client.KillO
 // the instance is known (its directory or container exists) but not running;
 // nil and runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
 	}
 	d.mu.Lock()
@@ -602,7 +550,7 @@ func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) 
 // already removed instance is not an error. The image stays, for the next
 // instance that needs it.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return nil // such an instance cannot exist
 	}
 	d.mu.Lock()
@@ -616,10 +564,7 @@ func (d *Driver) Remove(ctx context.Context, instanceID string) error {
 	if err := d.destroy(d.withNamespace(ctx), instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
-	d.recordMu.Lock()
-	err := os.RemoveAll(d.instanceDir(instanceID))
-	d.recordMu.Unlock()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
 	return nil
@@ -642,22 +587,6 @@ func (d *Driver) instanceDir(id string) string {
 
 func (d *Driver) logPath(id string) string {
 	return filepath.Join(d.instanceDir(id), "output.log")
-}
-
-// maxIDLength leaves room in containerd's 76-character identifiers for the
-// "-<owner>" suffix of container IDs.
-const maxIDLength = 76 - 9
-
-// idPattern is containerd's identifier syntax.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`)
-
-// checkID rejects instance IDs that cannot be part of a container ID or a
-// directory name.
-func checkID(id string) error {
-	if len(id) > maxIDLength || !idPattern.MatchString(id) {
-		return fmt.Errorf("instance id %q: want 1 to %d letters or digits, separated by single '.', '_' or '-'", id, maxIDLength)
-	}
-	return nil
 }
 
 // clientLogger routes what the containerd client logs (through the context,

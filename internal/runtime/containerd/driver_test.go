@@ -105,7 +105,7 @@ func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 }
 
 // cgroupDir is the container's cgroup path, relative to each hierarchy.
-func cgroupDir(t testing.TB, d *Driver, id string) string {
+func cgroupDir(t testing.TB, d *testDriver, id string) string {
 	t.Helper()
 	ctx := namespaces.WithNamespace(context.Background(), d.namespace)
 	c, err := d.client.LoadContainer(ctx, d.containerID(id))
@@ -145,7 +145,7 @@ type trace struct {
 }
 
 // traceOf notes an instance's identifiers before it is removed.
-func traceOf(t testing.TB, d *Driver, id string) trace {
+func traceOf(t testing.TB, d *testDriver, id string) trace {
 	t.Helper()
 	tr := trace{id: id, cid: d.containerID(id)}
 	if d.net == nil {
@@ -165,7 +165,7 @@ func traceOf(t testing.TB, d *Driver, id string) trace {
 
 // assertGone checks that nothing of the instance is left: container, task,
 // snapshot, leases, network namespace, address, iptables rules, directory.
-func assertGone(t testing.TB, d *Driver, tr trace) {
+func assertGone(t testing.TB, d *testDriver, tr trace) {
 	t.Helper()
 	ctx := namespaces.WithNamespace(context.Background(), d.namespace)
 	cid := tr.cid
@@ -368,7 +368,7 @@ func TestContainerdStartErrors(t *testing.T) {
 	ref := reg.PushBusybox(t, "busybox", "1")
 	tests := []struct {
 		name string
-		d    *Driver
+		d    *testDriver
 		code string
 		port string
 		want string
