@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -84,6 +85,9 @@ type Worker struct {
 	// desired is the last desired set, reconciled again whenever a stop
 	// completes (a new generation of an instance waits for the old one).
 	desired []link.Assignment
+
+	// reported is set by Snapshot: usage figures are wanted.
+	reported atomic.Bool
 
 	metricsMu sync.Mutex
 	metricsAt time.Time
@@ -202,6 +206,8 @@ func (w *Worker) Start(ctx context.Context) error {
 
 // usageLoop samples instances' usage in the background, so that a slow
 // probe (Docker's stats take about a second each) never delays a heartbeat.
+// It is the one timer for every instance, and it samples only when reports
+// have been taken since the last sample: figures nobody reads are not read.
 func (w *Worker) usageLoop(ctx context.Context) {
 	t := time.NewTicker(usageInterval)
 	defer t.Stop()
@@ -210,6 +216,8 @@ func (w *Worker) usageLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if w.reported.Swap(false) {
 			w.sampleUsage(ctx)
 		}
 	}
@@ -468,6 +476,7 @@ func (w *Worker) Changed() <-chan struct{} { return w.changed }
 
 // Snapshot implements link.Peer: the node and every instance it knows.
 func (w *Worker) Snapshot(ctx context.Context) *link.Report {
+	w.reported.Store(true)
 	rep := &link.Report{Node: &link.NodeReport{
 		Name:     w.cfg.Name,
 		Arch:     goruntime.GOARCH,
@@ -504,8 +513,9 @@ func compare(a, b string) int {
 	return 0
 }
 
-// usageInterval is how often instances' cgroups are read: often enough for
-// pressure control, rare enough to cost nothing per instance.
+// usageInterval is how often instances' cgroups are read (while reports are
+// taken): often enough for pressure control, rare enough to cost next to
+// nothing per instance.
 const usageInterval = 3 * time.Second
 
 // sampleUsage reads the cgroup usage of running instances, at most once per
@@ -525,29 +535,41 @@ func (w *Worker) sampleUsage(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
+	// A few probes at a time (a slow one must not hold up the rest), from
+	// a fixed pool rather than a goroutine per instance.
+	probes := make(chan probe)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for _, p := range due {
+	for range min(4, len(due)) {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			pctx, cancel := context.WithTimeout(ctx, usageInterval)
-			defer cancel()
-			cpu, mem, err := p.u.Usage(pctx, p.id)
-			if err != nil {
-				return
+			defer wg.Done()
+			for p := range probes {
+				w.probeUsage(ctx, p.id, p.in, p.u)
 			}
-			at := time.Now()
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if !p.in.usageAt.IsZero() && cpu >= p.in.cpuSeconds {
-				p.in.cpuRate = (cpu - p.in.cpuSeconds) / at.Sub(p.in.usageAt).Seconds()
-			}
-			p.in.cpuSeconds, p.in.usageAt, p.in.memoryMB = cpu, at, mem>>20
 		}()
 	}
+	for _, p := range due {
+		probes <- p
+	}
+	close(probes)
 	wg.Wait()
+}
+
+// probeUsage reads one instance's usage and turns it into a cpu rate.
+func (w *Worker) probeUsage(ctx context.Context, id string, in *instance, u runtime.UsageReporter) {
+	pctx, cancel := context.WithTimeout(ctx, usageInterval)
+	defer cancel()
+	cpu, mem, err := u.Usage(pctx, id)
+	if err != nil {
+		return
+	}
+	at := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !in.usageAt.IsZero() && cpu >= in.cpuSeconds {
+		in.cpuRate = (cpu - in.cpuSeconds) / at.Sub(in.usageAt).Seconds()
+	}
+	in.cpuSeconds, in.usageAt, in.memoryMB = cpu, at, mem>>20
 }
 
 // hostMetrics samples the host at most once a second: reports can be much

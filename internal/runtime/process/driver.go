@@ -497,19 +497,46 @@ func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]
 
 // Usage reads the instance's CPU time and memory from its cgroup. Without
 // cgroups it returns an error wrapping runtime.ErrUnavailable.
+//
+// An idle instance costs one read: while its CPU time stands still its
+// memory cannot grow, so the memory read last time is returned, and read
+// again only every memoryRefresh calls (to see it shrink).
 func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float64, memoryBytes int64, err error) {
-	if _, err := d.running(instanceID); err != nil {
+	t, err := d.running(instanceID)
+	if err != nil {
 		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
 	}
 	if !d.cg.enabled() {
 		return 0, 0, fmt.Errorf("usage of instance %s: cgroups: %w", instanceID, runtime.ErrUnavailable)
 	}
-	cpu, mem, err := d.cg.usage(instanceID)
+	if t == nil {
+		cpu, mem, err := d.cg.usage(instanceID)
+		if err != nil {
+			return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+		}
+		return cpu, mem, nil
+	}
+	cpu, err := d.cg.cpu(instanceID)
 	if err != nil {
 		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
 	}
-	return cpu, mem, nil
+	t.usageMu.Lock()
+	defer t.usageMu.Unlock()
+	if cpu != t.cpuSeconds || t.memoryAge >= memoryRefresh || t.memoryAge == 0 {
+		mem, err := d.cg.memory(instanceID)
+		if err != nil {
+			return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+		}
+		t.memoryBytes, t.memoryAge = mem, 0
+	}
+	t.cpuSeconds = cpu
+	t.memoryAge++
+	return cpu, t.memoryBytes, nil
 }
+
+// memoryRefresh is how many Usage calls an idle instance's memory figure is
+// kept for before it is read again.
+const memoryRefresh = 10
 
 // Update changes a running instance's cgroup limits (pressure control).
 func (d *Driver) Update(ctx context.Context, instanceID string, r api.Resources) error {

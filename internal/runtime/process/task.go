@@ -32,6 +32,12 @@ type task struct {
 	// without holding an OS thread. nil where the kernel has no pidfds.
 	pidfd *os.File
 
+	// usageMu guards the last usage read (see Driver.Usage).
+	usageMu     sync.Mutex
+	cpuSeconds  float64
+	memoryBytes int64
+	memoryAge   int
+
 	stopping atomic.Bool
 	// mu is held while signalling the process group and while reaping, so
 	// that a signal never reaches a PID that has already been reused.
