@@ -156,12 +156,35 @@ type Updater interface {
 	Update(ctx context.Context, instanceID string, limits api.Resources) error
 }
 
+// Labels the container drivers set on every container they create.
+const (
+	LabelManaged  = "hedge.managed"
+	LabelInstance = "hedge.instance"
+	LabelService  = "hedge.service"
+	// LabelOwner holds a digest of the driver's data directory: two workers
+	// that share one engine (tests, a developer's machine, several workers
+	// on one host) must not touch each other's containers.
+	LabelOwner = "hedge.owner"
+)
+
 // Image pull policies of the container engines.
 const (
 	PullIfNotPresent = "if-not-present"
 	PullAlways       = "always"
 	PullNever        = "never"
 )
+
+// EngineOptions checks what every container engine's driver is given: its
+// data directory (made absolute) and its pull policy (see PullPolicy).
+func EngineOptions(dataDir, pullPolicy string) (dir, policy string, err error) {
+	if dir, err = DataDir(dataDir); err != nil {
+		return "", "", err
+	}
+	if policy, err = PullPolicy(pullPolicy); err != nil {
+		return "", "", err
+	}
+	return dir, policy, nil
+}
 
 // PullPolicy checks a pull policy; "" means PullIfNotPresent.
 func PullPolicy(p string) (string, error) {

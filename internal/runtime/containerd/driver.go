@@ -38,24 +38,6 @@ const (
 	DefaultLogCheckInterval = 3 * time.Second
 )
 
-// Pull policies (Options.PullPolicy).
-const (
-	PullIfNotPresent = runtime.PullIfNotPresent
-	PullAlways       = runtime.PullAlways
-	PullNever        = runtime.PullNever
-)
-
-// Labels set on every container the driver creates.
-const (
-	labelManaged  = "hedge.managed"
-	labelInstance = "hedge.instance"
-	labelService  = "hedge.service"
-	// labelOwner holds a digest of the driver's DataDir: two workers that
-	// share one containerd (tests, a developer's machine, several workers
-	// in one host) must not adopt each other's containers in Recover.
-	labelOwner = "hedge.owner"
-)
-
 // Options configure a Driver.
 type Options struct {
 	// Address is containerd's socket (default DefaultAddress).
@@ -76,7 +58,8 @@ type Options struct {
 	// plain HTTP. Loopback registries (localhost, 127.0.0.0/8, ::1) always
 	// are, as with Docker.
 	PlainHTTP []string
-	// PullPolicy is PullIfNotPresent (default), PullAlways or PullNever.
+	// PullPolicy is runtime.PullIfNotPresent (default), PullAlways or
+	// PullNever.
 	PullPolicy string
 	// Snapshotter unpacks images and holds container file systems (default
 	// DefaultSnapshotter).
@@ -104,6 +87,13 @@ type Options struct {
 	// with a 10-minute timeout).
 	HTTPClient *http.Client
 }
+
+var (
+	_ runtime.Driver        = (*Driver)(nil)
+	_ runtime.UsageReporter = (*Driver)(nil)
+	_ runtime.Engine        = (*Driver)(nil)
+	_ runtime.Updater       = (*Driver)(nil)
+)
 
 // Driver runs instances as containerd containers. It implements
 // runtime.Driver, runtime.UsageReporter, runtime.Engine and runtime.Updater.
@@ -135,33 +125,14 @@ type Driver struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	tasks  map[string]*task
-	closed bool
+	tasks runtime.Tasks[*task]
 }
-
-var (
-	_ runtime.Driver        = (*Driver)(nil)
-	_ runtime.UsageReporter = (*Driver)(nil)
-	_ runtime.Engine        = (*Driver)(nil)
-	_ runtime.Updater       = (*Driver)(nil)
-)
-
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("containerd driver closed")
 
 // New connects to containerd and prepares the data directory and the
 // network. It fails with an error wrapping runtime.ErrUnavailable when the
 // daemon does not answer on its socket.
 func New(ctx context.Context, opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("containerd driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("containerd driver: data dir: %w", err)
-	}
-	policy, err := runtime.PullPolicy(opts.PullPolicy)
+	dataDir, policy, err := runtime.EngineOptions(opts.DataDir, opts.PullPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("containerd driver: %w", err)
 	}
@@ -204,7 +175,6 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		logLimit:    opts.LogLimit,
 		logEvery:    opts.LogCheckInterval,
 		swapLimit:   swapAccounted(),
-		tasks:       make(map[string]*task),
 	}
 	if d.snapshotter == "" {
 		d.snapshotter = DefaultSnapshotter
@@ -264,13 +234,9 @@ func (d *Driver) Engine() string { return "containerd" }
 // Close ends every Wait. The containers keep running (their shims own
 // them): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if _, ok := d.tasks.Close(); !ok {
 		return nil
 	}
-	d.closed = true
-	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
 	if d.ownHTTP {
@@ -285,15 +251,7 @@ func (d *Driver) Close() error {
 // instance left (an exited one_shot, a crash) is replaced; its output stays
 // in the log.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	id := spec.InstanceID
-	if err := runtime.CheckID(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
-	}
-	t, err := d.start(d.withNamespace(ctx), spec)
-	if err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	return taskOf(t)
+	return runtime.StartTask(d.withNamespace(ctx), &d.tasks, spec, d.start, taskOf)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err error) {
@@ -393,25 +351,19 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 	}
 	t := &task{id: id, containerID: cid, task: ctask, createdAt: info.CreatedAt, pid: int(ctask.Pid()),
 		startedAt: time.Now(), exitC: exitC, done: make(chan struct{})}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.closed:
-		return nil, errClosed
-	case d.tasks[id] != nil:
-		return nil, errors.New("already running")
+	if err := d.tasks.Add(id, t); err != nil {
+		return nil, err
 	}
-	d.tasks[id] = t
 	return t, nil
 }
 
 // labels are the container's hedge.* labels.
 func (d *Driver) labels(spec runtime.Spec) map[string]string {
 	return map[string]string{
-		labelManaged:  "true",
-		labelInstance: spec.InstanceID,
-		labelService:  serviceName(&spec.Service),
-		labelOwner:    d.owner,
+		runtime.LabelManaged:  "true",
+		runtime.LabelInstance: spec.InstanceID,
+		runtime.LabelService:  serviceName(&spec.Service),
+		runtime.LabelOwner:    d.owner,
 	}
 }
 
@@ -470,40 +422,23 @@ func deleteTask(ctx context.Context, c client.Container) error {
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(ctx, instanceID)
 	if t == nil {
-		if err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
-		}
-		return nil
+		return runtime.OpError("stop", instanceID, err)
 	}
 	t.stopping.Store(true)
 	ctx = d.withNamespace(ctx)
 	if grace > 0 {
 		if err := kill(ctx, t, syscall.SIGTERM); err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
+			return runtime.OpError("stop", instanceID, err)
 		}
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-t.done:
-			return nil
-		case <-timer.C:
-		case <-ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-		case <-d.ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		if ended, err := d.tasks.Ended(ctx, t, grace); ended || err != nil {
+			return runtime.OpError("stop", instanceID, err)
 		}
 	}
 	if err := kill(ctx, t, syscall.SIGKILL, client.WithKillAll); err != nil {
-		return fmt.Errorf("stop instance %s: %w", instanceID, err)
+		return runtime.OpError("stop", instanceID, err)
 	}
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-	case <-d.ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
-	}
+	_, err = d.tasks.Ended(ctx, t, -1)
+	return runtime.OpError("stop", instanceID, err)
 }
 
 // kill signals a task; a task that has already ended (whose shim may be
@@ -523,26 +458,16 @@ func kill(ctx context.Context, t *task, sig syscall.Signal, opts ...client.KillO
 // the instance is known (its directory or container exists) but not running;
 // nil and runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
-		return nil, nil
-	}
-	_, err := d.client.LoadContainer(d.withNamespace(ctx), d.containerID(instanceID))
-	switch {
-	case cerrdefs.IsNotFound(err):
-		return nil, runtime.ErrNotFound
-	case err != nil:
-		return nil, err
-	}
-	return nil, nil
+	return d.tasks.Running(instanceID, func() error {
+		if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
+			return nil
+		}
+		_, err := d.client.LoadContainer(d.withNamespace(ctx), d.containerID(instanceID))
+		if cerrdefs.IsNotFound(err) {
+			return runtime.ErrNotFound
+		}
+		return err
+	})
 }
 
 // Remove deletes the instance's task, container, snapshot, network and
@@ -550,16 +475,8 @@ func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) 
 // already removed instance is not an error. The image stays, for the next
 // instance that needs it.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return nil // such an instance cannot exist
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		if err := d.Stop(ctx, instanceID, 0); err != nil {
-			return fmt.Errorf("remove instance %s: %w", instanceID, err)
-		}
+	if ok, err := d.tasks.Release(ctx, instanceID, d.Stop); !ok {
+		return err
 	}
 	if err := d.destroy(d.withNamespace(ctx), instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)

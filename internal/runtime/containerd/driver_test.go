@@ -363,7 +363,7 @@ func TestContainerdStopEscalatesToSIGKILL(t *testing.T) {
 
 func TestContainerdStartErrors(t *testing.T) {
 	d, _ := newTestDriver(t, Options{})
-	never, _ := newTestDriver(t, Options{PullPolicy: PullNever})
+	never, _ := newTestDriver(t, Options{PullPolicy: runtime.PullNever})
 	reg := imagetest.StartRegistry(t)
 	ref := reg.PushBusybox(t, "busybox", "1")
 	tests := []struct {

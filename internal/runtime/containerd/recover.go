@@ -2,7 +2,6 @@ package containerd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -18,12 +17,9 @@ import (
 // container) is gone, Task.Exited with CodeKnown false. Recover starts
 // nothing.
 func (d *Driver) Recover(ctx context.Context, instanceID string, h []byte) (runtime.Task, error) {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return runtime.Task{}, fmt.Errorf("recover instance: %w", err)
-	}
 	var rec handle
-	if err := json.Unmarshal(h, &rec); err != nil {
-		return runtime.Task{}, fmt.Errorf("recover instance %s: handle: %w", instanceID, err)
+	if err := runtime.DecodeHandle(instanceID, h, &rec); err != nil {
+		return runtime.Task{}, fmt.Errorf("recover: %w", err)
 	}
 	ctx = d.withNamespace(ctx)
 	t, exited, err := d.attach(ctx, instanceID, rec)
@@ -33,15 +29,9 @@ func (d *Driver) Recover(ctx context.Context, instanceID string, h []byte) (runt
 	case exited != nil:
 		return runtime.Task{InstanceID: instanceID, StartedAt: rec.StartedAt, Handle: h, Exited: exited}, nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.closed:
-		return runtime.Task{}, fmt.Errorf("recover instance %s: %w", instanceID, errClosed)
-	case d.tasks[instanceID] != nil:
-		return runtime.Task{}, fmt.Errorf("recover instance %s: already running", instanceID)
+	if err := d.tasks.Add(instanceID, t); err != nil {
+		return runtime.Task{}, fmt.Errorf("recover instance %s: %w", instanceID, err)
 	}
-	d.tasks[instanceID] = t
 	return taskOf(t)
 }
 

@@ -2,7 +2,6 @@ package containerd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -52,9 +51,7 @@ type task struct {
 // stay until Remove). When ctx ends or the driver is closed first, the task
 // runs on and Wait returns an error.
 func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
+	t, _ := d.tasks.Get(instanceID)
 	if t == nil {
 		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, runtime.ErrNotFound)
 	}
@@ -75,11 +72,7 @@ func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, err
 		}
 		cancel()
 	}
-	d.mu.Lock()
-	if d.tasks[instanceID] == t {
-		delete(d.tasks, instanceID)
-	}
-	d.mu.Unlock()
+	d.tasks.Delete(instanceID, t)
 	close(t.done)
 	return e, nil
 }
@@ -99,7 +92,7 @@ func (d *Driver) waitExit(ctx context.Context, t *task) (st client.ExitStatus, g
 			return st, false, nil
 		}
 		if d.ctx.Err() != nil {
-			return st, false, errClosed
+			return st, false, runtime.ErrClosed
 		}
 		err := st.Error()
 		for {
@@ -204,9 +197,12 @@ type handle struct {
 
 // taskOf describes t for the worker.
 func taskOf(t *task) (runtime.Task, error) {
-	h, err := json.Marshal(handle{ContainerID: t.containerID, CreatedAt: t.createdAt, PID: t.pid, StartedAt: t.startedAt})
+	h, err := runtime.EncodeHandle(handle{ContainerID: t.containerID, CreatedAt: t.createdAt, PID: t.pid, StartedAt: t.startedAt})
 	if err != nil {
 		return runtime.Task{}, err
 	}
 	return runtime.Task{InstanceID: t.id, PID: t.pid, StartedAt: t.startedAt, Handle: h}, nil
 }
+
+// Done is closed once Wait has collected the task.
+func (t *task) Done() <-chan struct{} { return t.done }

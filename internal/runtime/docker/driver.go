@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -19,24 +17,6 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/runtime"
-)
-
-// Pull policies (Options.PullPolicy).
-const (
-	PullIfNotPresent = runtime.PullIfNotPresent
-	PullAlways       = runtime.PullAlways
-	PullNever        = runtime.PullNever
-)
-
-// Labels set on every container the driver creates.
-const (
-	labelManaged  = "hedge.managed"
-	labelInstance = "hedge.instance"
-	labelService  = "hedge.service"
-	// labelOwner holds a digest of the driver's DataDir: two workers that
-	// share one Docker daemon (tests, a developer's machine) must not adopt
-	// each other's containers in Recover.
-	labelOwner = "hedge.owner"
 )
 
 // Options configure a Driver.
@@ -52,12 +32,19 @@ type Options struct {
 	// RegistryConfig is a Docker-style config.json whose credentials are
 	// used for pulls (default: none, anonymous pulls).
 	RegistryConfig string
-	// PullPolicy is PullIfNotPresent (default), PullAlways or PullNever.
+	// PullPolicy is runtime.PullIfNotPresent (default), PullAlways or
+	// PullNever.
 	PullPolicy string
 	// HTTPClient downloads added files given as URLs (default: a client
 	// with a 10-minute timeout).
 	HTTPClient *http.Client
 }
+
+var (
+	_ runtime.Driver        = (*Driver)(nil)
+	_ runtime.UsageReporter = (*Driver)(nil)
+	_ runtime.Engine        = (*Driver)(nil)
+)
 
 // Driver runs instances as Docker containers. It implements runtime.Driver,
 // runtime.UsageReporter and runtime.Engine.
@@ -77,32 +64,14 @@ type Driver struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	tasks  map[string]*task
-	closed bool
+	tasks runtime.Tasks[*task]
 }
-
-var (
-	_ runtime.Driver        = (*Driver)(nil)
-	_ runtime.UsageReporter = (*Driver)(nil)
-	_ runtime.Engine        = (*Driver)(nil)
-)
-
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("docker driver closed")
 
 // New connects to the daemon and negotiates the API version with it. It fails
 // with an error wrapping runtime.ErrUnavailable when the daemon does not
 // answer.
 func New(ctx context.Context, opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("docker driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("docker driver: data dir: %w", err)
-	}
-	policy, err := runtime.PullPolicy(opts.PullPolicy)
+	dataDir, policy, err := runtime.EngineOptions(opts.DataDir, opts.PullPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("docker driver: %w", err)
 	}
@@ -140,7 +109,6 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		pullPolicy: policy,
 		auth:       auth,
 		http:       opts.HTTPClient,
-		tasks:      make(map[string]*task),
 	}
 	if d.onProgress == nil {
 		d.onProgress = func(string, string) {}
@@ -166,13 +134,9 @@ func (d *Driver) Engine() string { return "docker" }
 // Close ends every Wait. The containers keep running (the daemon owns
 // them): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if _, ok := d.tasks.Close(); !ok {
 		return nil
 	}
-	d.closed = true
-	d.mu.Unlock()
 	d.cancel()
 	if d.ownHTTP {
 		d.http.CloseIdleConnections()
@@ -185,15 +149,7 @@ func (d *Driver) Close() error {
 // started. A container left by an earlier run of the same instance is
 // replaced.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	id := spec.InstanceID
-	if err := runtime.CheckID(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
-	}
-	t, err := d.start(ctx, spec)
-	if err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	return taskOf(t)
+	return runtime.StartTask(ctx, &d.tasks, spec, d.start, taskOf)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
@@ -236,13 +192,10 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		return nil, fmt.Errorf("inspect container: %w", err)
 	}
 	t := newTask(id, created.ID, ins.Container.State)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if err := d.tasks.Add(id, t); err != nil {
 		d.discard(created.ID)
-		return nil, errClosed
+		return nil, err
 	}
-	d.tasks[id] = t
 	return t, nil
 }
 
@@ -274,10 +227,7 @@ func (d *Driver) removeContainer(ctx context.Context, name string) error {
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(ctx, instanceID)
 	if t == nil {
-		if err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
-		}
-		return nil
+		return runtime.OpError("stop", instanceID, err)
 	}
 	t.stopping.Store(true)
 	seconds := 0
@@ -288,56 +238,32 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop instance %s: %w", instanceID, err)
 	}
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-	case <-d.ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
-	}
+	_, err = d.tasks.Ended(ctx, t, -1)
+	return runtime.OpError("stop", instanceID, err)
 }
 
 // running returns the supervised task of instanceID; nil and no error when
 // the instance is known (its container or directory exists) but not
 // running; nil and runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
-		return nil, nil
-	}
-	_, err := d.cli.ContainerInspect(ctx, d.containerName(instanceID), client.ContainerInspectOptions{})
-	switch {
-	case cerrdefs.IsNotFound(err):
-		return nil, runtime.ErrNotFound
-	case err != nil:
-		return nil, err
-	}
-	return nil, nil
+	return d.tasks.Running(instanceID, func() error {
+		if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
+			return nil
+		}
+		_, err := d.cli.ContainerInspect(ctx, d.containerName(instanceID), client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return runtime.ErrNotFound
+		}
+		return err
+	})
 }
 
 // Remove deletes the instance's container with its anonymous volumes, and
 // its directory. A container still running is killed first. Removing an
 // unknown or already removed instance is not an error.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return nil // such an instance cannot exist
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		if err := d.Stop(ctx, instanceID, 0); err != nil {
-			return fmt.Errorf("remove instance %s: %w", instanceID, err)
-		}
+	if ok, err := d.tasks.Release(ctx, instanceID, d.Stop); !ok {
+		return err
 	}
 	if err := d.removeContainer(ctx, d.containerName(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -46,32 +45,13 @@ func requireDaemon(t testing.TB) {
 // drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-// testDriver is a driver whose Start and Recover go through its exit log, as
-// a worker's would.
+// testDriver is the driver under test, driven through its exit log.
 type testDriver struct {
-	*Driver
-	exits *exitLog
+	*runtimetest.Driver
+	concrete
 }
 
-func (d *testDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	return d.exits.Start(ctx, d.Driver, spec)
-}
-
-func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
-	return d.exits.Recover(ctx, d.Driver)
-}
-
-func (d *testDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	return d.exits.Stop(ctx, d.Driver, id, grace)
-}
-
-func (d *testDriver) Remove(ctx context.Context, id string) error {
-	return d.exits.Remove(ctx, d.Driver, id)
-}
-
-// handlesDir is where a test's exit log keeps the handles of the driver on
-// dataDir.
-func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
+type concrete struct{ *Driver }
 
 // progressLog records OnProgress messages.
 type progressLog struct {
@@ -103,22 +83,20 @@ func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	exits := runtimetest.NewExitLog(handlesDir(opts.DataDir))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	d, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return &testDriver{Driver: d, exits: exits}, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 // cleanupDriver removes every container of the driver's data dir and closes
 // the driver.
 func cleanupDriver(t testing.TB, d *Driver) {
 	ctx := context.Background()
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
+	closed := d.tasks.Closed()
 	if closed {
 		// Use a throwaway client: the driver's is closed.
 		cli, err := client.New(client.FromEnv)
@@ -131,8 +109,8 @@ func cleanupDriver(t testing.TB, d *Driver) {
 		return
 	}
 	for _, c := range listOwned(t, d.cli, d.owner) {
-		if err := d.Remove(ctx, c.Labels[labelInstance]); err != nil {
-			t.Errorf("cleanup: remove %s: %v", c.Labels[labelInstance], err)
+		if err := d.Remove(ctx, c.Labels[runtime.LabelInstance]); err != nil {
+			t.Errorf("cleanup: remove %s: %v", c.Labels[runtime.LabelInstance], err)
 		}
 	}
 	if err := d.Close(); err != nil {
@@ -143,7 +121,7 @@ func cleanupDriver(t testing.TB, d *Driver) {
 func listOwned(t testing.TB, cli *client.Client, owner string) []containerSummary {
 	t.Helper()
 	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{
-		All: true, Filters: make(client.Filters).Add("label", labelManaged+"=true", labelOwner+"="+owner),
+		All: true, Filters: make(client.Filters).Add("label", runtime.LabelManaged+"=true", runtime.LabelOwner+"="+owner),
 	})
 	if err != nil {
 		t.Fatalf("list containers: %v", err)

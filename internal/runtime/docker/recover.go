@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -21,12 +20,9 @@ const reasonDown = "while the worker was down"
 // daemon kept it), and for one that is gone Task.Exited with CodeKnown false.
 // Recover starts nothing.
 func (d *Driver) Recover(ctx context.Context, instanceID string, h []byte) (runtime.Task, error) {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return runtime.Task{}, fmt.Errorf("recover instance: %w", err)
-	}
 	var rec handle
-	if err := json.Unmarshal(h, &rec); err != nil {
-		return runtime.Task{}, fmt.Errorf("recover instance %s: handle: %w", instanceID, err)
+	if err := runtime.DecodeHandle(instanceID, h, &rec); err != nil {
+		return runtime.Task{}, fmt.Errorf("recover: %w", err)
 	}
 	ended := func(e runtime.Exit) (runtime.Task, error) {
 		return runtime.Task{InstanceID: instanceID, StartedAt: rec.StartedAt, Handle: h, Exited: &e}, nil
@@ -46,14 +42,8 @@ func (d *Driver) Recover(ctx context.Context, instanceID string, h []byte) (runt
 		return ended(d.exitOf(rec.ContainerID, false, reasonDown))
 	}
 	t := newTask(instanceID, rec.ContainerID, ins.Container.State)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.closed:
-		return runtime.Task{}, fmt.Errorf("recover instance %s: %w", instanceID, errClosed)
-	case d.tasks[instanceID] != nil:
-		return runtime.Task{}, fmt.Errorf("recover instance %s: already running", instanceID)
+	if err := d.tasks.Add(instanceID, t); err != nil {
+		return runtime.Task{}, fmt.Errorf("recover instance %s: %w", instanceID, err)
 	}
-	d.tasks[instanceID] = t
 	return taskOf(t)
 }

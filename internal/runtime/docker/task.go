@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -44,9 +43,7 @@ func newTask(id, containerID string, st *container.State) *task {
 // tells how it ended. When ctx ends or the driver is closed first, the
 // container runs on and Wait returns an error.
 func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
+	t, _ := d.tasks.Get(instanceID)
 	if t == nil {
 		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, runtime.ErrNotFound)
 	}
@@ -61,11 +58,7 @@ func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, err
 	if !gone {
 		e = d.exitOf(t.containerID, t.stopping.Load(), "")
 	}
-	d.mu.Lock()
-	if d.tasks[instanceID] == t {
-		delete(d.tasks, instanceID)
-	}
-	d.mu.Unlock()
+	d.tasks.Delete(instanceID, t)
 	close(t.done)
 	return e, nil
 }
@@ -143,9 +136,12 @@ type handle struct {
 
 // taskOf describes t for the worker.
 func taskOf(t *task) (runtime.Task, error) {
-	h, err := json.Marshal(handle{ContainerID: t.containerID, StartedAt: t.startedAt})
+	h, err := runtime.EncodeHandle(handle{ContainerID: t.containerID, StartedAt: t.startedAt})
 	if err != nil {
 		return runtime.Task{}, err
 	}
 	return runtime.Task{InstanceID: t.id, PID: t.pid, StartedAt: t.startedAt, Handle: h}, nil
 }
+
+// Done is closed once Wait has collected the task.
+func (t *task) Done() <-chan struct{} { return t.done }

@@ -220,7 +220,7 @@ func TestContainerConfig(t *testing.T) {
 					t.Errorf("%s not exposed", cport)
 				}
 			}
-			wantLabels := map[string]string{labelManaged: "true", labelInstance: "i1", labelService: "shop.web", labelOwner: "0wner"}
+			wantLabels := map[string]string{runtime.LabelManaged: "true", runtime.LabelInstance: "i1", runtime.LabelService: "shop.web", runtime.LabelOwner: "0wner"}
 			for k, v := range wantLabels {
 				if cfg.Labels[k] != v {
 					t.Errorf("label %s = %q, want %q", k, cfg.Labels[k], v)

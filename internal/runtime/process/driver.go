@@ -76,9 +76,7 @@ type Driver struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	tasks  map[string]*task
-	closed bool
+	tasks runtime.Tasks[*task]
 }
 
 var (
@@ -86,18 +84,12 @@ var (
 	_ runtime.UsageReporter = (*Driver)(nil)
 )
 
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("process driver closed")
-
 // New prepares the data directory and cgroups and starts the driver's one
 // background goroutine (log bounding). Close stops it.
 func New(opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("process driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
+	dataDir, err := runtime.DataDir(opts.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("process driver: data dir: %w", err)
+		return nil, fmt.Errorf("process driver: %w", err)
 	}
 	parent := opts.CgroupParent
 	if parent == "" {
@@ -122,7 +114,6 @@ func New(opts Options) (*Driver, error) {
 		logLimit: opts.LogLimit,
 		logEvery: opts.LogCheckInterval,
 		devNull:  devNull,
-		tasks:    make(map[string]*task),
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if d.log == nil {
@@ -163,17 +154,10 @@ func (d *Driver) Name() string { return api.VirtProcess }
 // leaves the instances running (they belong to the node, not to this driver
 // value): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	tasks, ok := d.tasks.Close()
+	if !ok {
 		return nil
 	}
-	d.closed = true
-	tasks := make([]*task, 0, len(d.tasks))
-	for _, t := range d.tasks {
-		tasks = append(tasks, t)
-	}
-	d.mu.Unlock()
 	d.cancel()
 	for _, t := range tasks {
 		t.close()
@@ -188,31 +172,7 @@ func (d *Driver) Close() error {
 // Start runs the instance and returns once its process exists. Problems with
 // cgroups never fail a start: the instance then runs without limits.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	id := spec.InstanceID
-	if err := runtime.CheckID(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
-	}
-	if err := d.free(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	t, err := d.start(ctx, spec)
-	if err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	return taskOf(t)
-}
-
-// free checks that the driver is open and does not hold a task of id.
-func (d *Driver) free(id string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.closed:
-		return errClosed
-	case d.tasks[id] != nil:
-		return errors.New("already running")
-	}
-	return nil
+	return runtime.StartTask(ctx, &d.tasks, spec, d.start, taskOf)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
@@ -297,17 +257,10 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		return nil, fmt.Errorf("read start time: %w", err)
 	}
 
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.closed:
+	if err := d.tasks.Add(id, t); err != nil {
 		d.abandon(t)
-		return nil, errClosed
-	case d.tasks[id] != nil:
-		d.abandon(t)
-		return nil, errors.New("already running")
+		return nil, err
 	}
-	d.tasks[id] = t
 	return t, nil
 }
 
@@ -375,28 +328,18 @@ func environ(workDir string, spec runtime.Spec) ([]string, error) {
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(instanceID)
 	if t == nil {
-		if err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
-		}
-		return nil
+		return runtime.OpError("stop", instanceID, err)
 	}
 	t.stopping.Store(true)
 	if grace > 0 {
 		t.signal(unix.SIGTERM)
-		if ended, err := d.ended(ctx, t, grace); ended || err != nil {
-			return stopErr(instanceID, err)
+		if ended, err := d.tasks.Ended(ctx, t, grace); ended || err != nil {
+			return runtime.OpError("stop", instanceID, err)
 		}
 	}
 	t.signal(unix.SIGKILL)
-	_, err = d.ended(ctx, t, -1)
-	return stopErr(instanceID, err)
-}
-
-func stopErr(id string, err error) error {
-	if err != nil {
-		return fmt.Errorf("stop instance %s: %w", id, err)
-	}
-	return nil
+	_, err = d.tasks.Ended(ctx, t, -1)
+	return runtime.OpError("stop", instanceID, err)
 }
 
 // Ended waits up to within for the instance's process to have ended and been
@@ -404,53 +347,23 @@ func stopErr(id string, err error) error {
 // running has ended. It is for drivers that wrap this one and stop their
 // instances their own way first (runtime/unikernel).
 func (d *Driver) Ended(ctx context.Context, instanceID string, within time.Duration) (bool, error) {
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t == nil {
+	t, ok := d.tasks.Get(instanceID)
+	if !ok {
 		return true, nil
 	}
-	return d.ended(ctx, t, within)
-}
-
-// ended waits up to within (for ever when within < 0) for t's Wait to have
-// collected it.
-func (d *Driver) ended(ctx context.Context, t *task, within time.Duration) (bool, error) {
-	var timeout <-chan time.Time
-	if within >= 0 {
-		timer := time.NewTimer(within)
-		defer timer.Stop()
-		timeout = timer.C
-	}
-	select {
-	case <-t.done:
-		return true, nil
-	case <-timeout:
-		return false, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-d.ctx.Done():
-		return false, errClosed
-	}
+	return d.tasks.Ended(ctx, t, within)
 }
 
 // running returns the supervised task of instanceID; nil and no error when
 // the instance is known (its directory exists) but not running; nil and
 // runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(instanceID string) (*task, error) {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	if _, err := os.Stat(d.instanceDir(instanceID)); err != nil {
-		return nil, runtime.ErrNotFound
-	}
-	return nil, nil
+	return d.tasks.Running(instanceID, func() error {
+		if _, err := os.Stat(d.instanceDir(instanceID)); err != nil {
+			return runtime.ErrNotFound
+		}
+		return nil
+	})
 }
 
 // Remove deletes the instance's directory (work dir, logs) and cgroup. An
@@ -458,16 +371,8 @@ func (d *Driver) running(instanceID string) (*task, error) {
 // else (a start cut short before its handle was kept) through its cgroup.
 // Removing an unknown or already removed instance is not an error.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return nil // such an instance cannot exist
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		if err := d.Stop(ctx, instanceID, 0); err != nil {
-			return fmt.Errorf("remove instance %s: %w", instanceID, err)
-		}
+	if ok, err := d.tasks.Release(ctx, instanceID, d.Stop); !ok {
+		return err
 	}
 	if err := d.cg.remove(instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)

@@ -74,32 +74,13 @@ func (c *cgroups) parentDirs() []string {
 // drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-// testDriver is a driver whose Start and Recover go through its exit log, as
-// a worker's would: every task is waited on, every exit recorded once.
+// testDriver is the driver under test, driven through its exit log.
 type testDriver struct {
-	*Driver
-	exits *exitLog
+	*runtimetest.Driver
+	concrete
 }
 
-func (d *testDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	return d.exits.Start(ctx, d.Driver, spec)
-}
-
-func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
-	return d.exits.Recover(ctx, d.Driver)
-}
-
-func (d *testDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	return d.exits.Stop(ctx, d.Driver, id, grace)
-}
-
-func (d *testDriver) Remove(ctx context.Context, id string) error {
-	return d.exits.Remove(ctx, d.Driver, id)
-}
-
-// handlesDir is where a test's exit log keeps the handles of the driver on
-// dataDir, for a later driver on the same data dir to recover.
-func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
+type concrete struct{ *Driver }
 
 // newTestDriver makes a driver on a fresh data dir. At the end of the test it
 // stops and removes whatever the driver still runs, then closes it.
@@ -108,7 +89,7 @@ func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	exits := runtimetest.NewExitLog(handlesDir(opts.DataDir))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent
 	}
@@ -117,7 +98,7 @@ func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return &testDriver{Driver: d, exits: exits}, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
@@ -126,9 +107,7 @@ func cleanupDriver(t testing.TB, d *Driver) {
 	for _, e := range entries {
 		ids = append(ids, e.Name())
 	}
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
+	closed := d.tasks.Closed()
 	if !closed {
 		for _, id := range ids {
 			if err := d.Remove(context.Background(), id); err != nil {

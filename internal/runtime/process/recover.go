@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -21,12 +20,9 @@ const reasonDown = "exited while the worker was down"
 // belongs to another process (its start time differs), it returns
 // Task.Exited, with CodeKnown false. Recover starts nothing.
 func (d *Driver) Recover(ctx context.Context, instanceID string, h []byte) (runtime.Task, error) {
-	if err := runtime.CheckID(instanceID); err != nil {
-		return runtime.Task{}, fmt.Errorf("recover instance: %w", err)
-	}
 	var rec handle
-	if err := json.Unmarshal(h, &rec); err != nil {
-		return runtime.Task{}, fmt.Errorf("recover instance %s: handle: %w", instanceID, err)
+	if err := runtime.DecodeHandle(instanceID, h, &rec); err != nil {
+		return runtime.Task{}, fmt.Errorf("recover: %w", err)
 	}
 	t, err := d.attach(instanceID, rec)
 	if err != nil {
@@ -36,17 +32,10 @@ func (d *Driver) Recover(ctx context.Context, instanceID string, h []byte) (runt
 		return runtime.Task{InstanceID: instanceID, StartedAt: rec.StartedAt, Handle: h,
 			Exited: &runtime.Exit{At: time.Now(), Reason: reasonDown}}, nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	switch {
-	case d.closed:
+	if err := d.tasks.Add(instanceID, t); err != nil {
 		t.close()
-		return runtime.Task{}, fmt.Errorf("recover instance %s: %w", instanceID, errClosed)
-	case d.tasks[instanceID] != nil:
-		t.close()
-		return runtime.Task{}, fmt.Errorf("recover instance %s: already running", instanceID)
+		return runtime.Task{}, fmt.Errorf("recover instance %s: %w", instanceID, err)
 	}
-	d.tasks[instanceID] = t
 	return taskOf(t)
 }
 

@@ -3,7 +3,6 @@ package process
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strconv"
@@ -60,9 +59,7 @@ func (t *task) signal(sig unix.Signal) {
 // XX ends or the driver is closed first, the
 // process goes on running and Wait returns an error.
 func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
+	t, _ := d.tasks.Get(instanceID)
 	if t == nil {
 		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, runtime.ErrNotFound)
 	}
@@ -74,11 +71,7 @@ func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, err
 	if t.stopping.Load() {
 		e.Reason = "stopped"
 	}
-	d.mu.Lock()
-	if d.tasks[instanceID] == t {
-		delete(d.tasks, instanceID)
-	}
-	d.mu.Unlock()
+	d.tasks.Delete(instanceID, t)
 	close(t.done)
 	return e, nil
 }
@@ -236,7 +229,7 @@ type handle struct {
 
 // taskOf describes t for the worker.
 func taskOf(t *task) (runtime.Task, error) {
-	h, err := json.Marshal(handle{PID: t.pid, PGID: t.pgid, StartTicks: t.startTicks, StartedAt: t.startedAt})
+	h, err := runtime.EncodeHandle(handle{PID: t.pid, PGID: t.pgid, StartTicks: t.startTicks, StartedAt: t.startedAt})
 	if err != nil {
 		return runtime.Task{}, err
 	}
@@ -269,3 +262,6 @@ func waitPidfd(pidfd *os.File) error {
 		}
 	})
 }
+
+// Done is closed once Wait has collected the task.
+func (t *task) Done() <-chan struct{} { return t.done }

@@ -28,7 +28,7 @@ func runTestWorker(dataDir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	exits := runtimetest.NewExitLog(handlesDir(dataDir))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(dataDir))
 	task, err := exits.Start(context.Background(), d, shSpec("survivor", "while :; do echo tick; sleep 0.05; done"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

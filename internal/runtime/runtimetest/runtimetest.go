@@ -37,6 +37,47 @@ type ExitLog struct {
 	changed chan struct{}
 }
 
+// Driver is a driver under test driven as a worker drives it: Start and
+// Recover go through an ExitLog, and Stop and Remove return once the exit
+// they cause is recorded. A test embeds it next to the concrete driver (one
+// level deeper), so that these methods win and the driver's own fields and
+// methods remain at hand:
+//
+//	type testDriver struct {
+//		*runtimetest.Driver
+//		concrete
+//	}
+//	type concrete struct{ *Driver }
+type Driver struct {
+	D     runtime.Driver
+	Exits *ExitLog
+}
+
+// Start starts spec through the exit log.
+func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
+	return d.Exits.Start(ctx, d.D, spec)
+}
+
+// Recover recovers every handle the exit log keeps.
+func (d *Driver) Recover(ctx context.Context) ([]runtime.Task, error) {
+	return d.Exits.Recover(ctx, d.D)
+}
+
+// Stop stops the instance and returns once its exit is recorded.
+func (d *Driver) Stop(ctx context.Context, id string, grace time.Duration) error {
+	return d.Exits.Stop(ctx, d.D, id, grace)
+}
+
+// Remove removes the instance and returns once its exit, if it ran, is
+// recorded.
+func (d *Driver) Remove(ctx context.Context, id string) error {
+	return d.Exits.Remove(ctx, d.D, id)
+}
+
+// HandlesDir is where a test keeps the handles of a driver on dataDir, for a
+// later driver on the same data dir to recover.
+func HandlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
+
 // NewExitLog returns an empty log that keeps handles in dir (created if
 // need be).
 func NewExitLog(dir string) *ExitLog {

@@ -2,7 +2,6 @@ package unikernel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -88,12 +87,9 @@ var (
 // New finds QEMU and prepares the data directory. It fails with an error
 // wrapping runtime.ErrUnavailable when there is no QEMU.
 func New(opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("unikernel driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
+	dataDir, err := runtime.DataDir(opts.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("unikernel driver: data dir: %w", err)
+		return nil, fmt.Errorf("unikernel driver: %w", err)
 	}
 	qemu, err := findQemu(opts.QemuPath)
 	if err != nil {
@@ -231,22 +227,15 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 		if err := qmpExecute(ctx, v.qmp, "system_powerdown"); err != nil {
 			d.log.Warn("qmp system_powerdown", "instance", instanceID, "error", err)
 		} else if ended, err := d.proc.Ended(ctx, instanceID, grace); ended || err != nil {
-			return stopErr(instanceID, err)
+			return runtime.OpError("stop", instanceID, err)
 		}
 		if err := qmpExecute(ctx, v.qmp, "quit"); err != nil {
 			d.log.Debug("qmp quit", "instance", instanceID, "error", err)
 		} else if ended, err := d.proc.Ended(ctx, instanceID, quitWait); ended || err != nil {
-			return stopErr(instanceID, err)
+			return runtime.OpError("stop", instanceID, err)
 		}
 	}
 	return d.proc.Stop(ctx, instanceID, 0)
-}
-
-func stopErr(id string, err error) error {
-	if err != nil {
-		return fmt.Errorf("stop instance %s: %w", id, err)
-	}
-	return nil
 }
 
 // Remove deletes what the instance left: the unpacked kernel, the QEMU

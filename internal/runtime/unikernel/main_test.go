@@ -15,7 +15,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/hedgeorch/hedge/internal/runtime"
 	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 )
 
@@ -77,32 +76,13 @@ func serveFiles(t testing.TB, files map[string][]byte) *httptest.Server {
 // drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-// testDriver is a driver whose Start and Recover go through its exit log, as
-// a worker's would.
+// testDriver is the driver under test, driven through its exit log.
 type testDriver struct {
-	*Driver
-	exits *exitLog
+	*runtimetest.Driver
+	concrete
 }
 
-func (d *testDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	return d.exits.Start(ctx, d.Driver, spec)
-}
-
-func (d *testDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
-	return d.exits.Recover(ctx, d.Driver)
-}
-
-func (d *testDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
-	return d.exits.Stop(ctx, d.Driver, id, grace)
-}
-
-func (d *testDriver) Remove(ctx context.Context, id string) error {
-	return d.exits.Remove(ctx, d.Driver, id)
-}
-
-// handlesDir is where a test's exit log keeps the handles of the driver on
-// dataDir.
-func handlesDir(dataDir string) string { return filepath.Join(dataDir, "handles") }
+type concrete struct{ *Driver }
 
 // progressLog records OnProgress messages.
 type progressLog struct {
@@ -130,7 +110,7 @@ func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	exits := runtimetest.NewExitLog(handlesDir(opts.DataDir))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent
 	}
@@ -139,7 +119,7 @@ func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return &testDriver{Driver: d, exits: exits}, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {

@@ -33,7 +33,7 @@ func runTestWorker(dataDir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	exits := runtimetest.NewExitLog(handlesDir(dataDir))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(dataDir))
 	task, err := exits.Start(context.Background(), d, vmSpec("survivor", os.Getenv(workerKernelEnv)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
