@@ -72,9 +72,9 @@ type Driver interface {
 	// earlier run of the same instance left behind is replaced.
 	Start(ctx context.Context, spec Spec) (Task, error)
 	// Wait blocks until the started or re-attached task ends and returns
-	// how. It is called once per Start or re-attaching Recover. When ctx ends first (or the
-	// driver is closed) it returns an error and the task goes on running,
-	// for a later Recover.
+	// how. It is called once per Start or re-attaching Recover. When ctx
+	// ends first (or the driver is closed) it returns an error and the task
+	// goes on running, for a later Recover.
 	Wait(ctx context.Context, instanceID string) (Exit, error)
 	// Stop asks the instance to end (SIGTERM, or the engine's stop
 	// signal), kills it after grace (at once when grace <= 0), and returns
