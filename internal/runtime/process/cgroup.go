@@ -38,7 +38,10 @@ type cgroups struct {
 	// be the same directory (mounted together).
 	memoryDir, cpuDir, cpuacctDir string
 
-	disabled    atomic.Bool
+	disabled atomic.Bool
+	// outside is set once an instance runs outside its own cgroup: the
+	// parent's figures then no longer cover every instance.
+	outside     atomic.Bool
 	warnOnce    sync.Once
 	missingOnce sync.Once
 }
@@ -99,6 +102,7 @@ func (c *cgroups) fail(instanceID string, err error) {
 		c.disable(err)
 		return
 	}
+	c.outside.Store(true)
 	c.log.Warn("cgroup setup failed: instance runs without limits", "instance", instanceID, "error", err)
 }
 
@@ -322,8 +326,20 @@ func (c *cgroups) usage(instanceID string) (cpuSeconds float64, memoryBytes int6
 
 // cpu reads the CPU time an instance's cgroup has used.
 func (c *cgroups) cpu(instanceID string) (float64, error) {
+	return c.cpuOf(filepath.Join(c.parent, instanceID))
+}
+
+// parentCPU reads the CPU time every instance's cgroup has used together,
+// ended ones included (the parent's figure is hierarchical and cumulative).
+func (c *cgroups) parentCPU() (float64, error) {
+	return c.cpuOf(c.parent)
+}
+
+// cpuOf reads the CPU time of the cgroup rel (relative to each hierarchy's
+// root).
+func (c *cgroups) cpuOf(rel string) (float64, error) {
 	if c.version == 2 {
-		dir := c.dirs(instanceID)[0]
+		dir := filepath.Join(c.root, rel)
 		stat, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
 		if err != nil {
 			return 0, fmt.Errorf("read cpu usage: %w", err)
@@ -337,7 +353,7 @@ func (c *cgroups) cpu(instanceID string) (float64, error) {
 	if c.cpuacctDir == "" {
 		return 0, errors.New("cgroup v1 cpuacct controller not mounted")
 	}
-	ns, err := readInt(filepath.Join(c.cpuacctDir, c.parent, instanceID, "cpuacct.usage"))
+	ns, err := readInt(filepath.Join(c.cpuacctDir, rel, "cpuacct.usage"))
 	if err != nil {
 		return 0, fmt.Errorf("read cpu usage: %w", err)
 	}

@@ -77,6 +77,9 @@ type Driver struct {
 	wg     sync.WaitGroup
 
 	tasks runtime.Tasks[*task]
+	// usageQuiet and trimQuiet skip the per-instance cgroup and log reads
+	// while no instance has run.
+	usageQuiet, trimQuiet quietMark
 }
 
 var (
@@ -403,9 +406,11 @@ func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]
 // Usage reads the instance's CPU time and memory from its cgroup. Without
 // cgroups it returns an error wrapping runtime.ErrUnavailable.
 //
-// An idle instance costs one read: while its CPU time stands still its
-// memory cannot grow, so the memory read last time is returned, and read
-// again only every memoryRefresh calls (to see it shrink).
+// Idle instances cost next to nothing: while the parent cgroup's CPU time
+// stands still no instance has run, so the figures read last time are still
+// true; and while an instance's own CPU time stands still its memory cannot
+// grow, so it is read again only every memoryRefresh calls (to see it
+// shrink).
 func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float64, memoryBytes int64, err error) {
 	t, err := d.running(instanceID)
 	if err != nil {
@@ -421,12 +426,15 @@ func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float
 		}
 		return cpu, mem, nil
 	}
-	cpu, err := d.cg.cpu(instanceID)
-	if err != nil {
-		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
-	}
+	quiet := d.usageQuiet.still(d.cg, time.Second)
 	t.usageMu.Lock()
 	defer t.usageMu.Unlock()
+	cpu := t.cpuSeconds
+	if !quiet || t.memoryAge == 0 {
+		if cpu, err = d.cg.cpu(instanceID); err != nil {
+			return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+		}
+	}
 	if cpu != t.cpuSeconds || t.memoryAge >= memoryRefresh || t.memoryAge == 0 {
 		mem, err := d.cg.memory(instanceID)
 		if err != nil {
@@ -442,6 +450,38 @@ func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float
 // memoryRefresh is how many Usage calls an idle instance's memory figure is
 // kept for before it is read again.
 const memoryRefresh = 10
+
+// quietMark tells whether any instance has run since the last look: the
+// parent cgroup's CPU time, read at most once per round.
+type quietMark struct {
+	mu    sync.Mutex
+	at    time.Time
+	cpu   float64
+	known bool
+	quiet bool
+}
+
+// still reads the parent cgroup's CPU time, unless it did so less than round
+// ago, and reports whether it stood still since the read before. Without a
+// readable figure nothing is quiet.
+func (m *quietMark) still(cg *cgroups, round time.Duration) bool {
+	if cg.outside.Load() {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.known && time.Since(m.at) < round {
+		return m.quiet
+	}
+	cpu, err := cg.parentCPU()
+	if err != nil {
+		m.known, m.quiet = false, false
+		return false
+	}
+	m.quiet = m.known && cpu == m.cpu
+	m.cpu, m.at, m.known = cpu, time.Now(), true
+	return m.quiet
+}
 
 // Update changes a running instance's cgroup limits (pressure control).
 func (d *Driver) Update(ctx context.Context, instanceID string, r api.Resources) error {

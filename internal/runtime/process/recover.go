@@ -72,5 +72,10 @@ func (d *Driver) attach(id string, rec handle) (*task, error) {
 		t.close()
 		return nil, nil
 	}
+	if d.cg.enabled() {
+		if _, err := os.Stat(d.cg.dirs(id)[0]); err != nil {
+			d.cg.outside.Store(true) // started without its cgroup, or it is gone
+		}
+	}
 	return t, nil
 }
