@@ -25,7 +25,7 @@ import (
 
 func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 	progress := &progressLog{}
-	d, exits := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, exits := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	reg := imagetest.StartRegistry(t)
 	ref := reg.PushServer(t, "server", "v1")
 	ctx := context.Background()
@@ -42,7 +42,7 @@ func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 	if task.InstanceID != "web-1" || task.PID <= 0 || task.StartedAt.IsZero() {
 		t.Fatalf("Start = %+v, want the instance, a pid and a start time", task)
 	}
-	if msgs := progress.all(); len(msgs) == 0 || msgs[0] != "pulling "+ref {
+	if msgs := progress.All(); len(msgs) == 0 || msgs[0] != "pulling "+ref {
 		t.Errorf("progress = %q, want it to start with %q", msgs, "pulling "+ref)
 	}
 
@@ -489,7 +489,7 @@ func TestNewUnavailable(t *testing.T) {
 
 func TestContainerdPullProgress(t *testing.T) {
 	progress := &progressLog{}
-	d, _ := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, _ := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	reg := imagetest.StartRegistry(t)
 	reg.PushServer(t, "server", "slow")
 	// Earlier tests may have pulled the same layer: containerd would not
@@ -511,12 +511,12 @@ func TestContainerdPullProgress(t *testing.T) {
 	}
 	re := regexp.MustCompile(`^pulling ` + regexp.QuoteMeta(ref) + `: (\d+\.\d)/(\d+\.\d) MB$`)
 	var partial bool
-	for _, m := range progress.all() {
+	for _, m := range progress.All() {
 		if g := re.FindStringSubmatch(m); g != nil && g[1] != g[2] && g[2] != "0.0" {
 			partial = true
 		}
 	}
 	if !partial {
-		t.Errorf("progress = %q, want a %q message with part of the image downloaded", progress.all(), "pulling REF: x/y MB")
+		t.Errorf("progress = %q, want a %q message with part of the image downloaded", progress.All(), "pulling REF: x/y MB")
 	}
 }

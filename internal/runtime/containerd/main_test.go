@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,24 +70,6 @@ type testDriver struct {
 }
 
 type concrete struct{ *Driver }
-
-// progressLog records what OnProgress was told.
-type progressLog struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (p *progressLog) onProgress(_, msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, msg)
-}
-
-func (p *progressLog) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.msgs...)
-}
 
 // needContainerd skips the test when containerd's socket is absent, and only
 // then: a daemon that is there but broken fails the test.
@@ -177,27 +157,13 @@ func get(t testing.TB, url string) string {
 	}
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // waitLogs waits until the instance's logs contain every one of want.
 func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(string(b), w)
-		}
-		if ok {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 20*time.Second, want...)
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+// progressLog records what OnProgress was told.
+type progressLog = runtimetest.ProgressLog

@@ -323,7 +323,7 @@ func TestDockerRemoveLeavesNothing(t *testing.T) {
 func TestDockerHTTPServerPortAndMemoryLimit(t *testing.T) {
 	image := serverImage(t)
 	progress := &progressLog{}
-	d, _ := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, _ := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	ctx := context.Background()
 	id := instanceID("web")
 	port := freePort(t)
@@ -335,7 +335,7 @@ func TestDockerHTTPServerPortAndMemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if msgs := progress.of(id); len(msgs) < 2 || msgs[0] != "pulling "+image || !strings.HasSuffix(msgs[len(msgs)-1], " MB") {
+	if msgs := progress.Of(id); len(msgs) < 2 || msgs[0] != "pulling "+image || !strings.HasSuffix(msgs[len(msgs)-1], " MB") {
 		t.Errorf("progress = %q, want the pull announced and then its figures", msgs)
 	}
 	body := httpGet(t, port, "/")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,27 +50,6 @@ type testDriver struct {
 }
 
 type concrete struct{ *Driver }
-
-// progressLog records OnProgress messages.
-type progressLog struct {
-	mu   sync.Mutex
-	msgs map[string][]string
-}
-
-func (p *progressLog) onProgress(id, msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.msgs == nil {
-		p.msgs = make(map[string][]string)
-	}
-	p.msgs[id] = append(p.msgs[id], msg)
-}
-
-func (p *progressLog) of(id string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.msgs[id]...)
-}
 
 // newTestDriver makes a driver on a fresh data dir, skipping the test when
 // there is no Docker daemon on the machine. At the end of the test it removes
@@ -148,39 +125,19 @@ func removeOwned(t testing.TB, cli *client.Client, owner string) {
 	}
 }
 
+func isNotFound(err error) bool { return errors.Is(err, runtime.ErrNotFound) }
+
 // waitLogs waits until the instance's logs contain every one of want.
 func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(string(b), w)
-		}
-		if ok {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 30*time.Second, want...)
 }
 
 // eventually polls cond for up to 30 s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runtimetest.Eventually(t, 30*time.Second, what, cond)
 }
 
-func isNotFound(err error) bool { return errors.Is(err, runtime.ErrNotFound) }
+// progressLog records what OnProgress was told.
+type progressLog = runtimetest.ProgressLog

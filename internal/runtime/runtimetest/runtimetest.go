@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,4 +243,77 @@ func (l *ExitLog) Wait(t testing.TB, id string) runtime.Exit {
 			t.Fatalf("no exit reported for %s", id)
 		}
 	}
+}
+
+// Logger is what WaitLogs reads: a driver's Logs.
+type Logger interface {
+	Logs(ctx context.Context, instanceID string, tailBytes int) ([]byte, error)
+}
+
+// WaitLogs waits up to within until the instance's logs contain every one of
+// want, and returns them.
+func WaitLogs(t testing.TB, d Logger, id string, within time.Duration, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		b, err := d.Logs(context.Background(), id, 0)
+		if err != nil {
+			t.Fatalf("Logs(%s): %v", id, err)
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(string(b), w)
+		}
+		if ok {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Eventually polls cond up to within, failing the test if it never holds.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ProgressLog records what a driver's OnProgress was told.
+type ProgressLog struct {
+	mu   sync.Mutex
+	msgs map[string][]string
+	all  []string
+}
+
+// OnProgress records msg for instance id.
+func (p *ProgressLog) OnProgress(id, msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.msgs == nil {
+		p.msgs = make(map[string][]string)
+	}
+	p.msgs[id] = append(p.msgs[id], msg)
+	p.all = append(p.all, msg)
+}
+
+// Of returns the messages for instance id.
+func (p *ProgressLog) Of(id string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.msgs[id]...)
+}
+
+// All returns every message, in order.
+func (p *ProgressLog) All() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.all...)
 }

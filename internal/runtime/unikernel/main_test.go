@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,24 +82,6 @@ type testDriver struct {
 
 type concrete struct{ *Driver }
 
-// progressLog records OnProgress messages.
-type progressLog struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (p *progressLog) onProgress(_, msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, msg)
-}
-
-func (p *progressLog) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.msgs...)
-}
-
 // newTestDriver makes a driver on a fresh data dir. At the end of the test it
 // removes whatever the driver still has and closes it.
 func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
@@ -139,18 +119,8 @@ func cleanupDriver(t testing.TB, d *Driver) {
 // waitLogs waits until the instance's logs contain want.
 func waitLogs(t testing.TB, d *testDriver, id, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		if strings.Contains(string(b), want) {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 60*time.Second, want)
 }
+
+// progressLog records what OnProgress was told.
+type progressLog = runtimetest.ProgressLog
