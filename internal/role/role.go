@@ -194,7 +194,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	}
 	defer st.Close()
 	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity})
-	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), OnExit: w.OnExit, Logger: cfg.Logger})
+	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), Logger: cfg.Logger})
 	if err != nil {
 		return fmt.Errorf("process runtime: %w", err)
 	}

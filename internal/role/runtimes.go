@@ -54,10 +54,10 @@ func addRuntimes(ctx context.Context, w *worker.Worker, dir string, cfg WorkerCo
 	switch engine {
 	case EngineNone:
 	case EngineContainerd:
-		d, err = containerd.New(ctx, containerd.Options{DataDir: filepath.Join(dir, "containerd"), OnExit: w.OnExit, OnProgress: w.OnProgress,
+		d, err = containerd.New(ctx, containerd.Options{DataDir: filepath.Join(dir, "containerd"), OnProgress: w.OnProgress,
 			Logger: log, RegistryConfig: cfg.RegistryConfig, PlainHTTP: cfg.PlainHTTP, PullPolicy: cfg.PullPolicy})
 	case EngineDocker:
-		d, err = docker.New(ctx, docker.Options{DataDir: filepath.Join(dir, "docker"), OnExit: w.OnExit, OnProgress: w.OnProgress,
+		d, err = docker.New(ctx, docker.Options{DataDir: filepath.Join(dir, "docker"), OnProgress: w.OnProgress,
 			Logger: log, RegistryConfig: cfg.RegistryConfig, PullPolicy: cfg.PullPolicy})
 	default:
 		return fmt.Errorf("--container-runtime %q: want containerd, docker or none", engine)
@@ -71,7 +71,7 @@ func addRuntimes(ctx context.Context, w *worker.Worker, dir string, cfg WorkerCo
 		w.AddDriver(d)
 		log.Info("container runtime ready", "engine", engine)
 	}
-	u, err := unikernel.New(unikernel.Options{DataDir: filepath.Join(dir, "unikernel"), OnExit: w.OnExit, OnProgress: w.OnProgress, Logger: log})
+	u, err := unikernel.New(unikernel.Options{DataDir: filepath.Join(dir, "unikernel"), OnProgress: w.OnProgress, Logger: log})
 	switch {
 	case errors.Is(err, runtime.ErrUnavailable):
 		log.Info("unikernel runtime not available (no qemu)")

@@ -28,6 +28,13 @@ type Task struct {
 	InstanceID string
 	PID        int
 	StartedAt  time.Time
+	// Handle is the driver's own account of the task (which process,
+	// container or VM it is), opaque to everyone else. The worker persists
+	// it when Start returns and gives it back to Recover after a restart.
+	Handle []byte
+	// Exited is set by Recover for a task that ended while nobody watched:
+	// it is how the task ended, and there is nothing to Wait for.
+	Exited *Exit
 }
 
 // Exit is how an instance ended.
@@ -47,34 +54,80 @@ type Exit struct {
 	Reason string
 }
 
-// ExitFunc is called once per task, from the driver's goroutine, when the task
-// ends (also when it was stopped). It should return quickly: the driver's
-// supervision of that task waits for it.
-type ExitFunc func(instanceID string, e Exit)
-
 // Driver runs service instances on a worker. It is implemented by
-// runtime/process and by the container drivers. All methods are safe for
-// concurrent use.
+// runtime/process, runtime/unikernel and the container drivers, and used by
+// the worker, which owns the bookkeeping: which instances exist (it persists
+// each Task.Handle), that an instance is started or recovered at most once
+// at a time, and that each exit is acted on once. A driver only starts,
+// waits, stops, removes and recovers. See docs/adr/007-worker-owns-task-handles.md.
+//
+// Instance IDs are valid by CheckID; callers check them (drivers may build
+// paths and names from them). For one instance, the caller never calls
+// Start or Recover while an earlier Start or Recover of it has not been
+// followed by the end of Wait. All methods are safe for concurrent use.
 type Driver interface {
 	// Name is the virtualization the driver provides, e.g. "process".
 	Name() string
-	// Start starts the instance and returns once it is running.
+	// Start starts the instance and returns once it is running. What an
+	// earlier run of the same instance left behind is replaced.
 	Start(ctx context.Context, spec Spec) (Task, error)
-	// Stop asks the instance to end (SIGTERM to its process group), kills it
-	// after grace (SIGKILL) and returns when it is gone. It must be
-	// idempotent: stopping an instance that has already ended returns nil.
+	// Wait blocks until the started or re-attached task ends and returns
+	// how. It is called once per Start or re-attaching Recover. When ctx
+	// ends first (or the driver is closed) it returns an error and the task
+	// goes on running, for a later Recover.
+	Wait(ctx context.Context, instanceID string) (Exit, error)
+	// Stop asks the instance to end (SIGTERM, or the engine's stop
+	// signal), kills it after grace (at once when grace <= 0), and returns
+	// once it has ended, which needs the Wait in progress to collect it.
+	// Stopping an instance that is not running returns nil.
 	Stop(ctx context.Context, instanceID string, grace time.Duration) error
-	// Remove deletes what the instance left behind (directory, cgroup,
-	// logs). It is called after Stop and must be idempotent.
+	// Remove deletes everything the instance left (process, container,
+	// directory, cgroup, logs), killing it if it still runs. It is given
+	// only the ID, so it also sweeps a start interrupted before its handle
+	// was persisted; removing what does not exist is not an error.
 	Remove(ctx context.Context, instanceID string) error
 	// Logs returns the last tailBytes of the instance's combined stdout and
 	// stderr.
 	Logs(ctx context.Context, instanceID string, tailBytes int) ([]byte, error)
-	// Recover is called after a worker restart: it re-attaches the tasks that
-	// are still alive and returns them, and calls ExitFunc for those that
-	// ended meanwhile. It must not start anything.
-	Recover(ctx context.Context) ([]Task, error)
+	// Recover re-attaches the task described by handle (from an earlier
+	// Start, possibly by another driver value before a worker restart)
+	// and returns it. For a task that ended while nobody watched it
+	// returns Task.Exited instead, and keeps nothing of it. Recover starts
+	// nothing.
+	Recover(ctx context.Context, instanceID string, handle []byte) (Task, error)
 }
+
+// maxIDLength leaves room in containerd's 76-character identifiers for the
+// "-<owner>" suffix the container drivers add.
+const maxIDLength = 76 - 9
+
+// CheckID is the one grammar of instance IDs, which every driver can use as a
+// directory, cgroup, container and VM name: 1 to 67 letters or digits,
+// separated by single '.', '_' or '-' (the root makes 24 hex digits). It
+// returns an error wrapping ErrInvalidID that says what is wanted.
+func CheckID(id string) error {
+	ok := len(id) > 0 && len(id) <= maxIDLength
+	sep := true // at the start, and after a separator, a letter or digit must come
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			sep = false
+		case c == '.' || c == '_' || c == '-':
+			ok = !sep
+			sep = true
+		default:
+			ok = false
+		}
+	}
+	if !ok || sep {
+		return fmt.Errorf("instance id %q: %w: want 1 to %d letters or digits, separated by single '.', '_' or '-'", id, ErrInvalidID, maxIDLength)
+	}
+	return nil
+}
+
+// ErrInvalidID is wrapped by CheckID.
+var ErrInvalidID = errors.New("invalid instance id")
 
 // UsageReporter is implemented by drivers that can measure what each instance
 // uses (from its cgroup). Callers find it by type assertion on a Driver.
@@ -103,12 +156,35 @@ type Updater interface {
 	Update(ctx context.Context, instanceID string, limits api.Resources) error
 }
 
+// Labels the container drivers set on every container they create.
+const (
+	LabelManaged  = "hedge.managed"
+	LabelInstance = "hedge.instance"
+	LabelService  = "hedge.service"
+	// LabelOwner holds a digest of the driver's data directory: two workers
+	// that share one engine (tests, a developer's machine, several workers
+	// on one host) must not touch each other's containers.
+	LabelOwner = "hedge.owner"
+)
+
 // Image pull policies of the container engines.
 const (
 	PullIfNotPresent = "if-not-present"
 	PullAlways       = "always"
 	PullNever        = "never"
 )
+
+// EngineOptions checks what every container engine's driver is given: its
+// data directory (made absolute) and its pull policy (see PullPolicy).
+func EngineOptions(dataDir, pullPolicy string) (dir, policy string, err error) {
+	if dir, err = DataDir(dataDir); err != nil {
+		return "", "", err
+	}
+	if policy, err = PullPolicy(pullPolicy); err != nil {
+		return "", "", err
+	}
+	return dir, policy, nil
+}
 
 // PullPolicy checks a pull policy; "" means PullIfNotPresent.
 func PullPolicy(p string) (string, error) {

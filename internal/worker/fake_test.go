@@ -16,26 +16,27 @@ import (
 )
 
 // fakeDriver is a runtime.Driver that runs nothing. It records every call,
-// lets a test end a task (exit) and make starts fail, and calls the worker's
-// OnExit as a real driver does: when a task ends, also when it is stopped.
+// lets a test end a task (exit) and make starts fail, and ends a task's Wait
+// as a real driver does: when the task ends, also when it is stopped.
 type fakeDriver struct {
 	name string
 
 	mu        sync.Mutex
-	onExit    runtime.ExitFunc
 	nextPID   int
 	live      map[string]int // instance -> pid
+	ends      map[string]chan runtime.Exit
 	starts    []string
 	startedAt map[string][]time.Time
 	stops     []string
 	removes   []string
 	calls     []string // "start i1", "stop i1", "remove i1", in order
 	failStart map[string]error
-	// exitInStart makes Start report the task's exit before it returns, as
-	// a process that ends at once can.
+	// exitInStart makes the task end as soon as it has started, as a
+	// process that ends at once can.
 	exitInStart map[string]runtime.Exit
-	recovered   []runtime.Task
-	// exitedMeanwhile are reported from Recover, as ended while the worker
+	// recovered are the tasks Recover finds running.
+	recovered []runtime.Task
+	// exitedMeanwhile are reported by Recover as ended while the worker
 	// was down.
 	exitedMeanwhile []string
 	logs            map[string][]byte
@@ -46,59 +47,74 @@ var _ runtime.Driver = (*fakeDriver)(nil)
 
 func newFakeDriver(name string) *fakeDriver {
 	return &fakeDriver{
-		name: name, nextPID: 1000, live: map[string]int{}, startedAt: map[string][]time.Time{},
+		name: name, nextPID: 1000, live: map[string]int{}, ends: map[string]chan runtime.Exit{}, startedAt: map[string][]time.Time{},
 		failStart: map[string]error{}, exitInStart: map[string]runtime.Exit{}, logs: map[string][]byte{},
 	}
 }
 
 func (d *fakeDriver) Name() string { return d.name }
 
-func (d *fakeDriver) setExitFunc(f runtime.ExitFunc) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.onExit = f
-}
-
 func (d *fakeDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
 	id := spec.InstanceID
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.starts = append(d.starts, id)
 	d.calls = append(d.calls, "start "+id)
 	d.startedAt[id] = append(d.startedAt[id], time.Now())
 	if err := d.failStart[id]; err != nil {
-		d.mu.Unlock()
 		return runtime.Task{}, err
 	}
 	if _, ok := d.live[id]; ok {
-		d.mu.Unlock()
 		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
 	}
 	d.nextPID++
 	pid := d.nextPID
 	d.live[id] = pid
-	e, exitNow := d.exitInStart[id]
-	onExit := d.onExit
-	if exitNow {
+	end := make(chan runtime.Exit, 1)
+	d.ends[id] = end
+	if e, exitNow := d.exitInStart[id]; exitNow {
 		delete(d.live, id)
+		end <- e
 	}
+	return runtime.Task{InstanceID: id, PID: pid, StartedAt: time.Now(), Handle: []byte(fmt.Sprintf(`{"pid":%d}`, pid))}, nil
+}
+
+func (d *fakeDriver) Wait(ctx context.Context, id string) (runtime.Exit, error) {
+	d.mu.Lock()
+	end := d.ends[id]
 	d.mu.Unlock()
-	if exitNow {
-		onExit(id, e)
+	if end == nil {
+		return runtime.Exit{}, fmt.Errorf("wait for %s: %w", id, runtime.ErrNotFound)
 	}
-	return runtime.Task{InstanceID: id, PID: pid, StartedAt: time.Now()}, nil
+	select {
+	case e := <-end:
+		d.mu.Lock()
+		if d.ends[id] == end {
+			delete(d.ends, id)
+		}
+		d.mu.Unlock()
+		return e, nil
+	case <-ctx.Done():
+		return runtime.Exit{}, ctx.Err()
+	}
+}
+
+// endLocked ends the live task id with e; it reports whether there was one.
+func (d *fakeDriver) endLocked(id string, e runtime.Exit) bool {
+	if _, alive := d.live[id]; !alive {
+		return false
+	}
+	delete(d.live, id)
+	d.ends[id] <- e
+	return true
 }
 
 func (d *fakeDriver) Stop(ctx context.Context, id string, grace time.Duration) error {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.stops = append(d.stops, id)
 	d.calls = append(d.calls, "stop "+id)
-	_, alive := d.live[id]
-	delete(d.live, id)
-	onExit := d.onExit
-	d.mu.Unlock()
-	if alive {
-		onExit(id, runtime.Exit{Code: 143, CodeKnown: true, Signal: "SIGTERM", At: time.Now(), Reason: "stopped"})
-	}
+	d.endLocked(id, runtime.Exit{Code: 143, CodeKnown: true, Signal: "SIGTERM", At: time.Now(), Reason: "stopped"})
 	return nil
 }
 
@@ -121,33 +137,39 @@ func (d *fakeDriver) Logs(ctx context.Context, id string, tail int) ([]byte, err
 	return b, nil
 }
 
-func (d *fakeDriver) Recover(ctx context.Context) ([]runtime.Task, error) {
+func (d *fakeDriver) Recover(ctx context.Context, id string, handle []byte) (runtime.Task, error) {
 	d.mu.Lock()
-	tasks := slices.Clone(d.recovered)
-	for _, t := range tasks {
-		d.live[t.InstanceID] = t.PID
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, "recover "+id)
+	if slices.Contains(d.exitedMeanwhile, id) {
+		return runtime.Task{InstanceID: id, Handle: handle, Exited: &runtime.Exit{At: time.Now(), Reason: "exited while the worker was down"}}, nil
 	}
-	ended := slices.Clone(d.exitedMeanwhile)
-	onExit := d.onExit
-	d.mu.Unlock()
-	for _, id := range ended {
-		onExit(id, runtime.Exit{At: time.Now(), Reason: "exited while the worker was down"})
+	for _, t := range d.recovered {
+		if t.InstanceID == id {
+			d.live[id] = t.PID
+			d.ends[id] = make(chan runtime.Exit, 1)
+			t.Handle = handle
+			return t, nil
+		}
 	}
-	return tasks, nil
+	return runtime.Task{}, fmt.Errorf("recover %s: %w", id, runtime.ErrNotFound)
 }
 
-// exit ends a live task as if its process had exited.
-func (d *fakeDriver) exit(t *testing.T, id string, e runtime.Exit) {
+// exit ends a live task as if its process had exited, and returns once w
+// has acted on it (the instance no longer runs with that task's pid).
+func (d *fakeDriver) exit(t *testing.T, w *Worker, id string, e runtime.Exit) {
 	t.Helper()
 	d.mu.Lock()
-	_, alive := d.live[id]
-	delete(d.live, id)
-	onExit := d.onExit
+	pid := d.live[id]
+	ended := d.endLocked(id, e)
 	d.mu.Unlock()
-	if !alive {
+	if !ended {
 		t.Fatalf("exit %s: no live task", id)
 	}
-	onExit(id, e)
+	waitUntil(t, "the worker to act on the exit of "+id, func() bool {
+		st, ok := status(w, id)
+		return !ok || st.State != api.StateRunning || st.PID != pid
+	})
 }
 
 func (d *fakeDriver) startCount(id string) int {
@@ -202,7 +224,6 @@ func startWorker(t *testing.T, d *fakeDriver, o workerOptions) (*Worker, func())
 		Capacity: &api.Resources{VCPUs: 4, MemoryMB: 4096},
 	})
 	for _, dd := range append([]*fakeDriver{d}, o.more...) {
-		dd.setExitFunc(w.OnExit)
 		w.AddDriver(dd)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

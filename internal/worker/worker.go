@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -25,7 +26,21 @@ const (
 	// bucketEnded keeps instances that ended for good (completed one_shot,
 	// restart policy never), so a worker restart does not run them again.
 	bucketEnded = "ended"
+	// bucketTasks keeps a taskRecord for every instance a driver may be
+	// running: the worker's account of which instances exist.
+	bucketTasks = "tasks"
 )
+
+// taskRecord is what the worker persists about an instance it handed to a
+// driver. It is written before Start (without a handle: a start under way)
+// and again with the driver's handle once Start returns, and deleted once the
+// task's exit has been acted on, so each exit is acted on once; after a
+// restart, a record with a handle is recovered, one without is swept.
+type taskRecord struct {
+	Virtualization string `json:"virtualization"`
+	Generation     uint64 `json:"generation"`
+	Handle         []byte `json:"handle,omitempty"`
+}
 
 // ended is what the worker persists of an instance that ended for good.
 type ended struct {
@@ -70,10 +85,9 @@ type Worker struct {
 	// desired is the last desired set, reconciled again whenever a stop
 	// completes (a new generation of an instance waits for the old one).
 	desired []link.Assignment
-	// gone collects, while drivers recover, instances that ended while the
-	// worker was down and are not desired: their leftovers are removed.
-	gone       []string
-	recovering bool
+
+	// reported is set by Snapshot: usage figures are wanted.
+	reported atomic.Bool
 
 	metricsMu sync.Mutex
 	metricsAt time.Time
@@ -88,10 +102,8 @@ type instance struct {
 	reason   string
 	exitCode *int
 	restarts int
-	// early holds an exit that arrived before Start returned.
-	early   *runtime.Exit
-	pid     int
-	started *time.Time
+	pid      int
+	started  *time.Time
 
 	running  bool // the driver has a live task
 	done     bool // ended and, by its restart policy, stays ended
@@ -180,35 +192,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.instances[a.InstanceID] = in
 	}
 	w.mu.Unlock()
-	for name, d := range w.drivers {
-		w.mu.Lock()
-		w.recovering = true
-		w.mu.Unlock()
-		tasks, err := d.Recover(ctx)
-		if err != nil {
-			return fmt.Errorf("recover %s instances: %w", name, err)
-		}
-		w.mu.Lock()
-		gone := w.gone
-		w.gone, w.recovering = nil, false
-		w.mu.Unlock()
-		for _, id := range gone {
-			if err := d.Remove(ctx, id); err != nil {
-				w.log.Warn("remove leftovers of an ended instance", "instance", id, "err", err)
-			}
-		}
-		w.mu.Lock()
-		for _, t := range tasks {
-			in, ok := w.instances[t.InstanceID]
-			if !ok {
-				in = &instance{a: link.Assignment{InstanceID: t.InstanceID, Spec: api.ServiceSpec{Virtualization: name}}}
-				w.instances[t.InstanceID] = in
-			}
-			started := t.StartedAt
-			in.running, in.state, in.pid, in.started = true, api.StateRunning, t.PID, &started
-			w.log.Info("re-attached instance", "instance", t.InstanceID, "pid", t.PID)
-		}
-		w.mu.Unlock()
+	if err := w.recover(ctx); err != nil {
+		return err
 	}
 	w.reconcile(desired)
 	w.wg.Add(1)
@@ -221,6 +206,8 @@ func (w *Worker) Start(ctx context.Context) error {
 
 // usageLoop samples instances' usage in the background, so that a slow
 // probe (Docker's stats take about a second each) never delays a heartbeat.
+// It is the one timer for every instance, and it samples only when reports
+// have been taken since the last sample: figures nobody reads are not read.
 func (w *Worker) usageLoop(ctx context.Context) {
 	t := time.NewTicker(usageInterval)
 	defer t.Stop()
@@ -229,6 +216,8 @@ func (w *Worker) usageLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if w.reported.Swap(false) {
 			w.sampleUsage(ctx)
 		}
 	}
@@ -291,7 +280,7 @@ func (w *Worker) startLocked(id string, in *instance) {
 	go func() {
 		defer w.wg.Done()
 		w.sem <- struct{}{}
-		task, err := w.startTask(a)
+		d, task, err := w.startTask(a)
 		<-w.sem
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -306,22 +295,12 @@ func (w *Worker) startLocked(id string, in *instance) {
 		started := task.StartedAt
 		in.running, in.pid, in.started, in.exitCode = true, task.PID, &started, nil
 		in.state = api.StateRunning
-		if e := in.early; e != nil {
-			in.early = nil
-			w.exitedLocked(id, in, *e)
-		} else if !in.desired {
+		w.watchLocked(d, id, in, task.Handle)
+		if !in.desired {
 			w.stopLocked(id, in)
 		}
 		w.notify()
 	}()
-}
-
-func (w *Worker) startTask(a link.Assignment) (runtime.Task, error) {
-	d, ok := w.drivers[a.Spec.Virtualization]
-	if !ok {
-		return runtime.Task{}, fmt.Errorf("runtime %q is not available on this worker (it has %v)", a.Spec.Virtualization, w.Runtimes())
-	}
-	return d.Start(w.ctx, runtime.Spec{InstanceID: a.InstanceID, Service: a.Spec})
 }
 
 func sameLimit(a, b *api.Resources) bool {
@@ -404,26 +383,6 @@ func (w *Worker) OnProgress(id, msg string) {
 		in.reason = msg
 		w.notify()
 	}
-}
-
-// OnExit is the runtime.ExitFunc the worker's drivers call.
-func (w *Worker) OnExit(id string, e runtime.Exit) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	in, ok := w.instances[id]
-	if !ok {
-		if w.recovering {
-			w.gone = append(w.gone, id)
-		}
-		return
-	}
-	if in.starting {
-		// The process ended before Start returned: handle it once the
-		// start has been recorded, so RUNNING does not overwrite it.
-		in.early = &e
-		return
-	}
-	w.exitedLocked(id, in, e)
 }
 
 // exitedLocked records how an instance ended and restarts it if its policy
@@ -517,6 +476,7 @@ func (w *Worker) Changed() <-chan struct{} { return w.changed }
 
 // Snapshot implements link.Peer: the node and every instance it knows.
 func (w *Worker) Snapshot(ctx context.Context) *link.Report {
+	w.reported.Store(true)
 	rep := &link.Report{Node: &link.NodeReport{
 		Name:     w.cfg.Name,
 		Arch:     goruntime.GOARCH,
@@ -553,8 +513,9 @@ func compare(a, b string) int {
 	return 0
 }
 
-// usageInterval is how often instances' cgroups are read: often enough for
-// pressure control, rare enough to cost nothing per instance.
+// usageInterval is how often instances' cgroups are read (while reports are
+// taken): often enough for pressure control, rare enough to cost next to
+// nothing per instance.
 const usageInterval = 3 * time.Second
 
 // sampleUsage reads the cgroup usage of running instances, at most once per
@@ -574,29 +535,41 @@ func (w *Worker) sampleUsage(ctx context.Context) {
 		}
 	}
 	w.mu.Unlock()
+	// A few probes at a time (a slow one must not hold up the rest), from
+	// a fixed pool rather than a goroutine per instance.
+	probes := make(chan probe)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for _, p := range due {
+	for range min(4, len(due)) {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			pctx, cancel := context.WithTimeout(ctx, usageInterval)
-			defer cancel()
-			cpu, mem, err := p.u.Usage(pctx, p.id)
-			if err != nil {
-				return
+			defer wg.Done()
+			for p := range probes {
+				w.probeUsage(ctx, p.id, p.in, p.u)
 			}
-			at := time.Now()
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if !p.in.usageAt.IsZero() && cpu >= p.in.cpuSeconds {
-				p.in.cpuRate = (cpu - p.in.cpuSeconds) / at.Sub(p.in.usageAt).Seconds()
-			}
-			p.in.cpuSeconds, p.in.usageAt, p.in.memoryMB = cpu, at, mem>>20
 		}()
 	}
+	for _, p := range due {
+		probes <- p
+	}
+	close(probes)
 	wg.Wait()
+}
+
+// probeUsage reads one instance's usage and turns it into a cpu rate.
+func (w *Worker) probeUsage(ctx context.Context, id string, in *instance, u runtime.UsageReporter) {
+	pctx, cancel := context.WithTimeout(ctx, usageInterval)
+	defer cancel()
+	cpu, mem, err := u.Usage(pctx, id)
+	if err != nil {
+		return
+	}
+	at := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !in.usageAt.IsZero() && cpu >= in.cpuSeconds {
+		in.cpuRate = (cpu - in.cpuSeconds) / at.Sub(in.usageAt).Seconds()
+	}
+	in.cpuSeconds, in.usageAt, in.memoryMB = cpu, at, mem>>20
 }
 
 // hostMetrics samples the host at most once a second: reports can be much

@@ -119,7 +119,7 @@ func TestExitHandling(t *testing.T) {
 			w, _ := startWorker(t, d, workerOptions{maxBackoff: 100 * time.Millisecond})
 			apply(t, w, assignment("i1", 1, tt.spec...))
 			waitState(t, w, "i1", api.StateRunning)
-			d.exit(t, "i1", tt.exit)
+			d.exit(t, w, "i1", tt.exit)
 			st, _ := status(w, "i1")
 			if st.State != tt.wantState || st.Reason != tt.wantReason {
 				t.Errorf("after the exit: %s %q, want %s %q", st.State, st.Reason, tt.wantState, tt.wantReason)
@@ -160,7 +160,7 @@ func TestRestartsBackOff(t *testing.T) {
 	waitState(t, w, "i1", api.StateRunning)
 	for i := 1; i <= 3; i++ {
 		exited := time.Now()
-		d.exit(t, "i1", runtime.Exit{Code: 1, CodeKnown: true})
+		d.exit(t, w, "i1", runtime.Exit{Code: 1, CodeKnown: true})
 		waitUntil(t, "a restart", func() bool { return d.startCount("i1") == i+1 })
 		st := waitState(t, w, "i1", api.StateRunning)
 		if st.Restarts != i {
@@ -214,16 +214,24 @@ func TestRestartReattachesWithoutDuplicates(t *testing.T) {
 	}
 	d1 := newFakeDriver("process")
 	w1, stop1 := startWorker(t, d1, workerOptions{store: st1})
-	apply(t, w1, assignment("live", 1), assignment("died", 1), assignment("job", 1, oneShot))
-	for _, id := range []string{"live", "died", "job"} {
+	apply(t, w1, assignment("live", 1), assignment("died", 1), assignment("job", 1, oneShot), assignment("orphan", 1))
+	for _, id := range []string{"live", "died", "job", "orphan"} {
 		waitState(t, w1, id, api.StateRunning)
 	}
-	d1.exit(t, "job", runtime.Exit{Code: 0, CodeKnown: true})
+	d1.exit(t, w1, "job", runtime.Exit{Code: 0, CodeKnown: true})
 	waitState(t, w1, "job", api.StateCompleted)
 	// The worker goes away; its instances keep running.
 	stop1()
 	if calls := d1.callLog(); slices.ContainsFunc(calls, func(c string) bool { return strings.HasPrefix(c, "stop ") }) {
 		t.Fatalf("stopping the worker stopped instances: %v", calls)
+	}
+	// While it is down, its cluster no longer wants "orphan" (as if the new
+	// desired set had been persisted just before the worker died).
+	err = st1.Update(func(tx store.Tx) error {
+		return tx.Put(bucketState, keyDesired, []link.Assignment{assignment("live", 1), assignment("died", 1), assignment("job", 1, oneShot)})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := st1.Close(); err != nil {
 		t.Fatal(err)

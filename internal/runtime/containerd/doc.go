@@ -20,5 +20,5 @@
 // Output goes from the shim straight into instances/<id>/output.log, kept
 // bounded by one driver-wide goroutine. Containers carry hedge.* labels and
 // tasks outlive the worker (their shims own them), so a restarted worker finds
-// them again with Recover.
+// them again with Recover, from the handle it kept.
 package containerd

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"syscall"
 	"time"
@@ -39,24 +38,6 @@ const (
 	DefaultLogCheckInterval = 3 * time.Second
 )
 
-// Pull policies (Options.PullPolicy).
-const (
-	PullIfNotPresent = runtime.PullIfNotPresent
-	PullAlways       = runtime.PullAlways
-	PullNever        = runtime.PullNever
-)
-
-// Labels set on every container the driver creates.
-const (
-	labelManaged  = "hedge.managed"
-	labelInstance = "hedge.instance"
-	labelService  = "hedge.service"
-	// labelOwner holds a digest of the driver's DataDir: two workers that
-	// share one containerd (tests, a developer's machine, several workers
-	// in one host) must not adopt each other's containers in Recover.
-	labelOwner = "hedge.owner"
-)
-
 // Options configure a Driver.
 type Options struct {
 	// Address is containerd's socket (default DefaultAddress).
@@ -64,11 +45,9 @@ type Options struct {
 	// Namespace is the containerd namespace of the driver's containers and
 	// images (default DefaultNamespace).
 	Namespace string
-	// DataDir holds instances/<id>/ (output.log, added files, task.json,
+	// DataDir holds instances/<id>/ (output.log, added files,
 	// network.json). Required.
 	DataDir string
-	// OnExit is told once about the end of every task.
-	OnExit runtime.ExitFunc
 	// OnProgress is told how an image pull is going.
 	OnProgress runtime.ProgressFunc
 	Logger     *slog.Logger
@@ -79,7 +58,8 @@ type Options struct {
 	// plain HTTP. Loopback registries (localhost, 127.0.0.0/8, ::1) always
 	// are, as with Docker.
 	PlainHTTP []string
-	// PullPolicy is PullIfNotPresent (default), PullAlways or PullNever.
+	// PullPolicy is runtime.PullIfNotPresent (default), PullAlways or
+	// PullNever.
 	PullPolicy string
 	// Snapshotter unpacks images and holds container file systems (default
 	// DefaultSnapshotter).
@@ -108,6 +88,13 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
+var (
+	_ runtime.Driver        = (*Driver)(nil)
+	_ runtime.UsageReporter = (*Driver)(nil)
+	_ runtime.Engine        = (*Driver)(nil)
+	_ runtime.Updater       = (*Driver)(nil)
+)
+
 // Driver runs instances as containerd containers. It implements
 // runtime.Driver, runtime.UsageReporter, runtime.Engine and runtime.Updater.
 type Driver struct {
@@ -117,7 +104,6 @@ type Driver struct {
 	snapshotter string
 	dataDir     string
 	owner       string
-	onExit      runtime.ExitFunc
 	onProgress  runtime.ProgressFunc
 	log         *slog.Logger
 	pullPolicy  string
@@ -134,42 +120,19 @@ type Driver struct {
 	swapLimit bool
 
 	// ctx lives as long as the driver and carries its namespace; Close
-	// cancels it, which ends every task wait.
+	// cancels it, which ends every Wait and the log keeper.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// recordMu orders task record writes against Remove.
-	recordMu sync.Mutex
-
-	mu       sync.Mutex
-	tasks    map[string]*task
-	starting map[string]bool
-	closed   bool
+	tasks runtime.Tasks[*task]
 }
-
-var (
-	_ runtime.Driver        = (*Driver)(nil)
-	_ runtime.UsageReporter = (*Driver)(nil)
-	_ runtime.Engine        = (*Driver)(nil)
-	_ runtime.Updater       = (*Driver)(nil)
-)
-
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("containerd driver closed")
 
 // New connects to containerd and prepares the data directory and the
 // network. It fails with an error wrapping runtime.ErrUnavailable when the
 // daemon does not answer on its socket.
 func New(ctx context.Context, opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("containerd driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("containerd driver: data dir: %w", err)
-	}
-	policy, err := runtime.PullPolicy(opts.PullPolicy)
+	dataDir, policy, err := runtime.EngineOptions(opts.DataDir, opts.PullPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("containerd driver: %w", err)
 	}
@@ -204,7 +167,6 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		snapshotter: opts.Snapshotter,
 		dataDir:     dataDir,
 		owner:       hex.EncodeToString(sum[:4]),
-		onExit:      opts.OnExit,
 		onProgress:  opts.OnProgress,
 		log:         opts.Logger,
 		pullPolicy:  policy,
@@ -213,14 +175,9 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		logLimit:    opts.LogLimit,
 		logEvery:    opts.LogCheckInterval,
 		swapLimit:   swapAccounted(),
-		tasks:       make(map[string]*task),
-		starting:    make(map[string]bool),
 	}
 	if d.snapshotter == "" {
 		d.snapshotter = DefaultSnapshotter
-	}
-	if d.onExit == nil {
-		d.onExit = func(string, runtime.Exit) {}
 	}
 	if d.onProgress == nil {
 		d.onProgress = func(string, string) {}
@@ -274,17 +231,12 @@ func (d *Driver) Name() string { return api.VirtContainer }
 // Engine names what runs the containers.
 func (d *Driver) Engine() string { return "containerd" }
 
-// Close stops supervising. The containers keep running (their shims own
-// them): a new Driver on the same DataDir re-attaches them with Recover.
-// OnExit is not called for them.
+// Close ends every Wait. The containers keep running (their shims own
+// them): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if _, ok := d.tasks.Close(); !ok {
 		return nil
 	}
-	d.closed = true
-	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
 	if d.ownHTTP {
@@ -299,44 +251,7 @@ func (d *Driver) Close() error {
 // instance left (an exited one_shot, a crash) is replaced; its output stays
 // in the log.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	id := spec.InstanceID
-	if err := checkID(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
-	}
-	d.mu.Lock()
-	// A task that has just exited stays known until supervise has deleted
-	// it, which takes a while after OnExit: a restart that comes that
-	// early waits for the deletion instead of failing as "already running".
-	if t := d.tasks[id]; t != nil && t.exited.Load() {
-		d.mu.Unlock()
-		select {
-		case <-t.done:
-		case <-ctx.Done():
-			return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, ctx.Err())
-		}
-		d.mu.Lock()
-	}
-	switch {
-	case d.closed:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
-	case d.tasks[id] != nil || d.starting[id]:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
-	}
-	d.starting[id] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.starting, id)
-		d.mu.Unlock()
-	}()
-
-	t, err := d.start(d.withNamespace(ctx), spec)
-	if err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+	return runtime.StartTask(d.withNamespace(ctx), &d.tasks, spec, d.start, taskOf)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err error) {
@@ -434,36 +349,21 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 	if err := ctask.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start task: %w", err)
 	}
-	t := &task{id: id, containerID: cid, task: ctask, pid: int(ctask.Pid()), startedAt: time.Now(), done: make(chan struct{})}
-
-	d.recordMu.Lock()
-	err = d.saveRecord(record{InstanceID: id, ContainerID: cid, CreatedAt: info.CreatedAt, PID: t.pid, StartedAt: t.startedAt})
-	d.recordMu.Unlock()
-	if err != nil {
-		// Without its record the task's exit could be reported twice, or
-		// never, after a worker restart: do not leave it running.
-		return nil, fmt.Errorf("record task: %w", err)
+	t := &task{id: id, containerID: cid, task: ctask, createdAt: info.CreatedAt, pid: int(ctask.Pid()),
+		startedAt: time.Now(), exitC: exitC, done: make(chan struct{})}
+	if err := d.tasks.Add(id, t); err != nil {
+		return nil, err
 	}
-
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		return nil, errClosed
-	}
-	d.tasks[id] = t
-	d.wg.Add(1)
-	d.mu.Unlock()
-	go d.supervise(t, exitC)
 	return t, nil
 }
 
 // labels are the container's hedge.* labels.
 func (d *Driver) labels(spec runtime.Spec) map[string]string {
 	return map[string]string{
-		labelManaged:  "true",
-		labelInstance: spec.InstanceID,
-		labelService:  serviceName(&spec.Service),
-		labelOwner:    d.owner,
+		runtime.LabelManaged:  "true",
+		runtime.LabelInstance: spec.InstanceID,
+		runtime.LabelService:  serviceName(&spec.Service),
+		runtime.LabelOwner:    d.owner,
 	}
 }
 
@@ -479,7 +379,7 @@ func (d *Driver) discard(id string) {
 
 // destroy deletes the instance's task (killing it), its container with its
 // snapshot, and its network. What does not exist is not an error. The
-// instance directory (log, record) stays.
+// instance directory (log) stays.
 func (d *Driver) destroy(ctx context.Context, id string) error {
 	cid := d.containerID(id)
 	c, err := d.client.LoadContainer(ctx, cid)
@@ -517,45 +417,28 @@ func deleteTask(ctx context.Context, c client.Container) error {
 }
 
 // Stop sends SIGTERM to the container's init process, SIGKILL to all its
-// processes after grace (at once if grace <= 0), and returns when the exit
-// was reported. Stopping an instance that has already ended is not an error.
+// processes after grace (at once if grace <= 0), and returns when the Wait
+// in progress has seen the task end. Stopping an instance that has already ended is not an error.
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(ctx, instanceID)
 	if t == nil {
-		if err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
-		}
-		return nil
+		return runtime.OpError("stop", instanceID, err)
 	}
 	t.stopping.Store(true)
 	ctx = d.withNamespace(ctx)
 	if grace > 0 {
 		if err := kill(ctx, t, syscall.SIGTERM); err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
+			return runtime.OpError("stop", instanceID, err)
 		}
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-t.done:
-			return nil
-		case <-timer.C:
-		case <-ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-		case <-d.ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		if ended, err := d.tasks.Ended(ctx, t, grace); ended || err != nil {
+			return runtime.OpError("stop", instanceID, err)
 		}
 	}
 	if err := kill(ctx, t, syscall.SIGKILL, client.WithKillAll); err != nil {
-		return fmt.Errorf("stop instance %s: %w", instanceID, err)
+		return runtime.OpError("stop", instanceID, err)
 	}
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-	case <-d.ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
-	}
+	_, err = d.tasks.Ended(ctx, t, -1)
+	return runtime.OpError("stop", instanceID, err)
 }
 
 // kill signals a task; a task that has already ended (whose shim may be
@@ -575,26 +458,16 @@ func kill(ctx context.Context, t *task, sig syscall.Signal, opts ...client.KillO
 // the instance is known (its directory or container exists) but not running;
 // nil and runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) {
-	if err := checkID(instanceID); err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
-		return nil, nil
-	}
-	_, err := d.client.LoadContainer(d.withNamespace(ctx), d.containerID(instanceID))
-	switch {
-	case cerrdefs.IsNotFound(err):
-		return nil, runtime.ErrNotFound
-	case err != nil:
-		return nil, err
-	}
-	return nil, nil
+	return d.tasks.Running(instanceID, func() error {
+		if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
+			return nil
+		}
+		_, err := d.client.LoadContainer(d.withNamespace(ctx), d.containerID(instanceID))
+		if cerrdefs.IsNotFound(err) {
+			return runtime.ErrNotFound
+		}
+		return err
+	})
 }
 
 // Remove deletes the instance's task, container, snapshot, network and
@@ -602,24 +475,13 @@ func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) 
 // already removed instance is not an error. The image stays, for the next
 // instance that needs it.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := checkID(instanceID); err != nil {
-		return nil // such an instance cannot exist
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		if err := d.Stop(ctx, instanceID, 0); err != nil {
-			return fmt.Errorf("remove instance %s: %w", instanceID, err)
-		}
+	if ok, err := d.tasks.Release(ctx, instanceID, d.Stop); !ok {
+		return err
 	}
 	if err := d.destroy(d.withNamespace(ctx), instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
-	d.recordMu.Lock()
-	err := os.RemoveAll(d.instanceDir(instanceID))
-	d.recordMu.Unlock()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
 	return nil
@@ -642,22 +504,6 @@ func (d *Driver) instanceDir(id string) string {
 
 func (d *Driver) logPath(id string) string {
 	return filepath.Join(d.instanceDir(id), "output.log")
-}
-
-// maxIDLength leaves room in containerd's 76-character identifiers for the
-// "-<owner>" suffix of container IDs.
-const maxIDLength = 76 - 9
-
-// idPattern is containerd's identifier syntax.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$`)
-
-// checkID rejects instance IDs that cannot be part of a container ID or a
-// directory name.
-func checkID(id string) error {
-	if len(id) > maxIDLength || !idPattern.MatchString(id) {
-		return fmt.Errorf("instance id %q: want 1 to %d letters or digits, separated by single '.', '_' or '-'", id, maxIDLength)
-	}
-	return nil
 }
 
 // clientLogger routes what the containerd client logs (through the context,

@@ -25,7 +25,7 @@ import (
 
 func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 	progress := &progressLog{}
-	d, exits := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, exits := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	reg := imagetest.StartRegistry(t)
 	ref := reg.PushServer(t, "server", "v1")
 	ctx := context.Background()
@@ -42,7 +42,7 @@ func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 	if task.InstanceID != "web-1" || task.PID <= 0 || task.StartedAt.IsZero() {
 		t.Fatalf("Start = %+v, want the instance, a pid and a start time", task)
 	}
-	if msgs := progress.all(); len(msgs) == 0 || msgs[0] != "pulling "+ref {
+	if msgs := progress.All(); len(msgs) == 0 || msgs[0] != "pulling "+ref {
 		t.Errorf("progress = %q, want it to start with %q", msgs, "pulling "+ref)
 	}
 
@@ -105,7 +105,7 @@ func TestContainerdServerPortLimitsLogsUsage(t *testing.T) {
 }
 
 // cgroupDir is the container's cgroup path, relative to each hierarchy.
-func cgroupDir(t testing.TB, d *Driver, id string) string {
+func cgroupDir(t testing.TB, d *testDriver, id string) string {
 	t.Helper()
 	ctx := namespaces.WithNamespace(context.Background(), d.namespace)
 	c, err := d.client.LoadContainer(ctx, d.containerID(id))
@@ -145,7 +145,7 @@ type trace struct {
 }
 
 // traceOf notes an instance's identifiers before it is removed.
-func traceOf(t testing.TB, d *Driver, id string) trace {
+func traceOf(t testing.TB, d *testDriver, id string) trace {
 	t.Helper()
 	tr := trace{id: id, cid: d.containerID(id)}
 	if d.net == nil {
@@ -165,7 +165,7 @@ func traceOf(t testing.TB, d *Driver, id string) trace {
 
 // assertGone checks that nothing of the instance is left: container, task,
 // snapshot, leases, network namespace, address, iptables rules, directory.
-func assertGone(t testing.TB, d *Driver, tr trace) {
+func assertGone(t testing.TB, d *testDriver, tr trace) {
 	t.Helper()
 	ctx := namespaces.WithNamespace(context.Background(), d.namespace)
 	cid := tr.cid
@@ -363,12 +363,12 @@ func TestContainerdStopEscalatesToSIGKILL(t *testing.T) {
 
 func TestContainerdStartErrors(t *testing.T) {
 	d, _ := newTestDriver(t, Options{})
-	never, _ := newTestDriver(t, Options{PullPolicy: PullNever})
+	never, _ := newTestDriver(t, Options{PullPolicy: runtime.PullNever})
 	reg := imagetest.StartRegistry(t)
 	ref := reg.PushBusybox(t, "busybox", "1")
 	tests := []struct {
 		name string
-		d    *Driver
+		d    *testDriver
 		code string
 		port string
 		want string
@@ -489,7 +489,7 @@ func TestNewUnavailable(t *testing.T) {
 
 func TestContainerdPullProgress(t *testing.T) {
 	progress := &progressLog{}
-	d, _ := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, _ := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	reg := imagetest.StartRegistry(t)
 	reg.PushServer(t, "server", "slow")
 	// Earlier tests may have pulled the same layer: containerd would not
@@ -511,12 +511,12 @@ func TestContainerdPullProgress(t *testing.T) {
 	}
 	re := regexp.MustCompile(`^pulling ` + regexp.QuoteMeta(ref) + `: (\d+\.\d)/(\d+\.\d) MB$`)
 	var partial bool
-	for _, m := range progress.all() {
+	for _, m := range progress.All() {
 		if g := re.FindStringSubmatch(m); g != nil && g[1] != g[2] && g[2] != "0.0" {
 			partial = true
 		}
 	}
 	if !partial {
-		t.Errorf("progress = %q, want a %q message with part of the image downloaded", progress.all(), "pulling REF: x/y MB")
+		t.Errorf("progress = %q, want a %q message with part of the image downloaded", progress.All(), "pulling REF: x/y MB")
 	}
 }

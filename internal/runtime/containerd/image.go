@@ -19,6 +19,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/hedgeorch/hedge/internal/runtime"
 )
 
 // progressEvery is how often a pull's progress is passed on at most.
@@ -39,7 +41,7 @@ func normalizeRef(code string) (string, error) {
 
 // ensureImage makes ref present and unpacked as the pull policy says.
 func (d *Driver) ensureImage(ctx context.Context, id, ref string) (client.Image, error) {
-	if d.pullPolicy != PullAlways {
+	if d.pullPolicy != runtime.PullAlways {
 		img, err := d.client.GetImage(ctx, ref)
 		switch {
 		case err == nil:
@@ -49,8 +51,8 @@ func (d *Driver) ensureImage(ctx context.Context, id, ref string) (client.Image,
 			return img, nil
 		case !cerrdefs.IsNotFound(err):
 			return nil, fmt.Errorf("look up image %s: %w", ref, err)
-		case d.pullPolicy == PullNever:
-			return nil, fmt.Errorf("image %s is not present and the pull policy is %q", ref, PullNever)
+		case d.pullPolicy == runtime.PullNever:
+			return nil, fmt.Errorf("image %s is not present and the pull policy is %q", ref, runtime.PullNever)
 		}
 	}
 	return d.pull(ctx, id, ref)

@@ -87,11 +87,5 @@ func (d *Driver) trimLoop() {
 
 // taskIDs lists the instances the driver supervises.
 func (d *Driver) taskIDs() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ids := make([]string, 0, len(d.tasks))
-	for id := range d.tasks {
-		ids = append(ids, id)
-	}
-	return ids
+	return d.tasks.IDs()
 }

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,29 +58,18 @@ func removeTestNamespace() {
 	}
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
-
-// progressLog records what OnProgress was told.
-type progressLog struct {
-	mu   sync.Mutex
-	msgs []string
+// testDriver is the driver under test, driven through its exit log.
+type testDriver struct {
+	*runtimetest.Driver
+	concrete
 }
 
-func (p *progressLog) onProgress(_, msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, msg)
-}
-
-func (p *progressLog) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.msgs...)
-}
+type concrete struct{ *Driver }
 
 // needContainerd skips the test when containerd's socket is absent, and only
 // then: a daemon that is there but broken fails the test.
@@ -96,16 +83,13 @@ func needContainerd(t testing.TB) {
 // newTestDriver makes a driver on a fresh data dir in the test namespace. At
 // the end of the test it removes whatever the driver still has, then closes
 // it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
 	needContainerd(t)
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	if opts.Namespace == "" {
 		opts.Namespace = testNamespace
 	}
@@ -114,13 +98,11 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
+	closed := d.tasks.Closed()
 	if !closed {
 		entries, _ := os.ReadDir(d.instanceDir(""))
 		for _, e := range entries {
@@ -175,27 +157,13 @@ func get(t testing.TB, url string) string {
 	}
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // waitLogs waits until the instance's logs contain every one of want.
-func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(string(b), w)
-		}
-		if ok {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 20*time.Second, want...)
 }
 
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+// progressLog records what OnProgress was told.
+type progressLog = runtimetest.ProgressLog

@@ -2,11 +2,8 @@ package containerd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -35,8 +32,12 @@ type task struct {
 	id          string
 	containerID string
 	task        client.Task
+	createdAt   time.Time
 	pid         int
 	startedAt   time.Time
+	// exitC delivers the task's exit status (the wait is set up before the
+	// task starts, so that an instance that ends at once is not missed).
+	exitC <-chan client.ExitStatus
 
 	stopping atomic.Bool
 	// exited is set once the task's end is known, while its deletion is
@@ -45,76 +46,76 @@ type task struct {
 	done   chan struct{}
 }
 
-// supervise is the task's one goroutine: it waits (through containerd) for
-// the task to end, reports the exit once, deletes the ended task (its shim
-// goes away; the container and its log stay until Remove) and lets Stop
-// return. It returns without reporting when the driver is closed first; the
-// task then keeps running, for a later driver to re-attach.
-func (d *Driver) supervise(t *task, exitC <-chan client.ExitStatus) {
-	defer d.wg.Done()
-	st, gone, ok := d.waitExit(t, exitC)
-	if !ok {
-		return
+// Wait waits (through containerd) for the task to end, tells how it ended
+// and deletes the ended task (its shim goes away; the container and its log
+// stay until Remove). When ctx ends or the driver is closed first, the task
+// runs on and Wait returns an error.
+func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
+	t, _ := d.tasks.Get(instanceID)
+	if t == nil {
+		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, runtime.ErrNotFound)
+	}
+	ctx, cancel := context.WithCancel(d.withNamespace(ctx))
+	defer cancel()
+	defer context.AfterFunc(d.ctx, cancel)()
+	st, gone, err := d.waitExit(ctx, t)
+	if err != nil {
+		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, err)
 	}
 	t.exited.Store(true)
-	var e runtime.Exit
-	if gone {
-		e = runtime.Exit{At: time.Now(), Reason: reasonGone}
-	} else {
-		e = d.exitOf(t.task, st, t.stopping.Load(), "")
-	}
-	d.report(t.id, e)
+	e := runtime.Exit{At: time.Now(), Reason: reasonGone}
 	if !gone {
-		ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
-		if _, err := t.task.Delete(ctx); err != nil && !cerrdefs.IsNotFound(err) && d.ctx.Err() == nil {
+		e = d.exitOf(t.task, st, t.stopping.Load(), "")
+		dctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+		if _, err := t.task.Delete(dctx); err != nil && !cerrdefs.IsNotFound(err) && d.ctx.Err() == nil {
 			d.log.Warn("delete ended task", "instance", t.id, "error", err)
 		}
 		cancel()
 	}
-	// The task stays known until it is deleted, so that a Stop or Remove
-	// meanwhile waits for that instead of racing it.
-	d.mu.Lock()
-	if d.tasks[t.id] == t {
-		delete(d.tasks, t.id)
-	}
-	d.mu.Unlock()
+	d.tasks.Delete(instanceID, t)
 	close(t.done)
+	return e, nil
 }
 
 // waitExit blocks until the task has ended. gone is true when the task (or
-// its container) disappeared instead; ok is false when the driver was closed
-// first. A broken connection to containerd (a daemon restart) is retried:
-// the shim keeps the task, and its exit status, meanwhile.
-func (d *Driver) waitExit(t *task, exitC <-chan client.ExitStatus) (st client.ExitStatus, gone, ok bool) {
+// its container) disappeared instead. A broken connection to containerd (a
+// daemon restart) is retried until ctx ends: the shim keeps the task, and its
+// exit status, meanwhile.
+func (d *Driver) waitExit(ctx context.Context, t *task) (st client.ExitStatus, gone bool, err error) {
 	for {
-		st = <-exitC // the wait always delivers, with an error once d.ctx ends
+		select {
+		case st = <-t.exitC: // delivers, with an error once d.ctx ends
+		case <-ctx.Done():
+			return st, false, ctx.Err()
+		}
 		if st.Error() == nil {
-			return st, false, true
+			return st, false, nil
 		}
 		if d.ctx.Err() != nil {
-			return st, false, false
+			return st, false, runtime.ErrClosed
 		}
 		err := st.Error()
 		for {
 			if cerrdefs.IsNotFound(err) {
-				return st, true, true
+				return st, true, nil
 			}
 			d.log.Warn("waiting for task failed; retrying", "instance", t.id, "error", err)
 			select {
-			case <-d.ctx.Done():
-				return st, false, false
+			case <-ctx.Done():
+				return st, false, ctx.Err()
 			case <-time.After(time.Second):
 			}
 			var c client.Container
-			if c, err = d.client.LoadContainer(d.ctx, t.containerID); err != nil {
+			if c, err = d.client.LoadContainer(ctx, t.containerID); err != nil {
 				continue
 			}
 			var ct client.Task
-			if ct, err = c.Task(d.ctx, nil); err != nil {
+			if ct, err = c.Task(ctx, nil); err != nil {
 				continue
 			}
+			var exitC <-chan client.ExitStatus
 			if exitC, err = ct.Wait(d.ctx); err == nil {
-				t.task = ct
+				t.task, t.exitC = ct, exitC
 				break
 			}
 		}
@@ -183,72 +184,25 @@ func metrics(ctx context.Context, ct client.Task) (any, error) {
 	return typeurl.UnmarshalAny(m.Data)
 }
 
-// report hands an exit to OnExit and then records that it was reported, so
-// that Recover does not report it again. Recording after OnExit means a
-// crash in between reports it twice rather than never.
-func (d *Driver) report(id string, e runtime.Exit) {
-	d.onExit(id, e)
-	if err := d.markExited(id, e.At); err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.log.Warn("record instance exit", "instance", id, "error", err)
-	}
-}
-
-// record is what the driver keeps on disk about a task (task.json): which
-// run of the container it is, and whether its exit has been reported.
-type record struct {
-	InstanceID  string `json:"instance_id"`
+// handle is the containerd driver's runtime.Task.Handle: which run of the
+// instance's container the task is.
+type handle struct {
 	ContainerID string `json:"container_id"`
 	// CreatedAt is the container's creation time: container IDs are the
 	// same for every run of an instance, creation times are not.
 	CreatedAt time.Time `json:"container_created_at"`
 	PID       int       `json:"pid"`
 	StartedAt time.Time `json:"started_at"`
-	// ExitReportedAt is set once OnExit was called for the task.
-	ExitReportedAt *time.Time `json:"exit_reported_at,omitempty"`
 }
 
-func (d *Driver) recordPath(id string) string {
-	return filepath.Join(d.instanceDir(id), "task.json")
-}
-
-// saveRecord writes the task file atomically (rename), so that a crash never
-// leaves half of one.
-func (d *Driver) saveRecord(r record) error {
-	b, err := json.Marshal(r)
+// taskOf describes t for the worker.
+func taskOf(t *task) (runtime.Task, error) {
+	h, err := runtime.EncodeHandle(handle{ContainerID: t.containerID, CreatedAt: t.createdAt, PID: t.pid, StartedAt: t.startedAt})
 	if err != nil {
-		return err
+		return runtime.Task{}, err
 	}
-	if err := os.MkdirAll(d.instanceDir(r.InstanceID), 0o755); err != nil {
-		return err
-	}
-	path := d.recordPath(r.InstanceID)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return runtime.Task{InstanceID: t.id, PID: t.pid, StartedAt: t.startedAt, Handle: h}, nil
 }
 
-func (d *Driver) loadRecord(id string) (record, error) {
-	var r record
-	b, err := os.ReadFile(d.recordPath(id))
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("parse %s: %w", d.recordPath(id), err)
-	}
-	return r, nil
-}
-
-// markExited records that the task's exit has been reported.
-func (d *Driver) markExited(id string, at time.Time) error {
-	d.recordMu.Lock()
-	defer d.recordMu.Unlock()
-	r, err := d.loadRecord(id)
-	if err != nil {
-		return err
-	}
-	r.ExitReportedAt = &at
-	return d.saveRecord(r)
-}
+// Done is closed once Wait has collected the task.
+func (t *task) Done() <-chan struct{} { return t.done }

@@ -40,31 +40,6 @@ func TestNormalizeRef(t *testing.T) {
 	}
 }
 
-func TestCheckID(t *testing.T) {
-	tests := []struct {
-		name string
-		id   string
-		ok   bool
-	}{
-		{name: "service and number", id: "a1b2c3-0", ok: true},
-		{name: "dots and underscores", id: "web.svc_1", ok: true},
-		{name: "longest", id: strings.Repeat("a", maxIDLength), ok: true},
-		{name: "too long", id: strings.Repeat("a", maxIDLength+1)},
-		{name: "empty", id: ""},
-		{name: "slash", id: "a/b"},
-		{name: "leading dash", id: "-a"},
-		{name: "double separator", id: "a--b"},
-		{name: "dot dot", id: ".."},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := checkID(tt.id); (err == nil) != tt.ok {
-				t.Errorf("checkID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
-			}
-		})
-	}
-}
-
 func TestPlainHTTP(t *testing.T) {
 	r, err := newRegistries("", []string{"registry.lan", "10.0.0.5:5000"})
 	if err != nil {

@@ -2,7 +2,8 @@
 // pulls the service's image, runs one container per instance with the SLA's
 // limits, ports and files, and supervises it through the daemon's API (one
 // ContainerWait per instance). The daemon keeps the containers running while
-// the worker is down; a restarted worker finds them again with Recover.
+// the worker is down; a restarted worker finds them again with Recover, from
+// the handle it kept.
 //
 // Containers are named hedge-<instance>-<owner> and labelled hedge.managed,
 // hedge.instance, hedge.service and hedge.owner, where owner is a digest of the

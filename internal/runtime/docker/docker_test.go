@@ -196,10 +196,10 @@ func TestDockerWrongImageIsAReadableError(t *testing.T) {
 	image := busyboxImage(t)
 	registry := imagetest.StartRegistry(t).Host()
 	d, _ := newTestDriver(t, Options{})
-	never, _ := newTestDriver(t, Options{PullPolicy: PullNever})
+	never, _ := newTestDriver(t, Options{PullPolicy: runtime.PullNever})
 	tests := []struct {
 		name string
-		d    *Driver
+		d    *testDriver
 		code string
 		want []string
 	}{
@@ -256,7 +256,7 @@ func TestDockerRecoverReattaches(t *testing.T) {
 	// The second container ends (code 7) before the new driver looks.
 	eventually(t, "the second container ended", func() bool {
 		for _, c := range listOwned(t, second.cli, second.owner) {
-			if c.Labels[labelInstance] == ended {
+			if c.Labels[runtime.LabelInstance] == ended {
 				return c.State == "exited"
 			}
 		}
@@ -296,7 +296,7 @@ func TestDockerRemoveLeavesNothing(t *testing.T) {
 	if _, err := d.Start(ctx, spec); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if got := listOwned(t, d.cli, d.owner); len(got) != 1 || got[0].Labels[labelInstance] != id || got[0].Labels[labelService] != "test.sh" {
+	if got := listOwned(t, d.cli, d.owner); len(got) != 1 || got[0].Labels[runtime.LabelInstance] != id || got[0].Labels[runtime.LabelService] != "test.sh" {
 		t.Fatalf("managed containers = %+v, want the one of %s with its labels", got, id)
 	}
 	// Remove of a running instance kills it first.
@@ -323,7 +323,7 @@ func TestDockerRemoveLeavesNothing(t *testing.T) {
 func TestDockerHTTPServerPortAndMemoryLimit(t *testing.T) {
 	image := serverImage(t)
 	progress := &progressLog{}
-	d, _ := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, _ := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	ctx := context.Background()
 	id := instanceID("web")
 	port := freePort(t)
@@ -335,7 +335,7 @@ func TestDockerHTTPServerPortAndMemoryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if msgs := progress.of(id); len(msgs) < 2 || msgs[0] != "pulling "+image || !strings.HasSuffix(msgs[len(msgs)-1], " MB") {
+	if msgs := progress.Of(id); len(msgs) < 2 || msgs[0] != "pulling "+image || !strings.HasSuffix(msgs[len(msgs)-1], " MB") {
 		t.Errorf("progress = %q, want the pull announced and then its figures", msgs)
 	}
 	body := httpGet(t, port, "/")
@@ -486,7 +486,7 @@ func TestDockerPullWithRegistryCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, exits := newTestDriver(t, Options{RegistryConfig: tt.config, PullPolicy: PullAlways})
+			d, exits := newTestDriver(t, Options{RegistryConfig: tt.config, PullPolicy: runtime.PullAlways})
 			id := instanceID("private")
 			_, err := d.Start(context.Background(), shSpec(id, ref, "exit 0"))
 			if !tt.ok {
@@ -540,8 +540,8 @@ func BenchmarkDockerStart(b *testing.B) {
 		}
 		name := instanceID("bench-cli")
 		begin = time.Now()
-		out, err := exec.Command(docker, "run", "-d", "--name", name, "--label", labelManaged+"=true",
-			"--label", labelOwner+"="+d.owner, image, "sleep", "3600").CombinedOutput()
+		out, err := exec.Command(docker, "run", "-d", "--name", name, "--label", runtime.LabelManaged+"=true",
+			"--label", runtime.LabelOwner+"="+d.owner, image, "sleep", "3600").CombinedOutput()
 		if err != nil {
 			b.Fatalf("docker run: %v: %s", err, out)
 		}

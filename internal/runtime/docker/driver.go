@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -22,73 +19,25 @@ import (
 	"github.com/hedgeorch/hedge/internal/runtime"
 )
 
-// Pull policies (Options.PullPolicy).
-const (
-	PullIfNotPresent = runtime.PullIfNotPresent
-	PullAlways       = runtime.PullAlways
-	PullNever        = runtime.PullNever
-)
-
-// Labels set on every container the driver creates.
-const (
-	labelManaged  = "hedge.managed"
-	labelInstance = "hedge.instance"
-	labelService  = "hedge.service"
-	// labelOwner holds a digest of the driver's DataDir: two workers that
-	// share one Docker daemon (tests, a developer's machine) must not adopt
-	// each other's containers in Recover.
-	labelOwner = "hedge.owner"
-)
-
 // Options configure a Driver.
 type Options struct {
 	// Host is the daemon's address (default $DOCKER_HOST, else
 	// unix:///var/run/docker.sock).
 	Host string
-	// OnExit is told once about the end of every task.
-	OnExit runtime.ExitFunc
 	// OnProgress is told how an image pull is going.
 	OnProgress runtime.ProgressFunc
 	Logger     *slog.Logger
-	// DataDir holds instances/<id>/ (added files, task.json). Required.
+	// DataDir holds instances/<id>/ (added files). Required.
 	DataDir string
 	// RegistryConfig is a Docker-style config.json whose credentials are
 	// used for pulls (default: none, anonymous pulls).
 	RegistryConfig string
-	// PullPolicy is PullIfNotPresent (default), PullAlways or PullNever.
+	// PullPolicy is runtime.PullIfNotPresent (default), PullAlways or
+	// PullNever.
 	PullPolicy string
 	// HTTPClient downloads added files given as URLs (default: a client
 	// with a 10-minute timeout).
 	HTTPClient *http.Client
-}
-
-// Driver runs instances as Docker containers. It implements runtime.Driver,
-// runtime.UsageReporter and runtime.Engine.
-type Driver struct {
-	cli        *client.Client
-	dataDir    string
-	owner      string
-	onExit     runtime.ExitFunc
-	onProgress runtime.ProgressFunc
-	log        *slog.Logger
-	pullPolicy string
-	auth       *credentials
-	http       *http.Client
-	ownHTTP    bool
-
-	// ctx lives as long as the driver; Close cancels it, which ends every
-	// ContainerWait.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	// recordMu orders task record writes against Remove.
-	recordMu sync.Mutex
-
-	mu       sync.Mutex
-	tasks    map[string]*task
-	starting map[string]bool
-	closed   bool
 }
 
 var (
@@ -97,21 +46,32 @@ var (
 	_ runtime.Engine        = (*Driver)(nil)
 )
 
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("docker driver closed")
+// Driver runs instances as Docker containers. It implements runtime.Driver,
+// runtime.UsageReporter and runtime.Engine.
+type Driver struct {
+	cli        *client.Client
+	dataDir    string
+	owner      string
+	onProgress runtime.ProgressFunc
+	log        *slog.Logger
+	pullPolicy string
+	auth       *credentials
+	http       *http.Client
+	ownHTTP    bool
+
+	// ctx lives as long as the driver; Close cancels it, which ends every
+	// Wait.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	tasks runtime.Tasks[*task]
+}
 
 // New connects to the daemon and negotiates the API version with it. It fails
 // with an error wrapping runtime.ErrUnavailable when the daemon does not
 // answer.
 func New(ctx context.Context, opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("docker driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("docker driver: data dir: %w", err)
-	}
-	policy, err := runtime.PullPolicy(opts.PullPolicy)
+	dataDir, policy, err := runtime.EngineOptions(opts.DataDir, opts.PullPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("docker driver: %w", err)
 	}
@@ -144,17 +104,11 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		cli:        cli,
 		dataDir:    dataDir,
 		owner:      hex.EncodeToString(sum[:4]),
-		onExit:     opts.OnExit,
 		onProgress: opts.OnProgress,
 		log:        opts.Logger,
 		pullPolicy: policy,
 		auth:       auth,
 		http:       opts.HTTPClient,
-		tasks:      make(map[string]*task),
-		starting:   make(map[string]bool),
-	}
-	if d.onExit == nil {
-		d.onExit = func(string, runtime.Exit) {}
 	}
 	if d.onProgress == nil {
 		d.onProgress = func(string, string) {}
@@ -177,19 +131,13 @@ func (d *Driver) Name() string { return api.VirtContainer }
 // Engine names what runs the containers.
 func (d *Driver) Engine() string { return "docker" }
 
-// Close stops supervising. The containers keep running (the daemon owns
-// them): a new Driver on the same DataDir re-attaches them with Recover.
-// OnExit is not called for them.
+// Close ends every Wait. The containers keep running (the daemon owns
+// them): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if _, ok := d.tasks.Close(); !ok {
 		return nil
 	}
-	d.closed = true
-	d.mu.Unlock()
 	d.cancel()
-	d.wg.Wait()
 	if d.ownHTTP {
 		d.http.CloseIdleConnections()
 	}
@@ -201,32 +149,7 @@ func (d *Driver) Close() error {
 // started. A container left by an earlier run of the same instance is
 // replaced.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	id := spec.InstanceID
-	if err := checkID(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
-	}
-	d.mu.Lock()
-	switch {
-	case d.closed:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
-	case d.tasks[id] != nil || d.starting[id]:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
-	}
-	d.starting[id] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.starting, id)
-		d.mu.Unlock()
-	}()
-
-	t, err := d.start(ctx, spec)
-	if err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+	return runtime.StartTask(ctx, &d.tasks, spec, d.start, taskOf)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
@@ -269,32 +192,15 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		return nil, fmt.Errorf("inspect container: %w", err)
 	}
 	t := newTask(id, created.ID, ins.Container.State)
-
-	d.recordMu.Lock()
-	err = d.saveRecord(record{InstanceID: id, ContainerID: created.ID, StartedAt: t.startedAt})
-	d.recordMu.Unlock()
-	if err != nil {
-		// Without its record the task's exit could be reported twice, or
-		// never, after a worker restart: do not leave it running.
+	if err := d.tasks.Add(id, t); err != nil {
 		d.discard(created.ID)
-		return nil, fmt.Errorf("record task: %w", err)
+		return nil, err
 	}
-
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
-		d.discard(created.ID)
-		return nil, errClosed
-	}
-	d.tasks[id] = t
-	d.wg.Add(1)
-	d.mu.Unlock()
-	go d.supervise(t)
 	return t, nil
 }
 
 // discard force-removes a container that was created but cannot be
-// supervised. It uses its own context: the caller's may be what failed.
+// waited for. It uses its own context: the caller's may be what failed.
 func (d *Driver) discard(containerID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -316,15 +222,12 @@ func (d *Driver) removeContainer(ctx context.Context, name string) error {
 // Stop stops the container with `docker stop` semantics: the image's stop
 // signal (SIGTERM by default), SIGKILL after grace (rounded up to whole
 // seconds, as the daemon counts them; at once when grace <= 0), and returns
-// when the exit was reported. Stopping an instance that has already ended is
+// when the Wait in progress has seen the container end. Stopping an instance that has already ended is
 // not an error.
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(ctx, instanceID)
 	if t == nil {
-		if err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
-		}
-		return nil
+		return runtime.OpError("stop", instanceID, err)
 	}
 	t.stopping.Store(true)
 	seconds := 0
@@ -335,64 +238,37 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop instance %s: %w", instanceID, err)
 	}
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-	case <-d.ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
-	}
+	_, err = d.tasks.Ended(ctx, t, -1)
+	return runtime.OpError("stop", instanceID, err)
 }
 
 // running returns the supervised task of instanceID; nil and no error when
 // the instance is known (its container or directory exists) but not
 // running; nil and runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(ctx context.Context, instanceID string) (*task, error) {
-	if err := checkID(instanceID); err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
-		return nil, nil
-	}
-	_, err := d.cli.ContainerInspect(ctx, d.containerName(instanceID), client.ContainerInspectOptions{})
-	switch {
-	case cerrdefs.IsNotFound(err):
-		return nil, runtime.ErrNotFound
-	case err != nil:
-		return nil, err
-	}
-	return nil, nil
+	return d.tasks.Running(instanceID, func() error {
+		if _, err := os.Stat(d.instanceDir(instanceID)); err == nil {
+			return nil
+		}
+		_, err := d.cli.ContainerInspect(ctx, d.containerName(instanceID), client.ContainerInspectOptions{})
+		if cerrdefs.IsNotFound(err) {
+			return runtime.ErrNotFound
+		}
+		return err
+	})
 }
 
 // Remove deletes the instance's container with its anonymous volumes, and
 // its directory. A container still running is killed first. Removing an
 // unknown or already removed instance is not an error.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := checkID(instanceID); err != nil {
-		return nil // such an instance cannot exist
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		if err := d.Stop(ctx, instanceID, 0); err != nil {
-			return fmt.Errorf("remove instance %s: %w", instanceID, err)
-		}
+	if ok, err := d.tasks.Release(ctx, instanceID, d.Stop); !ok {
+		return err
 	}
 	if err := d.removeContainer(ctx, d.containerName(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
-	d.recordMu.Lock()
-	err := os.RemoveAll(d.instanceDir(instanceID))
-	d.recordMu.Unlock()
-	if err != nil {
+	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
 	return nil
@@ -406,21 +282,6 @@ func (d *Driver) containerName(id string) string {
 
 func (d *Driver) instanceDir(id string) string {
 	return filepath.Join(d.dataDir, "instances", id)
-}
-
-// checkID rejects instance IDs that cannot be part of a container name
-// ([a-zA-Z0-9][a-zA-Z0-9_.-]*) or a directory name.
-func checkID(id string) error {
-	if id == "" || len(id) > 200 || strings.HasPrefix(id, ".") || strings.HasPrefix(id, "-") {
-		return fmt.Errorf("instance id %q: want 1 to 200 letters, digits, '_', '.' or '-', not starting with '.' or '-'", id)
-	}
-	for _, r := range id {
-		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-'
-		if !ok {
-			return fmt.Errorf("instance id %q: want 1 to 200 letters, digits, '_', '.' or '-', not starting with '.' or '-'", id)
-		}
-	}
-	return nil
 }
 
 // started reads when and as which PID the container started.

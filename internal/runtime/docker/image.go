@@ -9,6 +9,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/client"
+
+	"github.com/hedgeorch/hedge/internal/runtime"
 )
 
 // progressEvery is how often a pull's progress is passed on at most.
@@ -29,15 +31,15 @@ func normalizeRef(code string) (string, error) {
 
 // ensureImage makes ref present on the daemon as the pull policy says.
 func (d *Driver) ensureImage(ctx context.Context, id, ref string) error {
-	if d.pullPolicy != PullAlways {
+	if d.pullPolicy != runtime.PullAlways {
 		_, err := d.cli.ImageInspect(ctx, ref)
 		switch {
 		case err == nil:
 			return nil
 		case !cerrdefs.IsNotFound(err):
 			return fmt.Errorf("inspect image %s: %w", ref, err)
-		case d.pullPolicy == PullNever:
-			return fmt.Errorf("image %s is not present and the pull policy is %q", ref, PullNever)
+		case d.pullPolicy == runtime.PullNever:
+			return fmt.Errorf("image %s is not present and the pull policy is %q", ref, runtime.PullNever)
 		}
 	}
 	return d.pull(ctx, id, ref)

@@ -20,7 +20,7 @@ import (
 // container's combined stdout and stderr, from the start of a line when
 // possible. The output of an ended instance stays readable until Remove.
 func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]byte, error) {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return nil, fmt.Errorf("logs of instance %s: %w: %w", instanceID, runtime.ErrNotFound, err)
 	}
 	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}
@@ -64,7 +64,7 @@ func tail(b []byte, n int) []byte {
 // memory in use (without the inactive page cache, as `docker stats` counts
 // it).
 func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float64, memoryBytes int64, err error) {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return 0, 0, fmt.Errorf("usage of instance %s: %w: %w", instanceID, runtime.ErrNotFound, err)
 	}
 	res, err := d.cli.ContainerStats(ctx, d.containerName(instanceID), client.ContainerStatsOptions{})

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,61 +38,42 @@ func requireDaemon(t testing.TB) {
 	}
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
-
-// progressLog records OnProgress messages.
-type progressLog struct {
-	mu   sync.Mutex
-	msgs map[string][]string
+// testDriver is the driver under test, driven through its exit log.
+type testDriver struct {
+	*runtimetest.Driver
+	concrete
 }
 
-func (p *progressLog) onProgress(id, msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.msgs == nil {
-		p.msgs = make(map[string][]string)
-	}
-	p.msgs[id] = append(p.msgs[id], msg)
-}
-
-func (p *progressLog) of(id string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.msgs[id]...)
-}
+type concrete struct{ *Driver }
 
 // newTestDriver makes a driver on a fresh data dir, skipping the test when
 // there is no Docker daemon on the machine. At the end of the test it removes
 // whatever the driver still has, then closes it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
 	requireDaemon(t)
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	d, err := New(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 // cleanupDriver removes every container of the driver's data dir and closes
 // the driver.
 func cleanupDriver(t testing.TB, d *Driver) {
 	ctx := context.Background()
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
+	closed := d.tasks.Closed()
 	if closed {
 		// Use a throwaway client: the driver's is closed.
 		cli, err := client.New(client.FromEnv)
@@ -107,8 +86,8 @@ func cleanupDriver(t testing.TB, d *Driver) {
 		return
 	}
 	for _, c := range listOwned(t, d.cli, d.owner) {
-		if err := d.Remove(ctx, c.Labels[labelInstance]); err != nil {
-			t.Errorf("cleanup: remove %s: %v", c.Labels[labelInstance], err)
+		if err := d.Remove(ctx, c.Labels[runtime.LabelInstance]); err != nil {
+			t.Errorf("cleanup: remove %s: %v", c.Labels[runtime.LabelInstance], err)
 		}
 	}
 	if err := d.Close(); err != nil {
@@ -119,7 +98,7 @@ func cleanupDriver(t testing.TB, d *Driver) {
 func listOwned(t testing.TB, cli *client.Client, owner string) []containerSummary {
 	t.Helper()
 	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{
-		All: true, Filters: make(client.Filters).Add("label", labelManaged+"=true", labelOwner+"="+owner),
+		All: true, Filters: make(client.Filters).Add("label", runtime.LabelManaged+"=true", runtime.LabelOwner+"="+owner),
 	})
 	if err != nil {
 		t.Fatalf("list containers: %v", err)
@@ -146,39 +125,19 @@ func removeOwned(t testing.TB, cli *client.Client, owner string) {
 	}
 }
 
+func isNotFound(err error) bool { return errors.Is(err, runtime.ErrNotFound) }
+
 // waitLogs waits until the instance's logs contain every one of want.
-func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(string(b), w)
-		}
-		if ok {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 30*time.Second, want...)
 }
 
 // eventually polls cond for up to 30 s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	runtimetest.Eventually(t, 30*time.Second, what, cond)
 }
 
-func isNotFound(err error) bool { return errors.Is(err, runtime.ErrNotFound) }
+// progressLog records what OnProgress was told.
+type progressLog = runtimetest.ProgressLog

@@ -55,10 +55,10 @@ func (d *Driver) containerConfig(spec runtime.Spec, ref string) (*container.Conf
 		Image: ref,
 		Env:   env,
 		Labels: map[string]string{
-			labelManaged:  "true",
-			labelInstance: spec.InstanceID,
-			labelService:  service,
-			labelOwner:    d.owner,
+			runtime.LabelManaged:  "true",
+			runtime.LabelInstance: spec.InstanceID,
+			runtime.LabelService:  service,
+			runtime.LabelOwner:    d.owner,
 		},
 	}
 	if len(svc.Cmd) > 0 {

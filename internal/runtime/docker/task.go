@@ -2,11 +2,8 @@ package docker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -42,57 +39,54 @@ func newTask(id, containerID string, st *container.State) *task {
 	return &task{id: id, containerID: containerID, pid: pid, startedAt: at, done: make(chan struct{})}
 }
 
-// supervise is the task's one goroutine: it waits (through the daemon) for
-// the container to stop running, reports the exit once and lets Stop
-// return. It returns without reporting when the driver is closed first; the
-// container then keeps running, for a later driver to re-attach.
-func (d *Driver) supervise(t *task) {
-	defer d.wg.Done()
-	gone, ok := d.waitExit(t)
-	if !ok {
-		return
+// Wait waits (through the daemon) for the container to stop running and
+// tells how it ended. When ctx ends or the driver is closed first, the
+// container runs on and Wait returns an error.
+func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
+	t, _ := d.tasks.Get(instanceID)
+	if t == nil {
+		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, runtime.ErrNotFound)
 	}
-	var e runtime.Exit
-	if gone {
-		e = runtime.Exit{At: time.Now(), Reason: reasonGone}
-	} else {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.ctx, cancel)()
+	gone, err := d.waitExit(ctx, t)
+	if err != nil {
+		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, err)
+	}
+	e := runtime.Exit{At: time.Now(), Reason: reasonGone}
+	if !gone {
 		e = d.exitOf(t.containerID, t.stopping.Load(), "")
 	}
-	d.mu.Lock()
-	if d.tasks[t.id] == t {
-		delete(d.tasks, t.id)
-	}
-	d.mu.Unlock()
-	d.report(t.id, e)
+	d.tasks.Delete(instanceID, t)
 	close(t.done)
+	return e, nil
 }
 
 // waitExit blocks until the container is no longer running. gone is true
-// when the container disappeared instead; ok is false when the driver was
-// closed first. A broken connection to the daemon (a daemon restart) is
-// retried.
-func (d *Driver) waitExit(t *task) (gone, ok bool) {
+// when the container disappeared instead. A broken connection to the daemon
+// (a daemon restart) is retried until ctx ends.
+func (d *Driver) waitExit(ctx context.Context, t *task) (gone bool, err error) {
 	for {
-		res := d.cli.ContainerWait(d.ctx, t.containerID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-		// No case on d.ctx here: the client's goroutine must be able to
+		res := d.cli.ContainerWait(ctx, t.containerID, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+		// No case on ctx here: the client's goroutine must be able to
 		// deliver whichever of its two results comes, or it would leak.
-		// Cancelling d.ctx makes it deliver an error.
-		var err error
+		// Cancelling ctx makes it deliver an error.
 		select {
 		case <-res.Result:
-			return false, true
+			return false, nil
 		case err = <-res.Error:
 		}
 		switch {
-		case d.ctx.Err() != nil:
-			return false, false
+		case ctx.Err() != nil:
+			return false, ctx.Err()
 		case cerrdefs.IsNotFound(err):
-			return true, true
+			return true, nil
 		}
 		d.log.Warn("waiting for container failed; retrying", "instance", t.id, "error", err)
 		select {
-		case <-d.ctx.Done():
-			return false, false
+		case <-ctx.Done():
+			return false, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
@@ -134,68 +128,20 @@ func (d *Driver) exitOf(containerID string, stopping bool, suffix string) runtim
 	return e
 }
 
-// report hands an exit to OnExit and then records that it was reported, so
-// that Recover does not report it again. Recording after OnExit means a
-// crash in between reports it twice rather than never.
-func (d *Driver) report(id string, e runtime.Exit) {
-	d.onExit(id, e)
-	if err := d.markExited(id, e.At); err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.log.Warn("record instance exit", "instance", id, "error", err)
-	}
-}
-
-// record is what the driver keeps on disk about a task (task.json): which
-// container runs the instance and whether its exit has been reported.
-type record struct {
-	InstanceID  string    `json:"instance_id"`
+// handle is the docker driver's runtime.Task.Handle.
+type handle struct {
 	ContainerID string    `json:"container_id"`
 	StartedAt   time.Time `json:"started_at"`
-	// ExitReportedAt is set once OnExit was called for the task.
-	ExitReportedAt *time.Time `json:"exit_reported_at,omitempty"`
 }
 
-func (d *Driver) recordPath(id string) string {
-	return filepath.Join(d.instanceDir(id), "task.json")
-}
-
-// saveRecord writes the task file atomically (rename), so that a crash never
-// leaves half of one.
-func (d *Driver) saveRecord(r record) error {
-	b, err := json.Marshal(r)
+// taskOf describes t for the worker.
+func taskOf(t *task) (runtime.Task, error) {
+	h, err := runtime.EncodeHandle(handle{ContainerID: t.containerID, StartedAt: t.startedAt})
 	if err != nil {
-		return err
+		return runtime.Task{}, err
 	}
-	if err := os.MkdirAll(d.instanceDir(r.InstanceID), 0o755); err != nil {
-		return err
-	}
-	path := d.recordPath(r.InstanceID)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return runtime.Task{InstanceID: t.id, PID: t.pid, StartedAt: t.startedAt, Handle: h}, nil
 }
 
-func (d *Driver) loadRecord(id string) (record, error) {
-	var r record
-	b, err := os.ReadFile(d.recordPath(id))
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("parse %s: %w", d.recordPath(id), err)
-	}
-	return r, nil
-}
-
-// markExited records that the task's exit has been reported.
-func (d *Driver) markExited(id string, at time.Time) error {
-	d.recordMu.Lock()
-	defer d.recordMu.Unlock()
-	r, err := d.loadRecord(id)
-	if err != nil {
-		return err
-	}
-	r.ExitReportedAt = &at
-	return d.saveRecord(r)
-}
+// Done is closed once Wait has collected the task.
+func (t *task) Done() <-chan struct{} { return t.done }

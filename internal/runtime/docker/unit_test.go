@@ -220,7 +220,7 @@ func TestContainerConfig(t *testing.T) {
 					t.Errorf("%s not exposed", cport)
 				}
 			}
-			wantLabels := map[string]string{labelManaged: "true", labelInstance: "i1", labelService: "shop.web", labelOwner: "0wner"}
+			wantLabels := map[string]string{runtime.LabelManaged: "true", runtime.LabelInstance: "i1", runtime.LabelService: "shop.web", runtime.LabelOwner: "0wner"}
 			for k, v := range wantLabels {
 				if cfg.Labels[k] != v {
 					t.Errorf("label %s = %q, want %q", k, cfg.Labels[k], v)
@@ -233,19 +233,6 @@ func TestContainerConfig(t *testing.T) {
 				t.Errorf("restart policy %q, log config %+v; want no restarts by the daemon and bounded logs", host.RestartPolicy.Name, host.LogConfig)
 			}
 		})
-	}
-}
-
-func TestCheckID(t *testing.T) {
-	for _, id := range []string{"a", "0f3c9d", "web-1", "svc_2.x"} {
-		if err := checkID(id); err != nil {
-			t.Errorf("checkID(%q) = %v, want nil", id, err)
-		}
-	}
-	for _, id := range []string{"", ".", "..", "-x", "a/b", "a b", "é", strings.Repeat("x", 201)} {
-		if err := checkID(id); err == nil {
-			t.Errorf("checkID(%q) = nil, want an error", id)
-		}
 	}
 }
 

@@ -38,7 +38,10 @@ type cgroups struct {
 	// be the same directory (mounted together).
 	memoryDir, cpuDir, cpuacctDir string
 
-	disabled    atomic.Bool
+	disabled atomic.Bool
+	// outside is set once an instance runs outside its own cgroup: the
+	// parent's figures then no longer cover every instance.
+	outside     atomic.Bool
 	warnOnce    sync.Once
 	missingOnce sync.Once
 }
@@ -99,6 +102,7 @@ func (c *cgroups) fail(instanceID string, err error) {
 		c.disable(err)
 		return
 	}
+	c.outside.Store(true)
 	c.log.Warn("cgroup setup failed: instance runs without limits", "instance", instanceID, "error", err)
 }
 
@@ -311,34 +315,67 @@ func removeCgroup(dir string) error {
 
 // usage reads the CPU time and current memory of an instance's cgroup.
 func (c *cgroups) usage(instanceID string) (cpuSeconds float64, memoryBytes int64, err error) {
+	if cpuSeconds, err = c.cpu(instanceID); err != nil {
+		return 0, 0, err
+	}
+	if memoryBytes, err = c.memory(instanceID); err != nil {
+		return 0, 0, err
+	}
+	return cpuSeconds, memoryBytes, nil
+}
+
+// cpu reads the CPU time an instance's cgroup has used.
+func (c *cgroups) cpu(instanceID string) (float64, error) {
+	return c.cpuOf(filepath.Join(c.parent, instanceID))
+}
+
+// parentCPU reads the CPU time every instance's cgroup has used together,
+// ended ones included (the parent's figure is hierarchical and cumulative).
+func (c *cgroups) parentCPU() (float64, error) {
+	return c.cpuOf(c.parent)
+}
+
+// cpuOf reads the CPU time of the cgroup rel (relative to each hierarchy's
+// root).
+func (c *cgroups) cpuOf(rel string) (float64, error) {
 	if c.version == 2 {
-		dir := c.dirs(instanceID)[0]
+		dir := filepath.Join(c.root, rel)
 		stat, err := os.ReadFile(filepath.Join(dir, "cpu.stat"))
 		if err != nil {
-			return 0, 0, fmt.Errorf("read cpu usage: %w", err)
+			return 0, fmt.Errorf("read cpu usage: %w", err)
 		}
 		usec, err := statField(string(stat), "usage_usec")
 		if err != nil {
-			return 0, 0, fmt.Errorf("read cpu usage of %s: %w", dir, err)
+			return 0, fmt.Errorf("read cpu usage of %s: %w", dir, err)
 		}
-		mem, err := readInt(filepath.Join(dir, "memory.current"))
-		if err != nil {
-			return 0, 0, fmt.Errorf("read memory usage: %w", err)
-		}
-		return float64(usec) / 1e6, mem, nil
+		return float64(usec) / 1e6, nil
 	}
-	if c.cpuacctDir == "" || c.memoryDir == "" {
-		return 0, 0, errors.New("cgroup v1 cpuacct or memory controller not mounted")
+	if c.cpuacctDir == "" {
+		return 0, errors.New("cgroup v1 cpuacct controller not mounted")
 	}
-	ns, err := readInt(filepath.Join(c.cpuacctDir, c.parent, instanceID, "cpuacct.usage"))
+	ns, err := readInt(filepath.Join(c.cpuacctDir, rel, "cpuacct.usage"))
 	if err != nil {
-		return 0, 0, fmt.Errorf("read cpu usage: %w", err)
+		return 0, fmt.Errorf("read cpu usage: %w", err)
 	}
-	mem, err := readInt(filepath.Join(c.memoryDir, c.parent, instanceID, "memory.usage_in_bytes"))
+	return float64(ns) / 1e9, nil
+}
+
+// memory reads the memory an instance's cgroup uses now.
+func (c *cgroups) memory(instanceID string) (int64, error) {
+	var path string
+	switch {
+	case c.version == 2:
+		path = filepath.Join(c.dirs(instanceID)[0], "memory.current")
+	case c.memoryDir == "":
+		return 0, errors.New("cgroup v1 memory controller not mounted")
+	default:
+		path = filepath.Join(c.memoryDir, c.parent, instanceID, "memory.usage_in_bytes")
+	}
+	mem, err := readInt(path)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read memory usage: %w", err)
+		return 0, fmt.Errorf("read memory usage: %w", err)
 	}
-	return float64(ns) / 1e9, mem, nil
+	return mem, nil
 }
 
 // statField finds "key value" in a flat-keyed cgroup file such as cpu.stat.

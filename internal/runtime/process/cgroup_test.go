@@ -17,7 +17,7 @@ import (
 
 // requireCgroups skips the test only when the driver really could not use
 // cgroups (not root, read-only /sys/fs/cgroup).
-func requireCgroups(t *testing.T, d *Driver) {
+func requireCgroups(t *testing.T, d *testDriver) {
 	t.Helper()
 	if !d.cg.enabled() {
 		t.Skipf("cgroups under %s are not writable (need root and a writable cgroup mount): limits cannot be tested here", d.cg.root)
@@ -231,4 +231,34 @@ func mustReadInt(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func TestUsageOfAnIdleInstanceStaysTrue(t *testing.T) {
+	d, _ := newTestDriver(t, Options{})
+	requireCgroups(t, d)
+	// Busy for a moment, then idle: the figures read while it idles (taken
+	// from the last read while no instance runs) must be its real ones.
+	spec := shSpec("idler", `i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo idle; exec sleep 60`)
+	if _, err := d.Start(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	waitLogs(t, d, "idler", "idle")
+	first, _, err := d.Usage(context.Background(), "idler")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond) // past a round of the parent's figure
+	for i := range 3 {
+		cpu, mem, err := d.Usage(context.Background(), "idler")
+		if err != nil {
+			t.Fatal(err)
+		}
+		real, err := d.cg.cpu("idler")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cpu <= 0 || cpu < first || cpu != real || mem <= 0 {
+			t.Errorf("Usage %d = %v s, %d bytes; want the cgroup's %v s (first read %v s) and some memory", i, cpu, mem, real, first)
+		}
+	}
 }

@@ -41,7 +41,7 @@ type density struct {
 }
 
 // measureDensity starts n sleep instances, measures, and removes them.
-func measureDensity(tb testing.TB, d *Driver, n int) density {
+func measureDensity(tb testing.TB, d *testDriver, n int) density {
 	tb.Helper()
 	ctx := context.Background()
 	heap0, stack0, gor0, thr0 := liveHeap(), stackInuse(), goruntime.NumGoroutine(), threads(tb)

@@ -5,5 +5,6 @@
 // instance (waiting on a pidfd through the Go netpoller, so no OS thread is held
 // either), while output goes straight from the child into a file that one
 // driver-wide goroutine keeps bounded. Instances survive a worker restart and
-// are re-attached by Recover.
+// are re-attached by Recover from the handle the worker kept (pid, process
+// group, kernel start time).
 package process

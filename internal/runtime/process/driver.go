@@ -34,12 +34,10 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // Options configure a Driver.
 type Options struct {
-	// DataDir holds the driver's state: instances/<id>/{work,output.log,
-	// task.json} and cache/ for downloaded code. Required.
+	// DataDir holds the driver's state: instances/<id>/{work,output.log}
+	// and cache/ for downloaded code. Required.
 	DataDir string
-	// OnExit is told once about the end of every task.
-	OnExit runtime.ExitFunc
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// LogLimit is about how many bytes of output are kept per instance
 	// (default 1 MiB).
 	LogLimit int64
@@ -60,7 +58,6 @@ type Options struct {
 // runtime.UsageReporter.
 type Driver struct {
 	dataDir  string
-	onExit   runtime.ExitFunc
 	log      *slog.Logger
 	logLimit int64
 	logEvery time.Duration
@@ -73,16 +70,16 @@ type Driver struct {
 	pidfds  bool
 	devNull *os.File
 
-	// recordMu orders writes of task records against the removal of
-	// instance directories, so that a late record write never races Remove.
-	recordMu sync.Mutex
+	// ctx lives as long as the driver: Close cancels it, which ends every
+	// Wait and the log keeper.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	tasks    map[string]*task
-	starting map[string]bool
-	closed   bool
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	tasks runtime.Tasks[*task]
+	// usageQuiet and trimQuiet skip the per-instance cgroup and log reads
+	// while no instance has run.
+	usageQuiet, trimQuiet quietMark
 }
 
 var (
@@ -90,18 +87,12 @@ var (
 	_ runtime.UsageReporter = (*Driver)(nil)
 )
 
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("process driver closed")
-
 // New prepares the data directory and cgroups and starts the driver's one
 // background goroutine (log bounding). Close stops it.
 func New(opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("process driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
+	dataDir, err := runtime.DataDir(opts.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("process driver: data dir: %w", err)
+		return nil, fmt.Errorf("process driver: %w", err)
 	}
 	parent := opts.CgroupParent
 	if parent == "" {
@@ -122,18 +113,12 @@ func New(opts Options) (*Driver, error) {
 	}
 	d := &Driver{
 		dataDir:  dataDir,
-		onExit:   opts.OnExit,
 		log:      opts.Logger,
 		logLimit: opts.LogLimit,
 		logEvery: opts.LogCheckInterval,
 		devNull:  devNull,
-		tasks:    make(map[string]*task),
-		starting: make(map[string]bool),
-		stop:     make(chan struct{}),
 	}
-	if d.onExit == nil {
-		d.onExit = func(string, runtime.Exit) {}
-	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -168,27 +153,17 @@ func New(opts Options) (*Driver, error) {
 // Name is the virtualization this driver provides.
 func (d *Driver) Name() string { return api.VirtProcess }
 
-// Close stops the driver's goroutines. It leaves the instances running (they
-// belong to the node, not to this driver value): a new Driver on the same
-// DataDir re-attaches them with Recover. OnExit is not called for them.
+// Close stops the driver's goroutine and ends every Wait with an error. It
+// leaves the instances running (they belong to the node, not to this driver
+// value): a new Driver re-attaches them with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	tasks, ok := d.tasks.Close()
+	if !ok {
 		return nil
 	}
-	d.closed = true
-	tasks := make([]*task, 0, len(d.tasks))
-	for _, t := range d.tasks {
-		tasks = append(tasks, t)
-	}
-	d.mu.Unlock()
-	close(d.stop)
+	d.cancel()
 	for _, t := range tasks {
-		if t.pidfd != nil {
-			// Wakes the task's goroutine, parked on the pidfd, with an error.
-			_ = t.pidfd.Close()
-		}
+		t.close()
 	}
 	d.wg.Wait()
 	if d.ownClient != nil {
@@ -200,32 +175,7 @@ func (d *Driver) Close() error {
 // Start runs the instance and returns once its process exists. Problems with
 // cgroups never fail a start: the instance then runs without limits.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
-	id := spec.InstanceID
-	if err := checkID(id); err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
-	}
-	d.mu.Lock()
-	switch {
-	case d.closed:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
-	case d.tasks[id] != nil || d.starting[id]:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
-	}
-	d.starting[id] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.starting, id)
-		d.mu.Unlock()
-	}()
-
-	t, err := d.start(ctx, spec)
-	if err != nil {
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
-	}
-	return runtime.Task{InstanceID: id, PID: t.pid, StartedAt: t.startedAt}, nil
+	return runtime.StartTask(ctx, &d.tasks, spec, d.start, taskOf)
 }
 
 func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
@@ -303,35 +253,21 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		_ = unix.SetNonblock(pidfd, true)
 		t.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
 	}
-	_, t.startTicks, err = procStat(pid)
-	if err == nil {
-		d.recordMu.Lock()
-		err = d.saveRecord(record{InstanceID: id, PID: pid, PGID: pid, StartTicks: t.startTicks, StartedAt: startedAt})
-		d.recordMu.Unlock()
-	}
-	if err != nil {
-		// Without its record the task could not be found after a worker
-		// restart: do not leave it running.
+	if _, t.startTicks, err = procStat(pid); err != nil {
+		// Without its start time the task could not be told from a later
+		// process with its PID after a worker restart: do not leave it.
 		d.abandon(t)
-		return nil, fmt.Errorf("record task: %w", err)
+		return nil, fmt.Errorf("read start time: %w", err)
 	}
 
-	d.mu.Lock()
-	if d.closed {
-		d.mu.Unlock()
+	if err := d.tasks.Add(id, t); err != nil {
 		d.abandon(t)
-		return nil, errClosed
+		return nil, err
 	}
-	d.tasks[id] = t
-	if t.interruptible() {
-		d.wg.Add(1)
-	}
-	d.mu.Unlock()
-	go d.supervise(t)
 	return t, nil
 }
 
-// abandon kills and reaps a task that was started but cannot be supervised.
+// abandon kills and reaps a task that was started but cannot be waited for.
 func (d *Driver) abandon(t *task) {
 	_ = unix.Kill(-t.pgid, unix.SIGKILL)
 	t.reap()
@@ -389,84 +325,62 @@ func environ(workDir string, spec runtime.Spec) ([]string, error) {
 }
 
 // Stop sends SIGTERM to the instance's process group, SIGKILL after grace
-// (at once if grace <= 0), and returns when the process has ended and its
-// exit was reported. Stopping an instance that has already ended is not an
+// (at once if grace <= 0), and returns when the Wait in progress has
+// collected the process. Stopping an instance that has already ended is not an
 // error.
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
 	t, err := d.running(instanceID)
 	if t == nil {
-		if err != nil {
-			return fmt.Errorf("stop instance %s: %w", instanceID, err)
-		}
-		return nil
+		return runtime.OpError("stop", instanceID, err)
 	}
 	t.stopping.Store(true)
 	if grace > 0 {
 		t.signal(unix.SIGTERM)
-		timer := time.NewTimer(grace)
-		defer timer.Stop()
-		select {
-		case <-t.done:
-			return nil
-		case <-timer.C:
-		case <-ctx.Done():
-			return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-		case <-d.stop:
-			return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+		if ended, err := d.tasks.Ended(ctx, t, grace); ended || err != nil {
+			return runtime.OpError("stop", instanceID, err)
 		}
 	}
 	t.signal(unix.SIGKILL)
-	select {
-	case <-t.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("stop instance %s: %w", instanceID, ctx.Err())
-	case <-d.stop:
-		return fmt.Errorf("stop instance %s: %w", instanceID, errClosed)
+	_, err = d.tasks.Ended(ctx, t, -1)
+	return runtime.OpError("stop", instanceID, err)
+}
+
+// Ended waits up to within for the instance's process to have ended and been
+// collected by Wait; it reports whether it has. An instance that is not
+// running has ended. It is for drivers that wrap this one and stop their
+// instances their own way first (runtime/unikernel).
+func (d *Driver) Ended(ctx context.Context, instanceID string, within time.Duration) (bool, error) {
+	t, ok := d.tasks.Get(instanceID)
+	if !ok {
+		return true, nil
 	}
+	return d.tasks.Ended(ctx, t, within)
 }
 
 // running returns the supervised task of instanceID; nil and no error when
 // the instance is known (its directory exists) but not running; nil and
 // runtime.ErrNotFound when it is unknown.
 func (d *Driver) running(instanceID string) (*task, error) {
-	if err := checkID(instanceID); err != nil {
-		return nil, fmt.Errorf("%w: %w", runtime.ErrNotFound, err)
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		return t, nil
-	}
-	if _, err := os.Stat(d.instanceDir(instanceID)); err != nil {
-		return nil, runtime.ErrNotFound
-	}
-	return nil, nil
+	return d.tasks.Running(instanceID, func() error {
+		if _, err := os.Stat(d.instanceDir(instanceID)); err != nil {
+			return runtime.ErrNotFound
+		}
+		return nil
+	})
 }
 
-// Remove deletes the instance's directory (work dir, logs, record) and
-// cgroup. An instance still running is killed first. Removing an unknown or
-// already removed instance is not an error.
+// Remove deletes the instance's directory (work dir, logs) and cgroup. An
+// instance still running is killed first: through its task when it has one,
+// else (a start cut short before its handle was kept) through its cgroup.
+// Removing an unknown or already removed instance is not an error.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if err := checkID(instanceID); err != nil {
-		return nil // such an instance cannot exist
-	}
-	d.mu.Lock()
-	t := d.tasks[instanceID]
-	d.mu.Unlock()
-	if t != nil {
-		if err := d.Stop(ctx, instanceID, 0); err != nil {
-			return fmt.Errorf("remove instance %s: %w", instanceID, err)
-		}
+	if ok, err := d.tasks.Release(ctx, instanceID, d.Stop); !ok {
+		return err
 	}
 	if err := d.cg.remove(instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
-	d.recordMu.Lock()
-	err := os.RemoveAll(d.instanceDir(instanceID))
-	d.recordMu.Unlock()
-	if err != nil {
+	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
 	return nil
@@ -491,18 +405,82 @@ func (d *Driver) Logs(ctx context.Context, instanceID string, tailBytes int) ([]
 
 // Usage reads the instance's CPU time and memory from its cgroup. Without
 // cgroups it returns an error wrapping runtime.ErrUnavailable.
+//
+// Idle instances cost next to nothing: while the parent cgroup's CPU time
+// stands still no instance has run, so the figures read last time are still
+// true; and while an instance's own CPU time stands still its memory cannot
+// grow, so it is read again only every memoryRefresh calls (to see it
+// shrink).
 func (d *Driver) Usage(ctx context.Context, instanceID string) (cpuSeconds float64, memoryBytes int64, err error) {
-	if _, err := d.running(instanceID); err != nil {
+	t, err := d.running(instanceID)
+	if err != nil {
 		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
 	}
 	if !d.cg.enabled() {
 		return 0, 0, fmt.Errorf("usage of instance %s: cgroups: %w", instanceID, runtime.ErrUnavailable)
 	}
-	cpu, mem, err := d.cg.usage(instanceID)
-	if err != nil {
-		return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+	if t == nil {
+		cpu, mem, err := d.cg.usage(instanceID)
+		if err != nil {
+			return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+		}
+		return cpu, mem, nil
 	}
-	return cpu, mem, nil
+	quiet := d.usageQuiet.still(d.cg, time.Second)
+	t.usageMu.Lock()
+	defer t.usageMu.Unlock()
+	cpu := t.cpuSeconds
+	if !quiet || t.memoryAge == 0 {
+		if cpu, err = d.cg.cpu(instanceID); err != nil {
+			return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+		}
+	}
+	if cpu != t.cpuSeconds || t.memoryAge >= memoryRefresh || t.memoryAge == 0 {
+		mem, err := d.cg.memory(instanceID)
+		if err != nil {
+			return 0, 0, fmt.Errorf("usage of instance %s: %w", instanceID, err)
+		}
+		t.memoryBytes, t.memoryAge = mem, 0
+	}
+	t.cpuSeconds = cpu
+	t.memoryAge++
+	return cpu, t.memoryBytes, nil
+}
+
+// memoryRefresh is how many Usage calls an idle instance's memory figure is
+// kept for before it is read again.
+const memoryRefresh = 10
+
+// quietMark tells whether any instance has run since the last look: the
+// parent cgroup's CPU time, read at most once per round.
+type quietMark struct {
+	mu    sync.Mutex
+	at    time.Time
+	cpu   float64
+	known bool
+	quiet bool
+}
+
+// still reads the parent cgroup's CPU time, unless it did so less than round
+// ago, and reports whether it stood still since the read before. Without a
+// readable figure nothing is quiet.
+func (m *quietMark) still(cg *cgroups, round time.Duration) bool {
+	if cg.outside.Load() {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.known && time.Since(m.at) < round {
+		return m.quiet
+	}
+	cpu, err := cg.parentCPU()
+	if err != nil {
+		m.known, m.quiet = false, false
+		return false
+	}
+	m.quiet = m.known && cpu == m.cpu
+	m.cpu, m.at, m.known = cpu, time.Now(), true
+	return m.quiet
 }
 
 // Update changes a running instance's cgroup limits (pressure control).
@@ -522,12 +500,4 @@ func (d *Driver) instanceDir(id string) string {
 
 func (d *Driver) logPath(id string) string {
 	return filepath.Join(d.instanceDir(id), "output.log")
-}
-
-// checkID rejects instance IDs that cannot name a directory and a cgroup.
-func checkID(id string) error {
-	if id == "" || id == "." || id == ".." || len(id) > 200 || strings.ContainsAny(id, "/\x00") {
-		return fmt.Errorf("instance id %q: want 1 to 200 characters without '/'", id)
-	}
-	return nil
 }

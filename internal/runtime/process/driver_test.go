@@ -203,7 +203,7 @@ func TestStartErrors(t *testing.T) {
 		{name: "empty code", spec: runtime.Spec{InstanceID: "a"}, want: "want an absolute path"},
 		{name: "bad environment", spec: runtime.Spec{InstanceID: "a", Service: api.ServiceSpec{Code: "/bin/sh", Environment: []string{"NOVALUE"}}}, want: `environment[0] "NOVALUE": want KEY=VALUE`},
 		{name: "empty id", spec: runtime.Spec{Service: api.ServiceSpec{Code: "/bin/sh"}}, want: `instance id ""`},
-		{name: "id with slash", spec: runtime.Spec{InstanceID: "../etc", Service: api.ServiceSpec{Code: "/bin/sh"}}, want: "without '/'"},
+		{name: "id with slash", spec: runtime.Spec{InstanceID: "../etc", Service: api.ServiceSpec{Code: "/bin/sh"}}, want: `instance id "../etc": invalid instance id`},
 		{name: "already running", spec: sleepSpec("dup"), want: "already running"},
 	}
 	for _, tt := range tests {

@@ -8,16 +8,15 @@ import "github.com/hedgeorch/hedge/internal/runtime/logfile"
 // writing at the new end after a trim.
 func (d *Driver) trimLoop() {
 	defer d.wg.Done()
-	logfile.Keeper{Limit: d.logLimit, Every: d.logEvery, IDs: d.taskIDs, Path: d.logPath, Log: d.log}.Run(d.stop)
+	logfile.Keeper{Limit: d.logLimit, Every: d.logEvery, IDs: d.busyIDs, Path: d.logPath, Log: d.log}.Run(d.ctx.Done())
 }
 
-// taskIDs lists the instances the driver supervises.
-func (d *Driver) taskIDs() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ids := make([]string, 0, len(d.tasks))
-	for id := range d.tasks {
-		ids = append(ids, id)
+// busyIDs lists the instances whose logs may have grown: none while no
+// instance has run since the last look (writing takes CPU time), else every
+// one with a task.
+func (d *Driver) busyIDs() []string {
+	if d.cg.enabled() && d.trimQuiet.still(d.cg, 0) {
+		return nil
 	}
-	return ids
+	return d.tasks.IDs()
 }

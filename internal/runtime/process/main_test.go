@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,23 +68,27 @@ func (c *cgroups) parentDirs() []string {
 	return out
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
+// testDriver is the driver under test, driven through its exit log.
+type testDriver struct {
+	*runtimetest.Driver
+	concrete
+}
+
+type concrete struct{ *Driver }
 
 // newTestDriver makes a driver on a fresh data dir. At the end of the test it
 // stops and removes whatever the driver still runs, then closes it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent
 	}
@@ -94,7 +97,7 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
@@ -103,9 +106,7 @@ func cleanupDriver(t testing.TB, d *Driver) {
 	for _, e := range entries {
 		ids = append(ids, e.Name())
 	}
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
+	closed := d.tasks.Closed()
 	if !closed {
 		for _, id := range ids {
 			if err := d.Remove(context.Background(), id); err != nil {
@@ -142,36 +143,13 @@ func sleepPath() string {
 }
 
 // waitLogs waits until the instance's logs contain every one of want.
-func waitLogs(t testing.TB, d *Driver, id string, want ...string) string {
+func waitLogs(t testing.TB, d *testDriver, id string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(string(b), w)
-		}
-		if ok {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 20*time.Second, want...)
 }
 
 // eventually polls cond for up to 10 s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	runtimetest.Eventually(t, 10*time.Second, what, cond)
 }

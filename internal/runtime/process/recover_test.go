@@ -2,8 +2,8 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"sort"
 	"syscall"
@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hedgeorch/hedge/internal/runtime"
 )
 
 func TestRecover(t *testing.T) {
@@ -124,11 +126,11 @@ func TestRecoverPIDReuse(t *testing.T) {
 	ticks := mustStartTicks(t, other.Process.Pid)
 
 	d, exits := newTestDriver(t, Options{})
-	if err := d.saveRecord(record{InstanceID: "reused", PID: other.Process.Pid, PGID: other.Process.Pid, StartTicks: ticks + 1, StartedAt: time.Now()}); err == nil {
-		t.Fatalf("saveRecord without an instance dir succeeded")
+	h, err := json.Marshal(handle{PID: other.Process.Pid, PGID: other.Process.Pid, StartTicks: ticks + 1, StartedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	mkInstanceDir(t, d, "reused")
-	if err := d.saveRecord(record{InstanceID: "reused", PID: other.Process.Pid, PGID: other.Process.Pid, StartTicks: ticks + 1, StartedAt: time.Now()}); err != nil {
+	if err := exits.Keep(runtime.Task{InstanceID: "reused", Handle: h}); err != nil {
 		t.Fatal(err)
 	}
 	tasks, err := d.Recover(context.Background())
@@ -140,13 +142,6 @@ func TestRecoverPIDReuse(t *testing.T) {
 	}
 	if !alive(other.Process.Pid, ticks) {
 		t.Errorf("Recover disturbed an unrelated process that reused the PID")
-	}
-}
-
-func mkInstanceDir(t *testing.T, d *Driver, id string) {
-	t.Helper()
-	if err := os.MkdirAll(d.instanceDir(id), 0o755); err != nil {
-		t.Fatal(err)
 	}
 }
 

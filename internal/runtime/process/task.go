@@ -2,11 +2,9 @@ package process
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
+	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +31,12 @@ type task struct {
 	// without holding an OS thread. nil where the kernel has no pidfds.
 	pidfd *os.File
 
+	// usageMu guards the last usage read (see Driver.Usage).
+	usageMu     sync.Mutex
+	cpuSeconds  float64
+	memoryBytes int64
+	memoryAge   int
+
 	stopping atomic.Bool
 	// mu is held while signalling the process group and while reaping, so
 	// that a signal never reaches a PID that has already been reused.
@@ -40,11 +44,6 @@ type task struct {
 	exited bool
 	done   chan struct{}
 }
-
-// interruptible reports whether Driver.Close can end the task's goroutine,
-// and so whether Close waits for it. Only the fallback wait for a child on a
-// kernel without pidfds cannot be interrupted.
-func (t *task) interruptible() bool { return t.pidfd != nil || !t.child }
 
 // signal sends sig to the task's process group, unless it is gone already.
 func (t *task) signal(sig unix.Signal) {
@@ -55,78 +54,61 @@ func (t *task) signal(sig unix.Signal) {
 	}
 }
 
-// supervise is the task's one goroutine: it waits for the process to end,
-// reports the exit once and lets Stop return. It returns without reporting
-// when the driver is closed first; the process then keeps running, for a
-// later driver to re-attach.
-func (d *Driver) supervise(t *task) {
-	if t.interruptible() {
-		defer d.wg.Done()
+// Wait parks until the task's process has ended, reaps it (with the rest of
+// its process group) and returns how it ended. A task that Recover found
+// XX ends or the driver is closed first, the
+// process goes on running and Wait returns an error.
+func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
+	t, _ := d.tasks.Get(instanceID)
+	if t == nil {
+		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, runtime.ErrNotFound)
 	}
-	ended := false
-	if t.pidfd != nil {
-		ended = waitPidfd(t.pidfd) == nil
-	} else {
-		ended = d.waitWithoutPidfd(t)
-	}
-	if !ended {
-		return
+	if err := d.waitEnd(ctx, t); err != nil {
+		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, err)
 	}
 	e := t.reap()
-	if t.pidfd != nil {
-		_ = t.pidfd.Close()
-	}
+	t.close()
 	if t.stopping.Load() {
 		e.Reason = "stopped"
 	}
-	d.mu.Lock()
-	if d.tasks[t.id] == t {
-		delete(d.tasks, t.id)
-	}
-	d.mu.Unlock()
-	d.report(t.id, e)
+	d.tasks.Delete(instanceID, t)
 	close(t.done)
+	return e, nil
 }
 
-// report hands an exit to OnExit and then records in the task file that it
-// was reported, so that Recover does not report it again. Recording after
-// OnExit means a crash in between reports it twice rather than never.
-func (d *Driver) report(id string, e runtime.Exit) {
-	d.onExit(id, e)
-	if err := d.markExited(id, e.At); err != nil && !errors.Is(err, os.ErrNotExist) {
-		d.log.Warn("record instance exit", "instance", id, "error", err)
+// waitEnd returns nil once the task's process has ended, or an error when
+// ctx ends or the driver is closed first.
+func (d *Driver) waitEnd(ctx context.Context, t *task) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopClose := context.AfterFunc(d.ctx, cancel)
+	defer stopClose()
+	if t.pidfd == nil {
+		return d.waitWithoutPidfd(ctx, t)
 	}
-}
-
-// waitPidfd parks until the process behind pidfd has ended, or pidfd is
-// closed (by Driver.Close).
-func waitPidfd(pidfd *os.File) error {
-	rc, err := pidfd.SyscallConn()
-	if err != nil {
+	// A deadline in the past wakes the read parked in the netpoller.
+	_ = t.pidfd.SetReadDeadline(time.Time{})
+	stopWake := context.AfterFunc(ctx, func() { _ = t.pidfd.SetReadDeadline(time.Unix(1, 0)) })
+	defer stopWake()
+	if err := waitPidfd(t.pidfd); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		return err
 	}
-	return rc.Read(func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for {
-			n, err := unix.Poll(fds, 0)
-			if err == unix.EINTR {
-				continue
-			}
-			return err == nil && n > 0
-		}
-	})
+	return nil
 }
 
 // waitWithoutPidfd is the fallback for kernels without pidfds (before 5.3):
 // a child is waited for with waitid (holding a thread), a re-attached process
-// is polled in /proc. It reports false when the driver was closed first.
-func (d *Driver) waitWithoutPidfd(t *task) bool {
+// is polled in /proc. It returns an error when ctx ends first.
+func (d *Driver) waitWithoutPidfd(ctx context.Context, t *task) error {
 	if t.child {
 		var info unix.Siginfo
 		for {
 			err := unix.Waitid(unix.P_PID, t.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
 			if err != unix.EINTR {
-				return true
+				return nil
 			}
 		}
 	}
@@ -134,12 +116,12 @@ func (d *Driver) waitWithoutPidfd(t *task) bool {
 	defer tick.Stop()
 	for {
 		select {
-		case <-d.stop:
-			return false
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-tick.C:
 		}
 		if !alive(t.pid, t.startTicks) {
-			return true
+			return nil
 		}
 	}
 }
@@ -234,59 +216,52 @@ func alive(pid int, startTicks uint64) bool {
 	return err == nil && ticks == startTicks && state != 'Z' && state != 'X'
 }
 
-// record is what the driver keeps on disk about a task (task.json) so that a
-// restarted worker can find its processes again.
-type record struct {
-	InstanceID string `json:"instance_id"`
-	PID        int    `json:"pid"`
-	PGID       int    `json:"pgid"`
+// handle is the process driver's runtime.Task.Handle: what finds the
+// process again after a worker restart.
+type handle struct {
+	PID  int `json:"pid"`
+	PGID int `json:"pgid"`
 	// StartTicks is field 22 of /proc/<pid>/stat: it guards against PID
 	// reuse.
 	StartTicks uint64    `json:"start_ticks"`
 	StartedAt  time.Time `json:"started_at"`
-	// ExitReportedAt is set once OnExit was called for the task.
-	ExitReportedAt *time.Time `json:"exit_reported_at,omitempty"`
 }
 
-func (d *Driver) recordPath(id string) string {
-	return filepath.Join(d.instanceDir(id), "task.json")
+// taskOf describes t for the worker.
+func taskOf(t *task) (runtime.Task, error) {
+	h, err := runtime.EncodeHandle(handle{PID: t.pid, PGID: t.pgid, StartTicks: t.startTicks, StartedAt: t.startedAt})
+	if err != nil {
+		return runtime.Task{}, err
+	}
+	return runtime.Task{InstanceID: t.id, PID: t.pid, StartedAt: t.startedAt, Handle: h}, nil
 }
 
-// saveRecord writes the task file atomically (rename), so that a crash never
-// leaves half of one.
-func (d *Driver) saveRecord(r record) error {
-	b, err := json.Marshal(r)
+// close releases the task's pidfd, if it holds one. Closing it again does
+// nothing.
+func (t *task) close() {
+	if t.pidfd != nil {
+		_ = t.pidfd.Close()
+	}
+}
+
+// waitPidfd parks until the process behind pidfd has ended, or its read
+// deadline passes, or pidfd is closed.
+func waitPidfd(pidfd *os.File) error {
+	rc, err := pidfd.SyscallConn()
 	if err != nil {
 		return err
 	}
-	path := d.recordPath(r.InstanceID)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			return err == nil && n > 0
+		}
+	})
 }
 
-func (d *Driver) loadRecord(id string) (record, error) {
-	var r record
-	b, err := os.ReadFile(d.recordPath(id))
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("parse %s: %w", d.recordPath(id), err)
-	}
-	return r, nil
-}
-
-// markExited records that the task's exit has been reported.
-func (d *Driver) markExited(id string, at time.Time) error {
-	d.recordMu.Lock()
-	defer d.recordMu.Unlock()
-	r, err := d.loadRecord(id)
-	if err != nil {
-		return err
-	}
-	r.ExitReportedAt = &at
-	return d.saveRecord(r)
-}
+// Done is closed once Wait has collected the task.
+func (t *task) Done() <-chan struct{} { return t.done }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 )
 
 // The worker-death test re-runs this test binary as a "worker" that starts
@@ -26,7 +28,8 @@ func runTestWorker(dataDir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	task, err := d.Start(context.Background(), shSpec("survivor", "while :; do echo tick; sleep 0.05; done"))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(dataDir))
+	task, err := exits.Start(context.Background(), d, shSpec("survivor", "while :; do echo tick; sleep 0.05; done"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

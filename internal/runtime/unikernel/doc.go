@@ -1,8 +1,8 @@
 // Package unikernel is Hedge's "unikernel" driver: each instance is a virtual
 // machine run by QEMU, booting the kernel (and optional initrd) found in the
 // tar.gz the service's code names. The QEMU process itself is run and
-// supervised by the process driver (own process group, cgroup limits, task
-// record for Recover, bounded output), so a VM survives a worker restart like
+// waited for by the process driver (own process group, cgroup limits, handle
+// for Recover, bounded output), so a VM survives a worker restart like
 // any process instance; this package adds what is particular to VMs: fetching
 // and unpacking the image, the QEMU command line (KVM when usable, TCG
 // emulation otherwise), and a clean shutdown through QMP.

@@ -2,13 +2,11 @@ package unikernel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +30,6 @@ type Options struct {
 	// instances/<id>/ for unpacked kernels, and vm/ for the process driver
 	// that runs QEMU. Required.
 	DataDir    string
-	OnExit     runtime.ExitFunc
 	OnProgress runtime.ProgressFunc
 	Logger     *slog.Logger
 	// QemuPath is the QEMU to use for every VM; its architecture is read
@@ -57,27 +54,28 @@ type Driver struct {
 	qemu       map[string]string // architecture (GOARCH name) -> QEMU binary
 	kvm        func(arch string) bool
 	images     *imageCache
-	onExit     runtime.ExitFunc
 	onProgress runtime.ProgressFunc
 	log        *slog.Logger
 	ownHTTP    *http.Client
 
-	mu       sync.Mutex
-	vms      map[string]*vm
-	starting map[string]bool
-	// ended holds instances whose exit was reported while no vm was
-	// registered for them (one re-attached by Recover that ended at once),
-	// so that Recover does not register them as running.
-	ended  map[string]bool
-	closed bool
+	closed atomic.Bool
+
+	mu  sync.Mutex
+	vms map[string]*vm
 }
 
-// vm is one running virtual machine.
+// vm is one running virtual machine: what Stop needs beyond its QEMU
+// process.
 type vm struct {
-	id       string
 	qmp      string
 	stopping atomic.Bool
-	done     chan struct{}
+}
+
+// track registers the VM of a started or re-attached QEMU process.
+func (d *Driver) track(id string) {
+	d.mu.Lock()
+	d.vms[id] = &vm{qmp: d.qmpPath(id)}
+	d.mu.Unlock()
 }
 
 var (
@@ -86,18 +84,12 @@ var (
 	_ runtime.Engine        = (*Driver)(nil)
 )
 
-// errClosed is returned by calls made after Close.
-var errClosed = errors.New("unikernel driver closed")
-
 // New finds QEMU and prepares the data directory. It fails with an error
 // wrapping runtime.ErrUnavailable when there is no QEMU.
 func New(opts Options) (*Driver, error) {
-	if opts.DataDir == "" {
-		return nil, errors.New("unikernel driver: data dir is required")
-	}
-	dataDir, err := filepath.Abs(opts.DataDir)
+	dataDir, err := runtime.DataDir(opts.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("unikernel driver: data dir: %w", err)
+		return nil, fmt.Errorf("unikernel driver: %w", err)
 	}
 	qemu, err := findQemu(opts.QemuPath)
 	if err != nil {
@@ -113,15 +105,9 @@ func New(opts Options) (*Driver, error) {
 		procDir:    filepath.Join(dataDir, "vm"),
 		qemu:       qemu,
 		kvm:        kvmUsable,
-		onExit:     opts.OnExit,
 		onProgress: opts.OnProgress,
 		log:        opts.Logger,
 		vms:        make(map[string]*vm),
-		starting:   make(map[string]bool),
-		ended:      make(map[string]bool),
-	}
-	if d.onExit == nil {
-		d.onExit = func(string, runtime.Exit) {}
 	}
 	if d.onProgress == nil {
 		d.onProgress = func(string, string) {}
@@ -139,7 +125,7 @@ func New(opts Options) (*Driver, error) {
 	if parent == "" {
 		parent = DefaultCgroupParent
 	}
-	d.proc, err = process.New(process.Options{DataDir: d.procDir, OnExit: d.exited, Logger: d.log, CgroupParent: parent})
+	d.proc, err = process.New(process.Options{DataDir: d.procDir, Logger: d.log, CgroupParent: parent})
 	if err != nil {
 		return nil, fmt.Errorf("unikernel driver: %w", err)
 	}
@@ -152,12 +138,10 @@ func (d *Driver) Name() string { return api.VirtUnikernel }
 // Engine names what runs the VMs.
 func (d *Driver) Engine() string { return "qemu" }
 
-// Close stops supervising. The VMs keep running: a new Driver on the same
-// DataDir re-attaches them with Recover. OnExit is not called for them.
+// Close ends every Wait. The VMs keep running: a new Driver re-attaches them
+// with Recover, from their handles.
 func (d *Driver) Close() error {
-	d.mu.Lock()
-	d.closed = true
-	d.mu.Unlock()
+	d.closed.Store(true)
 	err := d.proc.Close()
 	if d.ownHTTP != nil {
 		d.ownHTTP.CloseIdleConnections()
@@ -165,49 +149,30 @@ func (d *Driver) Close() error {
 	return err
 }
 
-// exited is the process driver's OnExit: it tells a stop from a crash, passes
-// the exit on, and then lets Stop return.
-func (d *Driver) exited(id string, e runtime.Exit) {
-	d.mu.Lock()
-	v := d.vms[id]
-	if v != nil {
-		delete(d.vms, id)
-	} else {
-		d.ended[id] = true
+// Wait waits for the QEMU process to end (through the process driver) and
+// tells a stop from a crash.
+func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, error) {
+	e, err := d.proc.Wait(ctx, instanceID)
+	if err != nil {
+		return e, err
 	}
+	d.mu.Lock()
+	v := d.vms[instanceID]
+	delete(d.vms, instanceID)
 	d.mu.Unlock()
 	if v != nil && v.stopping.Load() {
 		e.Reason = "stopped"
 	}
-	d.onExit(id, e)
-	if v != nil {
-		close(v.done)
-	}
+	return e, nil
 }
 
 // Start fetches and unpacks the image, then boots it in QEMU. It returns
 // once the QEMU process runs.
 func (d *Driver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task, error) {
 	id := spec.InstanceID
-	if err := checkID(id); err != nil {
+	if err := runtime.CheckID(id); err != nil {
 		return runtime.Task{}, fmt.Errorf("start instance: %w", err)
 	}
-	d.mu.Lock()
-	switch {
-	case d.closed:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, errClosed)
-	case d.vms[id] != nil || d.starting[id]:
-		d.mu.Unlock()
-		return runtime.Task{}, fmt.Errorf("start instance %s: already running", id)
-	}
-	d.starting[id] = true
-	d.mu.Unlock()
-	defer func() {
-		d.mu.Lock()
-		delete(d.starting, id)
-		d.mu.Unlock()
-	}()
 	task, err := d.start(ctx, spec)
 	if err != nil {
 		return runtime.Task{}, fmt.Errorf("start instance %s: %w", id, err)
@@ -229,33 +194,24 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 	if err != nil {
 		return runtime.Task{}, err
 	}
-	v := &vm{id: id, qmp: d.qmpPath(id), done: make(chan struct{})}
-	d.mu.Lock()
-	d.vms[id] = v
-	delete(d.ended, id)
-	d.mu.Unlock()
 	task, err := d.proc.Start(ctx, runtime.Spec{InstanceID: id, Service: api.ServiceSpec{
 		Name: svc.Name, Namespace: svc.Namespace, Virtualization: api.VirtProcess,
 		Code: m.qemu, Cmd: args, MemoryMB: m.memoryMB + qemuOverheadMB, VCPUs: svc.VCPUs,
 	}})
 	if err != nil {
-		d.mu.Lock()
-		if d.vms[id] == v {
-			delete(d.vms, id)
-		}
-		d.mu.Unlock()
 		return runtime.Task{}, err
 	}
+	d.track(id)
 	return task, nil
 }
 
 // Stop shuts the VM down the way a host would: an ACPI power-button press
 // (QMP system_powerdown), then after grace QMP quit, which ends QEMU at once,
 // and SIGKILL if even that fails. With grace <= 0 the VM is killed at once.
-// It returns when the exit was reported. Stopping an instance that has
-// already ended is not an error.
+// It returns when the Wait in progress has collected the QEMU process.
+// Stopping an instance that has already ended is not an error.
 func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duration) error {
-	if err := checkID(instanceID); err != nil {
+	if err := runtime.CheckID(instanceID); err != nil {
 		return fmt.Errorf("stop instance %s: %w: %w", instanceID, runtime.ErrNotFound, err)
 	}
 	d.mu.Lock()
@@ -270,52 +226,28 @@ func (d *Driver) Stop(ctx context.Context, instanceID string, grace time.Duratio
 		// for: it would not take the guest's shutdown any better.
 		if err := qmpExecute(ctx, v.qmp, "system_powerdown"); err != nil {
 			d.log.Warn("qmp system_powerdown", "instance", instanceID, "error", err)
-		} else if ended, err := waitDone(ctx, v.done, grace); ended || err != nil {
-			return stopErr(instanceID, err)
+		} else if ended, err := d.proc.Ended(ctx, instanceID, grace); ended || err != nil {
+			return runtime.OpError("stop", instanceID, err)
 		}
 		if err := qmpExecute(ctx, v.qmp, "quit"); err != nil {
 			d.log.Debug("qmp quit", "instance", instanceID, "error", err)
-		} else if ended, err := waitDone(ctx, v.done, quitWait); ended || err != nil {
-			return stopErr(instanceID, err)
+		} else if ended, err := d.proc.Ended(ctx, instanceID, quitWait); ended || err != nil {
+			return runtime.OpError("stop", instanceID, err)
 		}
 	}
 	return d.proc.Stop(ctx, instanceID, 0)
-}
-
-func stopErr(id string, err error) error {
-	if err != nil {
-		return fmt.Errorf("stop instance %s: %w", id, err)
-	}
-	return nil
-}
-
-// waitDone waits up to d for done; it reports whether done was closed.
-func waitDone(ctx context.Context, done <-chan struct{}, d time.Duration) (bool, error) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-done:
-		return true, nil
-	case <-timer.C:
-		return false, nil
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
 }
 
 // Remove deletes what the instance left: the unpacked kernel, the QEMU
 // process's directory, log and cgroup. A VM still running is killed first.
 // Removing an unknown or already removed instance is not an error.
 func (d *Driver) Remove(ctx context.Context, instanceID string) error {
-	if checkID(instanceID) != nil {
+	if runtime.CheckID(instanceID) != nil {
 		return nil // such an instance cannot exist
 	}
 	if err := d.proc.Remove(ctx, instanceID); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	delete(d.ended, instanceID)
-	d.mu.Unlock()
 	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
@@ -334,18 +266,14 @@ func (d *Driver) Usage(ctx context.Context, instanceID string) (float64, int64, 
 	return d.proc.Usage(ctx, instanceID)
 }
 
-// Recover re-attaches the QEMU processes a previous worker left running and
-// reports those that ended meanwhile, through the process driver.
-func (d *Driver) Recover(ctx context.Context) ([]runtime.Task, error) {
-	tasks, err := d.proc.Recover(ctx)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, t := range tasks {
-		if d.vms[t.InstanceID] == nil && !d.ended[t.InstanceID] {
-			d.vms[t.InstanceID] = &vm{id: t.InstanceID, qmp: d.qmpPath(t.InstanceID), done: make(chan struct{})}
-		}
+// Recover re-attaches the QEMU process of handle, through the process
+// driver.
+func (d *Driver) Recover(ctx context.Context, instanceID string, handle []byte) (runtime.Task, error) {
+	t, err := d.proc.Recover(ctx, instanceID, handle)
+	if err == nil && t.Exited == nil {
+		d.track(instanceID)
 	}
-	return tasks, err
+	return t, err
 }
 
 func (d *Driver) instanceDir(id string) string {
@@ -358,12 +286,4 @@ func (d *Driver) instanceDir(id string) string {
 // clear of the 108-byte limit on socket paths.)
 func (d *Driver) qmpPath(id string) string {
 	return filepath.Join(d.procDir, "instances", id, "work", qmpSocket)
-}
-
-// checkID rejects instance IDs that cannot name a directory.
-func checkID(id string) error {
-	if id == "" || id == "." || id == ".." || len(id) > 200 || strings.ContainsAny(id, "/\x00") {
-		return fmt.Errorf("instance id %q: want 1 to 200 characters without '/'", id)
-	}
-	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -71,42 +69,28 @@ func serveFiles(t testing.TB, files map[string][]byte) *httptest.Server {
 	return srv
 }
 
-// exitLog records what OnExit was told (shared with the other drivers'
-// tests).
+// exitLog plays the worker's part for the driver under test: it keeps the
+// handles, waits on the tasks and records their exits (shared with the other
+// drivers' tests).
 type exitLog = runtimetest.ExitLog
 
-func newExitLog() *exitLog { return runtimetest.NewExitLog() }
-
-// progressLog records OnProgress messages.
-type progressLog struct {
-	mu   sync.Mutex
-	msgs []string
+// testDriver is the driver under test, driven through its exit log.
+type testDriver struct {
+	*runtimetest.Driver
+	concrete
 }
 
-func (p *progressLog) onProgress(_, msg string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, msg)
-}
-
-func (p *progressLog) all() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.msgs...)
-}
+type concrete struct{ *Driver }
 
 // newTestDriver makes a driver on a fresh data dir. At the end of the test it
 // removes whatever the driver still has and closes it.
-func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
+func newTestDriver(t testing.TB, opts Options) (*testDriver, *exitLog) {
 	t.Helper()
 	requireQemu(t)
-	exits := newExitLog()
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
-	if opts.OnExit == nil {
-		opts.OnExit = exits.OnExit
-	}
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(opts.DataDir))
 	if opts.CgroupParent == "" {
 		opts.CgroupParent = testCgroupParent
 	}
@@ -115,14 +99,11 @@ func newTestDriver(t testing.TB, opts Options) (*Driver, *exitLog) {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { cleanupDriver(t, d) })
-	return d, exits
+	return &testDriver{Driver: &runtimetest.Driver{D: d, Exits: exits}, concrete: concrete{d}}, exits
 }
 
 func cleanupDriver(t testing.TB, d *Driver) {
-	d.mu.Lock()
-	closed := d.closed
-	d.mu.Unlock()
-	if !closed {
+	if !d.closed.Load() {
 		entries, _ := os.ReadDir(filepath.Join(d.dataDir, "instances"))
 		for _, e := range entries {
 			if err := d.Remove(context.Background(), e.Name()); err != nil {
@@ -136,20 +117,10 @@ func cleanupDriver(t testing.TB, d *Driver) {
 }
 
 // waitLogs waits until the instance's logs contain want.
-func waitLogs(t testing.TB, d *Driver, id, want string) string {
+func waitLogs(t testing.TB, d *testDriver, id, want string) string {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		b, err := d.Logs(context.Background(), id, 0)
-		if err != nil {
-			t.Fatalf("Logs(%s): %v", id, err)
-		}
-		if strings.Contains(string(b), want) {
-			return string(b)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("logs of %s = %q, want them to contain %q", id, b, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return runtimetest.WaitLogs(t, d, id, 60*time.Second, want)
 }
+
+// progressLog records what OnProgress was told.
+type progressLog = runtimetest.ProgressLog

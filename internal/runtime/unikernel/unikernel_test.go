@@ -62,7 +62,7 @@ func qemuOf(id string) []int {
 
 func TestUnikernelBootLogsStop(t *testing.T) {
 	progress := &progressLog{}
-	d, exits := newTestDriver(t, Options{OnProgress: progress.onProgress})
+	d, exits := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	srv := serveFiles(t, map[string][]byte{"/hello.tar.gz": kerneltest.TarGz(t, map[string][]byte{"kernel": kerneltest.MultibootKernel(banner + "\r\n")})})
 	ctx := context.Background()
 	id := "vm-1"
@@ -81,7 +81,7 @@ func TestUnikernelBootLogsStop(t *testing.T) {
 		t.Fatalf("QEMU processes of %s = %v, want just %d", id, pids, task.PID)
 	}
 	waitLogs(t, d, id, banner)
-	if msgs := progress.all(); len(msgs) == 0 || !strings.HasPrefix(msgs[0], "downloading "+srv.URL) {
+	if msgs := progress.All(); len(msgs) == 0 || !strings.HasPrefix(msgs[0], "downloading "+srv.URL) {
 		t.Errorf("progress = %q, want the download announced", msgs)
 	}
 	// QEMU forwards the SLA's port from the host.

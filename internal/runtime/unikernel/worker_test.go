@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 	"github.com/hedgeorch/hedge/internal/runtime/unikernel/kerneltest"
 )
 
@@ -32,7 +33,8 @@ func runTestWorker(dataDir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	task, err := d.Start(context.Background(), vmSpec("survivor", os.Getenv(workerKernelEnv)))
+	exits := runtimetest.NewExitLog(runtimetest.HandlesDir(dataDir))
+	task, err := exits.Start(context.Background(), d, vmSpec("survivor", os.Getenv(workerKernelEnv)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
