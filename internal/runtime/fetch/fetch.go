@@ -157,6 +157,13 @@ func (c *Cache) Get(ctx context.Context, rawURL string, progress Progress) (stri
 		c.mu.Lock()
 		d, busy := c.inflight[file]
 		if !busy {
+			// Look again under the lock: a download may have finished
+			// (renamed its file into place, then left inflight) between
+			// the Stat above and here.
+			if _, err := os.Stat(file); err == nil {
+				c.mu.Unlock()
+				return file, nil
+			}
 			d = &download{done: make(chan struct{})}
 			c.inflight[file] = d
 		}
