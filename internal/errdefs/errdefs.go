@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 )
 
@@ -63,14 +64,15 @@ func Status(err error) (int, bool) {
 
 // HTTP maps err to an HTTP status and a message safe to answer with. An
 // error of a known kind says what it says (it was written for the user). Any
-// other error is internal: the answer is "internal error" and a fresh request
-// id, never the error itself; the caller logs err with that id.
-func HTTP(err error) (status int, msg, requestID string) {
+// other error is internal: it is logged to log with a fresh request id, and
+// the answer is "internal error" and that id, never the error itself.
+func HTTP(log *slog.Logger, err error) (status int, msg string) {
 	if status, ok := Status(err); ok {
-		return status, err.Error(), ""
+		return status, err.Error()
 	}
-	requestID = NewRequestID()
-	return http.StatusInternalServerError, "internal error (request id " + requestID + ")", requestID
+	id := NewRequestID()
+	log.Error("internal error", "request_id", id, "err", err)
+	return http.StatusInternalServerError, "internal error (request id " + id + ")"
 }
 
 // NewRequestID returns a random id that ties an answer to its log line.

@@ -1,10 +1,12 @@
 package errdefs_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,9 +35,21 @@ func TestUnitSentinelWrapsKind(t *testing.T) {
 // TestUnitInternalErrorNotEchoed: an error of no kind answers 500 "internal
 // error" with a request id, and not its own text.
 func TestUnitInternalErrorNotEchoed(t *testing.T) {
-	status, msg, id := errdefs.HTTP(errors.New("open /var/lib/hedge/secret.db: permission denied"))
-	if status != http.StatusInternalServerError || id == "" || strings.Contains(msg, "secret") || !strings.Contains(msg, id) {
-		t.Errorf("HTTP(internal) = %d, %q, id %q; want 500, \"internal error\" with the id, no detail", status, msg, id)
+	var logged bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logged, nil))
+	status, msg := errdefs.HTTP(log, errors.New("open /var/lib/hedge/secret.db: permission denied"))
+	var line struct {
+		RequestID string `json:"request_id"`
+		Err       string `json:"err"`
+	}
+	if err := json.Unmarshal(logged.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", logged.String(), err)
+	}
+	if status != http.StatusInternalServerError || strings.Contains(msg, "secret") || !strings.HasPrefix(msg, "internal error") {
+		t.Errorf("HTTP(internal) = %d, %q; want 500, \"internal error\" and no detail", status, msg)
+	}
+	if line.RequestID == "" || !strings.Contains(msg, line.RequestID) || !strings.Contains(line.Err, "secret.db") {
+		t.Errorf("log %+v, answer %q: want the real error logged under the request id the answer names", line, msg)
 	}
 }
 
@@ -62,7 +76,7 @@ func TestClientAgreesWithServer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				status, msg, _ := errdefs.HTTP(fmt.Errorf("%w: thing", tt.kind))
+				status, msg := errdefs.HTTP(slog.New(slog.DiscardHandler), fmt.Errorf("%w: thing", tt.kind))
 				w.Header().Set("Content-Type", "application/problem+json")
 				w.WriteHeader(status)
 				_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "title": http.StatusText(status), "detail": msg})

@@ -14,16 +14,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // Sentinel errors an Upper returns so the server can pick the status code.
 var (
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrInvalid      = errors.New("invalid request")
-	ErrNoPeer       = errors.New("peer not connected")
+	ErrUnauthorized = errdefs.New(errdefs.ErrUnauthorized, "unauthorized")
+	ErrInvalid      = errdefs.New(errdefs.ErrInvalid, "invalid request")
+	ErrNoPeer       = errdefs.New(errdefs.ErrUnavailable, "peer not connected")
 	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
 	// not heard from the root since it started); the peer should retry.
-	ErrNotReady = errors.New("not ready")
+	ErrNotReady = errdefs.New(errdefs.ErrUnavailable, "not ready")
 )
 
 // maxBody bounds what a peer may send in one request.
