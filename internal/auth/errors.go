@@ -1,8 +1,7 @@
 package auth
 
 import (
-	"errors"
-
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -12,14 +11,14 @@ var (
 	// ErrUnauthorized: the caller is not who it claims, or its token or
 	// credential is not (or no longer) valid. Deliberately vague: it never
 	// says whether the user name or the password was wrong.
-	ErrUnauthorized = errors.New("unauthorized")
+	ErrUnauthorized = errdefs.New(errdefs.ErrUnauthorized, "unauthorized")
 	// ErrForbidden: the caller is known but its roles do not allow the action.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = errdefs.New(errdefs.ErrForbidden, "forbidden")
 	// ErrInvalid: the input is malformed; the message names the field.
-	ErrInvalid = errors.New("invalid")
+	ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid")
 	// ErrRateLimited: too many failed logins for this user from this remote;
 	// wait for the window to pass.
-	ErrRateLimited = errors.New("rate limited")
+	ErrRateLimited = errdefs.New(errdefs.ErrRateLimited, "rate limited")
 	// ErrConflict is store.ErrConflict, so a conflict from either package
 	// matches both.
 	ErrConflict = store.ErrConflict

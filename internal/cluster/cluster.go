@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/placement"
 	"github.com/hedgeorch/hedge/internal/pressure"
+	"github.com/hedgeorch/hedge/internal/roster"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -58,8 +58,9 @@ type Cluster struct {
 	creds    *auth.Credentials
 	fw       *placement.Framework
 	server   *link.Server
+	roster   *roster.Roster[*node]
+	loop     *roster.Loop
 	changed  chan struct{}
-	kick     chan struct{}
 	pressure *pressure.Controller
 
 	mu           sync.Mutex
@@ -76,12 +77,22 @@ type Cluster struct {
 // node is a worker as the cluster tracks it.
 type node struct {
 	info     api.Node
-	rev      uint64
-	wake     chan struct{}
+	desired  roster.Desired
 	assigned map[string]bool
 	// tainted: under resource pressure, no new placements at all.
 	tainted bool
 }
+
+var _ roster.Member = (*node)(nil)
+
+// Name implements roster.Member.
+func (n *node) Name() string { return n.info.Name }
+
+// Liveness implements roster.Member.
+func (n *node) Liveness() (time.Time, bool) { return n.info.LastSeen, n.info.State == api.NodeReady }
+
+// SetNotReady implements roster.Member.
+func (n *node) SetNotReady() { n.info.State = api.NodeNotReady }
 
 // record is what the cluster persists of a node.
 type nodeRecord struct {
@@ -120,13 +131,30 @@ func New(cfg Config) (*Cluster, error) {
 		creds:        auth.NewCredentials(cfg.Store, bucketCreds),
 		fw:           placement.New(placement.LevelCluster),
 		changed:      make(chan struct{}, 1),
-		kick:         make(chan struct{}, 1),
+		loop:         roster.NewLoop(),
 		epoch:        uint64(cfg.Now().UnixNano()),
 		nodes:        map[string]*node{},
 		insts:        map[string]*inst{},
 		workerTokens: map[string]bool{},
 		localTokens:  map[string]bool{},
 	}
+	c.roster = roster.New(roster.Config[*node]{
+		Kind: "node", Lock: &c.mu, Members: c.nodes,
+		Store: cfg.Store, Bucket: bucketNodes, Creds: c.creds,
+		Timeout: cfg.NodeTimeout, Now: cfg.Now, Logger: cfg.Logger,
+		Admit: c.admitLocked,
+		Record: func(id, name string, old *node, known bool) any {
+			rec := nodeRecord{ID: id, Name: name}
+			if known {
+				rec.Labels, rec.Cordoned = old.info.Labels, old.info.Cordoned
+			}
+			return rec
+		},
+		New: func(id, name string) *node {
+			return c.newNode(api.Node{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
+		},
+		Joined: c.watchPressure,
+	})
 	c.server = link.NewServer(c, cfg.Logger)
 	for _, t := range cfg.WorkerTokens {
 		c.localTokens[auth.HashToken(t)] = true
@@ -197,7 +225,7 @@ func (c *Cluster) persistLocked(ins []*inst) {
 }
 
 func (c *Cluster) newNode(info api.Node) *node {
-	return &node{info: info, rev: c.epoch, wake: make(chan struct{}), assigned: map[string]bool{}}
+	return &node{info: info, desired: roster.NewDesired(c.epoch), assigned: map[string]bool{}}
 }
 
 // Handler serves the link that workers dial.
@@ -208,26 +236,11 @@ func (c *Cluster) Run(ctx context.Context) {
 	if c.pressure != nil {
 		go c.pressure.Run(ctx)
 	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			c.checkNodes()
-		case <-c.kick:
-		}
-		c.schedule(ctx)
-	}
+	c.loop.Run(ctx, c.checkNodes, c.schedule)
 }
 
-func (c *Cluster) trigger() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+// trigger asks the placement loop for a pass.
+func (c *Cluster) trigger() { c.loop.Trigger() }
 
 func (c *Cluster) notify() {
 	select {
@@ -237,11 +250,7 @@ func (c *Cluster) notify() {
 }
 
 // bumpLocked publishes a new desired set to a node's worker.
-func (n *node) bumpLocked() {
-	n.rev++
-	close(n.wake)
-	n.wake = make(chan struct{})
-}
+func (n *node) bumpLocked() { n.desired.Bump() }
 
 // checkNodes marks silent nodes NOT_READY and frees their instances for
 // placement elsewhere. The worker keeps running them until it hears from the
@@ -249,19 +258,13 @@ func (n *node) bumpLocked() {
 // from disk at start counts as silent from that moment, so instances on a node
 // that never comes back are moved too.
 func (c *Cluster) checkNodes() {
-	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, n := range c.nodes {
-		silent := now.Sub(n.info.LastSeen)
-		if silent < c.cfg.NodeTimeout {
-			continue
-		}
-		if n.info.State == api.NodeReady {
-			n.info.State = api.NodeNotReady
-			c.log.Warn("node stopped reporting", "node_id", n.info.ID, "node", n.info.Name, "silent_for", silent.Round(time.Millisecond))
+	for _, sn := range c.roster.ExpireLocked() {
+		if sn.Down {
 			c.notify()
 		}
+		n := sn.Member
 		if len(n.assigned) == 0 {
 			continue
 		}
@@ -283,75 +286,58 @@ func (c *Cluster) unassignLocked(in *inst, state api.InstanceState, reason strin
 	in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: state, Reason: reason, Restarts: in.Status.Restarts}
 }
 
-// schedule places every instance that has no node.
+// schedule places every instance that has no node. Nodes under pressure
+// (limited) are avoided while another node fits.
 func (c *Cluster) schedule(ctx context.Context) {
 	levels, _ := c.pressureView()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var pending []*inst
-	for _, in := range c.insts {
-		if in.NodeID == "" {
-			pending = append(pending, in)
-		}
-	}
+	pending := roster.Pending(c.insts, func(in *inst) bool { return in.NodeID == "" })
 	if len(pending) == 0 {
 		return
 	}
-	sort.Slice(pending, func(i, j int) bool { return pending[i].A.InstanceID < pending[j].A.InstanceID })
 	cands := c.candidatesLocked()
-	byID := map[string]*placement.Candidate{}
-	for _, cd := range cands {
-		byID[cd.ID] = cd
-	}
-	// Nodes under pressure (limited) are avoided while another node fits.
 	var calm []*placement.Candidate
 	for _, cd := range cands {
 		if levels[cd.Name] != pressure.Limited {
 			calm = append(calm, cd)
 		}
 	}
+	lists := [][]*placement.Candidate{cands}
+	if len(calm) < len(cands) {
+		lists = [][]*placement.Candidate{calm, cands}
+	}
 	var placed []*inst
-	for _, in := range pending {
-		req := &placement.Request{
-			ServiceID: in.A.ServiceID, Instance: in.A.Number,
-			Virtualization: in.A.Spec.Virtualization, Demand: in.A.Spec.Demand(),
-			Arch: in.A.Spec.Arch, Constraints: in.A.Spec.Constraints,
-			Policy: in.A.Spec.PlacementPolicy, Selector: in.A.Spec.NodeSelector,
-		}
-		res, err := c.fw.Place(ctx, req, calm)
-		if err != nil && len(calm) < len(cands) {
-			res, err = c.fw.Place(ctx, req, cands)
-		}
-		if err != nil {
+	roster.Placer[*inst]{
+		FW: c.fw,
+		Request: func(in *inst) *placement.Request {
+			return &placement.Request{
+				ServiceID: in.A.ServiceID, Instance: in.A.Number,
+				Virtualization: in.A.Spec.Virtualization, Demand: in.A.Spec.Demand(),
+				Arch: in.A.Spec.Arch, Constraints: in.A.Spec.Constraints,
+				Policy: in.A.Spec.PlacementPolicy, Selector: in.A.Spec.NodeSelector,
+			}
+		},
+		Failed: func(in *inst, err error) {
 			if in.Status.State != api.StateUnschedulable || in.Status.Reason != err.Error() {
 				c.log.Info("instance unschedulable in cluster", "instance", in.A.InstanceID, "reason", err.Error())
 			}
 			in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: api.StateUnschedulable, Reason: err.Error(), Restarts: in.Status.Restarts}
-			continue
-		}
-		n := c.nodes[res.Chosen.ID]
-		in.NodeID = n.info.ID
-		n.assigned[in.A.InstanceID] = true
-		n.info.Reserved = n.info.Reserved.Add(in.A.Spec.Demand())
-		cd := byID[n.info.ID]
-		cd.Free = n.info.Capacity.Sub(n.info.Reserved)
-		cd.MaxNodeFree = cd.Free
-		n.bumpLocked()
-		in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: api.StateNodeScheduled, Restarts: in.Status.Restarts}
-		placed = append(placed, in)
-	}
+		},
+		Placed: func(in *inst, cd *placement.Candidate) {
+			n := c.nodes[cd.ID]
+			in.NodeID = n.info.ID
+			n.assigned[in.A.InstanceID] = true
+			n.info.Reserved = n.info.Reserved.Add(in.A.Spec.Demand())
+			cd.Free = n.info.Capacity.Sub(n.info.Reserved)
+			cd.MaxNodeFree = cd.Free
+			n.bumpLocked()
+			in.Status = link.InstanceStatus{InstanceID: in.A.InstanceID, Generation: in.A.Generation, State: api.StateNodeScheduled, Restarts: in.Status.Restarts}
+			placed = append(placed, in)
+		},
+	}.Place(ctx, pending, lists...)
 	if len(placed) > 0 {
-		err := c.cfg.Store.Update(func(tx store.Tx) error {
-			for _, in := range placed {
-				if err := tx.Put(bucketInstances, in.A.InstanceID, in); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			c.log.Error("persist placements", "err", err)
-		}
+		c.persistLocked(placed)
 	}
 	c.notify()
 }

@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,62 +21,24 @@ import (
 // given to this cluster directly). A worker that joins again under the same
 // name gets its old identity back, so its instances stay assigned to it.
 func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
-	if req.Name == "" || len(req.Name) > 253 {
-		return link.JoinResponse{}, fmt.Errorf("%w: name: must be 1 to 253 characters", link.ErrInvalid)
+	return c.roster.Join(ctx, req)
+}
+
+// admitLocked checks a worker join token against the ones the root
+// distributed and the cluster's own.
+func (c *Cluster) admitLocked(token string) error {
+	h := auth.HashToken(token)
+	if c.workerTokens[h] || c.localTokens[h] {
+		return nil
 	}
-	h := auth.HashToken(req.Token)
-	c.mu.Lock()
-	ok := c.workerTokens[h] || c.localTokens[h]
-	synced := c.synced
-	var id string
-	for _, n := range c.nodes {
-		if n.info.Name == req.Name {
-			id = n.info.ID
-		}
+	if !c.synced {
+		return fmt.Errorf("%w: this cluster has not received the worker join tokens from its root yet", link.ErrNotReady)
 	}
-	c.mu.Unlock()
-	if !ok && !synced {
-		return link.JoinResponse{}, fmt.Errorf("%w: this cluster has not received the worker join tokens from its root yet", link.ErrNotReady)
-	}
-	if !ok {
-		return link.JoinResponse{}, fmt.Errorf("%w: unknown or expired worker join token", link.ErrUnauthorized)
-	}
-	if id == "" {
-		id = newID()
-	}
-	bearer, err := c.creds.Issue(id)
-	if err != nil {
-		return link.JoinResponse{}, fmt.Errorf("issue credential: %w", err)
-	}
-	rec := nodeRecord{ID: id, Name: req.Name}
-	c.mu.Lock()
-	if n, ok := c.nodes[id]; ok {
-		rec.Labels, rec.Cordoned = n.info.Labels, n.info.Cordoned
-	}
-	c.mu.Unlock()
-	if err := c.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketNodes, id, rec) }); err != nil {
-		return link.JoinResponse{}, fmt.Errorf("store node: %w", err)
-	}
-	c.mu.Lock()
-	_, known := c.nodes[id]
-	if !known {
-		c.nodes[id] = c.newNode(api.Node{ID: id, Name: req.Name, State: api.NodeNotReady, LastSeen: c.cfg.Now()})
-	}
-	c.mu.Unlock()
-	if !known {
-		c.watchPressure(req.Name)
-	}
-	return link.JoinResponse{ID: id, Credential: bearer}, nil
+	return fmt.Errorf("%w: unknown or expired worker join token", link.ErrUnauthorized)
 }
 
 // Authenticate implements link.Upper.
-func (c *Cluster) Authenticate(bearer string) (string, error) {
-	id, err := c.creds.Check(bearer)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
-	}
-	return id, nil
-}
+func (c *Cluster) Authenticate(bearer string) (string, error) { return c.roster.Authenticate(bearer) }
 
 // Report takes a worker's state. Statuses of instances the cluster has since
 // moved to another node are ignored: that is what fences a worker that comes
@@ -140,7 +100,8 @@ func (c *Cluster) Assignments(peer string) (*link.Assignments, <-chan struct{}) 
 	if !ok {
 		return &link.Assignments{}, make(chan struct{})
 	}
-	out := &link.Assignments{Revision: n.rev, Items: make([]link.Assignment, 0, len(n.assigned))}
+	rev, wake := n.desired.Revision()
+	out := &link.Assignments{Revision: rev, Items: make([]link.Assignment, 0, len(n.assigned))}
 	for id := range n.assigned {
 		in := c.insts[id]
 		a := in.A
@@ -148,7 +109,7 @@ func (c *Cluster) Assignments(peer string) (*link.Assignments, <-chan struct{}) 
 		out.Items = append(out.Items, a)
 	}
 	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })
-	return out, n.wake
+	return out, wake
 }
 
 // Apply takes the root's desired set for this cluster: new instances are
@@ -313,10 +274,4 @@ func (c *Cluster) Handle(ctx context.Context, r link.Request) link.Response {
 		return link.Response{Error: err.Error()}
 	}
 	return resp
-}
-
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

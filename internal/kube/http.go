@@ -2,12 +2,13 @@ package kube
 
 import (
 	"context"
-	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // APIOptions tie the operations to the root's API.
@@ -189,21 +190,12 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 		})
 }
 
-// apiError turns domain errors into HTTP errors at the edge.
+// apiError turns domain errors into HTTP errors at the edge, with the one
+// mapping of errdefs: an internal error is logged, never echoed.
 func apiError(err error) error {
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, ErrInvalid):
-		return huma.Error400BadRequest(err.Error())
-	case errors.Is(err, ErrNotFound):
-		return huma.Error404NotFound(err.Error())
-	case errors.Is(err, ErrConflict):
-		return huma.Error409Conflict(err.Error())
-	case errors.Is(err, ErrUnschedulable):
-		return huma.Error422UnprocessableEntity(err.Error())
-	case errors.Is(err, ErrUnavailable):
-		return huma.Error502BadGateway(err.Error())
 	}
-	return huma.Error500InternalServerError(err.Error())
+	// The handlers have no logger: internal errors go to the process's.
+	return huma.NewError(errdefs.HTTP(slog.Default(), err))
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,16 +13,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // Sentinel errors an Upper returns so the server can pick the status code.
 var (
-	ErrUnauthorized = errors.New("unauthorized")
-	ErrInvalid      = errors.New("invalid request")
-	ErrNoPeer       = errors.New("peer not connected")
+	ErrUnauthorized = errdefs.New(errdefs.ErrUnauthorized, "unauthorized")
+	ErrInvalid      = errdefs.New(errdefs.ErrInvalid, "invalid request")
+	ErrNoPeer       = errdefs.New(errdefs.ErrUnavailable, "peer not connected")
 	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
 	// not heard from the root since it started); the peer should retry.
-	ErrNotReady = errors.New("not ready")
+	ErrNotReady = errdefs.New(errdefs.ErrUnavailable, "not ready")
 )
 
 // maxBody bounds what a peer may send in one request.
@@ -85,13 +86,13 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, string)) http
 	return func(w http.ResponseWriter, r *http.Request) {
 		bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || bearer == "" {
-			writeErr(w, fmt.Errorf("%w: missing bearer credential", ErrUnauthorized))
+			s.writeErr(w, fmt.Errorf("%w: missing bearer credential", ErrUnauthorized))
 			return
 		}
 		id, err := s.up.Authenticate(bearer)
 		if err != nil {
 			s.log.Warn("link: rejected credential", "remote", r.RemoteAddr)
-			writeErr(w, err)
+			s.writeErr(w, err)
 			return
 		}
 		h(w, r, id)
@@ -101,13 +102,13 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, string)) http
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	var req JoinRequest
 	if err := decode(r, &req); err != nil {
-		writeErr(w, err)
+		s.writeErr(w, err)
 		return
 	}
 	resp, err := s.up.Join(r.Context(), req)
 	if err != nil {
 		s.log.Warn("link: join refused", "remote", r.RemoteAddr, "name", req.Name, "err", err)
-		writeErr(w, err)
+		s.writeErr(w, err)
 		return
 	}
 	s.log.Info("link: peer joined", "peer_id", resp.ID, "name", req.Name)
@@ -117,11 +118,11 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 	var rep Report
 	if err := decode(r, &rep); err != nil {
-		writeErr(w, err)
+		s.writeErr(w, err)
 		return
 	}
 	if err := s.up.Report(r.Context(), peer, &rep); err != nil {
-		writeErr(w, err)
+		s.writeErr(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -177,7 +178,7 @@ func (s *Server) requests(w http.ResponseWriter, r *http.Request, peer string) {
 func (s *Server) response(w http.ResponseWriter, r *http.Request, peer string) {
 	var resp Response
 	if err := decode(r, &resp); err != nil {
-		writeErr(w, err)
+		s.writeErr(w, err)
 		return
 	}
 	s.mu.Lock()
@@ -258,17 +259,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeErr(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrUnauthorized):
-		code = http.StatusUnauthorized
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotReady):
-		code = http.StatusServiceUnavailable
-	}
-	http.Error(w, err.Error(), code)
+// writeErr answers with err's status (errdefs): an internal error is logged
+// with a request id and not echoed to the peer.
+func (s *Server) writeErr(w http.ResponseWriter, err error) {
+	code, msg := errdefs.HTTP(s.log, err)
+	http.Error(w, msg, code)
 }
 
 func newID() string {

@@ -3,6 +3,8 @@ package placement
 import (
 	"errors"
 	"fmt"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // Code is the outcome of a plugin call.
@@ -74,10 +76,10 @@ func (s *Status) AsError() error {
 var (
 	// ErrUnschedulable: no candidate passed every filter. The error's message
 	// is the Diagnosis; placement is worth retrying when candidates change.
-	ErrUnschedulable = errors.New("unschedulable")
+	ErrUnschedulable = errdefs.New(errdefs.ErrUnschedulable, "unschedulable")
 	// ErrPluginFailed: a plugin returned Code Error, for example an unknown
 	// score policy. Retrying with the same request will not help.
 	ErrPluginFailed = errors.New("placement plugin failed")
 	// ErrInvalidRequest: Place was called with a nil request or candidate.
-	ErrInvalidRequest = errors.New("invalid placement request")
+	ErrInvalidRequest = errdefs.New(errdefs.ErrInvalid, "invalid placement request")
 )

@@ -1,7 +1,9 @@
 package pressure
 
-import "errors"
+import (
+	"github.com/hedgeorch/hedge/internal/errdefs"
+)
 
 // ErrInvalid is wrapped by every error about bad input: a policy that cannot
 // work or a nodes file that does not parse. The message names the field.
-var ErrInvalid = errors.New("invalid")
+var ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid")

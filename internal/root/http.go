@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
 
@@ -99,24 +101,13 @@ func apiError(err error) error {
 			details[i] = &huma.ErrorDetail{Location: p.Field, Message: p.Message}
 		}
 		return huma.Error400BadRequest(fmt.Sprintf("invalid descriptor: %d problem(s)", len(ve.Problems)), details...)
-	case errors.Is(err, ErrNotFound), errors.Is(err, auth.ErrNotFound):
-		return huma.Error404NotFound(err.Error())
-	case errors.Is(err, ErrConflict), errors.Is(err, auth.ErrConflict):
-		return huma.Error409Conflict(err.Error())
-	case errors.Is(err, ErrInvalid), errors.Is(err, auth.ErrInvalid):
-		return huma.Error400BadRequest(err.Error())
 	case errors.Is(err, auth.ErrUnauthorized):
 		return huma.Error401Unauthorized("invalid credentials")
 	case errors.Is(err, auth.ErrRateLimited):
 		return huma.Error429TooManyRequests("too many failed logins: wait a minute and try again")
-	case errors.Is(err, auth.ErrForbidden):
-		return huma.Error403Forbidden(err.Error())
-	case errors.Is(err, ErrGone):
-		return huma.Error503ServiceUnavailable(err.Error())
-	case errors.Is(err, ErrUnplaceable):
-		return huma.Error422UnprocessableEntity(err.Error())
 	}
-	return huma.Error500InternalServerError("internal error")
+	// The handlers have no logger: internal errors go to the process's.
+	return huma.NewError(errdefs.HTTP(slog.Default(), err))
 }
 
 // --- authentication and users ---

@@ -7,7 +7,6 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/link"
-	"github.com/hedgeorch/hedge/internal/store"
 )
 
 // This file is the root's side of the link that clusters dial.
@@ -15,47 +14,11 @@ import (
 // Join admits a cluster that presents a cluster join token. A cluster that
 // joins again under the same name gets its old identity back.
 func (r *Root) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
-	if req.Name == "" || len(req.Name) > 253 {
-		return link.JoinResponse{}, fmt.Errorf("%w: name: must be 1 to 253 characters", link.ErrInvalid)
-	}
-	if err := r.cfg.Auth.CheckJoinToken("cluster", req.Token); err != nil {
-		return link.JoinResponse{}, fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
-	}
-	r.mu.Lock()
-	var id string
-	for _, c := range r.clusters {
-		if c.info.Name == req.Name {
-			id = c.info.ID
-		}
-	}
-	r.mu.Unlock()
-	if id == "" {
-		id = newID()
-	}
-	bearer, err := r.creds.Issue(id)
-	if err != nil {
-		return link.JoinResponse{}, fmt.Errorf("issue credential: %w", err)
-	}
-	rec := clusterRecord{ID: id, Name: req.Name}
-	if err := r.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketClusters, id, rec) }); err != nil {
-		return link.JoinResponse{}, fmt.Errorf("store cluster: %w", err)
-	}
-	r.mu.Lock()
-	if _, ok := r.clusters[id]; !ok {
-		r.clusters[id] = r.newCluster(api.Cluster{ID: id, Name: req.Name, State: api.NodeNotReady, LastSeen: r.cfg.Now()})
-	}
-	r.mu.Unlock()
-	return link.JoinResponse{ID: id, Credential: bearer}, nil
+	return r.roster.Join(ctx, req)
 }
 
 // Authenticate implements link.Upper.
-func (r *Root) Authenticate(bearer string) (string, error) {
-	id, err := r.creds.Check(bearer)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
-	}
-	return id, nil
-}
+func (r *Root) Authenticate(bearer string) (string, error) { return r.roster.Authenticate(bearer) }
 
 // Report takes a cluster's aggregate, nodes and instance states. Statuses of
 // instances the root has since moved to another cluster are ignored (fencing).
@@ -130,7 +93,8 @@ func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 	if !ok {
 		return &link.Assignments{}, make(chan struct{})
 	}
-	out := &link.Assignments{Revision: c.rev, Items: make([]link.Assignment, 0, len(c.assigned))}
+	rev, wake := c.desired.Revision()
+	out := &link.Assignments{Revision: rev, Items: make([]link.Assignment, 0, len(c.assigned))}
 	for id := range c.assigned {
 		in := r.insts[id]
 		s := r.svcs[in.ServiceID]
@@ -152,7 +116,7 @@ func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 			out.Nodes[id] = nc.NodeControl
 		}
 	}
-	return out, c.wake
+	return out, wake
 }
 
 // publishTokens makes every cluster fetch its desired set again, so that a

@@ -2,13 +2,13 @@ package root
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/sla"
 	"github.com/hedgeorch/hedge/internal/store"
@@ -18,10 +18,10 @@ import (
 // Sentinel errors of the root's operations; the API turns them into status
 // codes.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("conflict")
-	ErrInvalid  = errors.New("invalid")
-	ErrGone     = errors.New("unavailable")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
+	ErrConflict = errdefs.New(errdefs.ErrConflict, "conflict")
+	ErrInvalid  = errdefs.New(errdefs.ErrInvalid, "invalid")
+	ErrGone     = errdefs.New(errdefs.ErrUnavailable, "unavailable")
 )
 
 // maxInstances bounds one service so a typo cannot ask for a million.

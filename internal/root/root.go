@@ -2,8 +2,6 @@ package root
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/placement"
 	"github.com/hedgeorch/hedge/internal/pressure"
+	"github.com/hedgeorch/hedge/internal/roster"
 	"github.com/hedgeorch/hedge/internal/store"
 	"github.com/hedgeorch/hedge/internal/topology"
 )
@@ -62,7 +61,8 @@ type Root struct {
 	creds  *auth.Credentials
 	fw     *placement.Framework
 	server *link.Server
-	kick   chan struct{}
+	roster *roster.Roster[*cluster]
+	loop   *roster.Loop
 
 	mu       sync.Mutex
 	epoch    uint64
@@ -111,10 +111,20 @@ type cluster struct {
 	info     api.Cluster
 	nodes    []api.Node
 	events   []api.Event // the cluster's recent node events, as last reported
-	rev      uint64
-	wake     chan struct{}
+	desired  roster.Desired
 	assigned map[string]bool
 }
+
+var _ roster.Member = (*cluster)(nil)
+
+// Name implements roster.Member.
+func (c *cluster) Name() string { return c.info.Name }
+
+// Liveness implements roster.Member.
+func (c *cluster) Liveness() (time.Time, bool) { return c.info.LastSeen, c.info.State == api.NodeReady }
+
+// SetNotReady implements roster.Member.
+func (c *cluster) SetNotReady() { c.info.State = api.NodeNotReady }
 
 type clusterRecord struct {
 	ID     string            `json:"id"`
@@ -140,7 +150,7 @@ func New(cfg Config) (*Root, error) {
 		log:      cfg.Logger,
 		creds:    auth.NewCredentials(cfg.Store, bucketCreds),
 		fw:       placement.New(placement.LevelRoot),
-		kick:     make(chan struct{}, 1),
+		loop:     roster.NewLoop(),
 		epoch:    uint64(cfg.Now().UnixNano()),
 		apps:     map[string]*api.Application{},
 		svcs:     map[string]*service{},
@@ -148,6 +158,21 @@ func New(cfg Config) (*Root, error) {
 		clusters: map[string]*cluster{},
 		nodeCtl:  map[string]nodeControl{},
 	}
+	r.roster = roster.New(roster.Config[*cluster]{
+		Kind: "cluster", Lock: &r.mu, Members: r.clusters,
+		Store: cfg.Store, Bucket: bucketClusters, Creds: r.creds,
+		Timeout: cfg.ClusterTimeout, Now: cfg.Now, Logger: cfg.Logger,
+		Admit: func(token string) error {
+			if err := cfg.Auth.CheckJoinToken("cluster", token); err != nil {
+				return fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
+			}
+			return nil
+		},
+		Record: func(id, name string, _ *cluster, _ bool) any { return clusterRecord{ID: id, Name: name} },
+		New: func(id, name string) *cluster {
+			return r.newCluster(api.Cluster{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
+		},
+	})
 	r.server = link.NewServer(r, cfg.Logger)
 	r.kube = newKubeHook(r)
 	err := cfg.Store.View(func(tx store.Tx) error {
@@ -206,7 +231,7 @@ func New(cfg Config) (*Root, error) {
 }
 
 func (r *Root) newCluster(info api.Cluster) *cluster {
-	return &cluster{info: info, rev: r.epoch, wake: make(chan struct{}), assigned: map[string]bool{}}
+	return &cluster{info: info, desired: roster.NewDesired(r.epoch), assigned: map[string]bool{}}
 }
 
 // LinkHandler serves the link that clusters dial.
@@ -215,32 +240,27 @@ func (r *Root) LinkHandler() *link.Server { return r.server }
 // Run places instances and watches cluster liveness until ctx ends.
 func (r *Root) Run(ctx context.Context) {
 	defer r.kube.run(ctx)()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	var nodes string
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			r.checkClusters()
-			// Whole applications (FADepl) are placed over regions' nodes:
-			// when the nodes change (one leaves, capacity shrinks, labels
-			// move), place them again. Checked every 10 s, as it can solve.
-			if n%10 == 0 {
-				if now := r.nodeFingerprint(); now != nodes {
-					if nodes != "" {
-						if _, err := r.ReplaceFADepls(ctx); err != nil {
-							r.log.Warn("re-place applications after a node change", "err", err)
-						}
+	n := 0
+	r.loop.Run(ctx, func() {
+		r.checkClusters()
+		// Whole applications (FADepl) are placed over regions' nodes: when
+		// the nodes change (one leaves, capacity shrinks, labels move),
+		// place them again. Checked every 10 s, as it can solve.
+		if n%10 == 0 {
+			if now := r.nodeFingerprint(); now != nodes {
+				if nodes != "" {
+					if _, err := r.ReplaceFADepls(ctx); err != nil {
+						r.log.Warn("re-place applications after a node change", "err", err)
 					}
-					nodes = now
 				}
+				nodes = now
 			}
-		case <-r.kick:
 		}
+	}, func(ctx context.Context) {
 		r.schedule(ctx)
-	}
+		n++
+	})
 }
 
 // nodeFingerprint summarises the nodes that placement over regions depends on.
@@ -255,39 +275,24 @@ func (r *Root) nodeFingerprint() string {
 	return strings.Join(parts, ";")
 }
 
-func (r *Root) trigger() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
+// trigger asks the placement loop for a pass.
+func (r *Root) trigger() { r.loop.Trigger() }
 
-func (c *cluster) bumpLocked() {
-	c.rev++
-	close(c.wake)
-	c.wake = make(chan struct{})
-}
+// bumpLocked publishes a new desired set to the cluster.
+func (c *cluster) bumpLocked() { c.desired.Bump() }
 
 // checkClusters marks silent clusters NOT_READY and frees their instances for
 // placement on other clusters. The silent cluster keeps running them until it
 // hears from the root again and learns they moved. A cluster loaded from disk
 // at start counts as silent from that moment.
 func (r *Root) checkClusters() {
-	now := r.cfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var moved []*instance
-	for _, c := range r.clusters {
-		if now.Sub(c.info.LastSeen) < r.cfg.ClusterTimeout {
-			continue
-		}
-		if c.info.State == api.NodeReady {
-			c.info.State = api.NodeNotReady
-			r.log.Warn("cluster stopped reporting", "cluster_id", c.info.ID, "cluster", c.info.Name)
-		}
-		for id := range c.assigned {
+	for _, sc := range r.roster.ExpireLocked() {
+		for id := range sc.Member.assigned {
 			in := r.insts[id]
-			r.unassignLocked(in, api.StateDead, "cluster "+c.info.Name+" stopped reporting")
+			r.unassignLocked(in, api.StateDead, "cluster "+sc.Member.info.Name+" stopped reporting")
 			moved = append(moved, in)
 		}
 	}
@@ -315,54 +320,46 @@ func (r *Root) unassignLocked(in *instance, state api.InstanceState, reason stri
 func (r *Root) schedule(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var pending []*instance
-	for _, in := range r.insts {
-		if in.ClusterID == "" && !in.Status.State.Terminal() {
-			pending = append(pending, in)
-		}
-	}
+	pending := roster.Pending(r.insts, func(in *instance) bool { return in.ClusterID == "" && !in.Status.State.Terminal() })
 	if len(pending) == 0 {
 		return
 	}
-	sort.Slice(pending, func(i, j int) bool { return pending[i].ID < pending[j].ID })
-	cands := r.candidatesLocked()
-	byID := map[string]*placement.Candidate{}
-	for _, cd := range cands {
-		byID[cd.ID] = cd
-	}
 	var changed []*instance
-	for _, in := range pending {
-		s := r.svcs[in.ServiceID]
-		if s == nil {
-			continue
-		}
-		req := &placement.Request{
-			ServiceID: s.ID, Instance: in.Number,
-			Virtualization: s.Spec.Virtualization, Demand: s.Spec.Demand(),
-			Arch: s.Spec.Arch, Constraints: r.resolveLatencyLocked(s.Spec).Constraints,
-			Policy: s.Spec.PlacementPolicy, Selector: s.Spec.NodeSelector,
-		}
-		res, err := r.fw.Place(ctx, req, cands)
-		if err != nil {
+	roster.Placer[*instance]{
+		FW: r.fw,
+		Request: func(in *instance) *placement.Request {
+			s := r.svcs[in.ServiceID]
+			if s == nil {
+				return nil
+			}
+			return &placement.Request{
+				ServiceID: s.ID, Instance: in.Number,
+				Virtualization: s.Spec.Virtualization, Demand: s.Spec.Demand(),
+				Arch: s.Spec.Arch, Constraints: r.resolveLatencyLocked(s.Spec).Constraints,
+				Policy: s.Spec.PlacementPolicy, Selector: s.Spec.NodeSelector,
+			}
+		},
+		Failed: func(in *instance, err error) {
 			if in.Status.State != api.StateUnschedulable || in.Status.Reason != err.Error() {
 				r.log.Info("instance unschedulable", "instance", in.ID, "reason", err.Error())
 				in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: api.StateUnschedulable, Reason: err.Error(), Restarts: in.Status.Restarts}
 				in.UpdatedAt = r.cfg.Now()
 				changed = append(changed, in)
 			}
-			continue
-		}
-		c := r.clusters[res.Chosen.ID]
-		in.ClusterID = c.info.ID
-		c.assigned[in.ID] = true
-		c.info.Reserved = c.info.Reserved.Add(s.Spec.Demand())
-		cd := byID[c.info.ID]
-		cd.Free = cd.Free.Sub(s.Spec.Demand())
-		c.bumpLocked()
-		in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: api.StateScheduled, Restarts: in.Status.Restarts}
-		in.UpdatedAt = r.cfg.Now()
-		changed = append(changed, in)
-	}
+		},
+		Placed: func(in *instance, cd *placement.Candidate) {
+			s := r.svcs[in.ServiceID]
+			c := r.clusters[cd.ID]
+			in.ClusterID = c.info.ID
+			c.assigned[in.ID] = true
+			c.info.Reserved = c.info.Reserved.Add(s.Spec.Demand())
+			cd.Free = cd.Free.Sub(s.Spec.Demand())
+			c.bumpLocked()
+			in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: api.StateScheduled, Restarts: in.Status.Restarts}
+			in.UpdatedAt = r.cfg.Now()
+			changed = append(changed, in)
+		},
+	}.Place(ctx, pending, r.candidatesLocked())
 	r.persistInstancesLocked(changed)
 }
 
@@ -399,11 +396,7 @@ func (r *Root) persistInstancesLocked(ins []*instance) {
 	}
 }
 
-func newID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newID() string { return roster.NewID() }
 
 // nodeLabels lists the labels of a cluster's ready, schedulable nodes, so the
 // root can check node selectors and locations; never nil.

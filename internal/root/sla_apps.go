@@ -2,11 +2,11 @@ package root
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/sla"
 	"github.com/hedgeorch/hedge/internal/store"
 	"github.com/hedgeorch/hedge/internal/topology"
@@ -14,7 +14,7 @@ import (
 
 // ErrUnplaceable: an application cannot be placed as it stands (a dataflow
 // bound no path meets, a microservice no region can hold).
-var ErrUnplaceable = errors.New("cannot be placed")
+var ErrUnplaceable = errdefs.New(errdefs.ErrUnschedulable, "cannot be placed")
 
 // This file places an SLA application whose microservices declare
 // connectivity (dataflows) as a whole, over the topology's regions: it

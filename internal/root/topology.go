@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/placement/app"
 	"github.com/hedgeorch/hedge/internal/store"
 	"github.com/hedgeorch/hedge/internal/topology"
@@ -362,7 +363,7 @@ func (r *Root) ApplyTopology(ctx context.Context, who Caller, data []byte) (*Top
 }
 
 // ErrForbidden: the caller may not do this.
-var ErrForbidden = errors.New("forbidden")
+var ErrForbidden = errdefs.New(errdefs.ErrForbidden, "forbidden")
 
 func ids[T topology.Object](objs []T) []string {
 	out := []string{}

@@ -2,20 +2,20 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // ErrNotFound is wrapped by drivers when an instance ID is unknown to them.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
 
 // ErrUnavailable is wrapped by drivers when the runtime itself (a daemon, a
 // kernel feature such as cgroups) cannot be used, as opposed to a failure of
 // one instance.
-var ErrUnavailable = errors.New("runtime unavailable")
+var ErrUnavailable = errdefs.New(errdefs.ErrUnavailable, "runtime unavailable")
 
 // Spec is what to run: one instance of a service.
 type Spec struct {
@@ -127,7 +127,7 @@ func CheckID(id string) error {
 }
 
 // ErrInvalidID is wrapped by CheckID.
-var ErrInvalidID = errors.New("invalid instance id")
+var ErrInvalidID = errdefs.New(errdefs.ErrInvalid, "invalid instance id")
 
 // UsageReporter is implemented by drivers that can measure what each instance
 // uses (from its cgroup). Callers find it by type assertion on a Driver.

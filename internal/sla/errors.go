@@ -1,16 +1,16 @@
 package sla
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/fieldpath"
 )
 
 // ErrInvalid is matched (errors.Is) by every error this package returns for a
 // descriptor the user must fix; the API edge turns it into 400.
-var ErrInvalid = errors.New("invalid descriptor")
+var ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid descriptor")
 
 // maxProblems caps a ValidationError so that a huge broken descriptor does not
 // produce a huge response; the rest are summarised in one last problem.

@@ -4,15 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // Sentinel errors, checked with errors.Is. Implementations wrap them with the
 // bucket and key involved.
 var (
 	// ErrNotFound: the bucket or the key does not exist.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
 	// ErrConflict: the key already exists (see Create).
-	ErrConflict = errors.New("conflict")
+	ErrConflict = errdefs.New(errdefs.ErrConflict, "conflict")
 	// ErrReadOnly: a write was attempted inside View.
 	ErrReadOnly = errors.New("read-only transaction")
 	// ErrLocked: another process holds the store file.

@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/fieldpath"
 )
 
 // ErrInvalid marks a document or a set of documents that does not describe a
 // valid topology or application. Errors that wrap it name what is wrong.
-var ErrInvalid = errors.New("invalid topology document")
+var ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid topology document")
 
 // DocumentError is a problem with one document of the input. Its message
 // names the document's position, kind and name and the field path, e.g.

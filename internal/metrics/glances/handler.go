@@ -4,11 +4,14 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // Options configures the Glances view.
@@ -23,6 +26,9 @@ type Options struct {
 	Token string
 	// Now is the clock of the uptime and now plugins; nil means time.Now.
 	Now func() time.Time
+	// Logger takes internal errors, with the request id the answer names;
+	// nil discards them.
+	Logger *slog.Logger
 	// Version is what /api/4/status reports; empty means "hedge".
 	Version string
 }
@@ -132,6 +138,9 @@ func NewHandler(opts Options) http.Handler {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	if h.opts.Logger == nil {
+		h.opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	if h.opts.Version == "" {
 		h.opts.Version = "hedge"
 	}
@@ -157,17 +166,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeError(w, &apiError{status: http.StatusMethodNotAllowed, detail: "Method Not Allowed"})
+		h.writeError(w, &apiError{status: http.StatusMethodNotAllowed, detail: "Method Not Allowed"})
 		return
 	}
 	if !h.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="glances"`)
-		writeError(w, &apiError{status: http.StatusUnauthorized, detail: "Incorrect username or password"})
+		h.writeError(w, &apiError{status: http.StatusUnauthorized, detail: "Incorrect username or password"})
 		return
 	}
 	version, rest, err := splitPath(r.URL.EscapedPath())
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	if len(rest) == 1 && rest[0] == "status" {
@@ -180,7 +189,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := h.route(version, rest)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, err)
 		return
 	}
 	writeJSON(w, v)
@@ -402,12 +411,17 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_, _ = w.Write(marshal(v))
 }
 
-// writeError answers {"detail": "..."} as Glances 4 does.
-func writeError(w http.ResponseWriter, err error) {
-	status, detail := http.StatusInternalServerError, err.Error()
+// writeError answers {"detail": "..."} as Glances 4 does. An error that is
+// not a Glances answer is mapped by errdefs: an internal one is logged and
+// not echoed.
+func (h *handler) writeError(w http.ResponseWriter, err error) {
+	var status int
+	var detail string
 	var ae *apiError
 	if errors.As(err, &ae) {
-		status = ae.status
+		status, detail = ae.status, ae.detail
+	} else {
+		status, detail = errdefs.HTTP(h.opts.Logger, err)
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)

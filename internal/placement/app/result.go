@@ -1,8 +1,9 @@
 package app
 
 import (
-	"errors"
 	"slices"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // Status is an application's placement state, with FogAtlas's names.
@@ -41,12 +42,12 @@ var (
 	// ErrInvalid: the application (or its topology) cannot be placed as
 	// written: a cycle in its dataflows, a ResourceBased application that
 	// is not a pipeline, weights out of range. Retrying will not help.
-	ErrInvalid = errors.New("invalid application")
+	ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid application")
 	// ErrCycle: the dataflows form a cycle; wrapped together with ErrInvalid.
-	ErrCycle = errors.New("dataflows form a cycle")
+	ErrCycle = errdefs.New(errdefs.ErrInvalid, "dataflows form a cycle")
 	// ErrInfeasible: no placement meets every constraint (Result.Reason says
 	// which); placing is worth retrying when the topology changes.
-	ErrInfeasible = errors.New("application does not fit")
+	ErrInfeasible = errdefs.New(errdefs.ErrUnschedulable, "application does not fit")
 )
 
 // Result is the placement of one application.
