@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,6 +45,9 @@ func run() int {
 		verbose  = flag.Bool("v", false, "log the details of cleanup")
 		keep     = flag.Bool("keep", false, "keep the hedge logs and data directories of the run (their path is printed)")
 		placeFor = flag.Duration("placement-time", time.Second, "placement: how long each case places, again and again")
+		idleWin  = flag.Duration("idle-window", 60*time.Second, "idle: how long each footprint's CPU use is sampled")
+		idleN    = flag.String("idle-instances", "200,1000", "idle: the instance counts `hedge up` is measured with, after none")
+		check    = flag.Bool("check", false, "exit 1 when an idle figure is more than twice the one recorded in bench/idle-recorded.json")
 	)
 	flag.Parse()
 	level := slog.LevelInfo
@@ -51,7 +55,12 @@ func run() int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor}
+	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor, idleWindow: *idleWin}
+	var err error
+	if cfg.idleInstances, err = parseCounts(*idleN); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -idle-instances:", err)
+		return 2
+	}
 	if err := cfg.validate(*scenario); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 2
@@ -61,7 +70,8 @@ func run() int {
 	defer stop()
 	start := time.Now()
 
-	l, err := newLab(*hedge, log)
+	var l *lab
+	l, err = newLab(*hedge, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -102,6 +112,15 @@ func run() int {
 	res.Duration = time.Since(start).Seconds()
 	judge(res.Figures)
 	writeTable(os.Stdout, res)
+	regressions, err := compareRecorded(os.Stdout, res.Figures)
+	if err != nil {
+		res.Errors = append(res.Errors, err.Error())
+		fmt.Fprintln(os.Stdout, "ERROR:", err)
+	}
+	if *check && len(regressions) > 0 {
+		res.Errors = append(res.Errors, fmt.Sprintf("check: %d idle figures more than twice the recorded ones: %s", len(regressions), strings.Join(regressions, "; ")))
+		fmt.Fprintln(os.Stdout, "\nFAILED CHECK:", strings.Join(regressions, "; "))
+	}
 	if *asJSON {
 		fmt.Println()
 		if err := writeJSON(os.Stdout, res); err != nil {
@@ -138,6 +157,8 @@ func (c config) validate(scenario string) error {
 		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
 	case c.instances < 1 || c.instances > 1000:
 		return fmt.Errorf("-instances %d: want 1 to 1000 (the SLA's limit)", c.instances)
+	case (scenario == "all" || scenario == "idle") && c.idleWindow < time.Second:
+		return fmt.Errorf("-idle-window %s: want at least 1s, CPU time is counted in 10 ms ticks", c.idleWindow)
 	case c.window < time.Second:
 		return fmt.Errorf("-window %s: want at least 1s, CPU time is counted in 10 ms ticks", c.window)
 	case c.pollPeriod <= 0:

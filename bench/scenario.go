@@ -38,6 +38,11 @@ type config struct {
 	pollPeriod time.Duration
 	// placementTime is how long each case of the placement scenario runs.
 	placementTime time.Duration
+	// idleWindow is how long the idle scenario samples each footprint.
+	idleWindow time.Duration
+	// idleInstances are the instance counts the idle scenario measures
+	// `hedge up` with, after it measured it with none.
+	idleInstances []int
 }
 
 // deploy starts Hedge as `hedge up` (topo "up") or as three tiers ("tiers").
@@ -186,39 +191,6 @@ func throughputOn(ctx context.Context, l *lab, cfg config, topo string) (figs []
 	}
 	instances = nil
 	figs = append(figs, figure{Scenario: scenario, Name: fmt.Sprintf("time to delete %d", n), Value: took.Seconds(), Unit: "s"})
-	return figs, nil
-}
-
-// idle measures what Hedge costs with nothing deployed: `hedge up`, then root,
-// cluster and worker as separate processes.
-func idle(ctx context.Context, l *lab, cfg config) ([]figure, error) {
-	var figs []figure
-	for _, topo := range topologies {
-		d, err := l.deploy(ctx, topo, "idle-"+topo)
-		if err != nil {
-			return figs, fmt.Errorf("%s: %w", topo, err)
-		}
-		err = sleep(ctx, cfg.settle)
-		var us []usage
-		if err == nil {
-			us, err = sampleUsage(ctx, d.pids(), cfg.window)
-		}
-		d.stop()
-		if err != nil {
-			return figs, fmt.Errorf("%s: %w", topo, err)
-		}
-		for i, s := range d.tiers {
-			rss := figure{Scenario: "idle " + topo, Name: s.name + " idle RSS", Value: mb(us[i].RSSKB), Unit: "MB"}
-			cpu := figure{Scenario: "idle " + topo, Name: s.name + " idle CPU", Value: us[i].CPUPercent, Unit: "% core"}
-			switch s.name {
-			case "up":
-				rss.Max, cpu.Max = targetUpIdleMB, targetUpIdlePercent
-			case "worker":
-				rss.Max = targetWorkerIdleMB
-			}
-			figs = append(figs, rss, cpu)
-		}
-	}
 	return figs, nil
 }
 

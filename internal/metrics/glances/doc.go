@@ -4,8 +4,10 @@
 // Hedge can read real Glances hosts with the same code.
 //
 // It has three parts. A Sampler measures the host through a Source (HostSource
-// uses gopsutil) in one background loop, so HTTP requests only copy the latest
-// Sample. NewHandler serves that Sample under /api/3 and /api/4 with Glances'
+// uses gopsutil) when a reader asks, at most once per MaxAge (2 s, Glances'
+// refresh) however many readers there are, and reads the process table only
+// for readers of processlist, processcount or all; its Run loop only keeps a
+// slow baseline for the cpu percentages, so an idle worker costs nothing. NewHandler serves that Sample under /api/3 and /api/4 with Glances'
 // plugin names, field names, units and JSON types (floats always carry a
 // decimal point, as Python writes them). Client reads any Glances-compatible
 // endpoint into the typed plugin structs.
@@ -27,6 +29,8 @@
 //     Glances adds to its top process.
 //   - fs lists gopsutil's partitions (from /proc/1/mountinfo), which skips
 //     bind mounts psutil lists again (e.g. /var/lib/docker on the root disk).
+//   - processlist reads at most DefaultMaxProcesses processes (the lowest
+//     pids), so one request cannot cost without bound on a crowded host.
 //   - network lists every interface from the first sample, with rx/tx 0 until
 //     the second one (Glances lists none until its second update).
 package glances

@@ -1,6 +1,7 @@
 package glances
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type plugin struct {
 	value func(Sample, time.Time) any
 	key   string
 	entry any
+	// processes marks the plugins drawn from the process table, which is
+	// read only for them.
+	processes bool
 }
 
 // plugins are served in this order by pluginslist and all.
@@ -54,8 +58,8 @@ var plugins = []plugin{
 	{name: "network", value: func(s Sample, _ time.Time) any { return s.Network }, key: "interface_name", entry: Network{}},
 	{name: "now", value: func(_ Sample, now time.Time) any { return now.Format("2006-01-02 15:04:05 MST") }},
 	{name: "percpu", value: func(s Sample, _ time.Time) any { return s.PerCPU }, key: "cpu_number", entry: PerCPU{}},
-	{name: "processcount", value: func(s Sample, _ time.Time) any { return s.ProcessCount }},
-	{name: "processlist", value: func(s Sample, _ time.Time) any { return s.Processes }, key: "pid", entry: Process{}},
+	{name: "processcount", value: func(s Sample, _ time.Time) any { return s.ProcessCount }, processes: true},
+	{name: "processlist", value: func(s Sample, _ time.Time) any { return s.Processes }, key: "pid", entry: Process{}, processes: true},
 	{name: "quicklook", value: func(s Sample, _ time.Time) any {
 		return QuickLook{CPU: s.CPU.Total, PerCPU: s.PerCPU, Mem: s.Mem.Percent, Swap: s.MemSwap.Percent,
 			CPUName: s.CPUName, CPUHzCurrent: s.CPUHzCurrent, CPUHz: s.CPUHz}
@@ -187,7 +191,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, object{{"version", h.opts.Version}})
 		return
 	}
-	v, err := h.route(version, rest)
+	v, err := h.route(r.Context(), version, rest)
 	if err != nil {
 		h.writeError(w, err)
 		return
@@ -230,7 +234,7 @@ func splitPath(escaped string) (string, []string, error) {
 }
 
 // route answers everything but status, as a JSON tree.
-func (h *handler) route(version string, rest []string) (any, error) {
+func (h *handler) route(ctx context.Context, version string, rest []string) (any, error) {
 	switch {
 	case len(rest) == 1 && rest[0] == "pluginslist":
 		return tree(Plugins()), nil
@@ -241,7 +245,7 @@ func (h *handler) route(version string, rest []string) (any, error) {
 		}
 		return all, nil
 	case len(rest) == 1 && rest[0] == "all":
-		s, now, err := h.sample()
+		s, now, err := h.sample(ctx, true)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +263,7 @@ func (h *handler) route(version string, rest []string) (any, error) {
 	if len(rest) == 2 && rest[1] == "limits" {
 		return h.limits[p.name], nil
 	}
-	s, now, err := h.sample()
+	s, now, err := h.sample(ctx, p.processes)
 	if err != nil {
 		return nil, err
 	}
@@ -280,12 +284,13 @@ func (h *handler) route(version string, rest []string) (any, error) {
 	return nil, notFound("Not Found")
 }
 
-// sample is the latest sample and the clock to read it with.
-func (h *handler) sample() (Sample, time.Time, error) {
+// sample is a current sample, with the processes when procs is set, and the
+// clock to read it with.
+func (h *handler) sample(ctx context.Context, procs bool) (Sample, time.Time, error) {
 	if h.opts.Sampler == nil {
 		return Sample{}, time.Time{}, &apiError{status: http.StatusServiceUnavailable, detail: "no sampler configured"}
 	}
-	s, err := h.opts.Sampler.Latest()
+	s, err := h.opts.Sampler.Current(ctx, procs)
 	if errors.Is(err, ErrNoSample) {
 		return Sample{}, time.Time{}, &apiError{status: http.StatusServiceUnavailable, detail: err.Error()}
 	}

@@ -26,9 +26,11 @@ import (
 // HostSource measures the machine it runs on with gopsutil, computing each
 // figure the way Glances 3 (through psutil) does. It remembers the previous
 // call's counters to turn them into percentages and deltas: the first call
-// reports cpu percentages since boot and zero deltas.
+// reports cpu percentages since boot and zero deltas. Sample measures the
+// host; Processes, which costs far more, lists the processes.
 type HostSource struct {
 	noProcs  bool
+	maxProcs int
 	procRoot string
 	sysRoot  string
 	fsHide   []*regexp.Regexp
@@ -39,8 +41,11 @@ type HostSource struct {
 	prevPer   []cpu.TimesStat
 	prevStats cpuStats
 	prevNet   map[string]net.IOCountersStat
-	procs     processTracker
 	static    *hostStatic
+
+	procsMu     sync.Mutex
+	procs       processTracker
+	prevProcsAt time.Time
 }
 
 // hostStatic is what does not change while the machine runs, read once.
@@ -62,6 +67,17 @@ func WithoutProcesses() HostOption {
 	return func(h *HostSource) { h.noProcs = true }
 }
 
+// DefaultMaxProcesses is how many processes Processes reads at most, unless
+// WithMaxProcesses says otherwise: it bounds what one request for the
+// process list can cost on a crowded machine.
+const DefaultMaxProcesses = 4096
+
+// WithMaxProcesses sets how many processes Processes reads at most, the
+// lowest pids first; n <= 0 means DefaultMaxProcesses.
+func WithMaxProcesses(n int) HostOption {
+	return func(h *HostSource) { h.maxProcs = n }
+}
+
 // NewHostSource returns a Source for this machine. Like gopsutil it reads
 // HOST_PROC and HOST_SYS, so a containerised worker can be pointed at the
 // host's /proc and /sys.
@@ -77,6 +93,9 @@ func NewHostSource(opts ...HostOption) *HostSource {
 	for _, o := range opts {
 		o(h)
 	}
+	if h.maxProcs <= 0 {
+		h.maxProcs = DefaultMaxProcesses
+	}
 	return h
 }
 
@@ -87,11 +106,11 @@ func envOr(key, def string) string {
 	return def
 }
 
-var _ Source = (*HostSource)(nil)
+var _ ProcessSource = (*HostSource)(nil)
 
-// Sample measures the host now. Only the cpu and memory figures are required;
-// a plugin whose data cannot be read (no swap, no /sys) is left empty, as
-// Glances leaves it.
+// Sample measures the host now, without processes. Only the cpu and memory
+// figures are required; a plugin whose data cannot be read (no swap, no
+// /sys) is left empty, as Glances leaves it.
 func (h *HostSource) Sample(ctx context.Context) (Sample, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -129,12 +148,31 @@ func (h *HostSource) Sample(ctx context.Context) (Sample, error) {
 	}
 	s.FS = h.sampleFS(ctx)
 	s.Network = h.sampleNetwork(ctx, since)
-	if !h.noProcs {
-		s.Processes, s.ProcessCount = h.procs.sample(ctx, vm.Total, since, now)
-	}
 
 	h.prevAt = now
 	return s, nil
+}
+
+// Processes lists the processes, busiest first, with cpu percentages since
+// the previous call (0 for a process seen for the first time, as in
+// Glances). It reads at most the source's maximum number of processes.
+func (h *HostSource) Processes(ctx context.Context, memTotal uint64) ([]Process, ProcessCount, error) {
+	if h.noProcs {
+		return []Process{}, ProcessCount{}, nil
+	}
+	h.procsMu.Lock()
+	defer h.procsMu.Unlock()
+	now := time.Now()
+	since := 1.0
+	if !h.prevProcsAt.IsZero() {
+		since = now.Sub(h.prevProcsAt).Seconds()
+	}
+	procs, count, err := h.procs.sample(ctx, memTotal, since, now, h.maxProcs)
+	if err != nil {
+		return nil, ProcessCount{}, err
+	}
+	h.prevProcsAt = now
+	return procs, count, nil
 }
 
 func (h *HostSource) staticInfo(ctx context.Context) (*hostStatic, error) {

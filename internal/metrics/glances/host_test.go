@@ -152,6 +152,9 @@ func TestHostSourceReal(t *testing.T) {
 		t.Errorf("boot time = %v", s.BootTime)
 	}
 
+	if s.Processes, s.ProcessCount, err = h.Processes(t.Context(), s.Mem.Total); err != nil {
+		t.Fatalf("processes: %v", err)
+	}
 	me := slices.IndexFunc(s.Processes, func(p Process) bool { return p.PID == os.Getpid() })
 	if me < 0 {
 		t.Fatalf("processlist (%d entries) lacks the test process %d", len(s.Processes), os.Getpid())
@@ -182,6 +185,9 @@ func TestHostSourceReal(t *testing.T) {
 	q, err := quiet.Sample(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if procs, count, err := quiet.Processes(t.Context(), q.Mem.Total); err != nil || len(procs) != 0 || count.Total != 0 {
+		t.Errorf("WithoutProcesses processes: %d, count %d, %v", len(procs), count.Total, err)
 	}
 	if q.Processes != nil || q.ProcessCount.Total != 0 || q.Mem.Total == 0 {
 		t.Errorf("WithoutProcesses sample: %d processes, mem %d", len(q.Processes), q.Mem.Total)

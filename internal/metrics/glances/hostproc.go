@@ -3,6 +3,7 @@ package glances
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"os/user"
 	"slices"
 	"strconv"
@@ -29,12 +30,16 @@ type procPrev struct {
 	io      []uint64 // read, write bytes; nil when unreadable
 }
 
-// sample lists every process, busiest first as Glances sorts them. A process
-// that exits while being read is left out.
-func (t *processTracker) sample(ctx context.Context, memTotal uint64, since float64, now time.Time) ([]Process, ProcessCount) {
+// sample lists the processes, at most limit of them (the lowest pids),
+// busiest first as Glances sorts them. A process that exits while being read
+// is left out.
+func (t *processTracker) sample(ctx context.Context, memTotal uint64, since float64, now time.Time, limit int) ([]Process, ProcessCount, error) {
 	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
-		return nil, ProcessCount{}
+		return nil, ProcessCount{}, fmt.Errorf("list pids: %w", err)
+	}
+	if len(pids) > limit {
+		pids = pids[:limit]
 	}
 	next := make(map[int32]procPrev, len(pids))
 	out := make([]Process, 0, len(pids))
@@ -67,7 +72,7 @@ func (t *processTracker) sample(ctx context.Context, memTotal uint64, since floa
 		}
 		return cmp.Compare(a.PID, b.PID)
 	})
-	return out, count
+	return out, count, nil
 }
 
 func (t *processTracker) one(ctx context.Context, pid int32, memTotal uint64, since float64, now time.Time, next map[int32]procPrev) (Process, bool) {

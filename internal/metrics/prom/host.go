@@ -1,6 +1,7 @@
 package prom
 
 import (
+	"context"
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,8 +58,24 @@ func (c *hostCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// currentSampler is a HostSampler that measures again when its latest sample
+// is too old; *glances.Sampler is one.
+type currentSampler interface {
+	Current(ctx context.Context, procs bool) (glances.Sample, error)
+}
+
+// sample is the host sample a scrape reports: a current one when the source
+// measures on demand, its latest otherwise.
+func (c *hostCollector) sample() (glances.Sample, error) {
+	if cs, ok := c.src.(currentSampler); ok {
+		// Collect has no context; a host sample is local file reads.
+		return cs.Current(context.Background(), false)
+	}
+	return c.src.Latest()
+}
+
 func (c *hostCollector) Collect(ch chan<- prometheus.Metric) {
-	s, err := c.src.Latest()
+	s, err := c.sample()
 	if errors.Is(err, glances.ErrNoSample) {
 		return // starting up: nothing measured yet is not a failure
 	}
