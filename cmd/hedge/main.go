@@ -118,7 +118,7 @@ func (f *workerFlags) bind(c *cobra.Command, metricsAddr string) {
 
 func upCommand() *cobra.Command {
 	var f serverFlags
-	var apiAddr, clusterAddr, name string
+	var apiAddr, clusterAddr, name, kubeProgram string
 	var labels []string
 	var demo bool
 	var pf pressureFlags
@@ -139,6 +139,7 @@ func upCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
+				KubeProgram:   kubeProgram,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
@@ -152,6 +153,7 @@ func upCommand() *cobra.Command {
 	c.Flags().StringVar(&name, "name", role.Hostname(), "name of the cluster and of the worker")
 	c.Flags().StringArrayVar(&labels, "label", nil, "worker label key=value (repeatable)")
 	c.Flags().BoolVar(&demo, "demo", false, "deploy the bundled example application (examples/hello.yaml) once up")
+	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
 	pf.bind(c)
 	wf.bind(c, "127.0.0.1:61208")
 	return c
@@ -159,7 +161,7 @@ func upCommand() *cobra.Command {
 
 func rootCommand() *cobra.Command {
 	var f serverFlags
-	var addr string
+	var addr, kubeProgram string
 	var clusterTimeout time.Duration
 	var pf pressureFlags
 	c := &cobra.Command{
@@ -172,7 +174,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
 				},
@@ -182,6 +184,7 @@ func rootCommand() *cobra.Command {
 	f.bind(c)
 	c.Flags().StringVar(&addr, "api-addr", "127.0.0.1:10000", "address of the REST API (clusters dial it too)")
 	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 15*time.Second, "a cluster silent this long is NOT_READY and its instances move")
+	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	return c
 }
@@ -278,3 +281,6 @@ func firstNonEmpty(a, b string) string {
 	}
 	return b
 }
+
+// kubeProgramUsage documents --kube-program.
+const kubeProgramUsage = "hedge-kube program, which Kubernetes support needs (default: next to hedge, then on PATH)"

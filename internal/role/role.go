@@ -39,8 +39,11 @@ type RootConfig struct {
 	MetricsToken string
 	// Pressure puts the nodes of Kubernetes clusters under pressure control.
 	Pressure PressureConfig
-	Logger   *slog.Logger
-	Out      io.Writer
+	// KubeProgram is the hedge-kube program (found next to hedge, then on
+	// PATH, when empty).
+	KubeProgram string
+	Logger      *slog.Logger
+	Out         io.Writer
 	// Ready, when set, is called with the API URL once it is listening.
 	Ready func(url string)
 }
@@ -134,7 +137,12 @@ func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp})
+	kubeLevel := "info"
+	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		kubeLevel = "debug"
+	}
+	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel}
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -230,6 +238,8 @@ type UpConfig struct {
 	// Demo deploys the bundled example application once Hedge is up.
 	Demo     bool
 	Pressure PressureConfig
+	// KubeProgram is the hedge-kube program; see RootConfig.
+	KubeProgram string
 	// Worker carries the worker's runtime and metrics settings.
 	Worker WorkerConfig
 	Logger *slog.Logger
@@ -247,7 +257,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return err
 	}
 	defer st.Close()
-	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure,
+	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram,
 		MetricsToken: cfg.Worker.MetricsToken, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	r, au, err := newRoot(st, rcfg)
 	if err != nil {
