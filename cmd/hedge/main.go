@@ -118,7 +118,7 @@ func (f *workerFlags) bind(c *cobra.Command, metricsAddr string) {
 
 func upCommand() *cobra.Command {
 	var f serverFlags
-	var apiAddr, clusterAddr, name string
+	var apiAddr, clusterAddr, name, kubeProgram string
 	var labels []string
 	var demo bool
 	var origins, dashboards []string
@@ -141,6 +141,7 @@ func upCommand() *cobra.Command {
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
 				CORSOrigins:   append(origins, dashboards...),
+				KubeProgram:   kubeProgram,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
@@ -156,6 +157,7 @@ func upCommand() *cobra.Command {
 	c.Flags().BoolVar(&demo, "demo", false, "deploy the bundled example application (examples/hello.yaml) once up")
 	c.Flags().StringArrayVar(&origins, "cors-origin", nil, "web origin allowed to call the API from a browser, e.g. http://dash.example:8080 (repeatable; * for any)")
 	c.Flags().StringArrayVar(&dashboards, "dashboard-origin", nil, "origin where Oakestra's dashboard is served (repeatable); the same as --cors-origin (docs/oakestra.md)")
+	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
 	pf.bind(c)
 	wf.bind(c, "127.0.0.1:61208")
 	return c
@@ -163,7 +165,7 @@ func upCommand() *cobra.Command {
 
 func rootCommand() *cobra.Command {
 	var f serverFlags
-	var addr string
+	var addr, kubeProgram string
 	var clusterTimeout time.Duration
 	var origins []string
 	var pf pressureFlags
@@ -177,7 +179,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
 				},
@@ -188,6 +190,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringVar(&addr, "api-addr", "127.0.0.1:10000", "address of the REST API (clusters dial it too)")
 	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 15*time.Second, "a cluster silent this long is NOT_READY and its instances move")
 	c.Flags().StringArrayVar(&origins, "cors-origin", nil, "web origin allowed to call the API from a browser, such as Oakestra's dashboard (repeatable; * for any)")
+	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	return c
 }
@@ -284,3 +287,6 @@ func firstNonEmpty(a, b string) string {
 	}
 	return b
 }
+
+// kubeProgramUsage documents --kube-program.
+const kubeProgramUsage = "hedge-kube program, which Kubernetes support needs (default: next to hedge, then on PATH)"

@@ -42,6 +42,9 @@ type RootConfig struct {
 	// CORSOrigins are the web origins allowed to call the API from a
 	// browser (root.WithCORS), such as Oakestra's dashboard; none by default.
 	CORSOrigins []string
+	// KubeProgram is the hedge-kube program (found next to hedge, then on
+	// PATH, when empty).
+	KubeProgram string
 	Logger      *slog.Logger
 	Out         io.Writer
 	// Ready, when set, is called with the API URL once it is listening.
@@ -137,7 +140,12 @@ func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp})
+	kubeLevel := "info"
+	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		kubeLevel = "debug"
+	}
+	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel}
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -233,6 +241,8 @@ type UpConfig struct {
 	// Demo deploys the bundled example application once Hedge is up.
 	Demo     bool
 	Pressure PressureConfig
+	// KubeProgram is the hedge-kube program; see RootConfig.
+	KubeProgram string
 	// Worker carries the worker's runtime and metrics settings.
 	Worker WorkerConfig
 	// CORSOrigins are the web origins allowed to call the API from a
@@ -253,7 +263,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return err
 	}
 	defer st.Close()
-	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure,
+	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram,
 		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	r, au, err := newRoot(st, rcfg)
 	if err != nil {

@@ -75,6 +75,8 @@ type harnessOptions struct {
 	// admin creates the admin user (argon2 hashing is slow under -race, so
 	// only tests that need it pay for it).
 	admin bool
+	// kube configures Kubernetes support (off by default).
+	kube KubeOptions
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -97,7 +99,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			t.Fatalf("EnsureAdmin: %v", err)
 		}
 	}
-	r, err := New(Config{Store: o.store, Auth: a, ClusterTimeout: o.clusterTimeout, Now: o.clock.Now})
+	r, err := New(Config{Store: o.store, Auth: a, ClusterTimeout: o.clusterTimeout, Now: o.clock.Now, Kube: o.kube})
 	if err != nil {
 		t.Fatalf("root.New: %v", err)
 	}

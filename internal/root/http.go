@@ -48,7 +48,7 @@ func (r *Root) Handler() http.Handler {
 	r.registerApps(a)
 	r.registerInfra(a)
 	r.registerTopology(a)
-	r.kube.register(a)
+	r.kube.register(mux, r)
 	mux.Handle("/link/v1/", r.server.Handler())
 	return mux
 }

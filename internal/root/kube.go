@@ -1,99 +1,174 @@
-//go:build !noKube
-
 package root
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
-
-	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
-	"github.com/hedgeorch/hedge/internal/kube"
+	"github.com/hedgeorch/hedge/internal/kube/kubeproc"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
-// This file plugs Kubernetes clusters and Helm enablers (internal/kube) into
-// the root. Builds with the noKube tag use kube_stub.go instead and link
-// neither client-go nor Helm.
+// This file plugs Kubernetes clusters and Helm enablers into the root. They
+// live in the hedge-kube program (cmd/hedge-kube, internal/kube), which
+// links client-go and Helm so that this binary does not: the root starts
+// it when the Kubernetes API is first used, forwards that API to it with
+// the caller's identity, and serves its calls back (joining clusters, the
+// link) on a socket of its own (internal/kube/kubeproc).
 
-// kubeHook holds the root's Kubernetes manager; nil m when it could not be
-// loaded (the error is logged and the rest of the root works).
-type kubeHook struct{ m *kube.Manager }
+// KubeOptions configure the root's Kubernetes support.
+type KubeOptions struct {
+	// Dir holds hedge-kube's sockets and store (the root's data
+	// directory). Empty: Kubernetes support is off and its paths answer
+	// 503.
+	Dir string
+	// Program is hedge-kube's path; next to the running executable, then
+	// on PATH, when empty.
+	Program string
+	// Launch starts hedge-kube instead of running Program (tests run it
+	// in-process).
+	Launch kubeproc.Launcher
+	// LogLevel is hedge-kube's log level.
+	LogLevel string
+}
+
+// kubePaths are the API paths hedge-kube serves (internal/kube/http.go).
+var kubePaths = []string{"/api/k8sclusters/", "/api/chartrepo", "/api/chartrepo/", "/api/enabler/"}
+
+// kubeHook holds the supervisor of hedge-kube; nil when it could not be
+// set up (the error is logged and the rest of the root works).
+type kubeHook struct{ s *kubeproc.Supervisor }
 
 func newKubeHook(r *Root) *kubeHook {
-	cfg := kube.Config{Store: r.cfg.Store, Root: kubeRoot{r}, Logger: r.log, Now: r.cfg.Now}
+	var pressure []byte
 	if p := r.cfg.KubePressure; p != nil {
-		cfg.Pressure = (*kube.PressureConfig)(p)
+		var err error
+		if pressure, err = json.Marshal(p); err != nil {
+			r.log.Error("kubernetes pressure control off", "err", err)
+		}
 	}
-	m, err := kube.New(cfg)
+	o := r.cfg.Kube
+	s, err := kubeproc.NewSupervisor(kubeproc.Options{
+		Dir: o.Dir, Program: o.Program, Launch: o.Launch, LogLevel: o.LogLevel,
+		Backplane: r.kubeBackplane(), Legacy: r.cfg.Store, Pressure: pressure, Logger: r.log,
+	})
 	if err != nil {
 		r.log.Error("kubernetes clusters unavailable", "err", err)
 		return &kubeHook{}
 	}
-	return &kubeHook{m: m}
+	return &kubeHook{s: s}
 }
 
-// Kube returns the root's Kubernetes manager (nil if it failed to load), for
-// callers such as FADepl and pressure that act on Kubernetes clusters.
-func (r *Root) Kube() *kube.Manager { return r.kube.m }
-
-func (h *kubeHook) register(a huma.API) {
-	if h.m == nil {
-		return
+// register routes the Kubernetes paths to hedge-kube once the caller is
+// authenticated; hedge-kube checks the Admin role of changes.
+func (h *kubeHook) register(mux *http.ServeMux, r *Root) {
+	fwd := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if h.s == nil {
+			kubeproc.WriteError(w, http.StatusServiceUnavailable, "Kubernetes support is unavailable: see the root's log")
+			return
+		}
+		tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			kubeproc.WriteError(w, http.StatusUnauthorized, "missing bearer token: log in with POST /api/auth/login")
+			return
+		}
+		claims, err := r.cfg.Auth.Verify(tok)
+		if err != nil {
+			kubeproc.WriteError(w, http.StatusUnauthorized, "invalid or expired token")
+			return
+		}
+		h.s.Forward(w, req, kubeproc.Caller{User: claims.Subject, Admin: claims.IsAdmin()})
+	})
+	for _, p := range kubePaths {
+		mux.Handle(p, fwd)
 	}
-	kube.Register(a, h.m, kube.APIOptions{Security: secured, RequireAdmin: requireAdmin})
 }
 
-// run starts the manager and returns a function that waits for it to stop
-// once ctx has ended.
+// run runs hedge-kube's supervisor and returns a function that waits for
+// it to stop once ctx has ended.
 func (h *kubeHook) run(ctx context.Context) (wait func()) {
-	if h.m == nil {
+	if h.s == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.m.Run(ctx)
+		h.s.Run(ctx)
 	}()
 	return func() { <-done }
 }
 
-// kubeRoot is the root as internal/kube sees it: a Kubernetes cluster joins
-// like a Hedge cluster and talks the link protocol in-process.
-type kubeRoot struct{ r *Root }
+// kubeBackplane serves hedge-kube's calls: a Kubernetes cluster joins like
+// a Hedge cluster and then talks the link protocol.
+func (r *Root) kubeBackplane() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+kubeproc.PathJoin, func(w http.ResponseWriter, req *http.Request) {
+		var in kubeproc.JoinRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<20)).Decode(&in); err != nil {
+			kubeproc.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
+			return
+		}
+		id, cred, err := r.kubeJoin(req.Context(), in.Name)
+		writeKube(w, kubeproc.JoinResponse{ID: id, Credential: cred}, err)
+	})
+	mux.HandleFunc("GET "+kubeproc.PathClusters, func(w http.ResponseWriter, _ *http.Request) {
+		writeKube(w, r.Clusters(false), nil)
+	})
+	mux.HandleFunc("PUT "+kubeproc.PathClusters+"/{id}/labels", func(w http.ResponseWriter, req *http.Request) {
+		var in kubeproc.LabelsRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<20)).Decode(&in); err != nil {
+			kubeproc.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
+			return
+		}
+		writeKube(w, nil, r.setClusterLabels(req.PathValue("id"), in.Labels))
+	})
+	mux.HandleFunc("DELETE "+kubeproc.PathClusters+"/{id}", func(w http.ResponseWriter, req *http.Request) {
+		writeKube(w, nil, r.forgetCluster(req.PathValue("id")))
+	})
+	mux.Handle(kubeproc.PathLink, r.server.Handler())
+	return mux
+}
 
-var _ kube.Root = kubeRoot{}
+func writeKube(w http.ResponseWriter, v any, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		kubeproc.WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, link.ErrInvalid):
+		kubeproc.WriteError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		kubeproc.WriteError(w, http.StatusInternalServerError, err.Error())
+	case v == nil:
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
 
-// JoinCluster admits a cluster tier with a short-lived join token that never
+// kubeJoin admits a cluster tier with a short-lived join token that never
 // leaves the process.
-func (k kubeRoot) JoinCluster(ctx context.Context, name string) (string, string, error) {
-	tok, err := k.r.cfg.Auth.CreateJoinToken(auth.JoinKindCluster, time.Minute)
+func (r *Root) kubeJoin(ctx context.Context, name string) (string, string, error) {
+	tok, err := r.cfg.Auth.CreateJoinToken(auth.JoinKindCluster, time.Minute)
 	if err != nil {
 		return "", "", err
 	}
-	resp, err := k.r.Join(ctx, link.JoinRequest{Token: tok, Name: name})
+	resp, err := r.Join(ctx, link.JoinRequest{Token: tok, Name: name})
 	if err != nil {
 		return "", "", err
 	}
 	return resp.ID, resp.Credential, nil
 }
 
-// LinkClient returns a link client that calls the root's link handler in
-// memory.
-func (k kubeRoot) LinkClient(credential string) *link.Client {
-	return link.NewClient("http://root.in-process", credential, &http.Client{Transport: handlerTransport{k.r.server.Handler()}})
-}
-
-// SetClusterLabels stores the labels of a cluster; reports cannot change
+// setClusterLabels stores the labels of a cluster; reports cannot change
 // them.
-func (k kubeRoot) SetClusterLabels(id string, labels map[string]string) error {
-	r := k.r
+func (r *Root) setClusterLabels(id string, labels map[string]string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.clusters[id]
@@ -109,10 +184,9 @@ func (k kubeRoot) SetClusterLabels(id string, labels map[string]string) error {
 	return nil
 }
 
-// ForgetCluster removes a cluster and its credential; its instances are
+// forgetCluster removes a cluster and its credential; its instances are
 // placed again on other clusters.
-func (k kubeRoot) ForgetCluster(id string) error {
-	r := k.r
+func (r *Root) forgetCluster(id string) error {
 	if err := r.creds.Revoke(id); err != nil {
 		return fmt.Errorf("revoke credential: %w", err)
 	}
@@ -137,46 +211,3 @@ func (k kubeRoot) ForgetCluster(id string) error {
 	r.trigger()
 	return nil
 }
-
-// Clusters lists every cluster of the root.
-func (k kubeRoot) Clusters() []api.Cluster { return k.r.Clusters(false) }
-
-// handlerTransport serves HTTP requests with a handler in memory. The
-// response is complete when ServeHTTP returns, which suits the link's
-// requests and long-polls.
-type handlerTransport struct{ h http.Handler }
-
-func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	w := &memWriter{header: http.Header{}, code: http.StatusOK}
-	t.h.ServeHTTP(w, req)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	return &http.Response{
-		StatusCode: w.code, Status: http.StatusText(w.code), Header: w.header,
-		Body: readCloser{bytes.NewReader(w.body.Bytes())}, ContentLength: int64(w.body.Len()),
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Request: req,
-	}, nil
-}
-
-type memWriter struct {
-	header http.Header
-	body   bytes.Buffer
-	code   int
-	wrote  bool
-}
-
-func (w *memWriter) Header() http.Header { return w.header }
-func (w *memWriter) WriteHeader(code int) {
-	if !w.wrote {
-		w.code, w.wrote = code, true
-	}
-}
-func (w *memWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	return w.body.Write(b)
-}
-
-type readCloser struct{ *bytes.Reader }
-
-func (readCloser) Close() error { return nil }

@@ -1,6 +1,7 @@
 package root
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -10,5 +11,8 @@ import (
 // loop, the link's long-polls and the HTTP servers the tests start must all
 // stop when their test ends.
 func TestMain(m *testing.M) {
+	if os.Getenv(fakeKubeEnv) != "" { // started by a root under test as hedge-kube
+		os.Exit(fakeKube())
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -43,10 +43,12 @@ type Config struct {
 	// KubePressure, when set, puts the nodes of the Kubernetes clusters
 	// under pressure control (the root is their cluster tier).
 	KubePressure *KubePressure
+	// Kube configures the Kubernetes support (the hedge-kube program).
+	Kube KubeOptions
 }
 
 // KubePressure configures pressure control of Kubernetes nodes; see
-// kube.PressureConfig, which it converts to.
+// kube.PressureConfig, which hedge-kube reads it as (JSON).
 type KubePressure struct {
 	Policy      pressure.Policy
 	Interval    time.Duration
@@ -73,8 +75,8 @@ type Root struct {
 	// nodeCtl holds cordon and drain orders by node id; they reach the
 	// node's cluster with its assignments.
 	nodeCtl map[string]nodeControl
-	// kube drives Kubernetes clusters and enablers (kube.go; a no-op in
-	// noKube builds).
+	// kube runs hedge-kube, which drives Kubernetes clusters and enablers
+	// (kube.go).
 	kube *kubeHook
 	// latencyTopo is the topology latency constraints are resolved over;
 	// nil until needed and after every change (latency.go).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/kube"
+	"github.com/hedgeorch/hedge/internal/kube/kubeproc"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/root"
 	"github.com/hedgeorch/hedge/internal/store"
@@ -26,11 +28,49 @@ import (
 
 const adminPassword = "admin-secret-1"
 
-// hedge is a root served by httptest with a logged-in admin client.
+// hedge is a root served by httptest with a logged-in admin client. Its
+// hedge-kube runs in-process (inKube) but over the real sockets: the root
+// forwards the Kubernetes API to it and it links its clusters back.
 type hedge struct {
 	root   *root.Root
 	url    string
 	client *api.Client
+	kubes  chan *kube.Child
+	child  *kube.Child
+}
+
+// Kube returns the manager of the root's hedge-kube once it has started.
+func (h *hedge) Kube() *kube.Manager {
+	if h.child == nil {
+		select {
+		case h.child = <-h.kubes:
+		case <-time.After(time.Minute):
+			panic("hedge-kube did not start")
+		}
+	}
+	return h.child.Manager()
+}
+
+// inKube launches hedge-kube's code in this process, on a duplicate of the
+// socket the root made, as the program would run it.
+func inKube(log *slog.Logger, kubes chan<- *kube.Child) kubeproc.Launcher {
+	return func(ctx context.Context, cfg kubeproc.ChildConfig, ln *net.UnixListener) (func() error, error) {
+		c, err := kube.NewChild(cfg, log.With("program", "hedge-kube"))
+		if err != nil {
+			return nil, err
+		}
+		dup, err := kubeproc.DupListener(ln)
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case kubes <- c:
+		default:
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.Serve(ctx, dup) }()
+		return func() error { return <-done }, nil
+	}
 }
 
 func startHedge(t *testing.T) *hedge {
@@ -54,7 +94,9 @@ func startHedge(t *testing.T) *hedge {
 		Default:     pressure.Thresholds{CPUPercent: 80},
 		MinPressure: time.Second, TaintAfter: 2 * time.Second, MinCalm: 2 * time.Second,
 	}}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: log, KubePressure: kp})
+	kubes := make(chan *kube.Child, 1)
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: log, KubePressure: kp,
+		Kube: root.KubeOptions{Dir: kubeDir(t), Launch: inKube(log, kubes)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +109,18 @@ func startHedge(t *testing.T) *hedge {
 	if _, err := c.Login(context.Background(), auth.AdminUser, adminPassword); err != nil {
 		t.Fatal(err)
 	}
-	return &hedge{root: r, url: srv.URL, client: c}
+	return &hedge{root: r, url: srv.URL, client: c, kubes: kubes}
+}
+
+// kubeDir is a short directory for the sockets (a unix socket's path is
+// at most 107 bytes; t.TempDir's can be longer).
+func kubeDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "hedge-kube")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }
 
 // testWriter sends the root's log to the test log while the test runs.

@@ -329,7 +329,7 @@ func (s *suite) servicesAsDeployments(t *testing.T) {
 
 func (s *suite) fadeplRegions(t *testing.T) {
 	ctx := context.Background()
-	m := s.h.root.Kube()
+	m := s.h.Kube()
 	app := &topology.FADepl{Name: "camapp", Microservices: []topology.Microservice{{
 		Name:       "cam",
 		Deployment: topology.Deployment{Replicas: 1, Containers: []topology.Container{{Name: "cam", Image: "registry.invalid/cam:1", CPUMillis: 100, MemoryBytes: 32 << 20}}},
@@ -505,7 +505,7 @@ func (s *suite) nodePressure(t *testing.T) {
 	podsOn, cleanup := s.pressureWorkloads(t)
 	defer cleanup()
 	before := podsOn()
-	act, err := s.h.root.Kube().Actuator("edge-b")
+	act, err := s.h.Kube().Actuator("edge-b")
 	if err != nil {
 		t.Fatal(err)
 	}
