@@ -110,6 +110,13 @@ func TestKubeChildGetsCallerAndRefusesStrangers(t *testing.T) {
 	if code, body := h.kubeCall(http.MethodGet, "/api/k8sclusters/", ""); code != http.StatusUnauthorized {
 		t.Errorf("no token: %d %s; want 401", code, body)
 	}
+	// Looking costs nothing: while nothing Kubernetes was ever stored, the
+	// lists answer [] without starting hedge-kube (the fake would echo).
+	for _, p := range []string{"/api/k8sclusters/", "/api/chartrepo", "/api/enabler/instanced"} {
+		if code, body := h.kubeCall(http.MethodGet, p, admin.Token); code != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+			t.Errorf("GET %s before any change = %d %s; want 200 [] from the root itself", p, code, body)
+		}
+	}
 	for _, tt := range []struct {
 		name, token, user string
 		admin             bool
@@ -125,6 +132,11 @@ func TestKubeChildGetsCallerAndRefusesStrangers(t *testing.T) {
 				t.Errorf("hedge-kube was told %+v; want %+v (and no bearer token)", got, want)
 			}
 		})
+	}
+
+	// Once hedge-kube runs, lists go to it.
+	if code, body := h.kubeCall(http.MethodGet, "/api/k8sclusters/", admin.Token); code != http.StatusOK || !strings.Contains(string(body), `"path":"/api/k8sclusters/"`) {
+		t.Errorf("GET /api/k8sclusters/ after a change = %d %s; want hedge-kube's answer", code, body)
 	}
 
 	for _, sock := range []string{kubeproc.ChildSocket, kubeproc.RootSocket} {
