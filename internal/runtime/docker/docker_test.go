@@ -378,7 +378,7 @@ func TestDockerOutOfMemoryIsReported(t *testing.T) {
 	}
 	httpGet(t, port, "/")
 	// The answer never comes: the kernel kills the server first.
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/alloc?mb=100")
+	resp, err := plainHTTP.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/alloc?mb=100")
 	if err == nil {
 		resp.Body.Close()
 	}
@@ -388,13 +388,17 @@ func TestDockerOutOfMemoryIsReported(t *testing.T) {
 	}
 }
 
+// plainHTTP opens a new connection per request: a kept-alive connection to a
+// container that is then killed would outlive the test (goleak).
+var plainHTTP = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // httpGet waits for the server on the host port to answer path with 200 and
 // returns the body.
 func httpGet(t testing.TB, port int, path string) string {
 	t.Helper()
 	var body string
 	eventually(t, "the server answers "+path+" on host port "+strconv.Itoa(port), func() bool {
-		resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + path)
+		resp, err := plainHTTP.Get("http://127.0.0.1:" + strconv.Itoa(port) + path)
 		if err != nil {
 			return false
 		}
