@@ -201,10 +201,12 @@ func (c *Client) ListAppServices(ctx context.Context, appID string) ([]Service, 
 	return svcs, err
 }
 
-// GetService returns one service by ID, with its instances.
+// GetService returns one service by ID, with its instances, without their
+// log tails (Logs reads those): the view is polled while waiting, and the
+// tails are what costs the workers.
 func (c *Client) GetService(ctx context.Context, serviceID string) (Service, error) {
 	var svc Service
-	err := c.call(ctx, request{method: http.MethodGet, path: "/api/service/" + url.PathEscape(serviceID)}, &svc)
+	err := c.call(ctx, request{method: http.MethodGet, path: "/api/service/" + url.PathEscape(serviceID) + "?logs=false"}, &svc)
 	return svc, err
 }
 

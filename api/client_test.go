@@ -150,7 +150,7 @@ func TestClientRequests(t *testing.T) {
 		{
 			name: "get service", answer: `{"microserviceID":"s1"}`,
 			call:   func(c *Client) (any, error) { return c.GetService(ctx, "s1") },
-			method: "GET", path: "/api/service/s1", want: Service{ID: "s1"},
+			method: "GET", path: "/api/service/s1", query: "logs=false", want: Service{ID: "s1"},
 		},
 		{
 			name: "delete service", status: http.StatusNoContent,

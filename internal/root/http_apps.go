@@ -30,6 +30,15 @@ type serviceIDPath struct {
 	ID string `path:"id" maxLength:"64"`
 }
 
+// serviceView is the input of GET /api/service/{id}: Oakestra's clients read
+// each instance's log tail in the view (the default); Hedge's own client,
+// which polls the view while it waits, asks without them, since fetching
+// every instance's tail from its worker is what a view costs most.
+type serviceView struct {
+	ID   string `path:"id" maxLength:"64"`
+	Logs bool   `query:"logs" default:"true" doc:"include each instance's log tail (instance_list[n].logs)"`
+}
+
 type instancePath struct {
 	ID string `path:"id" maxLength:"64"`
 	N  int    `path:"n" minimum:"0"`
@@ -198,10 +207,13 @@ func (r *Root) registerApps(a huma.API) {
 		OperationID: "get-service", Method: http.MethodGet, Path: "/api/service/{id}", Tags: stags,
 		Summary: "Get a service with its instances", Security: secured,
 		Description: "`instance_list` holds each instance's number, status, reason, cluster and node. States: " + stateDoc,
-	}, func(ctx context.Context, in *serviceIDPath) (*struct{ Body api.Service }, error) {
+	}, func(ctx context.Context, in *serviceView) (*struct{ Body api.Service }, error) {
 		s, err := r.Service(caller(ctx), in.ID)
 		if err != nil {
 			return nil, apiError(err)
+		}
+		if !in.Logs {
+			return &struct{ Body api.Service }{Body: s}, nil
 		}
 		return &struct{ Body api.Service }{Body: r.withLogs(ctx, caller(ctx), s)}, nil
 	})

@@ -61,6 +61,7 @@ func OpenBolt(path string, opts ...BoltOption) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state store %s: %w", path, err)
 	}
+	db.MaxBatchDelay = batchDelay
 	return &boltStore{db: db}, nil
 }
 
@@ -79,6 +80,22 @@ func (s *boltStore) Update(fn func(tx Tx) error) error {
 		return fn(tx)
 	}))
 }
+
+// batchDelay bounds how long a Batch waits for other writers to join it: a
+// worker starting many instances at once shares one sync among them, a lone
+// writer waits only this long.
+const batchDelay = 2 * time.Millisecond
+
+// Batch implements Batcher: concurrent calls share one commit and one sync.
+func (s *boltStore) Batch(fn func(tx Tx) error) error {
+	return closedErr("batch", s.db.Batch(func(btx *bolt.Tx) error {
+		tx := &boltTx{tx: btx}
+		defer func() { tx.closed = true }()
+		return fn(tx)
+	}))
+}
+
+var _ Batcher = (*boltStore)(nil)
 
 // closedErr turns bbolt's "database not open" into ErrClosed, as NewMemory
 // reports it.

@@ -43,6 +43,22 @@ type Store interface {
 	Close() error
 }
 
+// Batcher is implemented by stores that can commit several concurrent
+// writers' transactions with one disk sync (bbolt's Batch). Callers find it
+// by type assertion and fall back to Update. fn may run more than once (when
+// another fn of its batch fails), so it must be idempotent.
+type Batcher interface {
+	Batch(fn func(tx Tx) error) error
+}
+
+// Batch runs fn through s's Batch when s has one, else through Update.
+func Batch(s Store, fn func(tx Tx) error) error {
+	if b, ok := s.(Batcher); ok {
+		return b.Batch(fn)
+	}
+	return s.Update(fn)
+}
+
 // Tx is one transaction. It is only valid while the View or Update that
 // created it runs.
 type Tx interface {

@@ -30,7 +30,7 @@ func (w *Worker) startTask(a link.Assignment) (runtime.Driver, runtime.Task, err
 		return nil, runtime.Task{}, err
 	}
 	rec := taskRecord{Virtualization: a.Spec.Virtualization, Generation: a.Generation}
-	if err := w.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketTasks, id, rec) }); err != nil {
+	if err := store.Batch(w.cfg.Store, func(tx store.Tx) error { return tx.Put(bucketTasks, id, rec) }); err != nil {
 		return nil, runtime.Task{}, fmt.Errorf("record start of instance %s: %w", id, err)
 	}
 	t, err := d.Start(w.ctx, runtime.Spec{InstanceID: id, Service: a.Spec})
@@ -39,7 +39,7 @@ func (w *Worker) startTask(a link.Assignment) (runtime.Driver, runtime.Task, err
 		return nil, runtime.Task{}, err
 	}
 	rec.Handle = t.Handle
-	if err := w.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketTasks, id, rec) }); err != nil {
+	if err := store.Batch(w.cfg.Store, func(tx store.Tx) error { return tx.Put(bucketTasks, id, rec) }); err != nil {
 		// Without its handle the task could not be recovered after a
 		// restart: do not leave it running.
 		w.log.Warn("record instance handle; stopping it", "instance", id, "err", err)
@@ -84,7 +84,7 @@ func (w *Worker) watchLocked(d runtime.Driver, id string, in *instance, handle [
 // (nil: a record of a start under way): a later start of the same instance
 // may have replaced it meanwhile.
 func (w *Worker) forgetTask(id string, handle []byte) {
-	err := w.cfg.Store.Update(func(tx store.Tx) error {
+	err := store.Batch(w.cfg.Store, func(tx store.Tx) error { // idempotent: read, then delete if still ours
 		var rec taskRecord
 		err := tx.Get(bucketTasks, id, &rec)
 		switch {

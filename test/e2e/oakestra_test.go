@@ -174,6 +174,12 @@ func TestE2EOakestraWorkflow(t *testing.T) {
 		l := fmt.Sprint(o.instances(id)[0]["logs"])
 		return strings.Contains(l, "listening on"), l
 	})
+	// Hedge's own client polls the view without the tails (?logs=false).
+	for _, in := range arr(obj(o.call("GET", "/api/service/"+id+"?logs=false", nil, 200))["instance_list"]) {
+		if l := fmt.Sprint(obj(in)["logs"]); strings.Contains(l, "listening on") {
+			t.Errorf("?logs=false still carried the log tail %q", l)
+		}
+	}
 	o.call("POST", "/api/service/"+id+"/instance", nil, 200)
 	o.waitRunning(id, 2)
 	eventually(t, 10*time.Second, "two echo processes", func() (bool, string) {
