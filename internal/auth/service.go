@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/hedgeorch/hedge/internal/store"
@@ -60,6 +61,9 @@ type Options struct {
 	// with ErrBusy instead of queueing, so parallel logins cannot take
 	// memory without bound.
 	LoginConcurrency int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (see ClientAddress); none by default.
+	TrustedProxies []netip.Prefix
 	// Logger receives audit events (logins, user changes); never secrets.
 	Logger *slog.Logger
 }
@@ -78,6 +82,7 @@ type Service struct {
 	perUser    loginLimiter // keyed by user name and remote
 	perAddress loginLimiter // keyed by remote
 	hashing    chan struct{}
+	proxies    []netip.Prefix
 }
 
 type jwtSecret struct {
@@ -97,6 +102,7 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 		accessTTL:  opts.AccessTTL,
 		refreshTTL: opts.RefreshTTL,
 		log:        opts.Logger,
+		proxies:    opts.TrustedProxies,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
