@@ -75,6 +75,8 @@ type harnessOptions struct {
 	// admin creates the admin user (argon2 hashing is slow under -race, so
 	// only tests that need it pay for it).
 	admin bool
+	// auth changes the auth service's options (the clock is the harness's).
+	auth auth.Options
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -88,7 +90,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.clusterTimeout == 0 {
 		o.clusterTimeout = 10 * time.Second
 	}
-	a, err := auth.NewService(o.store, auth.Options{Clock: o.clock.Now})
+	o.auth.Clock = o.clock.Now
+	a, err := auth.NewService(o.store, o.auth)
 	if err != nil {
 		t.Fatalf("auth.NewService: %v", err)
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/audit"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
@@ -41,8 +42,10 @@ func (r *Root) Handler() http.Handler {
 		bearer: {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 	}
 	a := humago.New(mux, cfg)
-	a.UseMiddleware(r.authenticate(a))
+	log := audit.New(r.cfg.Store, 0)
+	a.UseMiddleware(r.authenticate(a, log))
 	r.registerAuth(a)
+	r.registerAudit(a, log)
 	r.registerApps(a)
 	r.registerInfra(a)
 	r.registerTopology(a)
@@ -52,10 +55,18 @@ func (r *Root) Handler() http.Handler {
 }
 
 // authenticate checks the bearer token of every operation that declares the
-// bearer security scheme, and puts the caller's claims in the context.
-func (r *Root) authenticate(a huma.API) func(huma.Context, func(huma.Context)) {
+// bearer security scheme, puts the caller's claims in the context, and
+// records the changes of authenticated callers in the audit log.
+func (r *Root) authenticate(a huma.API, log *audit.Log) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		ctx = huma.WithValue(ctx, remoteKey{}, hostOf(ctx.RemoteAddr()))
+		var forwarded []string
+		ctx.EachHeader(func(name, value string) {
+			if strings.EqualFold(name, "X-Forwarded-For") {
+				forwarded = append(forwarded, value)
+			}
+		})
+		remote := r.cfg.Auth.ClientAddress(ctx.RemoteAddr(), forwarded)
+		ctx = huma.WithValue(ctx, remoteKey{}, remote)
 		op := ctx.Operation()
 		if op == nil || len(op.Security) == 0 {
 			next(ctx)
@@ -71,7 +82,9 @@ func (r *Root) authenticate(a huma.API) func(huma.Context, func(huma.Context)) {
 			_ = huma.WriteErr(a, ctx, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		next(huma.WithValue(ctx, claimsKey{}, claims))
+		ctx = huma.WithValue(ctx, claimsKey{}, claims)
+		next(ctx)
+		r.recordChange(log, ctx, claims, remote)
 	}
 }
 
@@ -152,10 +165,14 @@ type tokenBody struct {
 func (r *Root) registerAuth(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/api/auth/login", Tags: []string{"auth"},
-		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are rate-limited per user and address.",
+		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are limited per client address and per user and address (429); " +
+			"a few password checks run at once, and a login beyond them is answered 429 with Retry-After.",
 	}, func(ctx context.Context, in *struct{ Body loginBody }) (*tokenOutput, error) {
 		remote := remoteFrom(ctx)
 		pair, err := r.cfg.Auth.LoginOrgFrom(remote, in.Body.Username, in.Body.Password, in.Body.OrganizationName)
+		if errors.Is(err, auth.ErrBusy) {
+			return nil, busy()
+		}
 		if err != nil {
 			return nil, apiError(err)
 		}
@@ -253,11 +270,11 @@ func (r *Root) registerAuth(a huma.API) {
 
 type remoteKey struct{}
 
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
+// busy answers a login beyond the hashing limit: 429 with Retry-After.
+func busy() error {
+	return huma.ErrorWithHeaders(
+		huma.Error429TooManyRequests("too many logins at once: retry shortly"),
+		http.Header{"Retry-After": {strconv.Itoa(int(auth.LoginRetryAfter.Seconds()))}})
 }
 
 // remoteFrom returns the client address the login rate limiter keys on.

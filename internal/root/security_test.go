@@ -1,0 +1,145 @@
+package root
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hedgeorch/hedge/internal/audit"
+	"github.com/hedgeorch/hedge/internal/auth"
+)
+
+// TestAPILoginFloodIsRefusedWith429 is the attacker of issue 12: 50
+// parallel logins with distinct names against a root that checks one
+// password at a time. Every answer is 401 (checked) or 429 (refused at
+// once, with Retry-After), never a 5xx, and some are refused: the logins do
+// not queue without bound.
+func TestAPILoginFloodIsRefusedWith429(t *testing.T) {
+	h := newHarness(t, harnessOptions{auth: auth.Options{LoginConcurrency: 1, AddressFailures: 10_000}})
+	busy := 0
+	for round := 0; round < 5 && busy == 0; round++ {
+		const attackers = 50
+		type answer struct {
+			status     int
+			retryAfter string
+			body       string
+		}
+		answers := make([]answer, attackers)
+		var wg sync.WaitGroup
+		for i := range attackers {
+			wg.Go(func() {
+				body := strings.NewReader(fmt.Sprintf(`{"username":"user%d-%d","password":"guess-password"}`, round, i))
+				req, err := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/api/auth/login", body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := h.hc.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				answers[i] = answer{resp.StatusCode, resp.Header.Get("Retry-After"), string(b)}
+			})
+		}
+		wg.Wait()
+		for i, a := range answers {
+			switch a.status {
+			case http.StatusUnauthorized:
+			case http.StatusTooManyRequests:
+				busy++
+				if a.retryAfter == "" || !strings.Contains(a.body, "too many logins at once") {
+					t.Fatalf("login %d: 429 with Retry-After %q and body %s; want Retry-After and the reason", i, a.retryAfter, a.body)
+				}
+			default:
+				t.Fatalf("login %d: status %d %s, want 401 or 429", i, a.status, a.body)
+			}
+		}
+	}
+	if busy == 0 {
+		t.Fatal("5 rounds of 50 parallel logins with one hashing slot: no login was refused with 429")
+	}
+}
+
+// TestAPIAuditRecordsChanges: a user created by the admin and an
+// application created and deleted by a tenant are in the audit log, with
+// who, from where and the outcome, and neither password nor token; the
+// tenant cannot read the log.
+func TestAPIAuditRecordsChanges(t *testing.T) {
+	h := newHarness(t, harnessOptions{admin: true})
+	_, adminTok := h.login(auth.AdminUser, adminPassword)
+	const newPassword = "carols-secret-password"
+	if status, body := h.do(http.MethodPost, "/api/user/", adminTok.Token, "application/json",
+		mustJSON(t, map[string]any{"username": "carol", "password": newPassword})); status != http.StatusOK {
+		t.Fatalf("create user: %d %s", status, body)
+	}
+	carol, carolTok := h.login("carol", newPassword)
+	res := h.submit(carol, slaDoc(t, "shop", svc("web", 100)))
+	appID := res.Applications[0].ID
+	if err := carol.DeleteApplication(h.ctx, appID); err != nil {
+		t.Fatalf("delete application: %v", err)
+	}
+
+	status, raw := h.do(http.MethodGet, "/api/audit", adminTok.Token, "", nil)
+	if status != http.StatusOK {
+		t.Fatalf("admin reads the audit log: %d %s", status, raw)
+	}
+	for _, secret := range []string{newPassword, adminPassword, adminTok.Token, carolTok.Token, carolTok.RefreshToken} {
+		if strings.Contains(string(raw), secret) {
+			t.Fatalf("the audit log holds a secret: %s", raw)
+		}
+	}
+	var page audit.Page
+	if err := json.Unmarshal(raw, &page); err != nil {
+		t.Fatal(err)
+	}
+	find := func(user, method, pathPrefix string) audit.Entry {
+		t.Helper()
+		for _, e := range page.Entries {
+			if e.User == user && e.Method == method && strings.HasPrefix(e.Path, pathPrefix) {
+				return e
+			}
+		}
+		t.Fatalf("no %s %s by %s in the audit log: %s", method, pathPrefix, user, raw)
+		return audit.Entry{}
+	}
+	created := find(auth.AdminUser, http.MethodPost, "/api/user/")
+	deleted := find("carol", http.MethodDelete, "/api/application/")
+	for _, e := range []audit.Entry{created, deleted} {
+		if e.Status != http.StatusOK || e.Remote != "127.0.0.1" || e.Time.IsZero() || e.Seq == 0 {
+			t.Errorf("entry %+v: want status 200, remote 127.0.0.1, a time and a seq", e)
+		}
+	}
+	if deleted.Object != appID {
+		t.Errorf("delete entry names object %q, want the application %s", deleted.Object, appID)
+	}
+	if deleted.Seq <= created.Seq || page.Entries[0].Seq < deleted.Seq {
+		t.Errorf("entries not newest first: %s", raw)
+	}
+	for _, e := range page.Entries {
+		if e.Method == http.MethodGet {
+			t.Errorf("a read was recorded: %+v", e)
+		}
+	}
+
+	status, raw = h.do(http.MethodGet, "/api/audit?user=carol", adminTok.Token, "", nil)
+	if err := json.Unmarshal(raw, &page); status != http.StatusOK || err != nil || len(page.Entries) == 0 {
+		t.Fatalf("filtered by carol: %d %s", status, raw)
+	}
+	for _, e := range page.Entries {
+		if e.User != "carol" {
+			t.Fatalf("filter user=carol returned %+v", e)
+		}
+	}
+
+	if status, body := h.do(http.MethodGet, "/api/audit", carolTok.Token, "", nil); status != http.StatusForbidden {
+		t.Fatalf("a tenant reads the audit log: %d %s, want 403", status, body)
+	}
+}
