@@ -47,6 +47,8 @@ type User struct {
 	CreatedAt    time.Time `json:"created_at"`
 	// Email is optional, kept for Oakestra's dashboard.
 	Email string `json:"email,omitempty"`
+	// Quota is what Admin set for this user; nil means DefaultQuota.
+	Quota *Quota `json:"quota,omitempty"`
 }
 
 // HasRole reports whether u has role.

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/audit"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/store"
 )
 
 // TestAPILoginFloodIsRefusedWith429 is the attacker of issue 12: 50
@@ -141,5 +144,91 @@ func TestAPIAuditRecordsChanges(t *testing.T) {
 
 	if status, body := h.do(http.MethodGet, "/api/audit", carolTok.Token, "", nil); status != http.StatusForbidden {
 		t.Fatalf("a tenant reads the audit log: %d %s, want 403", status, body)
+	}
+}
+
+// dumpState returns every record of the root's application buckets.
+func dumpState(t *testing.T, st store.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := st.View(func(tx store.Tx) error {
+		for _, b := range []string{bucketApps, bucketServices, bucketInstances, bucketFADepls} {
+			if err := tx.List(b, func(k string, raw []byte) error { out[b+"/"+k] = string(raw); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAPIQuotaRefusesAndStoresNothing: a tenant at its quota is refused
+// with 403 naming the quota on submit, add services, scale and add
+// instance, and the store holds exactly what it held before. Only Admin
+// sets quotas.
+func TestAPIQuotaRefusesAndStoresNothing(t *testing.T) {
+	h := newHarness(t, harnessOptions{admin: true})
+	h.addUser("alice")
+	_, adminTok := h.login(auth.AdminUser, adminPassword)
+	alice, aliceTok := h.login("alice", userPassword)
+	quota := auth.Quota{Instances: 3, Services: 2, VCPUs: 100, MemoryMB: 1000}
+	if status, body := h.do(http.MethodPut, "/api/user/alice/quota", adminTok.Token, "application/json", mustJSON(t, quota)); status != http.StatusOK {
+		t.Fatalf("admin sets the quota: %d %s", status, body)
+	}
+	if status, body := h.do(http.MethodPut, "/api/user/alice/quota", aliceTok.Token, "application/json",
+		mustJSON(t, auth.Quota{Instances: 1e6, Services: 1e5})); status != http.StatusForbidden {
+		t.Fatalf("alice raises her own quota: %d %s, want 403", status, body)
+	}
+	res := h.submit(alice, slaDoc(t, "shop", svc("web", 100, instances(2))))
+	appID, svcID := res.Applications[0].ID, res.Services[0].ID
+	if _, err := alice.AddInstance(h.ctx, svcID); err != nil { // 3 of 3
+		t.Fatalf("add the third instance: %v", err)
+	}
+
+	before := dumpState(t, h.st)
+	refused := []struct {
+		name, quota string
+		call        func() error
+	}{
+		{"submit", "instances", func() error {
+			_, err := alice.SubmitSLA(h.ctx, slaDoc(t, "blog", svc("db", 100, instances(1))), "application/json")
+			return err
+		}},
+		{"add services", "services", func() error {
+			_, err := alice.AddServices(h.ctx, appID, []api.ServiceSpec{
+				{Name: "a", Namespace: "test", Virtualization: "container", Code: "docker.io/library/nginx:latest", MemoryMB: 1, VCPUs: 1},
+				{Name: "b", Namespace: "test", Virtualization: "container", Code: "docker.io/library/nginx:latest", MemoryMB: 1, VCPUs: 1},
+			})
+			return err
+		}},
+		{"scale", "instances", func() error { _, err := alice.Scale(h.ctx, svcID, 4); return err }},
+		{"add instance", "instances", func() error { _, err := alice.AddInstance(h.ctx, svcID); return err }},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.call()
+			if apiStatus(err) != http.StatusForbidden || !strings.Contains(err.Error(), c.quota+": user alice may have at most") {
+				t.Fatalf("err = %v, want 403 naming the %s quota", err, c.quota)
+			}
+		})
+	}
+	if after := dumpState(t, h.st); !reflect.DeepEqual(after, before) {
+		t.Fatalf("refused requests changed the store:\nbefore %v\nafter  %v", before, after)
+	}
+
+	status, raw := h.do(http.MethodGet, "/api/user/alice/quota", aliceTok.Token, "", nil)
+	var view quotaView
+	if err := json.Unmarshal(raw, &view); status != http.StatusOK || err != nil {
+		t.Fatalf("alice reads her quota: %d %s", status, raw)
+	}
+	if view.Quota != quota || view.Usage.Instances != 3 || view.Usage.Services != 1 || view.Usage.MemoryMB != 300 {
+		t.Fatalf("quota view %+v, want the quota set and 3 instances of 1 service using 300 MB", view)
+	}
+	// Scaling down is always allowed.
+	if _, err := alice.Scale(h.ctx, svcID, 1); err != nil {
+		t.Fatalf("scale down: %v", err)
 	}
 }
