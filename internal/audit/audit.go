@@ -3,8 +3,8 @@ package audit
 import (
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -28,22 +28,9 @@ const (
 // ErrInvalid: a query or entry is malformed; the message names the field.
 var ErrInvalid = errors.New("invalid")
 
-// Entry is one change made through the API. It names the request, never its
-// body.
-type Entry struct {
-	// Seq increases by one with every entry, across restarts.
-	Seq    uint64    `json:"seq"`
-	Time   time.Time `json:"time"`
-	User   string    `json:"user"`
-	Method string    `json:"method"`
-	Path   string    `json:"path"`
-	// Object is the id the request named in its path, if any.
-	Object string `json:"object,omitempty"`
-	// Status is the HTTP status the API answered.
-	Status int `json:"status"`
-	// Remote is the client address (see auth.Service.ClientAddress).
-	Remote string `json:"remote"`
-}
+// Entry is one change made through the API; the type is the API's, so the
+// log is served as stored.
+type Entry = api.AuditEntry
 
 // Log is an append-only, bounded audit log in a store.Store. Safe for
 // concurrent use (the store serialises writers).
@@ -99,12 +86,8 @@ type Query struct {
 	Limit int
 }
 
-// Page is a page of entries, newest first. Next is the Before of the
-// following page, 0 when there is none.
-type Page struct {
-	Entries []Entry `json:"entries"`
-	Next    uint64  `json:"next,omitempty"`
-}
+// Page is a page of entries, newest first (see api.AuditPage).
+type Page = api.AuditPage
 
 // List returns the page q selects.
 func (l *Log) List(q Query) (Page, error) {
