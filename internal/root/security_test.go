@@ -187,6 +187,9 @@ func TestAPIQuotaRefusesAndStoresNothing(t *testing.T) {
 	if _, err := alice.AddInstance(h.ctx, svcID); err != nil { // 3 of 3
 		t.Fatalf("add the third instance: %v", err)
 	}
+	// Let placement settle (no cluster: all UNSCHEDULABLE), so that only the
+	// refused requests could change the store from here.
+	h.waitService(alice, svcID, "UNSCHEDULABLE", allInState(3, api.StateUnschedulable))
 
 	before := dumpState(t, h.st)
 	refused := []struct {
