@@ -75,3 +75,12 @@ func initialInstances(spec api.ServiceSpec, deploy bool) int {
 	}
 	return n
 }
+
+// resized is what changing n instances from spec old to spec new adds; a
+// shrinking resource adds nothing (it never blocks an update).
+func resized(old, new api.ServiceSpec, n int) demand {
+	var d demand
+	d.use.VCPUs = max(float64(n)*(new.VCPUs-old.VCPUs), 0)
+	d.use.MemoryMB = max(int64(n)*(new.MemoryMB-old.MemoryMB), 0)
+	return d
+}

@@ -209,11 +209,20 @@ func TestAPIQuotaRefusesAndStoresNothing(t *testing.T) {
 		}},
 		{"scale", "instances", func() error { _, err := alice.Scale(h.ctx, svcID, 4); return err }},
 		{"add instance", "instances", func() error { _, err := alice.AddInstance(h.ctx, svcID); return err }},
+		{"update to more memory", "memory", func() error {
+			// 3 instances × 400 MB > 1000 MB
+			status, body := h.do(http.MethodPut, "/api/service/"+svcID, aliceTok.Token, "application/json", mustJSON(t, svc("web", 400)))
+			if status == http.StatusOK {
+				return nil
+			}
+			e := decodeProblem(t, body)
+			return &e
+		}},
 	}
 	for _, c := range refused {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.call()
-			if apiStatus(err) != http.StatusForbidden || !strings.Contains(err.Error(), c.quota+": user alice may have at most") {
+			if apiStatus(err) != http.StatusForbidden || !strings.Contains(err.Error(), c.quota+": user alice may ") {
 				t.Fatalf("err = %v, want 403 naming the %s quota", err, c.quota)
 			}
 		})
