@@ -244,3 +244,29 @@ func TestAPIQuotaRefusesAndStoresNothing(t *testing.T) {
 		t.Fatalf("scale down: %v", err)
 	}
 }
+
+// TestAPILoginPerAddressLockout: an attacker changing the user name on
+// every guess is locked out by address: after 20 failures even a real
+// user's right password from that address gets 429.
+func TestAPILoginPerAddressLockout(t *testing.T) {
+	h := newHarness(t, harnessOptions{auth: auth.Options{AddressFailures: 20}})
+	h.addUser("dave")
+	login := func(user, pw string) (int, []byte) {
+		return h.do(http.MethodPost, "/api/auth/login", "", "application/json",
+			mustJSON(t, map[string]string{"username": user, "password": pw}))
+	}
+	for i := range 20 {
+		if status, body := login(fmt.Sprintf("guess%d", i), "wrong-password"); status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s, want 401", i, status, body)
+		}
+	}
+	for _, user := range []string{"guess-new", "dave"} {
+		pw := "wrong-password"
+		if user == "dave" {
+			pw = userPassword
+		}
+		if status, body := login(user, pw); status != http.StatusTooManyRequests {
+			t.Fatalf("%s after 20 failures from the address: %d %s, want 429", user, status, body)
+		}
+	}
+}
