@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -103,9 +104,29 @@ func (s *Service) acquireHash() (release func(), err error) {
 	case s.hashing <- struct{}{}:
 		return func() { <-s.hashing }, nil
 	default:
-		return nil, fmt.Errorf("login: %d password checks already running, retry in %s: %w", cap(s.hashing), LoginRetryAfter, ErrBusy)
+		return nil, &retryError{wait: LoginRetryAfter,
+			err: fmt.Errorf("login: %d password checks already running, retry in %s: %w", cap(s.hashing), LoginRetryAfter, ErrBusy)}
 	}
 }
 
 // HashingLimit is how many password hashes may run at once.
 func (s *Service) HashingLimit() int { return cap(s.hashing) }
+
+// retryError is an error that says how long to wait before trying again.
+type retryError struct {
+	wait time.Duration
+	err  error
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// RetryAfter returns how long the caller of a login refused with
+// ErrRateLimited or ErrBusy should wait, or 0 for other errors.
+func RetryAfter(err error) time.Duration {
+	var re *retryError
+	if errors.As(err, &re) {
+		return re.wait
+	}
+	return 0
+}

@@ -94,7 +94,8 @@ func (s *Service) LoginOrgFrom(remote, name, password, org string) (TokenPair, e
 	wait := max(s.perAddress.blocked(remote, now), s.perUser.blocked(key, now))
 	if wait > 0 {
 		s.log.Warn("login rate limited", "user", name, "remote", remote)
-		return TokenPair{}, fmt.Errorf("login: too many failed attempts, retry in %s: %w", wait.Round(time.Second), ErrRateLimited)
+		return TokenPair{}, &retryError{wait: wait,
+			err: fmt.Errorf("login: too many failed attempts, retry in %s: %w", wait.Round(time.Second), ErrRateLimited)}
 	}
 	release, err := s.acquireHash()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -170,8 +171,11 @@ func (r *Root) registerAuth(a huma.API) {
 	}, func(ctx context.Context, in *struct{ Body loginBody }) (*tokenOutput, error) {
 		remote := remoteFrom(ctx)
 		pair, err := r.cfg.Auth.LoginOrgFrom(remote, in.Body.Username, in.Body.Password, in.Body.OrganizationName)
-		if errors.Is(err, auth.ErrBusy) {
-			return nil, busy()
+		switch {
+		case errors.Is(err, auth.ErrBusy):
+			return nil, retryLater("too many logins at once: retry shortly", err)
+		case errors.Is(err, auth.ErrRateLimited):
+			return nil, retryLater(fmt.Sprintf("too many failed logins: retry in %s", auth.RetryAfter(err).Round(time.Second)), err)
 		}
 		if err != nil {
 			return nil, apiError(err)
@@ -270,11 +274,12 @@ func (r *Root) registerAuth(a huma.API) {
 
 type remoteKey struct{}
 
-// busy answers a login beyond the hashing limit: 429 with Retry-After.
-func busy() error {
-	return huma.ErrorWithHeaders(
-		huma.Error429TooManyRequests("too many logins at once: retry shortly"),
-		http.Header{"Retry-After": {strconv.Itoa(int(auth.LoginRetryAfter.Seconds()))}})
+// retryLater answers a refused login: 429 with Retry-After in whole
+// seconds, rounded up.
+func retryLater(detail string, err error) error {
+	secs := int(math.Ceil(auth.RetryAfter(err).Seconds()))
+	return huma.ErrorWithHeaders(huma.Error429TooManyRequests(detail),
+		http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}})
 }
 
 // remoteFrom returns the client address the login rate limiter keys on.

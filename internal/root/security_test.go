@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,26 @@ import (
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/store"
 )
+
+// postLogin sends a login and returns the answer's status, headers and body.
+func postLogin(h *harness, user, password string) (int, http.Header, string) {
+	h.t.Helper()
+	body := strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, user, password))
+	req, err := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/api/auth/login", body)
+	if err != nil {
+		h.t.Error(err)
+		return 0, nil, ""
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		h.t.Error(err)
+		return 0, nil, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
 
 // TestAPILoginFloodIsRefusedWith429 is the attacker of issue 12: 50
 // parallel logins with distinct names against a root that checks one
@@ -35,21 +56,8 @@ func TestAPILoginFloodIsRefusedWith429(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range attackers {
 			wg.Go(func() {
-				body := strings.NewReader(fmt.Sprintf(`{"username":"user%d-%d","password":"guess-password"}`, round, i))
-				req, err := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/api/auth/login", body)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := h.hc.Do(req)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
-				answers[i] = answer{resp.StatusCode, resp.Header.Get("Retry-After"), string(b)}
+				status, hdr, body := postLogin(h, fmt.Sprintf("user%d-%d", round, i), "guess-password")
+				answers[i] = answer{status, hdr.Get("Retry-After"), body}
 			})
 		}
 		wg.Wait()
@@ -265,8 +273,12 @@ func TestAPILoginPerAddressLockout(t *testing.T) {
 		if user == "dave" {
 			pw = userPassword
 		}
-		if status, body := login(user, pw); status != http.StatusTooManyRequests {
+		status, hdr, body := postLogin(h, user, pw)
+		if status != http.StatusTooManyRequests {
 			t.Fatalf("%s after 20 failures from the address: %d %s, want 429", user, status, body)
+		}
+		if secs, err := strconv.Atoi(hdr.Get("Retry-After")); err != nil || secs < 1 || secs > 300 {
+			t.Fatalf("%s: Retry-After %q, want 1 to 300 seconds (the address window is 5 minutes)", user, hdr.Get("Retry-After"))
 		}
 	}
 }
