@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"fmt"
+
 	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/store"
 )
@@ -16,9 +18,15 @@ var (
 	ErrForbidden = errdefs.New(errdefs.ErrForbidden, "forbidden")
 	// ErrInvalid: the input is malformed; the message names the field.
 	ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid")
-	// ErrRateLimited: too many failed logins for this user from this remote;
-	// wait for the window to pass.
+	// ErrRateLimited: too many failed logins from this remote, or for this
+	// user from this remote; wait for the window to pass.
 	ErrRateLimited = errdefs.New(errdefs.ErrRateLimited, "rate limited")
+	// ErrBusy: the password hashing limit is reached; retry shortly. The
+	// API answers 429 with Retry-After.
+	ErrBusy = errdefs.New(errdefs.ErrRateLimited, "busy")
+	// ErrQuota: the user's quota does not allow the request. It wraps
+	// ErrForbidden, so the API answers 403; the message names the quota.
+	ErrQuota = fmt.Errorf("quota exceeded: %w", ErrForbidden)
 	// ErrConflict is store.ErrConflict, so a conflict from either package
 	// matches both.
 	ErrConflict = store.ErrConflict

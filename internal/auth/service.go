@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
+	"net/netip"
 	"time"
 
 	"github.com/hedgeorch/hedge/internal/store"
@@ -26,6 +26,13 @@ const (
 	defaultRefreshTTL    = 7 * 24 * time.Hour
 	defaultLoginFailures = 5
 	defaultLoginWindow   = time.Minute
+	// Failures from one address, whatever the user names: enough for a
+	// few people behind one NAT mistyping, far too few to guess passwords.
+	defaultAddressFailures = 20
+	defaultAddressWindow   = 5 * time.Minute
+	// defaultLoginConcurrency bounds the argon2 hashes running at once:
+	// each takes argonMemoryKiB (7 MiB), so 4 take under 30 MiB.
+	defaultLoginConcurrency = 4
 )
 
 // Options configure a Service. Zero values take the defaults.
@@ -38,10 +45,25 @@ type Options struct {
 	// RefreshTTL is how long a refresh token is valid (default 7 days).
 	RefreshTTL time.Duration
 	// LoginFailures failed logins for one user from one remote within
-	// LoginWindow block further attempts until the window ends (defaults 5
-	// and 1m).
+	// LoginWindow block further attempts of that user from that remote
+	// until the window ends (defaults 5 and 1m). The same user from another
+	// address is not blocked, so nobody can lock a user out.
 	LoginFailures int
 	LoginWindow   time.Duration
+	// AddressFailures failed logins from one remote within AddressWindow,
+	// whatever user names they try, block every login from that remote until
+	// the window ends (defaults 20 and 5m), so changing names does not
+	// bypass the limit.
+	AddressFailures int
+	AddressWindow   time.Duration
+	// LoginConcurrency is how many password hashes (logins, password
+	// changes) may run at once (default 4). Beyond it a login fails at once
+	// with ErrBusy instead of queueing, so parallel logins cannot take
+	// memory without bound.
+	LoginConcurrency int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (see ClientAddress); none by default.
+	TrustedProxies []netip.Prefix
 	// Logger receives audit events (logins, user changes); never secrets.
 	Logger *slog.Logger
 }
@@ -57,7 +79,10 @@ type Service struct {
 	log        *slog.Logger
 	secret     []byte
 
-	limiter loginLimiter
+	perUser    loginLimiter // keyed by user name and remote
+	perAddress loginLimiter // keyed by remote
+	hashing    chan struct{}
+	proxies    []netip.Prefix
 }
 
 type jwtSecret struct {
@@ -77,6 +102,7 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 		accessTTL:  opts.AccessTTL,
 		refreshTTL: opts.RefreshTTL,
 		log:        opts.Logger,
+		proxies:    opts.TrustedProxies,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -90,17 +116,13 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.limiter = loginLimiter{
-		max:      opts.LoginFailures,
-		window:   opts.LoginWindow,
-		failures: map[string]*loginFailures{},
+	s.perUser = newLoginLimiter(opts.LoginFailures, defaultLoginFailures, opts.LoginWindow, defaultLoginWindow)
+	s.perAddress = newLoginLimiter(opts.AddressFailures, defaultAddressFailures, opts.AddressWindow, defaultAddressWindow)
+	n := opts.LoginConcurrency
+	if n <= 0 {
+		n = defaultLoginConcurrency
 	}
-	if s.limiter.max <= 0 {
-		s.limiter.max = defaultLoginFailures
-	}
-	if s.limiter.window <= 0 {
-		s.limiter.window = defaultLoginWindow
-	}
+	s.hashing = make(chan struct{}, n)
 
 	err := st.Update(func(tx store.Tx) error {
 		sec, err := store.Get[jwtSecret](tx, bucketSecrets, secretKeyJWT)
@@ -123,66 +145,4 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("new auth service: %w", err)
 	}
 	return s, nil
-}
-
-// loginLimiter counts failed logins per user+remote in fixed windows.
-type loginLimiter struct {
-	max    int
-	window time.Duration
-
-	mu       sync.Mutex
-	failures map[string]*loginFailures
-}
-
-type loginFailures struct {
-	count int
-	start time.Time
-}
-
-// pruneAbove is the number of tracked keys above which expired entries are
-// dropped, so that failures from many remotes cannot grow the map forever.
-const pruneAbove = 1024
-
-// blocked returns how long key must still wait, or 0.
-func (l *loginLimiter) blocked(key string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.failures[key]
-	if f == nil || f.count < l.max {
-		return 0
-	}
-	end := f.start.Add(l.window)
-	if !now.Before(end) {
-		delete(l.failures, key)
-		return 0
-	}
-	return end.Sub(now)
-}
-
-func (l *loginLimiter) fail(key string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.failures[key]
-	if f == nil || !now.Before(f.start.Add(l.window)) {
-		if len(l.failures) >= pruneAbove {
-			l.prune(now)
-		}
-		f = &loginFailures{start: now}
-		l.failures[key] = f
-	}
-	f.count++
-}
-
-func (l *loginLimiter) succeed(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.failures, key)
-}
-
-func (l *loginLimiter) prune(now time.Time) {
-	for k, f := range l.failures {
-		if !now.Before(f.start.Add(l.window)) {
-			delete(l.failures, k)
-		}
-	}
 }

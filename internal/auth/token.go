@@ -76,10 +76,11 @@ func (s *Service) Login(name, password string) (TokenPair, error) {
 	return s.LoginFrom("", name, password)
 }
 
-// LoginFrom is Login with failed attempts counted per user name and remote
-// address: after Options.LoginFailures failures within Options.LoginWindow,
-// attempts fail with ErrRateLimited (without checking the password) until the
-// window has passed. A success clears the count.
+// LoginFrom is Login with failed attempts counted per remote address and per
+// user name and remote address (see limit.go): past either limit, attempts
+// fail with ErrRateLimited (without checking the password) until the window
+// has passed. A success clears the user's count, not the address's. When
+// Options.LoginConcurrency hashes are running it fails with ErrBusy.
 func (s *Service) LoginFrom(remote, name, password string) (TokenPair, error) {
 	return s.LoginOrgFrom(remote, name, password, "")
 }
@@ -89,22 +90,32 @@ func (s *Service) LoginFrom(remote, name, password string) (TokenPair, error) {
 // fails as a wrong password does. The tokens carry the organization.
 func (s *Service) LoginOrgFrom(remote, name, password, org string) (TokenPair, error) {
 	key := name + "\x00" + remote
-	if wait := s.limiter.blocked(key, s.clock()); wait > 0 {
+	now := s.clock()
+	wait := max(s.perAddress.blocked(remote, now), s.perUser.blocked(key, now))
+	if wait > 0 {
 		s.log.Warn("login rate limited", "user", name, "remote", remote)
-		return TokenPair{}, fmt.Errorf("login: too many failed attempts, retry in %s: %w", wait.Round(time.Second), ErrRateLimited)
+		return TokenPair{}, &retryError{wait: wait,
+			err: fmt.Errorf("login: too many failed attempts, retry in %s: %w", wait.Round(time.Second), ErrRateLimited)}
+	}
+	release, err := s.acquireHash()
+	if err != nil {
+		s.log.Warn("login refused: hashing limit reached", "user", name, "remote", remote)
+		return TokenPair{}, err
 	}
 	u, err := s.checkLogin(name, password)
+	release()
 	if err == nil && org != "" {
 		err = s.checkMember(org, name)
 	}
 	if err != nil {
 		if errors.Is(err, ErrUnauthorized) {
-			s.limiter.fail(key, s.clock())
+			s.perUser.fail(key, s.clock())
+			s.perAddress.fail(remote, s.clock())
 			s.log.Warn("login failed", "user", name, "remote", remote)
 		}
 		return TokenPair{}, err
 	}
-	s.limiter.succeed(key)
+	s.perUser.succeed(key)
 	s.log.Info("login", "user", name, "remote", remote, "organization", org)
 	return s.issue(u, org)
 }

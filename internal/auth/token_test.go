@@ -251,13 +251,13 @@ func TestUnitLoginRateLimit(t *testing.T) {
 
 func TestUnitLoginRateLimitPrunes(t *testing.T) {
 	f := newFixture(t)
-	f.svc.limiter.window = time.Second
+	f.svc.perUser.window = time.Second
 	for i := range pruneAbove + 10 {
-		f.svc.limiter.fail(string(rune('a'+i%26))+strings.Repeat("x", i), f.clock.Now())
+		f.svc.perUser.fail(string(rune('a'+i%26))+strings.Repeat("x", i), f.clock.Now())
 	}
 	f.clock.Advance(2 * time.Second)
-	f.svc.limiter.fail("fresh", f.clock.Now())
-	if n := len(f.svc.limiter.failures); n != 1 {
+	f.svc.perUser.fail("fresh", f.clock.Now())
+	if n := len(f.svc.perUser.failures); n != 1 {
 		t.Fatalf("%d tracked keys after the window passed, want 1", n)
 	}
 }

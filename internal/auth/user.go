@@ -47,6 +47,8 @@ type User struct {
 	CreatedAt    time.Time `json:"created_at"`
 	// Email is optional, kept for Oakestra's dashboard.
 	Email string `json:"email,omitempty"`
+	// Quota is what Admin set for this user; nil means DefaultQuota.
+	Quota *Quota `json:"quota,omitempty"`
 }
 
 // HasRole reports whether u has role.
@@ -232,8 +234,14 @@ func (s *Service) UpdateUser(name string, email *string, roles []string) (User, 
 }
 
 // ChangePassword replaces a user's password after checking the old one; a
-// wrong old password is ErrUnauthorized.
+// wrong old password is ErrUnauthorized. It takes a hashing slot like a
+// login, and fails with ErrBusy when none is free.
 func (s *Service) ChangePassword(name, oldPassword, newPassword string) error {
+	release, err := s.acquireHash()
+	if err != nil {
+		return fmt.Errorf("change password of %s: %w", name, err)
+	}
+	defer release()
 	if _, err := s.checkLogin(name, oldPassword); err != nil {
 		return fmt.Errorf("change password of %s: oldPassword: %w", name, err)
 	}

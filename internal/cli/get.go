@@ -15,7 +15,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 )
 
-const resourceTypes = "apps, services, instances, clusters, nodes, events or users"
+const resourceTypes = "apps, services, instances, clusters, nodes, events, users or audit"
 
 func (a *app) getCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -107,6 +107,7 @@ func (a *app) getCommand() *cobra.Command {
 			Args:    cobra.NoArgs,
 			RunE:    a.withClient(a.listUsers),
 		},
+		a.auditCommand(),
 	)
 	cmd.AddCommand(a.topologyGetCommands()...)
 	return cmd

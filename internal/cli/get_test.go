@@ -218,8 +218,8 @@ func TestCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown resource type", []string{"get", "pods"}, "error: unknown resource type \"pods\": want apps, services, instances, clusters, nodes, events or users\n"},
-		{"no resource type", []string{"get"}, "error: name a resource type: apps, services, instances, clusters, nodes, events or users\n"},
+		{"unknown resource type", []string{"get", "pods"}, "error: unknown resource type \"pods\": want apps, services, instances, clusters, nodes, events, users or audit\n"},
+		{"no resource type", []string{"get"}, "error: name a resource type: apps, services, instances, clusters, nodes, events, users or audit\n"},
 		{"bad output format", []string{"get", "apps", "-o", "xml"}, "error: invalid output format \"xml\": want table, json or yaml\n"},
 		{"unknown app", []string{"get", "apps", "nope"}, "error: application \"nope\" not found\n"},
 		{"unknown service", []string{"describe", "service", "web/nope"}, "error: service \"web/nope\" not found\n"},

@@ -77,6 +77,8 @@ type harnessOptions struct {
 	admin bool
 	// kube configures Kubernetes support (off by default).
 	kube KubeOptions
+	// auth changes the auth service's options (the clock is the harness's).
+	auth auth.Options
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -90,7 +92,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if o.clusterTimeout == 0 {
 		o.clusterTimeout = 10 * time.Second
 	}
-	a, err := auth.NewService(o.store, auth.Options{Clock: o.clock.Now})
+	o.auth.Clock = o.clock.Now
+	a, err := auth.NewService(o.store, o.auth)
 	if err != nil {
 		t.Fatalf("auth.NewService: %v", err)
 	}

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/audit"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/sla"
@@ -43,8 +45,10 @@ func (r *Root) Handler() http.Handler {
 		bearer: {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
 	}
 	a := humago.New(mux, cfg)
-	a.UseMiddleware(r.authenticate(a))
+	log := audit.New(r.cfg.Store, 0)
+	a.UseMiddleware(r.authenticate(a, log))
 	r.registerAuth(a)
+	r.registerAudit(a, log)
 	r.registerApps(a)
 	r.registerInfra(a)
 	r.registerTopology(a)
@@ -54,10 +58,18 @@ func (r *Root) Handler() http.Handler {
 }
 
 // authenticate checks the bearer token of every operation that declares the
-// bearer security scheme, and puts the caller's claims in the context.
-func (r *Root) authenticate(a huma.API) func(huma.Context, func(huma.Context)) {
+// bearer security scheme, puts the caller's claims in the context, and
+// records the changes of authenticated callers in the audit log.
+func (r *Root) authenticate(a huma.API, log *audit.Log) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		ctx = huma.WithValue(ctx, remoteKey{}, hostOf(ctx.RemoteAddr()))
+		var forwarded []string
+		ctx.EachHeader(func(name, value string) {
+			if strings.EqualFold(name, "X-Forwarded-For") {
+				forwarded = append(forwarded, value)
+			}
+		})
+		remote := r.cfg.Auth.ClientAddress(ctx.RemoteAddr(), forwarded)
+		ctx = huma.WithValue(ctx, remoteKey{}, remote)
 		op := ctx.Operation()
 		if op == nil || len(op.Security) == 0 {
 			next(ctx)
@@ -73,7 +85,9 @@ func (r *Root) authenticate(a huma.API) func(huma.Context, func(huma.Context)) {
 			_ = huma.WriteErr(a, ctx, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		next(huma.WithValue(ctx, claimsKey{}, claims))
+		ctx = huma.WithValue(ctx, claimsKey{}, claims)
+		next(ctx)
+		r.recordChange(log, ctx, claims, remote)
 	}
 }
 
@@ -143,10 +157,17 @@ type tokenBody struct {
 func (r *Root) registerAuth(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/api/auth/login", Tags: []string{"auth"},
-		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are rate-limited per user and address.",
+		Summary: "Log in", Description: "Exchanges a user name and password for an access token and a refresh token. Failed logins are limited per client address and per user and address (429); " +
+			"a few password checks run at once, and a login beyond them is answered 429 with Retry-After.",
 	}, func(ctx context.Context, in *struct{ Body loginBody }) (*tokenOutput, error) {
 		remote := remoteFrom(ctx)
 		pair, err := r.cfg.Auth.LoginOrgFrom(remote, in.Body.Username, in.Body.Password, in.Body.OrganizationName)
+		switch {
+		case errors.Is(err, auth.ErrBusy):
+			return nil, retryLater("too many logins at once: retry shortly", err)
+		case errors.Is(err, auth.ErrRateLimited):
+			return nil, retryLater(fmt.Sprintf("too many failed logins: retry in %s", auth.RetryAfter(err).Round(time.Second)), err)
+		}
 		if err != nil {
 			return nil, apiError(err)
 		}
@@ -244,11 +265,12 @@ func (r *Root) registerAuth(a huma.API) {
 
 type remoteKey struct{}
 
-func hostOf(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
+// retryLater answers a refused login: 429 with Retry-After in whole
+// seconds, rounded up.
+func retryLater(detail string, err error) error {
+	secs := int(math.Ceil(auth.RetryAfter(err).Seconds()))
+	return huma.ErrorWithHeaders(huma.Error429TooManyRequests(detail),
+		http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}})
 }
 
 // remoteFrom returns the client address the login rate limiter keys on.

@@ -207,7 +207,58 @@ func (r *Root) registerUsers(a huma.API) {
 		}
 		return &struct{ Body api.Permission }{Body: p}, nil
 	})
+	r.registerQuota(a)
 	r.registerOrganizations(a)
+}
+
+// quotaView is a user's quota and what the user holds against it.
+type quotaView struct {
+	User  string     `json:"user"`
+	Quota auth.Quota `json:"quota"`
+	Usage auth.Quota `json:"usage"`
+}
+
+func (r *Root) quotaView(name string, q auth.Quota) quotaView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return quotaView{User: name, Quota: q, Usage: r.usageLocked(name)}
+}
+
+func (r *Root) registerQuota(a huma.API) {
+	tags := []string{"users"}
+	huma.Register(a, huma.Operation{
+		OperationID: "get-quota", Method: http.MethodGet, Path: "/api/user/{name}/quota", Tags: tags,
+		Summary: "A user's quota and usage", Security: secured,
+		Description: "What the user's services may hold at once (instances, services, vcpus, memory_mb) and what they hold now. " +
+			"A user without a quota of its own has the default: 1000 instances, 200 services, 4096 cores, 16 TiB.",
+	}, func(ctx context.Context, in *userPath) (*struct{ Body quotaView }, error) {
+		if err := r.mayRead(ctx, in.Name); err != nil {
+			return nil, err
+		}
+		q, err := r.cfg.Auth.QuotaOf(in.Name)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &struct{ Body quotaView }{Body: r.quotaView(in.Name, q)}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "set-quota", Method: http.MethodPut, Path: "/api/user/{name}/quota", Tags: tags,
+		Summary: "Set a user's quota (Admin)", Security: secured,
+		Description: "Submits, added services, scaling and added instances that would pass it are refused with 403 naming the quota. " +
+			"Lowering it removes nothing.",
+	}, func(ctx context.Context, in *struct {
+		Name string `path:"name" maxLength:"64"`
+		Body auth.Quota
+	}) (*struct{ Body quotaView }, error) {
+		if err := requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+		q, err := r.cfg.Auth.SetQuota(in.Name, &in.Body)
+		if err != nil {
+			return nil, apiError(err)
+		}
+		return &struct{ Body quotaView }{Body: r.quotaView(in.Name, q)}, nil
+	})
 }
 
 func (r *Root) registerOrganizations(a huma.API) {

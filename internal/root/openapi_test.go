@@ -46,6 +46,7 @@ func TestOpenAPIMatchesAPITypes(t *testing.T) {
 		{"delete-service", api.Message{}}, {"add-instance", api.Instance{}}, {"delete-instance", api.Message{}},
 		{"list-clusters", api.Cluster{}}, {"list-active-clusters", api.Cluster{}},
 		{"list-nodes", api.Node{}}, {"control-node", api.Node{}}, {"list-events", api.Event{}},
+		{"list-audit", api.AuditPage{}},
 	}
 	for _, tt := range responses {
 		t.Run("answer of "+tt.op, func(t *testing.T) {

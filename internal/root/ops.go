@@ -53,6 +53,15 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 			}
 		}
 	}
+	var d demand
+	for _, a := range doc.Applications {
+		for _, spec := range a.Services {
+			d.service(spec, initialInstances(spec, deploy))
+		}
+	}
+	if err := r.checkQuotaLocked(who.User, d); err != nil {
+		return nil, nil, err
+	}
 	var apps []*api.Application
 	var svcs []*service
 	var insts []*instance
@@ -115,6 +124,13 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 				return nil, fmt.Errorf("%w: microservice %s already exists in application %s", ErrConflict, spec.Name, app.Name)
 			}
 		}
+	}
+	var d demand
+	for _, spec := range specs {
+		d.service(spec, initialInstances(spec, deploy))
+	}
+	if err := r.checkQuotaLocked(app.Owner, d); err != nil {
+		return nil, err
 	}
 	updated := *app
 	updated.ServiceIDs = append([]string(nil), app.ServiceIDs...)
@@ -375,6 +391,11 @@ func (r *Root) AddInstance(who Caller, id string) (api.Instance, error) {
 	if len(r.instancesOfLocked(id)) >= maxInstances {
 		return api.Instance{}, fmt.Errorf("%w: instances: a service may have at most %d", ErrInvalid, maxInstances)
 	}
+	var d demand
+	d.instances(s.Spec, 1)
+	if err := r.checkQuotaLocked(s.Owner, d); err != nil {
+		return api.Instance{}, err
+	}
 	before := s.NextNumber
 	in := r.newInstanceLocked(s, r.cfg.Now())
 	if err := r.persistLocked(nil, []*service{s}, []*instance{in}); err != nil {
@@ -416,6 +437,11 @@ func (r *Root) Scale(who Caller, id string, want int) (api.Service, error) {
 		return api.Service{}, err
 	}
 	have := r.instancesOfLocked(id)
+	var d demand
+	d.instances(s.Spec, max(want-len(have), 0))
+	if err := r.checkQuotaLocked(s.Owner, d); err != nil {
+		return api.Service{}, err
+	}
 	before := s.NextNumber
 	var add []*instance
 	var drop []string

@@ -65,6 +65,9 @@ func (r *Root) UpdateService(who Caller, id string, spec api.ServiceSpec) (api.S
 		}
 	}
 	insts := r.instancesOfLocked(id)
+	if err := r.checkQuotaLocked(s.Owner, resized(s.Spec, spec, len(insts))); err != nil {
+		return api.Service{}, err
+	}
 	spec.Instances = len(insts)
 	updated := *s
 	updated.Spec = spec

@@ -115,7 +115,42 @@ func (w *walker) document(tree any) *Document {
 		}
 		doc.Applications = append(doc.Applications, app)
 	}
+	if len(apps) > MaxApplications {
+		w.Addf("applications", "at most %d applications per SLA, got %d", MaxApplications, len(apps))
+	}
+	var all []api.ServiceSpec
+	for _, a := range doc.Applications {
+		all = append(all, a.Services...)
+	}
+	w.checkTotals("applications", all)
 	return doc
+}
+
+// Bounds on one SLA as a whole, so that one request cannot ask the root to
+// write (and reload at every start) an unbounded number of records. Single
+// fields are bounded in validate.go; a service has at most 1000 instances.
+const (
+	MaxApplications   = 100
+	MaxMicroservices  = 100
+	MaxTotalInstances = 1000
+)
+
+// checkTotals reports services (all those of one SLA, or of one list to
+// add) beyond MaxMicroservices, or asking for more than MaxTotalInstances
+// instances together.
+func (w *walker) checkTotals(field string, services []api.ServiceSpec) {
+	if len(services) > MaxMicroservices {
+		w.Addf(field, "at most %d microservices per SLA, got %d", MaxMicroservices, len(services))
+	}
+	total := 0
+	for _, s := range services {
+		if s.Instances > 0 && s.Instances <= maxInstances { // beyond: reported on the service
+			total += s.Instances
+		}
+	}
+	if total > MaxTotalInstances {
+		w.Addf(field, "at most %d instances in total per SLA, got %d", MaxTotalInstances, total)
+	}
 }
 
 func (w *walker) application(path string, o *object) Application {
@@ -162,7 +197,9 @@ func (w *walker) serviceList(tree any) ([]api.ServiceSpec, string) {
 	}
 	// The services are added to an application that may already have
 	// others, which a target_microservice may name.
-	return w.services("", items, false), appID
+	services := w.services("", items, false)
+	w.checkTotals("microservices", services)
+	return services, appID
 }
 
 // services reads and validates the list of microservices of the application

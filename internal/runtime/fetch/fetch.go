@@ -33,11 +33,45 @@ func IsURL(s string) bool {
 	return err == nil && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"))
 }
 
-// Download writes rawURL to dst with mode perm through a temporary file in
-// dst's directory, renamed to dst only once complete. progress may be nil.
-// Failures of the transfer itself start with "download:"; none repeat the
-// URL, which the caller names.
+// DefaultMaxSize is the largest download (code URLs, added files) a Cache
+// or AddFile accepts unless told otherwise.
+const DefaultMaxSize int64 = 256 << 20
+
+// ErrTooLarge: a download or added file is larger than the limit, which the
+// message names.
+var ErrTooLarge = errors.New("too large")
+
+func tooLarge(limit int64) error {
+	return fmt.Errorf("larger than the limit of %s (%d bytes): %w", sizeString(limit), limit, ErrTooLarge)
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Download is DownloadMax with DefaultMaxSize.
 func Download(ctx context.Context, client *http.Client, rawURL, dst string, perm fs.FileMode, progress Progress) error {
+	return DownloadMax(ctx, client, rawURL, dst, perm, DefaultMaxSize, progress)
+}
+
+// DownloadMax writes rawURL to dst with mode perm through a temporary file
+// in dst's directory, renamed to dst only once complete. progress may be
+// nil. A body larger than maxSize bytes (announced, or as it arrives) fails
+// with ErrTooLarge naming the limit and leaves nothing behind; maxSize <= 0
+// means DefaultMaxSize. Failures of the transfer itself start with
+// "download:"; none repeat the URL, which the caller names.
+func DownloadMax(ctx context.Context, client *http.Client, rawURL, dst string, perm fs.FileMode, maxSize int64, progress Progress) error {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
 	if progress == nil {
 		progress = func(int64, int64) {}
 	}
@@ -54,11 +88,14 @@ func Download(ctx context.Context, client *http.Client, rawURL, dst string, perm
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("download: HTTP %s", resp.Status)
 	}
+	if resp.ContentLength > maxSize {
+		return fmt.Errorf("download: %w", tooLarge(maxSize))
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".download-*")
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(tmp, &progressReader{r: resp.Body, total: resp.ContentLength, report: progress})
+	err = copyMax(tmp, &progressReader{r: resp.Body, total: resp.ContentLength, report: progress}, maxSize)
 	if err == nil {
 		err = tmp.Chmod(perm)
 	}
@@ -73,6 +110,16 @@ func Download(ctx context.Context, client *http.Client, rawURL, dst string, perm
 		return fmt.Errorf("download: %w", err)
 	}
 	return nil
+}
+
+// copyMax copies r to w, failing with ErrTooLarge once more than maxSize
+// bytes arrive.
+func copyMax(w io.Writer, r io.Reader, maxSize int64) error {
+	n, err := io.Copy(w, io.LimitReader(r, maxSize+1))
+	if err == nil && n > maxSize {
+		return tooLarge(maxSize)
+	}
+	return err
 }
 
 // progressReader reports how much was read, at most every ProgressEvery.
@@ -102,6 +149,7 @@ type Cache struct {
 	client *http.Client
 	suffix string
 	perm   fs.FileMode
+	max    int64
 
 	mu       sync.Mutex
 	inflight map[string]*download
@@ -124,6 +172,10 @@ func WithSuffix(suffix string) Option { return func(c *Cache) { c.suffix = suffi
 // WithMode gives each cached file mode perm (0o755 for executables) instead
 // of 0o600.
 func WithMode(perm fs.FileMode) Option { return func(c *Cache) { c.perm = perm } }
+
+// WithMaxSize refuses files larger than n bytes (DefaultMaxSize when n <=
+// 0) with ErrTooLarge.
+func WithMaxSize(n int64) Option { return func(c *Cache) { c.max = n } }
 
 // NewCache returns a cache that keeps its files in dir, created when first
 // needed, and downloads them with client.
@@ -171,7 +223,7 @@ func (c *Cache) Get(ctx context.Context, rawURL string, progress Progress) (stri
 		if !busy {
 			d.err = os.MkdirAll(c.dir, 0o755)
 			if d.err == nil {
-				d.err = Download(ctx, c.client, rawURL, file, c.perm, progress)
+				d.err = DownloadMax(ctx, c.client, rawURL, file, c.perm, c.max, progress)
 			}
 			c.mu.Lock()
 			delete(c.inflight, file)
