@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -168,6 +169,7 @@ func rootCommand() *cobra.Command {
 	var addr, kubeProgram string
 	var clusterTimeout time.Duration
 	var origins []string
+	var proxies prefixList
 	var pf pressureFlags
 	c := &cobra.Command{
 		Use:   "root",
@@ -179,7 +181,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
 				},
@@ -190,6 +192,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringVar(&addr, "api-addr", "127.0.0.1:10000", "address of the REST API (clusters dial it too)")
 	c.Flags().DurationVar(&clusterTimeout, "cluster-timeout", 15*time.Second, "a cluster silent this long is NOT_READY and its instances move")
 	c.Flags().StringArrayVar(&origins, "cors-origin", nil, "web origin allowed to call the API from a browser, such as Oakestra's dashboard (repeatable; * for any)")
+	c.Flags().Var(&proxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; none by default)")
 	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	return c
@@ -290,3 +293,28 @@ func firstNonEmpty(a, b string) string {
 
 // kubeProgramUsage documents --kube-program.
 const kubeProgramUsage = "hedge-kube program, which Kubernetes support needs (default: next to hedge, then on PATH)"
+
+// prefixList is a repeatable flag of addresses or CIDRs.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	if len(*l) == 0 {
+		return ""
+	}
+	return fmt.Sprint([]netip.Prefix(*l))
+}
+
+func (l *prefixList) Type() string { return "cidr" }
+
+func (l *prefixList) Set(v string) error {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		a, aerr := netip.ParseAddr(v)
+		if aerr != nil {
+			return fmt.Errorf("want an address or a CIDR such as 10.0.0.0/8, got %q", v)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	*l = append(*l, p)
+	return nil
+}

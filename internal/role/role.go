@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -39,6 +40,9 @@ type RootConfig struct {
 	MetricsToken string
 	// Pressure puts the nodes of Kubernetes clusters under pressure control.
 	Pressure PressureConfig
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (for login limits and the audit log); none by default.
+	TrustedProxies []netip.Prefix
 	// CORSOrigins are the web origins allowed to call the API from a
 	// browser (root.WithCORS), such as Oakestra's dashboard; none by default.
 	CORSOrigins []string
@@ -125,7 +129,7 @@ func RunRoot(ctx context.Context, cfg RootConfig) error {
 }
 
 func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) {
-	au, err := auth.NewService(st, auth.Options{Logger: cfg.Logger})
+	au, err := auth.NewService(st, auth.Options{Logger: cfg.Logger, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth: %w", err)
 	}
@@ -348,7 +352,8 @@ func randomToken() string {
 // serve runs an HTTP server on ln until ctx ends. Write timeouts leave room
 // for the link's long-polls.
 func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 1 << 20}
 	go func() {
 		<-ctx.Done()
 		// Long-polls would hold a graceful shutdown for their whole wait:
