@@ -241,12 +241,20 @@ func (w *Worker) Apply(ctx context.Context, a *link.Assignments) error {
 // reconcile starts what is desired and not running and stops what runs and is
 // not desired.
 func (w *Worker) reconcile(items []link.Assignment) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.reconcileLocked(items)
+}
+
+// reconcileLocked is reconcile with w.mu held. Callers that reconcile again
+// toward the current desired set must read w.desired under the same hold:
+// a copy read earlier may be older than a set applied meanwhile, and would
+// start again instances that set removed.
+func (w *Worker) reconcileLocked(items []link.Assignment) {
 	want := make(map[string]link.Assignment, len(items))
 	for _, a := range items {
 		want[a.InstanceID] = a
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.desired = items
 	for id, in := range w.instances {
 		a, ok := want[id]
@@ -362,15 +370,14 @@ func (w *Worker) stopLocked(id string, in *instance) {
 			}
 		}
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		if cur := w.instances[id]; cur == in {
 			delete(w.instances, id)
 			w.log.Info("instance undeployed", "instance", id)
 		}
-		desired := w.desired
-		w.mu.Unlock()
 		// A new generation of this instance may have been waiting for the
 		// old one to stop.
-		w.reconcile(desired)
+		w.reconcileLocked(w.desired)
 	}()
 }
 
