@@ -166,7 +166,9 @@ func upCommand() *cobra.Command {
 
 func rootCommand() *cobra.Command {
 	var f serverFlags
-	var addr, kubeProgram string
+	var addr, kubeProgram, storeSpec string
+	var etcdTLS role.EtcdTLS
+	var leaseTTL time.Duration
 	var clusterTimeout time.Duration
 	var origins []string
 	var proxies prefixList
@@ -180,7 +182,7 @@ func rootCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
-				DataDir: f.dataDir, Addr: addr, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
+				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
 				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
 				Ready: func(url string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
@@ -194,7 +196,37 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringArrayVar(&origins, "cors-origin", nil, "web origin allowed to call the API from a browser, such as Oakestra's dashboard (repeatable; * for any)")
 	c.Flags().Var(&proxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; none by default)")
 	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
+	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by root replicas, one of which leads")
+	bindEtcdTLS(c, &etcdTLS)
+	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
+	c.AddCommand(migrateCommand())
+	return c
+}
+
+func bindEtcdTLS(c *cobra.Command, t *role.EtcdTLS) {
+	c.Flags().StringVar(&t.CA, "etcd-ca", "", "CA certificate (PEM) of etcds:// endpoints (default: the system's)")
+	c.Flags().StringVar(&t.Cert, "etcd-cert", "", "client certificate (PEM) for etcds:// endpoints")
+	c.Flags().StringVar(&t.Key, "etcd-key", "", "client key (PEM) for etcds:// endpoints")
+}
+
+func migrateCommand() *cobra.Command {
+	var from, to string
+	var etcdTLS role.EtcdTLS
+	c := &cobra.Command{
+		Use:   "migrate --from STORE --to STORE",
+		Short: "Copy a stopped root's state to another store (bolt:PATH or etcd://...) and check it byte for byte",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from == "" || to == "" {
+				return fmt.Errorf("--from and --to: both required (bolt:PATH or etcd://host:port,...)")
+			}
+			return role.Migrate(cmd.OutOrStdout(), from, to, etcdTLS)
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "store to copy from: bolt:PATH (the root must be stopped) or etcd://...")
+	c.Flags().StringVar(&to, "to", "", "empty store to copy to: bolt:PATH or etcd://...")
+	bindEtcdTLS(c, &etcdTLS)
 	return c
 }
 

@@ -14,11 +14,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/cluster"
+	"github.com/hedgeorch/hedge/internal/leader"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/metrics/prom"
@@ -32,6 +34,14 @@ import (
 type RootConfig struct {
 	DataDir string
 	Addr    string
+	// Store is where the state lives: "" (or bolt:PATH) for a bbolt file in
+	// DataDir, etcd://host:port,... for etcd shared by root replicas, of
+	// which one leads (docs/adr/015-root-on-etcd.md).
+	Store string
+	// EtcdTLS is the client certificate for etcds:// stores.
+	EtcdTLS EtcdTLS
+	// LeaseTTL is the leader's etcd lease (leader.DefaultTTL when zero).
+	LeaseTTL time.Duration
 	// AdminPassword sets the admin password (HEDGE_ADMIN_PASSWORD); when empty
 	// one is generated on first start and printed once to Out.
 	AdminPassword  string
@@ -102,11 +112,41 @@ type WorkerConfig struct {
 
 // RunRoot serves the root until ctx ends.
 func RunRoot(ctx context.Context, cfg RootConfig) error {
-	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "root", "state.db"))
+	st, err := openRootStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lease, err := leader.Campaign(ctx, st, rootStorePrefix(cfg), replicaID(cfg), cfg.LeaseTTL, cfg.Logger)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while standing by
+		}
+		return err
+	}
+	defer lease.Resign()
+	var lost atomic.Bool
+	go func() {
+		select {
+		case <-lease.Done():
+			lost.Store(true)
+			cfg.Logger.Error("root: lost the leadership (etcd lease ended); stopping at once")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err = runRootLeading(ctx, st, cfg)
+	if lost.Load() {
+		return errLostLeadership
+	}
+	return err
+}
+
+// runRootLeading serves the root's API and runs its loops: on bbolt always,
+// on etcd while this replica leads.
+func runRootLeading(ctx context.Context, st store.Store, cfg RootConfig) error {
 	r, _, err := newRoot(st, cfg)
 	if err != nil {
 		return err

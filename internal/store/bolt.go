@@ -228,3 +228,38 @@ func (t *boltTx) NextSequence(bucket string) (uint64, error) {
 	}
 	return n, nil
 }
+
+// buckets lists the buckets holding records or a sequence (rawTx).
+func (t *boltTx) buckets() ([]string, error) {
+	var out []string
+	err := t.tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		if k, _ := b.Cursor().First(); k != nil || b.Sequence() > 0 {
+			out = append(out, string(name))
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (t *boltTx) sequence(bucket string) (uint64, error) {
+	if b := t.tx.Bucket([]byte(bucket)); b != nil {
+		return b.Sequence(), nil
+	}
+	return 0, nil
+}
+
+func (t *boltTx) setSequence(bucket string, n uint64) error {
+	b, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return fmt.Errorf("set sequence %s: %w", bucket, err)
+	}
+	return b.SetSequence(n)
+}
+
+func (t *boltTx) putRaw(bucket, key string, raw []byte) error {
+	b, err := t.tx.CreateBucketIfNotExists([]byte(bucket))
+	if err != nil {
+		return fmt.Errorf("put %s/%s: %w", bucket, key, err)
+	}
+	return b.Put([]byte(key), raw)
+}

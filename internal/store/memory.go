@@ -215,3 +215,37 @@ func (t *memTx) NextSequence(bucket string) (uint64, error) {
 	b.seq++
 	return b.seq, nil
 }
+
+// buckets lists the buckets holding records or a sequence (rawTx).
+func (t *memTx) buckets() ([]string, error) {
+	var out []string
+	for name, b := range t.s.buckets {
+		if len(b.records) > 0 || b.seq > 0 {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (t *memTx) sequence(bucket string) (uint64, error) {
+	if b := t.bucket(bucket, false); b != nil {
+		return b.seq, nil
+	}
+	return 0, nil
+}
+
+func (t *memTx) setSequence(bucket string, n uint64) error {
+	b := t.bucket(bucket, true)
+	old := b.seq
+	t.undos = append(t.undos, func() { b.seq = old })
+	b.seq = n
+	return nil
+}
+
+func (t *memTx) putRaw(bucket, key string, raw []byte) error {
+	b := t.bucket(bucket, true)
+	t.remember(b, key)
+	b.records[key] = slices.Clone(raw)
+	return nil
+}

@@ -16,7 +16,7 @@ type record struct {
 }
 
 // implementations lists every Store, so that each behaviour below is checked
-// against bbolt and memory alike.
+// against bbolt, memory and etcd alike.
 func implementations() []struct {
 	name string
 	open func(t *testing.T) Store
@@ -38,6 +38,7 @@ func implementations() []struct {
 			t.Cleanup(func() { _ = st.Close() })
 			return st
 		}},
+		{"etcd", openEtcdForTest},
 	}
 }
 

@@ -1,0 +1,85 @@
+// Package leader elects one root among replicas that share an etcd store.
+// The winner holds an etcd lease; the store is fenced with the election key,
+// so that once the lease is gone (the process died, hung, or lost etcd) its
+// writes fail, and the replicas waiting in Campaign take over. A root on
+// bbolt has no replicas and needs none of this.
+package leader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// DefaultTTL is the lease of a leader: how long the replicas wait after a
+// leader stops renewing it (it died, or lost etcd) before one takes over.
+const DefaultTTL = 5 * time.Second
+
+// Lease is a leadership held.
+type Lease struct {
+	sess *concurrency.Session
+	el   *concurrency.Election
+}
+
+// Campaign blocks until this process leads the replicas sharing st (an etcd
+// store), then fences st with the leadership. id names this replica to the
+// others (its API URL). It returns at once for stores other than etcd, with
+// a nil Lease: there is nothing to share.
+func Campaign(ctx context.Context, st store.Store, prefix, id string, ttl time.Duration, log *slog.Logger) (*Lease, error) {
+	cli := store.EtcdClient(st)
+	if cli == nil {
+		return nil, nil
+	}
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	sess, err := concurrency.NewSession(cli, concurrency.WithTTL(int(ttl.Round(time.Second)/time.Second)), concurrency.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("leader: lease: %w", err)
+	}
+	el := concurrency.NewElection(sess, prefix+"leader")
+	if cur, err := el.Leader(ctx); err == nil {
+		log.Info("leader: standing by", "leader", string(cur.Kvs[0].Value))
+	} else if !errors.Is(err, concurrency.ErrElectionNoLeader) {
+		log.Warn("leader: cannot read the current leader", "err", err)
+	}
+	if err := el.Campaign(ctx, id); err != nil {
+		_ = sess.Close()
+		return nil, fmt.Errorf("leader: campaign: %w", err)
+	}
+	if err := store.FenceEtcd(st, el.Key(), el.Rev()); err != nil {
+		_ = el.Resign(context.Background())
+		_ = sess.Close()
+		return nil, err
+	}
+	log.Info("leader: leading", "id", id, "lease_ttl", ttl)
+	return &Lease{sess: sess, el: el}, nil
+}
+
+// Done is closed when the leadership is lost (the lease expired or was
+// revoked). The holder must stop acting at once; its writes already fail.
+// A nil Lease is never lost.
+func (l *Lease) Done() <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	return l.sess.Done()
+}
+
+// Resign gives the leadership up so that another replica takes over at
+// once instead of after the lease's TTL.
+func (l *Lease) Resign() {
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.el.Resign(ctx)
+	_ = l.sess.Close()
+}

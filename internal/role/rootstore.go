@@ -1,0 +1,120 @@
+package role
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hedgeorch/hedge/internal/store"
+)
+
+// errLostLeadership ends a root replica whose etcd lease ended: it must not
+// act any more, and its supervisor restarts it as a standby.
+var errLostLeadership = errors.New("lost the leadership of the root replicas (etcd lease ended); restart to stand by")
+
+// openRootStore opens cfg.Store: bbolt in the data dir by default, or etcd.
+func openRootStore(cfg RootConfig) (store.Store, error) {
+	switch {
+	case cfg.Store == "":
+		return store.OpenBolt(filepath.Join(cfg.DataDir, "root", "state.db"))
+	default:
+		return OpenStore(cfg.Store, cfg.EtcdTLS)
+	}
+}
+
+// EtcdTLS names the files of an etcd client certificate, used with
+// etcds:// endpoints.
+type EtcdTLS struct {
+	CA, Cert, Key string
+}
+
+func (f EtcdTLS) config() (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.CA != "" {
+		pem, err := os.ReadFile(f.CA)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--etcd-ca %s: no PEM certificate in it", f.CA)
+		}
+	}
+	if (f.Cert == "") != (f.Key == "") {
+		return nil, errors.New("--etcd-cert and --etcd-key: give both or neither")
+	}
+	if f.Cert != "" {
+		kp, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+		if err != nil {
+			return nil, fmt.Errorf("--etcd-cert/--etcd-key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{kp}
+	}
+	return c, nil
+}
+
+// rootStorePrefix is the key prefix of an etcd store ("" for bbolt).
+func rootStorePrefix(cfg RootConfig) string {
+	ecfg, err := store.ParseEtcdURL(cfg.Store)
+	if err != nil {
+		return ""
+	}
+	return ecfg.Prefix
+}
+
+// replicaID names this replica to the others: its host and API address.
+func replicaID(cfg RootConfig) string {
+	host, _ := os.Hostname()
+	return host + " " + cfg.Addr
+}
+
+// OpenStore opens a store named as `hedge root migrate` names them:
+// bolt:PATH, or etcd://host:port,.../prefix (etcds:// for TLS endpoints).
+func OpenStore(spec string, tlsFiles EtcdTLS) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(spec, "bolt:"):
+		path := strings.TrimPrefix(spec, "bolt:")
+		if path == "" {
+			return nil, fmt.Errorf("store %q: want bolt:PATH", spec)
+		}
+		return store.OpenBolt(path)
+	case strings.HasPrefix(spec, "etcd://"), strings.HasPrefix(spec, "etcds://"):
+		ecfg, err := store.ParseEtcdURL(spec)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(spec, "etcds://") {
+			if ecfg.TLS, err = tlsFiles.config(); err != nil {
+				return nil, err
+			}
+		}
+		return store.OpenEtcd(ecfg)
+	}
+	return nil, fmt.Errorf("store %q: want bolt:PATH or etcd://host:port[,host:port...][/prefix]", spec)
+}
+
+// Migrate copies every record of the store from into the empty store to
+// and checks that both hold the same bytes (hedge root migrate).
+func Migrate(out io.Writer, from, to string, tlsFiles EtcdTLS) error {
+	src, err := OpenStore(from, tlsFiles)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer src.Close()
+	dst, err := OpenStore(to, tlsFiles)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	defer dst.Close()
+	stats, err := store.Copy(dst, src)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintf(out, "copied %d records in %d buckets from %s to %s; both hold the same bytes\n", stats.Records, stats.Buckets, from, to)
+	return nil
+}

@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+)
+
+// etcdCluster starts a three-member etcd (Debian's etcd-server) on
+// loopback and returns the members and the --store URL naming all three.
+func etcdCluster(t *testing.T) ([]*exec.Cmd, string) {
+	t.Helper()
+	bin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("etcd not installed (Debian package etcd-server)")
+	}
+	type member struct{ name, client, peer string }
+	var ms []member
+	var initial []string
+	for i := range 3 {
+		m := member{fmt.Sprintf("m%d", i), freeAddr(t), freeAddr(t)}
+		ms = append(ms, m)
+		initial = append(initial, m.name+"=http://"+m.peer)
+	}
+	dir := t.TempDir()
+	var cmds []*exec.Cmd
+	var clients []string
+	for _, m := range ms {
+		cmd := exec.Command(bin, "--name", m.name, "--data-dir", filepath.Join(dir, m.name),
+			"--listen-client-urls", "http://"+m.client, "--advertise-client-urls", "http://"+m.client,
+			"--listen-peer-urls", "http://"+m.peer, "--initial-advertise-peer-urls", "http://"+m.peer,
+			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
+			"--log-level", "error")
+		log, err := os.Create(filepath.Join(dir, m.name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start etcd %s: %v", m.name, err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			log.Close()
+		})
+		cmds = append(cmds, cmd)
+		clients = append(clients, m.client)
+	}
+	return cmds, "etcd://" + strings.Join(clients, ",")
+}
+
+// TestE2ERootReplicasOnEtcd runs two root replicas on a three-member etcd:
+// one leads and serves, the other stands by; killing the leader (SIGKILL)
+// hands the API to the standby with every accepted write; one etcd member
+// dying stops nothing; a leader that hangs past its lease is deposed and,
+// when it wakes, stops instead of acting.
+func TestE2ERootReplicasOnEtcd(t *testing.T) {
+	ctx := context.Background()
+	members, storeURL := etcdCluster(t)
+	pw := randomPassword()
+	env := []string{"HEDGE_ADMIN_PASSWORD=" + pw}
+	dir := t.TempDir()
+	replica := func(name string) (*proc, string) {
+		addr := freeAddr(t)
+		return startProc(t, name, env, "root", "--data-dir", filepath.Join(dir, name), "--api-addr", addr,
+			"--store", storeURL, "--lease-ttl", "2s"), "http://" + addr
+	}
+	a, urlA := replica("rootA")
+	waitHealthy(t, urlA)
+	b, urlB := replica("rootB")
+	eventually(t, 10*time.Second, "rootB to stand by", func() (bool, string) {
+		return strings.Contains(b.output(), "standing by"), tail(b.output(), 300)
+	})
+	if _, err := api.NewClient(urlB).Health(ctx); err == nil {
+		t.Fatal("the standby replica serves the API while another leads")
+	}
+
+	c := login(t, urlA, pw)
+	if _, err := c.CreateUser(ctx, "ann", "ann-password-1", "Application_Provider"); err != nil {
+		t.Fatalf("create user: %v", err)
+	}
+	res, err := c.SubmitSLA(ctx, echoSLA("kept", 50), "application/json")
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+
+	// One etcd member down: a quorum of two remains, writes go on.
+	_ = members[2].Process.Kill()
+	_ = members[2].Wait()
+	if _, err := c.CreateUser(ctx, "bob", "bob-password-1", "Application_Provider"); err != nil {
+		t.Fatalf("create user with one etcd member down: %v", err)
+	}
+
+	a.kill()
+	killed := time.Now()
+	waitHealthy(t, urlB)
+	t.Logf("standby serving %s after the leader was killed", time.Since(killed).Round(100*time.Millisecond))
+	c = login(t, urlB, pw)
+	if names := userNames(t, c); !contains(names, "ann") || !contains(names, "bob") {
+		t.Fatalf("users on the new leader = %v; want ann and bob", names)
+	}
+	app, err := c.GetApplication(ctx, res.Applications[0].ID)
+	if err != nil || app.Name != "kept" {
+		t.Fatalf("application on the new leader = %+v, %v", app, err)
+	}
+
+	// A leader that hangs past its lease is deposed: A comes back as a
+	// standby while B leads; B then hangs, A takes over, and B, woken,
+	// stops rather than act as a second leader.
+	a.start()
+	eventually(t, 10*time.Second, "rootA to stand by", func() (bool, string) {
+		return strings.Count(a.output(), "standing by") >= 1, tail(a.output(), 300)
+	})
+	_ = b.cmd.Process.Signal(syscall.SIGSTOP)
+	waitHealthy(t, urlA)
+	_ = b.cmd.Process.Signal(syscall.SIGCONT)
+	done := make(chan error, 1)
+	go func() { done <- b.cmd.Wait() }()
+	select {
+	case <-done:
+		b.cmd = nil
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the deposed leader did not stop after waking; its log:\n%s", tail(b.output(), 2000))
+	}
+	if !strings.Contains(b.output(), "lost the leadership") {
+		t.Errorf("the deposed leader's log does not say why it stopped:\n%s", tail(b.output(), 2000))
+	}
+	c = login(t, urlA, pw)
+	if _, err := c.CreateUser(ctx, "carl", "carl-password-1", "Application_Provider"); err != nil {
+		t.Fatalf("write on the leader after the other was deposed: %v", err)
+	}
+}
+
+// TestE2ERootMigrate moves a root's state from bbolt to etcd and back with
+// `hedge root migrate`, and a root started on each copy serves it.
+func TestE2ERootMigrate(t *testing.T) {
+	ctx := context.Background()
+	_, storeURL := etcdCluster(t)
+	pw := randomPassword()
+	env := []string{"HEDGE_ADMIN_PASSWORD=" + pw}
+	dir := t.TempDir()
+	serveFrom := func(name string, args ...string) (*proc, *api.Client) {
+		addr := freeAddr(t)
+		p := startProc(t, name, env, append([]string{"root", "--data-dir", filepath.Join(dir, name), "--api-addr", addr}, args...)...)
+		waitHealthy(t, "http://"+addr)
+		return p, login(t, "http://"+addr, pw)
+	}
+	migrate := func(from, to string) string {
+		out, err := exec.Command(bin.hedge, "root", "migrate", "--from", from, "--to", to).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hedge root migrate --from %s --to %s: %v\n%s", from, to, err, out)
+		}
+		return string(out)
+	}
+	check := func(c *api.Client, where string, appID string) {
+		t.Helper()
+		if names := userNames(t, c); !contains(names, "dora") {
+			t.Fatalf("users on %s = %v; want dora", where, names)
+		}
+		if app, err := c.GetApplication(ctx, appID); err != nil || app.Name != "moved" {
+			t.Fatalf("application on %s = %+v, %v", where, app, err)
+		}
+	}
+
+	p, c := serveFrom("bolt1")
+	if _, err := c.CreateUser(ctx, "dora", "dora-password-1", "Application_Provider"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SubmitSLA(ctx, echoSLA("moved", 50), "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appID := res.Applications[0].ID
+	p.stop()
+
+	etcdStore := storeURL + "/migrated"
+	out := migrate("bolt:"+filepath.Join(dir, "bolt1", "root", "state.db"), etcdStore)
+	if !strings.Contains(out, "both hold the same bytes") {
+		t.Fatalf("migrate said %q", out)
+	}
+	// A second migration into the same, now filled, store is refused.
+	if o, err := exec.Command(bin.hedge, "root", "migrate", "--from", "bolt:"+filepath.Join(dir, "bolt1", "root", "state.db"), "--to", etcdStore).CombinedOutput(); err == nil || !strings.Contains(string(o), "not empty") {
+		t.Fatalf("migrate into a non-empty store: %v\n%s", err, o)
+	}
+	p, c = serveFrom("onetcd", "--store", etcdStore)
+	check(c, "etcd", appID)
+	p.stop()
+
+	migrate(etcdStore, "bolt:"+filepath.Join(dir, "bolt2", "root", "state.db"))
+	_, c = serveFrom("bolt2")
+	check(c, "bolt again", appID)
+}
+
+func userNames(t *testing.T, c *api.Client) []string {
+	t.Helper()
+	users, err := c.ListUsers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, u := range users {
+		names = append(names, u.Name)
+	}
+	return names
+}
