@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +20,7 @@ const maxErrorBody = 1 << 20
 
 // Client calls the REST API of a Hedge root. It is safe for concurrent use.
 type Client struct {
-	baseURL string
+	bases   *Endpoints
 	http    *http.Client
 
 	// refreshMu serialises token refreshes so that concurrent requests that
@@ -62,9 +61,10 @@ func WithHTTPClient(hc *http.Client) ClientOption {
 }
 
 // NewClient returns a client of the root at baseURL (e.g.
-// "http://127.0.0.1:10000"; a trailing slash is ignored).
+// "http://127.0.0.1:10000"; a trailing slash is ignored). Root replicas are
+// given comma-separated; calls move to the next one that can be reached.
 func NewClient(baseURL string, opts ...ClientOption) *Client {
-	c := &Client{baseURL: strings.TrimRight(baseURL, "/"), http: http.DefaultClient}
+	c := &Client{bases: ParseEndpoints(baseURL), http: http.DefaultClient}
 	for _, o := range opts {
 		o(c)
 	}
@@ -73,7 +73,7 @@ func NewClient(baseURL string, opts ...ClientOption) *Client {
 
 // BaseURL returns the root's address as given to NewClient, without a
 // trailing slash.
-func (c *Client) BaseURL() string { return c.baseURL }
+func (c *Client) BaseURL() string { return c.bases.String() }
 
 // Login exchanges a username and password for a token pair. The client uses
 // the new pair for its later requests.
@@ -333,11 +333,25 @@ func (c *Client) call(ctx context.Context, r request, out any) error {
 }
 
 func (c *Client) send(ctx context.Context, r request, payload []byte, contentType, token string) (*http.Response, error) {
+	// Each replica is tried once while none can be reached at all.
+	var resp *http.Response
+	var err error
+	for range c.bases.Len() {
+		base := c.bases.Current()
+		if resp, err = c.sendTo(ctx, base, r, payload, contentType, token); err == nil || !Unreachable(err) {
+			return resp, err
+		}
+		c.bases.Next(base)
+	}
+	return resp, err
+}
+
+func (c *Client) sendTo(ctx context.Context, base string, r request, payload []byte, contentType, token string) (*http.Response, error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.baseURL+r.path, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, base+r.path, body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
@@ -359,7 +373,7 @@ func (c *Client) send(ctx context.Context, r request, payload []byte, contentTyp
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return nil, fmt.Errorf("%s %s: %w", r.method, c.baseURL+r.path, err)
+		return nil, fmt.Errorf("%s %s: %w", r.method, base+r.path, err)
 	}
 	return resp, nil
 }

@@ -254,7 +254,7 @@ func clusterCommand() *cobra.Command {
 	}
 	f.bind(c)
 	c.Flags().StringVar(&name, "name", role.Hostname(), "cluster name")
-	c.Flags().StringVar(&rootURL, "root", "", "URL of the root")
+	c.Flags().StringVar(&rootURL, "root", "", "URL of the root (the URLs of root replicas on etcd, comma-separated)")
 	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
 	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")

@@ -10,22 +10,26 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/hedgeorch/hedge/api"
 )
 
 // Client is the lower tier's side of the link to one upper tier.
 type Client struct {
-	base string
+	bases *api.Endpoints
 	cred string
 	hc   *http.Client
 }
 
 // NewClient returns a client for the upper tier at base (e.g.
-// "http://10.0.0.1:10100") that authenticates with credential.
+// "http://10.0.0.1:10100") that authenticates with credential. Replicas of
+// the upper tier (root replicas on etcd) are given comma-separated: a
+// request that cannot reach one goes to the next.
 func NewClient(base, credential string, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(base, "/"), cred: credential, hc: hc}
+	return &Client{bases: api.ParseEndpoints(base), cred: credential, hc: hc}
 }
 
 // Join presents a join token to the upper tier at base and returns the
@@ -93,19 +97,34 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return fmt.Errorf("link request %s: %w", path, err)
+	var resp *http.Response
+	var lastErr error
+	for range c.bases.Len() {
+		base := c.bases.Current()
+		req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+		if err != nil {
+			return fmt.Errorf("link request %s: %w", path, err)
+		}
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if c.cred != "" {
+			req.Header.Set("Authorization", "Bearer "+c.cred)
+		}
+		if resp, err = c.hc.Do(req); err == nil {
+			break
+		}
+		if !api.Unreachable(err) || c.bases.Len() == 1 {
+			return err
+		}
+		lastErr = err
+		c.bases.Next(base) // a replica that is down, or standing by
+		if b, ok := body.(*bytes.Reader); ok {
+			_, _ = b.Seek(0, io.SeekStart)
+		}
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.cred != "" {
-		req.Header.Set("Authorization", "Bearer "+c.cred)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return err
+	if resp == nil {
+		return fmt.Errorf("link %s: no replica of the upper tier can be reached (%s): %w", path, c.bases, lastErr)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

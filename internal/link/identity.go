@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Identity is what a lower tier keeps on disk after joining: who it is and how
@@ -21,7 +22,8 @@ type Identity struct {
 
 // Connect returns the identity stored at path, or joins the upper tier with
 // token and stores the identity it gets. A stored identity for another upper
-// URL is replaced by a new join. While the upper tier cannot be reached the
+// URL is replaced by a new join; one that shares a URL with upper (a root
+// replica added to the list, or one taken away) is kept. While the upper tier cannot be reached the
 // join is retried with backoff (tiers may start in any order); a refused token
 // ends it at once.
 func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper, token, name string) (Identity, error) {
@@ -32,7 +34,8 @@ func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper
 		if err := json.Unmarshal(b, &id); err != nil {
 			return Identity{}, fmt.Errorf("read identity %s: %w", path, err)
 		}
-		if id.Upper == upper && id.Credential != "" {
+		if sameUpper(id.Upper, upper) && id.Credential != "" {
+			id.Upper = upper
 			return id, nil
 		}
 	case !errors.Is(err, os.ErrNotExist):
@@ -64,4 +67,17 @@ func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper
 		return Identity{}, fmt.Errorf("store identity: %w", err)
 	}
 	return id, nil
+}
+
+// sameUpper reports whether two comma-separated lists of an upper tier's
+// replicas share an address.
+func sameUpper(a, b string) bool {
+	for _, x := range strings.Split(a, ",") {
+		for _, y := range strings.Split(b, ",") {
+			if strings.TrimRight(x, "/") == strings.TrimRight(y, "/") && x != "" {
+				return true
+			}
+		}
+	}
+	return false
 }

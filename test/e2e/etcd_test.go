@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"sync"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,7 @@ func etcdCluster(t *testing.T) ([]*exec.Cmd, string) {
 			"--listen-client-urls", "http://"+m.client, "--advertise-client-urls", "http://"+m.client,
 			"--listen-peer-urls", "http://"+m.peer, "--initial-advertise-peer-urls", "http://"+m.peer,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
-			"--log-level", "error")
+			"--max-txn-ops", "10000", "--log-level", "error")
 		log, err := os.Create(filepath.Join(dir, m.name+".log"))
 		if err != nil {
 			t.Fatal(err)
@@ -211,4 +212,118 @@ func userNames(t *testing.T, c *api.Client) []string {
 		names = append(names, u.Name)
 	}
 	return names
+}
+
+// TestE2ERootFailoverUnderLoad kills the leading root (SIGKILL) while ten
+// applications are being submitted and scaled to 200 instances in all, through
+// a client, a cluster and a worker that know both replicas: the standby
+// leads, every write that was answered is there, and in the end each of the
+// 200 instances runs exactly once.
+func TestE2ERootFailoverUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	_, storeURL := etcdCluster(t)
+	pw := randomPassword()
+	env := []string{"HEDGE_ADMIN_PASSWORD=" + pw}
+	dir := t.TempDir()
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	roots := "http://" + addrA + ",http://" + addrB
+	a := startProc(t, "rootA", env, "root", "--data-dir", filepath.Join(dir, "rootA"), "--api-addr", addrA, "--store", storeURL, "--lease-ttl", "2s")
+	waitHealthy(t, "http://"+addrA)
+	b := startProc(t, "rootB", env, "root", "--data-dir", filepath.Join(dir, "rootB"), "--api-addr", addrB, "--store", storeURL, "--lease-ttl", "2s")
+	eventually(t, 10*time.Second, "rootB to stand by", func() (bool, string) {
+		return strings.Contains(b.output(), "standing by"), tail(b.output(), 300)
+	})
+	c := login(t, roots, pw)
+	ct, err := c.CreateToken(ctx, "cluster", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := c.CreateToken(ctx, "worker", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterAddr := freeAddr(t)
+	startProc(t, "cluster", nil, "cluster", "--data-dir", filepath.Join(dir, "cluster"), "--root", roots, "--join-token", ct.Token, "--listen", clusterAddr, "--name", "site1")
+	startProc(t, "worker", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "http://"+clusterAddr,
+		"--join-token", wt.Token, "--name", "w1", "--memory-mb", "8000", "--cpus", "200", "--heartbeat", "500ms")
+	eventually(t, 30*time.Second, "the worker READY", func() (bool, string) {
+		nodes, err := c.ListNodes(ctx)
+		return err == nil && len(nodes) == 1 && nodes[0].State == api.NodeReady, fmt.Sprint(nodes, err)
+	})
+
+	const apps, each = 10, 20
+	accepted := make(chan string, apps)
+	var wg sync.WaitGroup
+	for i := range apps {
+		wg.Go(func() {
+			name := fmt.Sprintf("load%d", i)
+			id := submitOnce(t, c, name)
+			accepted <- id
+			for n := 5; n <= each; n += 5 {
+				for {
+					if _, err := c.Scale(ctx, id, n); err == nil {
+						break
+					}
+					time.Sleep(200 * time.Millisecond) // the leader is changing
+				}
+			}
+		})
+	}
+	for range 3 {
+		<-accepted
+	}
+	a.kill()
+	killed := time.Now()
+	waitHealthy(t, "http://"+addrB)
+	t.Logf("standby serving %s after the leader was killed under load", time.Since(killed).Round(100*time.Millisecond))
+	wg.Wait()
+
+	svcs, err := c.ListServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(svcs) != apps {
+		t.Fatalf("%d services after the failover, want %d (one per application, none doubled)", len(svcs), apps)
+	}
+	eventually(t, 90*time.Second, "200 instances, each running exactly once", func() (bool, string) {
+		all, err := c.ListServices(ctx)
+		if err != nil {
+			return false, err.Error()
+		}
+		var total []api.Instance
+		for _, s := range all {
+			for _, in := range s.Instances {
+				if in.Status != api.StateRunning {
+					return false, fmt.Sprintf("%s #%d %s", s.Name, in.Number, in.Status)
+				}
+			}
+			if len(s.Instances) != each {
+				return false, fmt.Sprintf("%s has %d instances", s.Name, len(s.Instances))
+			}
+			total = append(total, s.Instances...)
+		}
+		return converged(t, api.Service{Instances: total})
+	})
+}
+
+// submitOnce submits the echo SLA named name until the root answers, and
+// never twice: after an error it first looks whether the application exists.
+func submitOnce(t *testing.T, c *api.Client, name string) string {
+	ctx := context.Background()
+	for {
+		res, err := c.SubmitSLA(ctx, echoSLA(name, 10), "application/json")
+		if err == nil {
+			return res.Services[0].ID
+		}
+		time.Sleep(200 * time.Millisecond)
+		svcs, lerr := c.ListServices(ctx)
+		if lerr != nil {
+			continue
+		}
+		for _, s := range svcs {
+			if s.AppName == name {
+				return s.ID
+			}
+		}
+	}
 }
