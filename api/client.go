@@ -20,8 +20,8 @@ const maxErrorBody = 1 << 20
 
 // Client calls the REST API of a Hedge root. It is safe for concurrent use.
 type Client struct {
-	bases   *Endpoints
-	http    *http.Client
+	bases *Endpoints
+	http  *http.Client
 
 	// refreshMu serialises token refreshes so that concurrent requests that
 	// all get a 401 spend the (single-use) refresh token only once.

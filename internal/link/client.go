@@ -17,8 +17,8 @@ import (
 // Client is the lower tier's side of the link to one upper tier.
 type Client struct {
 	bases *api.Endpoints
-	cred string
-	hc   *http.Client
+	cred  string
+	hc    *http.Client
 }
 
 // NewClient returns a client for the upper tier at base (e.g.

@@ -3,11 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"sync"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
