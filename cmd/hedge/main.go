@@ -20,6 +20,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
+	"github.com/hedgeorch/hedge/internal/runtime/process"
 	"github.com/hedgeorch/hedge/internal/root"
 )
 
@@ -27,6 +28,7 @@ import (
 var version = "dev"
 
 func main() {
+	process.RunInitIfAsked() // a process instance's sandbox init: a hidden mode, before anything else
 	root.Version = version
 	cmd := cli.NewRootCommand(cli.WithVersion(version))
 	cmd.AddCommand(upCommand(), rootCommand(), clusterCommand(), workerCommand())
