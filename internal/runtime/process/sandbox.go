@@ -3,6 +3,7 @@ package process
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,10 +153,16 @@ func (d *Driver) adoptUIDs() {
 		if err != nil {
 			continue
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			d.uids.adopt(e.Name(), st.Uid)
-		}
+		d.uids.adopt(e.Name(), statUID(fi))
 	}
+}
+
+// statUID is the owner of a file (0 when unknown).
+func statUID(fi fs.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Uid
+	}
+	return 0
 }
 
 // sandboxed is whether spec's instance runs in the sandbox.
