@@ -231,8 +231,9 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	sys := &syscall.SysProcAttr{Setpgid: true} // no Pdeathsig: instances outlive the worker
 	files := []uintptr{d.devNull.Fd(), logFile.Fd(), logFile.Fd()}
 	sandboxed := d.sandboxed(svc.Raw)
+	var sb *sandboxStart
 	if sandboxed {
-		sb, err := d.prepareSandbox(id, code, work, argv)
+		sb, err = d.prepareSandbox(id, code, work, argv)
 		if err != nil {
 			if cgroupDir != nil {
 				cgroupDir.Close()
@@ -240,9 +241,9 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 			_ = d.cg.remove(id)
 			return nil, err
 		}
-		defer sb.status.Close()
+		defer sb.close()
 		path, argv, sys.Cloneflags = sb.path, sb.argv, sb.flags
-		files = append(files, sb.status.Fd())
+		files = append(files, sb.status.Fd(), sb.startW.Fd())
 	}
 	if d.pidfds {
 		sys.PidFD = &pidfd
@@ -283,6 +284,13 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	if pidfd >= 0 {
 		_ = unix.SetNonblock(pidfd, true)
 		t.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	}
+	if sb != nil {
+		if err := sb.wait(ctx); err != nil {
+			d.abandon(t)
+			_ = d.cg.remove(id)
+			return nil, fmt.Errorf("exec %s: %w", code, err)
+		}
 	}
 	if _, t.startTicks, err = procStat(pid); err != nil {
 		// Without its start time the task could not be told from a later

@@ -1,6 +1,8 @@
 package process
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -174,6 +177,38 @@ type sandboxStart struct {
 	argv   []string // its arguments, the instance's program's after "--"
 	flags  uintptr  // clone flags
 	status *os.File // where the init writes how the program ended
+	// started is read by the worker, written by the init: "ok" once the
+	// program runs, else why it could not start.
+	started, startW *os.File
+}
+
+// close releases the worker's ends of the init's descriptors.
+func (s *sandboxStart) close() {
+	s.status.Close()
+	s.started.Close()
+	if s.startW != nil {
+		s.startW.Close()
+	}
+}
+
+// wait returns nil once the init reports that the program runs, or the
+// reason it does not.
+func (s *sandboxStart) wait(ctx context.Context) error {
+	s.startW.Close() // the init holds the write end now
+	s.startW = nil
+	stop := context.AfterFunc(ctx, func() { _ = s.started.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	line, err := bufio.NewReader(s.started).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "ok":
+		return nil
+	case line != "":
+		return errors.New(line)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w: the init ended before it started the program: %v", ErrSandbox, err)
 }
 
 // prepareSandbox chooses the instance's user id, hands it its working
@@ -204,6 +239,11 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string) (*sandboxS
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSandbox, err)
 	}
+	started, startW, err := os.Pipe()
+	if err != nil {
+		status.Close()
+		return nil, fmt.Errorf("%w: %w", ErrSandbox, err)
+	}
 	codeFlag := "-code-dir"
 	codePath := filepath.Dir(exe)
 	if d.onlyCodeFile(codePath) {
@@ -223,7 +263,7 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string) (*sandboxS
 	if init == "" {
 		init = "/proc/self/exe"
 	}
-	return &sandboxStart{path: init, argv: append(args, argv...), flags: flags, status: status}, nil
+	return &sandboxStart{path: init, argv: append(args, argv...), flags: flags, status: status, started: started, startW: startW}, nil
 }
 
 // onlyCodeFile is whether the code's directory dir must not be shown whole:

@@ -19,8 +19,12 @@ import (
 const InitArg = "sandbox-init"
 
 // statusFD is the descriptor on which the init receives the file it
-// records the program's end in.
-const statusFD = 3
+// records the program's end in; startFD the pipe on which it tells the
+// worker that the program runs ("ok") or why it could not start.
+const (
+	statusFD = 3
+	startFD  = 4
+)
 
 // hostDirs are the host's directories every instance sees, read-only, as
 // in Nomad's exec chroot: what programs need to run.
@@ -49,15 +53,26 @@ type initConfig struct {
 // killed it) and writes how it ended to descriptor 3; 127 when the sandbox
 // cannot be set up (the reason is on stderr, so in the instance's log).
 func RunInit(args []string) int {
+	unix.CloseOnExec(statusFD)
+	unix.CloseOnExec(startFD)
 	c, err := parseInit(args)
 	if err == nil {
 		err = c.enter()
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "hedge sandbox: %v\n", err)
-		return 127
+		return failStart(fmt.Errorf("sandbox: %w", err))
 	}
 	return c.run()
+}
+
+// failStart tells the worker (and the instance's log) why the program
+// could not start, and returns the init's exit code for it.
+func failStart(err error) int {
+	fmt.Fprintf(os.Stderr, "hedge %v\n", err)
+	start := os.NewFile(startFD, "start")
+	fmt.Fprintf(start, "%v\n", err)
+	start.Close()
+	return 127
 }
 
 func parseInit(args []string) (*initConfig, error) {
@@ -287,10 +302,8 @@ func (c *initConfig) run() int {
 		for range sigs { //nolint:revive // the signals only need to be caught
 		}
 	}()
-	unix.CloseOnExec(statusFD)
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		fmt.Fprintf(os.Stderr, "hedge sandbox: no_new_privs: %v\n", err)
-		return 127
+		return failStart(fmt.Errorf("sandbox: no_new_privs: %w", err))
 	}
 	pid, err := syscall.ForkExec(c.exe, c.argv, &syscall.ProcAttr{
 		Dir:   c.work,
@@ -301,9 +314,11 @@ func (c *initConfig) run() int {
 		},
 	})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "hedge sandbox: exec %s: %v\n", c.exe, err)
-		return 127
+		return failStart(err)
 	}
+	start := os.NewFile(startFD, "start")
+	fmt.Fprintln(start, "ok")
+	start.Close()
 	for {
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(-1, &ws, 0, nil)
