@@ -233,23 +233,23 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	sandboxed := d.sandboxed(svc.Raw)
 	var sb *sandboxStart
 	if sandboxed {
-		sb, err = d.prepareSandbox(id, code, work, argv)
+		sb, err = d.prepareSandbox(id, code, work, argv, cgroupDir)
 		if err != nil {
 			if cgroupDir != nil {
 				cgroupDir.Close()
 			}
-			_ = d.cg.remove(id)
+			d.removeCgroups(id)
 			return nil, err
 		}
 		defer sb.close()
 		path, argv, sys.Cloneflags = sb.path, sb.argv, sb.flags
-		files = append(files, sb.status.Fd(), sb.startW.Fd())
+		files = append(files, sb.files()...)
 	}
 	if d.pidfds {
 		sys.PidFD = &pidfd
 	}
-	if cgroupDir != nil {
-		sys.UseCgroupFD, sys.CgroupFD = true, int(cgroupDir.Fd())
+	if cg := sb.cgroup(cgroupDir); cg != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, int(cg.Fd())
 	}
 	attr := &syscall.ProcAttr{
 		Dir:   work,
@@ -270,12 +270,13 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		if cgroupDir != nil {
 			cgroupDir.Close()
 		}
-		_ = d.cg.remove(id) // the log stays, for Remove (it may hold earlier runs)
+		d.removeCgroups(id) // the log stays, for Remove (it may hold earlier runs)
 		return nil, fmt.Errorf("exec %s: %w", code, err)
 	}
 	startedAt := time.Now()
-	if cgroupDir == nil && d.cg.enabled() {
-		if err := d.cg.join(id, pid); err != nil {
+	joinLater := cgroupDir == nil && d.cg.enabled()
+	if joinLater {
+		if err := d.cg.join(sb.joinFirst(id), pid); err != nil {
 			d.cg.fail(id, err)
 		}
 	}
@@ -288,8 +289,11 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	if sb != nil {
 		if err := sb.wait(ctx); err != nil {
 			d.abandon(t)
-			_ = d.cg.remove(id)
+			d.removeCgroups(id)
 			return nil, fmt.Errorf("exec %s: %w", code, err)
+		}
+		if joinLater {
+			d.joinProgram(id, pid)
 		}
 	}
 	if _, t.startTicks, err = procStat(pid); err != nil {
@@ -417,6 +421,9 @@ func (d *Driver) Remove(ctx context.Context, instanceID string) error {
 		return err
 	}
 	if err := d.cg.remove(instanceID); err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
+	if err := d.cg.remove(initCgroup(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
 	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {

@@ -180,6 +180,29 @@ type sandboxStart struct {
 	// started is read by the worker, written by the init: "ok" once the
 	// program runs, else why it could not start.
 	started, startW *os.File
+	// instanceCgroup (cgroup v2) is the instance's cgroup, into which the
+	// init starts the program; initCgroup is the init's own, so that the
+	// init's memory is not charged to the instance.
+	instanceCgroup, initCgroup *os.File
+	d                          *Driver
+}
+
+// files are the init's descriptors from 3 on.
+func (s *sandboxStart) files() []uintptr {
+	fds := []uintptr{s.status.Fd(), s.startW.Fd()}
+	if s.initCgroup != nil {
+		fds = append(fds, s.instanceCgroup.Fd())
+	}
+	return fds
+}
+
+// cgroup is the cgroup to start the process in: the init's own in the
+// sandbox when it has one, else the instance's (nil when none).
+func (s *sandboxStart) cgroup(instance *os.File) *os.File {
+	if s != nil && s.initCgroup != nil {
+		return s.initCgroup
+	}
+	return instance
 }
 
 // close releases the worker's ends of the init's descriptors.
@@ -189,6 +212,70 @@ func (s *sandboxStart) close() {
 	if s.startW != nil {
 		s.startW.Close()
 	}
+	if s.initCgroup != nil {
+		s.initCgroup.Close()
+	}
+}
+
+// joinFirst is the cgroup a process joins after its start (cgroup v1):
+// the init's own in the sandbox, which then moves the program into the
+// instance's (joinProgram); the instance's otherwise.
+func (s *sandboxStart) joinFirst(id string) string {
+	if s == nil {
+		return id
+	}
+	if _, err := s.d.cg.create(initCgroup(id), limits{}); err != nil {
+		return id
+	}
+	return initCgroup(id)
+}
+
+// joinProgram moves the program the sandbox's init (initPID) started into
+// the instance's cgroup (cgroup v1, where processes join after their
+// start). The program is the init's one child at this point.
+func (d *Driver) joinProgram(id string, initPID int) {
+	kids, err := childrenOf(initPID)
+	if err != nil {
+		d.cg.fail(id, err)
+		return
+	}
+	for _, pid := range kids {
+		if err := d.cg.join(id, pid); err != nil {
+			d.cg.fail(id, err)
+		}
+	}
+}
+
+// childrenOf lists the children of process pid, forked by any of its
+// threads.
+func childrenOf(pid int) ([]int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	threads, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, th := range threads {
+		b, err := os.ReadFile(filepath.Join(dir, th.Name(), "children"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if kid, err := strconv.Atoi(f); err == nil {
+				out = append(out, kid)
+			}
+		}
+	}
+	return out, nil
+}
+
+// initCgroup names the cgroup of an instance's sandbox init.
+func initCgroup(id string) string { return id + ".init" }
+
+// removeCgroups removes the instance's cgroups after a failed start.
+func (d *Driver) removeCgroups(id string) {
+	_ = d.cg.remove(id)
+	_ = d.cg.remove(initCgroup(id))
 }
 
 // wait returns nil once the init reports that the program runs, or the
@@ -213,7 +300,7 @@ func (s *sandboxStart) wait(ctx context.Context) error {
 
 // prepareSandbox chooses the instance's user id, hands it its working
 // directory and builds the init's command line.
-func (d *Driver) prepareSandbox(id, code, work string, argv []string) (*sandboxStart, error) {
+func (d *Driver) prepareSandbox(id, code, work string, argv []string, cgroupDir *os.File) (*sandboxStart, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: needs the worker to run as root (or the worker's --instance-sandbox=off, for development)", ErrSandbox)
 	}
@@ -253,8 +340,16 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string) (*sandboxS
 	if net == "" {
 		net = NetworkHost
 	}
+	sb := &sandboxStart{status: status, started: started, startW: startW, instanceCgroup: cgroupDir, d: d}
 	args := []string{"hedge", InitArg, "-uid", strconv.FormatUint(uint64(uid), 10), "-root", rootfs,
-		"-work", work, codeFlag, codePath, "-net", net, "--", exe}
+		"-work", work, codeFlag, codePath, "-net", net}
+	if cgroupDir != nil {
+		if cg, err := d.cg.create(initCgroup(id), limits{}); err == nil && cg != nil {
+			sb.initCgroup = cg
+			args = append(args, "-cgroup-fd", strconv.Itoa(cgroupFD))
+		}
+	}
+	args = append(args, "--", exe)
 	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
 	if net == NetworkPrivate {
 		flags |= unix.CLONE_NEWNET
@@ -263,7 +358,8 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string) (*sandboxS
 	if init == "" {
 		init = "/proc/self/exe"
 	}
-	return &sandboxStart{path: init, argv: append(args, argv...), flags: flags, status: status, started: started, startW: startW}, nil
+	sb.path, sb.argv, sb.flags = init, append(args, argv...), flags
+	return sb, nil
 }
 
 // onlyCodeFile is whether the code's directory dir must not be shown whole:

@@ -24,6 +24,9 @@ const InitArg = "sandbox-init"
 const (
 	statusFD = 3
 	startFD  = 4
+	// cgroupFD is the instance's cgroup (v2), into which the init starts
+	// the program, when the init runs in a cgroup of its own.
+	cgroupFD = 5
 )
 
 // hostDirs are the host's directories every instance sees, read-only, as
@@ -41,6 +44,7 @@ type initConfig struct {
 	codeDir  string
 	codeFile string
 	network  string
+	cgroupFD int
 	exe      string
 	argv     []string
 }
@@ -85,6 +89,7 @@ func parseInit(args []string) (*initConfig, error) {
 	fl.StringVar(&c.codeDir, "code-dir", "", "")
 	fl.StringVar(&c.codeFile, "code-file", "", "")
 	fl.StringVar(&c.network, "net", NetworkHost, "")
+	fl.IntVar(&c.cgroupFD, "cgroup-fd", -1, "")
 	if err := fl.Parse(args); err != nil {
 		return nil, err
 	}
@@ -305,14 +310,20 @@ func (c *initConfig) run() int {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return failStart(fmt.Errorf("sandbox: no_new_privs: %w", err))
 	}
-	pid, err := syscall.ForkExec(c.exe, c.argv, &syscall.ProcAttr{
-		Dir:   c.work,
-		Env:   os.Environ(),
-		Files: []uintptr{0, 1, 2},
-		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: c.uid, Gid: c.uid, Groups: []uint32{}},
-		},
-	})
+	sys := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.uid, Gid: c.uid, Groups: []uint32{}}}
+	if c.cgroupFD >= 0 {
+		unix.CloseOnExec(c.cgroupFD)
+		sys.UseCgroupFD, sys.CgroupFD = true, c.cgroupFD
+	}
+	attr := &syscall.ProcAttr{Dir: c.work, Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: sys}
+	pid, err := syscall.ForkExec(c.exe, c.argv, attr)
+	if err != nil && sys.UseCgroupFD {
+		// As the driver does: without the cgroup rather than not at all.
+		sys.UseCgroupFD = false
+		if pid, err = syscall.ForkExec(c.exe, c.argv, attr); err == nil {
+			fmt.Fprintln(os.Stderr, "hedge sandbox: start inside the instance cgroup refused: the instance runs without limits")
+		}
+	}
 	if err != nil {
 		return failStart(err)
 	}

@@ -201,3 +201,14 @@ func TestParseUIDRange(t *testing.T) {
 		})
 	}
 }
+
+// programPID is the host PID of the instance's program: the one child of
+// the sandbox's init whose PID the task holds.
+func programPID(t testing.TB, initPID int) int {
+	t.Helper()
+	kids, err := childrenOf(initPID)
+	if err != nil || len(kids) != 1 {
+		t.Fatalf("the sandbox's init %d has children %v (%v), want the program alone", initPID, kids, err)
+	}
+	return kids[0]
+}
