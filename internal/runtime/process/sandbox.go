@@ -331,6 +331,12 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string, cgroupDir 
 		status.Close()
 		return nil, fmt.Errorf("%w: %w", ErrSandbox, err)
 	}
+	if fi, err := os.Stat(exe); err == nil && fi.Mode().Perm()&0o001 == 0 {
+		status.Close()
+		started.Close()
+		startW.Close()
+		return nil, fmt.Errorf("code %s: not executable by the instance's user (mode %v): make it executable by others, or mark the service raw (needs Admin)", code, fi.Mode().Perm())
+	}
 	codeFlag := "-code-dir"
 	codePath := filepath.Dir(exe)
 	if d.onlyCodeFile(codePath) {
@@ -363,9 +369,11 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string, cgroupDir 
 }
 
 // onlyCodeFile is whether the code's directory dir must not be shown whole:
-// the file system's root, or a directory in or above a protected one.
+// the file system's root, a directory in or above a protected one, or one
+// the instance's user could not enter anyway (such as a 0700 directory of
+// root's), of which it gets the code file alone.
 func (d *Driver) onlyCodeFile(dir string) bool {
-	if dir == "/" {
+	if fi, err := os.Stat(dir); dir == "/" || err != nil || fi.Mode().Perm()&0o001 == 0 {
 		return true
 	}
 	for _, p := range append([]string{d.dataDir}, d.sandbox.Protect...) {

@@ -212,3 +212,37 @@ func programPID(t testing.TB, initPID int) int {
 	}
 	return kids[0]
 }
+
+// TestSandboxCodeInPrivateDirRoot: code in a directory the instance's user
+// cannot enter (root's 0700) still runs, shown alone; code the instance's
+// user cannot execute is refused at Start with the reason.
+func TestSandboxCodeInPrivateDirRoot(t *testing.T) {
+	requireRoot(t)
+	d, _ := newTestDriver(t, Options{})
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "app")
+	if err := os.WriteFile(filepath.Join(dir, "private"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nls \"$(dirname \"$0\")\" | tr '\\n' ' '; echo; echo ran\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := shSpec("private", "")
+	spec.Service.Code, spec.Service.Cmd = script, nil
+	if _, err := d.Start(context.Background(), spec); err != nil {
+		t.Fatal(err)
+	}
+	if out := waitLogs(t, d, "private", "ran\n"); strings.Contains(out, "private") {
+		t.Errorf("the instance sees the code's private neighbour: %q", out)
+	}
+	if err := os.Chmod(script, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	spec.InstanceID = "closed"
+	if _, err := d.Start(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "not executable by the instance's user") {
+		t.Errorf("Start of code not executable by others = %v, want the reason", err)
+	}
+}
