@@ -431,3 +431,11 @@ type Event struct {
 	Instance  string    `json:"instance,omitempty"`
 	Error     string    `json:"error,omitempty"`
 }
+
+// AllowEntry lets User use privileged settings (raw processes, privileged
+// containers, host-path added_files, pressure_exempt, priority above 0) in
+// microservices pinned to Cluster.
+type AllowEntry struct {
+	Cluster string `json:"cluster"`
+	User    string `json:"user"`
+}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/hedgeorch/hedge/api"
 )
 
 // allowPath names one allow list entry.
@@ -22,7 +24,7 @@ func (r *Root) registerAllowList(a huma.API) {
 		Summary: "The allow list of privileged settings (Admin)", Security: secured,
 		Description: "Users who may use raw processes, privileged containers, host-path added_files, pressure_exempt " +
 			"and priorities above 0 on a cluster, in microservices pinned to it by a direct or clusters constraint.",
-	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []AllowEntry }, error) {
+	}, func(ctx context.Context, _ *struct{}) (*struct{ Body []api.AllowEntry }, error) {
 		if err := requireAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -30,7 +32,7 @@ func (r *Root) registerAllowList(a huma.API) {
 		if err != nil {
 			return nil, apiError(err)
 		}
-		return &struct{ Body []AllowEntry }{Body: list}, nil
+		return &struct{ Body []api.AllowEntry }{Body: list}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "allow", Method: http.MethodPut, Path: "/api/allow/{cluster}/{user}", Tags: tags,

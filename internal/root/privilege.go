@@ -25,12 +25,6 @@ const MaxTenantPriority = 0
 // ErrPrivileged refuses a setting that needs the Admin role (403).
 var ErrPrivileged = errdefs.New(errdefs.ErrForbidden, "privileged setting")
 
-// AllowEntry lets a user use privileged settings (ADR 012) on one cluster.
-type AllowEntry struct {
-	Cluster string `json:"cluster"`
-	User    string `json:"user"`
-}
-
 func allowKey(cluster, user string) string { return cluster + "\n" + user }
 
 // privilegedFields names the settings of spec that reach past the
@@ -135,12 +129,12 @@ func (r *Root) allowedClusters(user string) ([]string, error) {
 }
 
 // AllowList returns the allow list, by cluster then user.
-func (r *Root) AllowList() ([]AllowEntry, error) {
-	out := []AllowEntry{}
+func (r *Root) AllowList() ([]api.AllowEntry, error) {
+	out := []api.AllowEntry{}
 	err := r.cfg.Store.View(func(tx store.Tx) error {
 		return tx.List(bucketAllow, func(key string, _ []byte) error {
 			if c, u, ok := strings.Cut(key, "\n"); ok {
-				out = append(out, AllowEntry{Cluster: c, User: u})
+				out = append(out, api.AllowEntry{Cluster: c, User: u})
 			}
 			return nil
 		})
@@ -168,7 +162,7 @@ func (r *Root) Allow(cluster, user string, allowed bool) error {
 	}
 	err := r.cfg.Store.Update(func(tx store.Tx) error {
 		if allowed {
-			return tx.Put(bucketAllow, allowKey(cluster, user), AllowEntry{Cluster: cluster, User: user})
+			return tx.Put(bucketAllow, allowKey(cluster, user), api.AllowEntry{Cluster: cluster, User: user})
 		}
 		return tx.Delete(bucketAllow, allowKey(cluster, user))
 	})
