@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // requireRoot skips a test that needs the sandbox's namespaces and mounts
@@ -37,6 +38,7 @@ echo "uid=$(id -u) gid=$(id -g)"
 grep '^Uid:' /proc/self/status
 echo "pid1-arg1=$(tr '\0' '\n' </proc/1/cmdline | sed -n 2p)"
 echo "procs=$(ls /proc | grep -c '^[0-9]')"
+kill -0 ` + strconv.Itoa(os.Getpid()) + ` 2>/dev/null && echo "see-worker=yes" || echo "see-worker=no"
 cat ` + secret + ` >/dev/null 2>&1 && echo "read-secret=yes" || echo "read-secret=no"
 echo "tier-listing=$(ls -a ` + tier + ` ` + procDir + ` 2>&1 | tr '\n' ' ')"
 cat ` + d.logPath("probe") + ` >/dev/null 2>&1 && echo "read-log=yes" || echo "read-log=no"
@@ -63,7 +65,7 @@ echo done
 	}
 	for _, want := range []string{
 		"pid1-arg1=" + InitArg + "\n", // its own PID namespace, whose first process is the sandbox's init
-		"read-secret=no", "read-log=no",
+		"see-worker=no", "read-secret=no", "read-log=no",
 		"write-work=hello", "write-tmp=yes", "write-usr=no", "write-root=no",
 	} {
 		if !strings.Contains(out, want) {
@@ -244,5 +246,27 @@ func TestSandboxCodeInPrivateDirRoot(t *testing.T) {
 	spec.InstanceID = "closed"
 	if _, err := d.Start(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "not executable by the instance's user") {
 		t.Errorf("Start of code not executable by others = %v, want the reason", err)
+	}
+}
+
+// BenchmarkStartRaw is BenchmarkStart outside the sandbox, to show what
+// the sandbox adds to a start.
+func BenchmarkStartRaw(b *testing.B) {
+	d, _ := newTestDriver(b, Options{})
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		spec := sleepSpec("bench-raw-" + strconv.Itoa(i))
+		spec.Service.Raw = true
+		i++
+		if _, err := d.Start(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Stop(ctx, spec.InstanceID, time.Second); err != nil {
+			b.Fatal(err)
+		}
+		if err := d.Remove(ctx, spec.InstanceID); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
