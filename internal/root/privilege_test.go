@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 )
 
@@ -49,7 +50,22 @@ func TestAPIPrivilegedSettingsNeedAdmin(t *testing.T) {
 		t.Fatalf("refused submissions changed the store:\nbefore %v\nafter  %v", before, after)
 	}
 	// A tenant may rank its own services lower.
-	h.submit(alice, slaDoc(t, "low", svc("s", 10, set("priority", -5))))
+	low := h.submit(alice, slaDoc(t, "low", svc("s", 10, set("priority", -5))))
+	// Adding or updating a service is checked as a submission is.
+	before = dumpState(t, h.st)
+	_, err := alice.AddServices(h.ctx, low.Applications[0].ID, []api.ServiceSpec{
+		{Name: "x", Namespace: "test", Virtualization: "container", Code: "docker.io/library/nginx:latest", MemoryMB: 1, VCPUs: 1, PressureExempt: true},
+	})
+	if apiStatus(err) != http.StatusForbidden || !strings.Contains(err.Error(), "microservices[0].pressure_exempt: needs the Admin role") {
+		t.Fatalf("tenant adds a pressure-exempt service: %v, want 403 naming microservices[0].pressure_exempt", err)
+	}
+	if status, body := h.do(http.MethodPut, "/api/service/"+low.Services[0].ID, aliceTok.Token, "application/json",
+		mustJSON(t, svc("s", 10, set("privileged", true)))); status != http.StatusForbidden || !strings.Contains(string(body), "privileged: needs the Admin role") {
+		t.Fatalf("tenant updates her service to privileged: %d %s, want 403 naming privileged", status, body)
+	}
+	if after := dumpState(t, h.st); !reflect.DeepEqual(after, before) {
+		t.Fatalf("refused add and update changed the store:\nbefore %v\nafter  %v", before, after)
+	}
 
 	raw := []func(map[string]any){process, set("raw", true), pinned}
 	h.submit(admin, slaDoc(t, "admins", svc("s", 10, raw...)))
@@ -65,7 +81,7 @@ func TestAPIPrivilegedSettingsNeedAdmin(t *testing.T) {
 	}
 	h.submit(alice, slaDoc(t, "allowed", svc("s", 10, raw...)))
 	// The entry is for edge-1 only: unpinned or elsewhere is still refused.
-	_, err := alice.SubmitSLA(h.ctx, slaDoc(t, "elsewhere", svc("s", 10, process, set("raw", true),
+	_, err = alice.SubmitSLA(h.ctx, slaDoc(t, "elsewhere", svc("s", 10, process, set("raw", true),
 		constraints(map[string]any{"type": "clusters", "allowed": []string{"edge-1", "edge-2"}}))), "application/json")
 	if apiStatus(err) != http.StatusForbidden || !strings.Contains(err.Error(), "allow list entry for cluster edge-2") {
 		t.Fatalf("raw on edge-1 or edge-2: %v, want 403 naming edge-2", err)
