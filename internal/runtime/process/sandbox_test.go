@@ -270,3 +270,35 @@ func BenchmarkStartRaw(b *testing.B) {
 		}
 	}
 }
+
+// TestSandboxUIDsAfterRestartRoot: a restarted worker's driver knows which
+// user ids its running instances hold, and gives a new instance another.
+func TestSandboxUIDsAfterRestartRoot(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	owner := func(d *testDriver, id string) uint32 {
+		fi, err := os.Stat(filepath.Join(d.instanceDir(id), "work"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return statUID(fi)
+	}
+	first, _ := newTestDriver(t, Options{DataDir: dataDir})
+	if _, err := first.Start(ctx, sleepSpec("old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil { // the worker "crashes"
+		t.Fatal(err)
+	}
+	second, _ := newTestDriver(t, Options{DataDir: dataDir})
+	if _, err := second.Recover(ctx); err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	if _, err := second.Start(ctx, sleepSpec("new")); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := owner(second, "old"), owner(second, "new"); a == b || a == 0 || b == 0 {
+		t.Errorf("after a restart the old instance has uid %d and the new one %d, want two non-root ids", a, b)
+	}
+}
