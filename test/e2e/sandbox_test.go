@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,7 +89,12 @@ func TestE2ESandbox(t *testing.T) {
 		t.Fatalf("tenant submits: %v", err)
 	}
 	svcID := res.Services[0].ID
-	waitRunning(t, tenant, svcID, 1)
+	pid := waitRunning(t, tenant, svcID, 1).Instances[0].PID
+	if pid <= 0 {
+		t.Fatalf("instance reports pid %d", pid)
+	}
+	// Whatever happens, the probe does not outlive the test.
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
 	var logs string
 	eventually(t, 30*time.Second, "the probe's report", func() (bool, string) {
 		b, err := tenant.Logs(ctx, svcID, 0, 1<<16)
@@ -112,6 +118,10 @@ func TestE2ESandbox(t *testing.T) {
 	if err := tenant.DeleteApplication(ctx, res.Applications[0].ID); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
+	eventually(t, 30*time.Second, "the probe instance gone", func() (bool, string) {
+		err := syscall.Kill(pid, 0)
+		return errors.Is(err, syscall.ESRCH), fmt.Sprint(err)
+	})
 }
 
 func firstLine(s, prefix string) string {
