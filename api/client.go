@@ -131,6 +131,24 @@ func (c *Client) DeleteUser(ctx context.Context, username string) error {
 	return c.call(ctx, request{method: http.MethodDelete, path: "/api/user/" + url.PathEscape(username)}, nil)
 }
 
+// AllowList lists who may use privileged settings on which cluster (Admin
+// only; docs/adr/012-instance-sandbox.md).
+func (c *Client) AllowList(ctx context.Context) ([]AllowEntry, error) {
+	var out []AllowEntry
+	err := c.call(ctx, request{method: http.MethodGet, path: "/api/allow"}, &out)
+	return out, err
+}
+
+// Allow puts user on cluster's allow list of privileged settings (Admin
+// only), or takes it off when allowed is false.
+func (c *Client) Allow(ctx context.Context, cluster, user string, allowed bool) error {
+	method := http.MethodPut
+	if !allowed {
+		method = http.MethodDelete
+	}
+	return c.call(ctx, request{method: method, path: "/api/allow/" + url.PathEscape(cluster) + "/" + url.PathEscape(user)}, nil)
+}
+
 // CreateToken issues a join token of kind TokenKindCluster or TokenKindWorker
 // (Admin only). A ttl of 0 leaves the lifetime to the server.
 func (c *Client) CreateToken(ctx context.Context, kind string, ttl time.Duration) (JoinToken, error) {

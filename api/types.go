@@ -101,27 +101,31 @@ type Addresses struct {
 // after validation. JSON names follow the SLA so that a spec reads like the
 // descriptor it came from.
 type ServiceSpec struct {
-	Name           string       `json:"microservice_name"`
-	Namespace      string       `json:"microservice_namespace"`
-	Virtualization string       `json:"virtualization"`
-	Code           string       `json:"code"`
-	Cmd            []string     `json:"cmd,omitempty"`
-	Args           []string     `json:"args,omitempty"`
-	Environment    []string     `json:"environment,omitempty"`
-	MemoryMB       int64        `json:"memory"`
-	VCPUs          float64      `json:"vcpus"`
-	VGPUs          int          `json:"vgpus,omitempty"`
-	VTPUs          int          `json:"vtpus,omitempty"`
-	BandwidthIn    int64        `json:"bandwidth_in,omitempty"`
-	BandwidthOut   int64        `json:"bandwidth_out,omitempty"`
-	Storage        int64        `json:"storage,omitempty"`
-	Port           string       `json:"port,omitempty"`
-	AddedFiles     []string     `json:"added_files,omitempty"`
-	OneShot        bool         `json:"one_shot,omitempty"`
-	Privileged     bool         `json:"privileged,omitempty"`
-	Arch           []string     `json:"arch,omitempty"`
-	Addresses      *Addresses   `json:"addresses,omitempty"`
-	Constraints    []Constraint `json:"constraints,omitempty"`
+	Name           string   `json:"microservice_name"`
+	Namespace      string   `json:"microservice_namespace"`
+	Virtualization string   `json:"virtualization"`
+	Code           string   `json:"code"`
+	Cmd            []string `json:"cmd,omitempty"`
+	Args           []string `json:"args,omitempty"`
+	Environment    []string `json:"environment,omitempty"`
+	MemoryMB       int64    `json:"memory"`
+	VCPUs          float64  `json:"vcpus"`
+	VGPUs          int      `json:"vgpus,omitempty"`
+	VTPUs          int      `json:"vtpus,omitempty"`
+	BandwidthIn    int64    `json:"bandwidth_in,omitempty"`
+	BandwidthOut   int64    `json:"bandwidth_out,omitempty"`
+	Storage        int64    `json:"storage,omitempty"`
+	Port           string   `json:"port,omitempty"`
+	AddedFiles     []string `json:"added_files,omitempty"`
+	OneShot        bool     `json:"one_shot,omitempty"`
+	Privileged     bool     `json:"privileged,omitempty"`
+	// Raw runs a process service outside the instance sandbox, as the
+	// worker's user on the host's namespaces (Hedge extension; needs the
+	// Admin role or an allow list entry, see docs/adr/012-instance-sandbox.md).
+	Raw         bool         `json:"raw,omitempty"`
+	Arch        []string     `json:"arch,omitempty"`
+	Addresses   *Addresses   `json:"addresses,omitempty"`
+	Constraints []Constraint `json:"constraints,omitempty"`
 	// Instances is how many instances to run (Hedge extension; default 1).
 	Instances int `json:"instances,omitempty"`
 	// RestartPolicy says when the worker restarts an instance that exited
@@ -426,4 +430,12 @@ type Event struct {
 	Action    string    `json:"action,omitempty"`
 	Instance  string    `json:"instance,omitempty"`
 	Error     string    `json:"error,omitempty"`
+}
+
+// AllowEntry lets User use privileged settings (raw processes, privileged
+// containers, host-path added_files, pressure_exempt, priority above 0) in
+// microservices pinned to Cluster.
+type AllowEntry struct {
+	Cluster string `json:"cluster"`
+	User    string `json:"user"`
 }

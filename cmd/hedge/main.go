@@ -21,12 +21,14 @@ import (
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
 	"github.com/hedgeorch/hedge/internal/root"
+	"github.com/hedgeorch/hedge/internal/runtime/process"
 )
 
 // version is set with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	process.RunInitIfAsked() // a process instance's sandbox init: a hidden mode, before anything else
 	root.Version = version
 	cmd := cli.NewRootCommand(cli.WithVersion(version))
 	cmd.AddCommand(upCommand(), rootCommand(), clusterCommand(), workerCommand())
@@ -115,7 +117,55 @@ func (f *workerFlags) bind(c *cobra.Command, metricsAddr string) {
 	c.Flags().StringVar(&f.PullPolicy, "pull-policy", "if-not-present", "image pull policy: if-not-present, always or never")
 	c.Flags().StringVar(&f.MetricsAddr, "metrics-addr", metricsAddr, "address of the Glances-compatible API (/api/3, /api/4) and Prometheus /metrics; empty to turn off")
 	c.Flags().StringVar(&f.MetricsToken, "metrics-token", os.Getenv("HEDGE_METRICS_TOKEN"), "token for the metrics endpoints (default: generated, kept in <data-dir>/*/metrics-token)")
+	c.Flags().Var(&uidFlag{&f.Sandbox.UIDs}, "instance-uids", "user ids for process instances, one per instance, first-last")
+	c.Flags().StringVar(&f.Sandbox.Network, "instance-network", process.NetworkHost, "network of process instances: host (the node's) or private (own namespace, loopback only)")
+	c.Flags().Var(&sandboxFlag{&f.Sandbox.Off}, "instance-sandbox", "on, or off to run process instances as the worker's user without namespaces (development without root only)")
 }
+
+// uidFlag is --instance-uids.
+type uidFlag struct{ r *process.UIDRange }
+
+func (f *uidFlag) String() string {
+	if f.r == nil || f.r.Count == 0 {
+		return process.DefaultUIDs.String()
+	}
+	return f.r.String()
+}
+
+func (f *uidFlag) Set(s string) error {
+	r, err := process.ParseUIDRange(s)
+	if err != nil {
+		return err
+	}
+	*f.r = r
+	return nil
+}
+
+func (f *uidFlag) Type() string { return "first-last" }
+
+// sandboxFlag is --instance-sandbox: on or off.
+type sandboxFlag struct{ off *bool }
+
+func (f *sandboxFlag) String() string {
+	if f.off != nil && *f.off {
+		return "off"
+	}
+	return "on"
+}
+
+func (f *sandboxFlag) Set(s string) error {
+	switch s {
+	case "on":
+		*f.off = false
+	case "off":
+		*f.off = true
+	default:
+		return fmt.Errorf("want on or off, not %q", s)
+	}
+	return nil
+}
+
+func (f *sandboxFlag) Type() string { return "on|off" }
 
 func upCommand() *cobra.Command {
 	var f serverFlags

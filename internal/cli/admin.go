@@ -142,3 +142,63 @@ func (a *app) newPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 	}
 	return pw, nil
 }
+
+// allowCommand keeps the per-cluster allow list of privileged settings.
+func (a *app) allowCommand() *cobra.Command {
+	set := func(allowed bool, done string) func(context.Context, *api.Client, io.Writer, string, []string) error {
+		return func(ctx context.Context, c *api.Client, w io.Writer, _ string, args []string) error {
+			if err := c.Allow(ctx, args[0], args[1], allowed); err != nil {
+				return fmt.Errorf("allow list of cluster %s: %w", args[0], err)
+			}
+			_, err := fmt.Fprintf(w, done+"\n", args[1], args[0])
+			return err
+		}
+	}
+	add := &cobra.Command{
+		Use:     "add CLUSTER USER",
+		Short:   "Let USER use privileged settings in microservices pinned to CLUSTER (Admin only)",
+		Example: "  hedge allow add edge-1 alice",
+		Args:    cobra.ExactArgs(2),
+		RunE:    a.withClient(set(true, "%s may use privileged settings on cluster %s")),
+	}
+	remove := &cobra.Command{
+		Use:     "remove CLUSTER USER",
+		Aliases: []string{"rm"},
+		Short:   "Take USER off CLUSTER's allow list (Admin only)",
+		Args:    cobra.ExactArgs(2),
+		RunE:    a.withClient(set(false, "%s is off the allow list of cluster %s")),
+	}
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the allow list (Admin only)",
+		Args:    cobra.NoArgs,
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, format string, _ []string) error {
+			entries, err := c.AllowList(ctx)
+			if err != nil {
+				return err
+			}
+			entries = orEmpty(entries)
+			return render(w, format, entries, func(w io.Writer) error {
+				if len(entries) == 0 {
+					return emptyNote(w, "allow list entries")
+				}
+				t := newTable(w, "CLUSTER", "USER")
+				for _, e := range entries {
+					t.row(e.Cluster, e.User)
+				}
+				return t.flush()
+			})
+		}),
+	}
+	cmd := &cobra.Command{
+		Use:   "allow",
+		Short: "Manage who may use privileged settings on which cluster",
+		Long: "Raw processes, privileged containers, host-path added_files, pressure_exempt and\n" +
+			"priorities above 0 need the Admin role, or an entry here for every cluster the\n" +
+			"microservice is pinned to (direct or clusters constraint).",
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(add, remove, list)
+	return cmd
+}

@@ -210,3 +210,22 @@ func TestVersion(t *testing.T) {
 		t.Errorf("unreachable root: %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestAllow(t *testing.T) {
+	h := newHarness(t).loggedIn()
+	if r := h.run("", "allow", "add", "edge1", "bob"); r.code != 0 || r.stdout != "bob may use privileged settings on cluster edge1\n" {
+		t.Fatalf("add: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if !h.fake.saw("PUT /api/allow/edge1/bob") {
+		t.Errorf("requests = %v, want PUT /api/allow/edge1/bob", h.fake.requests)
+	}
+	if r := h.run("", "allow", "list"); r.code != 0 || !strings.Contains(r.stdout, "edge1") || !strings.Contains(r.stdout, "bob") {
+		t.Errorf("list: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	if r := h.run("", "allow", "rm", "edge1", "bob"); r.code != 0 || !h.fake.saw("DELETE /api/allow/edge1/bob") {
+		t.Errorf("remove: %d %q %q, requests %v", r.code, r.stdout, r.stderr, h.fake.requests)
+	}
+	if r := h.run("", "allow", "list", "-o", "json"); r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("list after remove: %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}

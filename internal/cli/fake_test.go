@@ -37,6 +37,7 @@ type fakeRoot struct {
 	apps     []api.Application
 	services []api.Service
 	users    []api.User
+	allow    []api.AllowEntry
 	clusters []api.Cluster
 	nodes    []api.Node
 	logs     map[string][]byte // "serviceID/n" -> output
@@ -165,6 +166,17 @@ func (f *fakeRoot) handler() http.Handler {
 	// Authenticated endpoints.
 	auth := http.NewServeMux()
 	auth.HandleFunc("GET /api/applications/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.apps) })
+	auth.HandleFunc("GET /api/allow", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.allow) })
+	auth.HandleFunc("PUT /api/allow/{cluster}/{user}", func(w http.ResponseWriter, r *http.Request) {
+		f.allow = append(f.allow, api.AllowEntry{Cluster: r.PathValue("cluster"), User: r.PathValue("user")})
+		writeJSON(w, 200, map[string]string{"message": "ok"})
+	})
+	auth.HandleFunc("DELETE /api/allow/{cluster}/{user}", func(w http.ResponseWriter, r *http.Request) {
+		f.allow = slices.DeleteFunc(f.allow, func(e api.AllowEntry) bool {
+			return e.Cluster == r.PathValue("cluster") && e.User == r.PathValue("user")
+		})
+		writeJSON(w, 200, map[string]string{"message": "ok"})
+	})
 	auth.HandleFunc("GET /api/services/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.services) })
 	auth.HandleFunc("GET /api/services/{appid}", func(w http.ResponseWriter, r *http.Request) {
 		out := []api.Service{}

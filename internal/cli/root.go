@@ -117,6 +117,7 @@ func NewRootCommand(opts ...Option) *cobra.Command {
 		a.logsCommand(),
 		a.tokenCommand(),
 		a.userCommand(),
+		a.allowCommand(),
 		a.nodeCommand(),
 		PlanCommand(),
 		a.kubeCommand(),

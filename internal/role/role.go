@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,6 +109,9 @@ type WorkerConfig struct {
 	MetricsAddr string
 	// MetricsToken protects them; generated and kept in the data dir if "".
 	MetricsToken string
+	// Sandbox confines process instances (ADR 012); its Protect gets the
+	// tier's data directory added.
+	Sandbox process.Sandbox
 }
 
 // RunRoot serves the root until ctx ends.
@@ -246,7 +250,9 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	}
 	defer st.Close()
 	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity})
-	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), Logger: cfg.Logger})
+	sandbox := cfg.Sandbox
+	sandbox.Protect = append(slices.Clone(sandbox.Protect), cfg.DataDir)
+	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), Logger: cfg.Logger, Sandbox: sandbox})
 	if err != nil {
 		return fmt.Errorf("process runtime: %w", err)
 	}

@@ -208,6 +208,7 @@ func (r *Root) registerUsers(a huma.API) {
 		return &struct{ Body api.Permission }{Body: p}, nil
 	})
 	r.registerQuota(a)
+	r.registerAllowList(a)
 	r.registerOrganizations(a)
 }
 

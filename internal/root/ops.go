@@ -54,8 +54,11 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 		}
 	}
 	var d demand
-	for _, a := range doc.Applications {
-		for _, spec := range a.Services {
+	for i, a := range doc.Applications {
+		for j, spec := range a.Services {
+			if err := r.checkPrivileged(who, fmt.Sprintf("applications[%d].microservices[%d]", i, j), spec); err != nil {
+				return nil, nil, err
+			}
 			d.service(spec, initialInstances(spec, deploy))
 		}
 	}
@@ -126,7 +129,10 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 		}
 	}
 	var d demand
-	for _, spec := range specs {
+	for i, spec := range specs {
+		if err := r.checkPrivileged(who, fmt.Sprintf("microservices[%d]", i), spec); err != nil {
+			return nil, err
+		}
 		d.service(spec, initialInstances(spec, deploy))
 	}
 	if err := r.checkQuotaLocked(app.Owner, d); err != nil {

@@ -64,6 +64,9 @@ func (r *Root) UpdateService(who Caller, id string, spec api.ServiceSpec) (api.S
 			}
 		}
 	}
+	if err := r.checkPrivileged(who, "", spec); err != nil {
+		return api.Service{}, err
+	}
 	insts := r.instancesOfLocked(id)
 	if err := r.checkQuotaLocked(s.Owner, resized(s.Spec, spec, len(insts))); err != nil {
 		return api.Service{}, err

@@ -16,7 +16,7 @@ var serviceFields = []string{
 	"state", "port", "addresses", "added_files", "constraints",
 	"one_shot", "privileged", "arch", "volumes", "connectivity",
 	"instances", "restart_policy", "node_selector", "placement_policy",
-	"priority", "pressure_exempt",
+	"priority", "pressure_exempt", "raw",
 }
 
 var addressFields = []string{"rr_ip", "rr_ip_v6", "closest_ip"}
@@ -56,6 +56,7 @@ func (w *walker) service(path string, o *object) api.ServiceSpec {
 	s.AddedFiles = w.StrList(at("added_files"))
 	s.OneShot, _ = w.Bool(at("one_shot"))
 	s.Privileged, _ = w.Bool(at("privileged"))
+	s.Raw, _ = w.Bool(at("raw"))
 	s.Arch = w.StrList(at("arch"))
 	for i, a := range s.Arch {
 		if canonical, ok := NormalizeArch(a); ok {

@@ -164,6 +164,9 @@ func (v *checker) code(s *api.ServiceSpec) {
 		v.addf("virtualization", "must be one of %s, %s, %s, got %s",
 			api.VirtContainer, api.VirtUnikernel, api.VirtProcess, quote(s.Virtualization))
 	}
+	if s.Raw && s.Virtualization != api.VirtProcess {
+		v.addf("raw", "only for virtualization %s (a process outside the sandbox), got %s", api.VirtProcess, quote(s.Virtualization))
+	}
 	if strings.TrimSpace(s.Code) == "" {
 		v.addf("code", "required")
 		return

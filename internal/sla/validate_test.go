@@ -30,6 +30,11 @@ func TestValidateService(t *testing.T) {
 		{name: "valid process", modify: func(s *api.ServiceSpec) {
 			s.Virtualization, s.Code = api.VirtProcess, "/usr/bin/env"
 		}},
+		{name: "raw process", modify: func(s *api.ServiceSpec) {
+			s.Virtualization, s.Code, s.Raw = api.VirtProcess, "/usr/bin/env", true
+		}},
+		{name: "raw container", modify: func(s *api.ServiceSpec) { s.Raw = true },
+			want: []Problem{{Field: "raw", Message: "only for virtualization process"}}},
 		{name: "no path prefix", modify: func(s *api.ServiceSpec) { s.MemoryMB = -1 },
 			want: []Problem{{Field: "memory", Message: "must be >= 0, got -1"}}},
 		{name: "path prefix", path: "svc", modify: func(s *api.ServiceSpec) { s.MemoryMB = -1 },

@@ -51,7 +51,7 @@ func TestCgroupLimitsRoot(t *testing.T) {
 		}
 		for _, ctrl := range []string{"memory", "cpu", "cpuacct"} {
 			want := "/" + testCgroupParent + "/limited"
-			if got := procCgroup(t, task.PID, ctrl); got != want {
+			if got := procCgroup(t, programPID(t, task.PID), ctrl); got != want {
 				t.Errorf("process is in %s cgroup %q, want %q", ctrl, got, want)
 			}
 		}
@@ -63,7 +63,7 @@ func TestCgroupLimitsRoot(t *testing.T) {
 		if got := strings.TrimSpace(mustRead(t, filepath.Join(dir, "cpu.max"))); got != "50000 100000" {
 			t.Errorf("cpu.max = %q, want %q", got, "50000 100000")
 		}
-		if got, want := procCgroup(t, task.PID, ""), "/"+testCgroupParent+"/limited"; got != want {
+		if got, want := procCgroup(t, programPID(t, task.PID), ""), "/"+testCgroupParent+"/limited"; got != want {
 			t.Errorf("process is in cgroup %q, want %q", got, want)
 		}
 	}
@@ -126,7 +126,7 @@ func TestCgroupV2PlacementRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	if got, want := procCgroup(t, task.PID, ""), "/"+testCgroupParent+"/v2"; got != want {
+	if got, want := procCgroup(t, programPID(t, task.PID), ""), "/"+testCgroupParent+"/v2"; got != want {
 		t.Errorf("process is in cgroup v2 %q, want %q", got, want)
 	}
 	dir := d.cg.dirs("v2")[0]

@@ -49,6 +49,10 @@ type Options struct {
 	// HTTPClient downloads code given as a URL (default: a client with a
 	// 10-minute timeout).
 	HTTPClient *http.Client
+	// Sandbox confines the instances (ADR 012); by default each runs as a
+	// user of its own in namespaces of its own. A service marked Raw runs
+	// outside it.
+	Sandbox Sandbox
 
 	// cgroupRoot replaces /sys/fs/cgroup in tests.
 	cgroupRoot string
@@ -69,6 +73,8 @@ type Driver struct {
 	// pidfds is whether the kernel has pidfds (Linux 5.3 and later).
 	pidfds  bool
 	devNull *os.File
+	sandbox Sandbox
+	uids    *uidPool
 
 	// ctx lives as long as the driver: Close cancels it, which ends every
 	// Wait and the log keeper.
@@ -107,6 +113,12 @@ func New(opts Options) (*Driver, error) {
 			return nil, fmt.Errorf("process driver: %w", err)
 		}
 	}
+	if err := checkNetwork(opts.Sandbox.Network); err != nil {
+		return nil, fmt.Errorf("process driver: %w", err)
+	}
+	if opts.Sandbox.UIDs.Count == 0 {
+		opts.Sandbox.UIDs = DefaultUIDs
+	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("process driver: %w", err)
@@ -117,7 +129,10 @@ func New(opts Options) (*Driver, error) {
 		logLimit: opts.LogLimit,
 		logEvery: opts.LogCheckInterval,
 		devNull:  devNull,
+		sandbox:  opts.Sandbox,
+		uids:     newUIDPool(opts.Sandbox.UIDs),
 	}
+	d.adoptUIDs()
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -211,26 +226,43 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 
 	argv := make([]string, 0, 1+len(svc.Cmd)+len(svc.Args))
 	argv = append(append(append(argv, code), svc.Cmd...), svc.Args...)
+	path := code
 	pidfd := -1
 	sys := &syscall.SysProcAttr{Setpgid: true} // no Pdeathsig: instances outlive the worker
+	files := []uintptr{d.devNull.Fd(), logFile.Fd(), logFile.Fd()}
+	sandboxed := d.sandboxed(svc.Raw)
+	var sb *sandboxStart
+	if sandboxed {
+		sb, err = d.prepareSandbox(id, code, work, argv, cgroupDir)
+		if err != nil {
+			if cgroupDir != nil {
+				cgroupDir.Close()
+			}
+			d.removeCgroups(id)
+			return nil, err
+		}
+		defer sb.close()
+		path, argv, sys.Cloneflags = sb.path, sb.argv, sb.flags
+		files = append(files, sb.files()...)
+	}
 	if d.pidfds {
 		sys.PidFD = &pidfd
 	}
-	if cgroupDir != nil {
-		sys.UseCgroupFD, sys.CgroupFD = true, int(cgroupDir.Fd())
+	if cg := sb.cgroup(cgroupDir); cg != nil {
+		sys.UseCgroupFD, sys.CgroupFD = true, int(cg.Fd())
 	}
 	attr := &syscall.ProcAttr{
 		Dir:   work,
 		Env:   env,
-		Files: []uintptr{d.devNull.Fd(), logFile.Fd(), logFile.Fd()},
+		Files: files,
 		Sys:   sys,
 	}
-	pid, err := forkExec(code, argv, attr)
+	pid, err := forkExec(path, argv, attr)
 	if err != nil && sys.UseCgroupFD {
 		// clone3 into the cgroup may be refused (e.g. a v2 cgroup that is
 		// not a valid domain); run without the cgroup rather than not at all.
 		sys.UseCgroupFD = false
-		if pid, err = forkExec(code, argv, attr); err == nil {
+		if pid, err = forkExec(path, argv, attr); err == nil {
 			d.cg.fail(id, errors.New("start inside the instance cgroup refused"))
 		}
 	}
@@ -238,20 +270,31 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 		if cgroupDir != nil {
 			cgroupDir.Close()
 		}
-		_ = d.cg.remove(id) // the log stays, for Remove (it may hold earlier runs)
+		d.removeCgroups(id) // the log stays, for Remove (it may hold earlier runs)
 		return nil, fmt.Errorf("exec %s: %w", code, err)
 	}
 	startedAt := time.Now()
-	if cgroupDir == nil && d.cg.enabled() {
-		if err := d.cg.join(id, pid); err != nil {
+	joinLater := cgroupDir == nil && d.cg.enabled()
+	if joinLater {
+		if err := d.cg.join(sb.joinFirst(id), pid); err != nil {
 			d.cg.fail(id, err)
 		}
 	}
 
-	t := &task{id: id, pid: pid, pgid: pid, startedAt: startedAt, child: true, done: make(chan struct{})}
+	t := &task{id: id, pid: pid, pgid: pid, startedAt: startedAt, child: true, sandboxed: sandboxed, done: make(chan struct{})}
 	if pidfd >= 0 {
 		_ = unix.SetNonblock(pidfd, true)
 		t.pidfd = os.NewFile(uintptr(pidfd), "pidfd")
+	}
+	if sb != nil {
+		if err := sb.wait(ctx); err != nil {
+			d.abandon(t)
+			d.removeCgroups(id)
+			return nil, fmt.Errorf("exec %s: %w", code, err)
+		}
+		if joinLater {
+			d.joinProgram(id, pid)
+		}
 	}
 	if _, t.startTicks, err = procStat(pid); err != nil {
 		// Without its start time the task could not be told from a later
@@ -380,9 +423,13 @@ func (d *Driver) Remove(ctx context.Context, instanceID string) error {
 	if err := d.cg.remove(instanceID); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
+	if err := d.cg.remove(initCgroup(instanceID)); err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
 	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
+	d.uids.release(instanceID)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 var testCgroupParent = fmt.Sprintf("hedge-test-%d", os.Getpid())
 
 func TestMain(m *testing.M) {
+	RunInitIfAsked() // the sandbox's init is this test binary (Sandbox.Init's default)
 	if dir := os.Getenv(workerEnv); dir != "" {
 		os.Exit(runTestWorker(dir))
 	}

@@ -26,6 +26,9 @@ type task struct {
 	// child is true when the worker forked the process itself and can
 	// therefore collect its exit status; false for a re-attached process.
 	child bool
+	// sandboxed is true when the process is the sandbox's init (ADR 012),
+	// which records how the instance's program ended.
+	sandboxed bool
 	// pidfd refers to the process for its whole life (no PID reuse can fool
 	// it); waiting on it parks the supervising goroutine in the netpoller
 	// without holding an OS thread. nil where the kernel has no pidfds.
@@ -67,6 +70,12 @@ func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, err
 		return runtime.Exit{}, fmt.Errorf("wait for instance %s: %w", instanceID, err)
 	}
 	e := t.reap()
+	if t.sandboxed && e.CodeKnown && e.Signal == "" {
+		if sig := d.sandboxSignal(instanceID, e.Code); sig != 0 {
+			e.Signal = unix.SignalName(sig)
+			e.Reason = "killed by " + e.Signal
+		}
+	}
 	t.close()
 	if t.stopping.Load() {
 		e.Reason = "stopped"

@@ -194,9 +194,12 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 	if err != nil {
 		return runtime.Task{}, err
 	}
+	// QEMU is the worker's own program, not the tenant's: the tenant's code
+	// runs inside the VM, so QEMU runs outside the process sandbox (Raw),
+	// with /dev/kvm and the image cache (ADR 012).
 	task, err := d.proc.Start(ctx, runtime.Spec{InstanceID: id, Service: api.ServiceSpec{
 		Name: svc.Name, Namespace: svc.Namespace, Virtualization: api.VirtProcess,
-		Code: m.qemu, Cmd: args, MemoryMB: m.memoryMB + qemuOverheadMB, VCPUs: svc.VCPUs,
+		Code: m.qemu, Cmd: args, MemoryMB: m.memoryMB + qemuOverheadMB, VCPUs: svc.VCPUs, Raw: true,
 	}})
 	if err != nil {
 		return runtime.Task{}, err
