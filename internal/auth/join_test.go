@@ -73,11 +73,11 @@ func TestUnitJoinTokenErrors(t *testing.T) {
 	})
 }
 
-func TestUnitJoinTokenHashesAndOfflineMatch(t *testing.T) {
+func TestUnitJoinTokenHashes(t *testing.T) {
 	f := newFixture(t)
 	w1, _ := f.svc.CreateJoinToken(JoinKindWorker, time.Hour)
 	w2, _ := f.svc.CreateJoinToken(JoinKindWorker, 2*time.Hour)
-	c1, _ := f.svc.CreateJoinToken(JoinKindCluster, time.Hour)
+	_, _ = f.svc.CreateJoinToken(JoinKindCluster, time.Hour)
 
 	hashes := f.svc.JoinTokenHashes(JoinKindWorker)
 	want := []string{HashToken(w1), HashToken(w2)}
@@ -89,25 +89,6 @@ func TestUnitJoinTokenHashesAndOfflineMatch(t *testing.T) {
 		if h == w1 || h == w2 {
 			t.Fatal("JoinTokenHashes returned a token, not a hash")
 		}
-	}
-
-	tests := []struct {
-		name    string
-		token   string
-		wantErr error
-	}{
-		{"worker token", w1, nil},
-		{"other worker token", w2, nil},
-		{"cluster token", c1, ErrUnauthorized},
-		{"unknown worker token", "hedge-worker-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", ErrUnauthorized},
-		{"hash instead of token", hashes[0], ErrUnauthorized},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := MatchJoinToken(hashes, JoinKindWorker, tt.token); !errors.Is(err, tt.wantErr) {
-				t.Fatalf("err = %v, want %v", err, tt.wantErr)
-			}
-		})
 	}
 
 	f.clock.Advance(time.Hour) // w1 expires, w2 not yet
