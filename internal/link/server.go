@@ -25,7 +25,7 @@ var (
 	ErrConflict = errdefs.New(errdefs.ErrConflict, "conflict")
 	// ErrNotFound: the upper tier does not serve this request.
 	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
-	ErrNoPeer       = errdefs.New(errdefs.ErrUnavailable, "peer not connected")
+	ErrNoPeer   = errdefs.New(errdefs.ErrUnavailable, "peer not connected")
 	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
 	// not heard from the root since it started); the peer should retry.
 	ErrNotReady = errdefs.New(errdefs.ErrUnavailable, "not ready")
