@@ -1,6 +1,7 @@
 package root
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -296,4 +297,33 @@ func nodeNames(ns []api.Node) []string {
 		out = append(out, n.Name)
 	}
 	return out
+}
+
+// FuzzAPICreateToken: any body to POST /api/tokens/ gets 200 with a token
+// within the bounds, or a 4xx; never a 5xx.
+func FuzzAPICreateToken(f *testing.F) {
+	for _, seed := range []string{
+		`{"kind":"worker"}`, `{"kind":"cluster","max_uses":1}`, `{"kind":"worker","ttl_seconds":60,"max_uses":3,"cluster":"edge"}`,
+		`{"kind":"worker","ttl_seconds":-5}`, `{"kind":"worker","ttl_seconds":99999999999999999999}`, `{"kind":"worker","max_uses":1e9}`,
+		`{"kind":"worker","max_uses":-1}`, `{"kind":"cluster","cluster":"x"}`, `{"kind":"worker","cluster":"a\u0000b"}`, `{}`, `[]`, `null`, `{"kind":`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		h := newHarness(t, harnessOptions{admin: true})
+		_, tp := h.login(auth.AdminUser, adminPassword)
+		status, got := h.do(http.MethodPost, "/api/tokens/", tp.Token, "application/json", []byte(body))
+		switch {
+		case status >= 500:
+			t.Fatalf("POST /api/tokens/ %q: %d %s", body, status, got)
+		case status == 200:
+			var jt api.JoinToken
+			if err := json.Unmarshal(got, &jt); err != nil {
+				t.Fatalf("answer %s: %v", got, err)
+			}
+			if jt.Token == "" || jt.MaxUses < 0 || jt.MaxUses > auth.MaxJoinUses || jt.ExpiresAt.Sub(jt.CreatedAt) > auth.MaxJoinTTL {
+				t.Fatalf("POST %q issued %+v, out of bounds", body, jt)
+			}
+		}
+	})
 }
