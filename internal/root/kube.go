@@ -141,6 +141,8 @@ func writeKube(w http.ResponseWriter, v any, err error) {
 		kubeproc.WriteError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, link.ErrInvalid):
 		kubeproc.WriteError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, link.ErrConflict):
+		kubeproc.WriteError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		kubeproc.WriteError(w, http.StatusInternalServerError, err.Error())
 	case v == nil:
