@@ -279,7 +279,9 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
 	}
 	apiURL := "http://" + ln.Addr().String()
-	clusterToken, err := au.CreateJoinToken(auth.JoinKindCluster, 10*time.Minute)
+	// The in-process cluster joins once, on the first start: a single-use
+	// token that never leaves the process.
+	clusterToken, _, err := au.IssueJoinToken(auth.JoinTokenSpec{Kind: auth.JoinKindCluster, TTL: 10 * time.Minute, MaxUses: 1})
 	if err != nil {
 		return err
 	}

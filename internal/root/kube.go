@@ -153,10 +153,10 @@ func writeKube(w http.ResponseWriter, v any, err error) {
 	}
 }
 
-// kubeJoin admits a cluster tier with a short-lived join token that never
-// leaves the process.
+// kubeJoin admits a cluster tier with a short-lived, single-use join token
+// that never leaves the process.
 func (r *Root) kubeJoin(ctx context.Context, name string) (string, string, error) {
-	tok, err := r.cfg.Auth.CreateJoinToken(auth.JoinKindCluster, time.Minute)
+	tok, _, err := r.cfg.Auth.IssueJoinToken(auth.JoinTokenSpec{Kind: auth.JoinKindCluster, TTL: time.Minute, MaxUses: 1})
 	if err != nil {
 		return "", "", err
 	}
