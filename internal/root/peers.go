@@ -26,6 +26,9 @@ func (r *Root) DeleteCluster(idOrName string) (api.Cluster, error) {
 	if found == nil {
 		return api.Cluster{}, fmt.Errorf("%w: cluster %s", ErrNotFound, idOrName)
 	}
+	if isKube(found.info.Labels) {
+		return api.Cluster{}, fmt.Errorf("%w: id: %s is a Kubernetes cluster: delete it with DELETE /api/k8sclusters/%s (hedge kube cluster delete)", ErrInvalid, idOrName, idOrName)
+	}
 	if _, err := r.roster.Remove(found.info.ID, "deleted by an operator"); err != nil {
 		return api.Cluster{}, err
 	}
@@ -51,6 +54,9 @@ func (r *Root) DeleteNode(idOrName string) (api.Node, error) {
 	}
 	if c == nil {
 		return api.Node{}, fmt.Errorf("%w: node %s", ErrNotFound, idOrName)
+	}
+	if isKube(c.info.Labels) {
+		return api.Node{}, fmt.Errorf("%w: id: %s is a node of the Kubernetes cluster %s: remove it there (kubectl delete node)", ErrInvalid, idOrName, c.info.Name)
 	}
 	n := c.nodes[at]
 	nc := nodeControl{ClusterID: c.info.ID, NodeControl: link.NodeControl{Cordoned: true, Deleted: true}}
@@ -102,4 +108,10 @@ func (r *Root) reportedNodesLocked(clusterID string, nodes []api.Node) []api.Nod
 		delete(r.nodeCtl, id)
 	}
 	return out
+}
+
+// isKube reports whether a cluster is a Kubernetes cluster (hedge-kube
+// labels them): its peers are not Hedge's to delete.
+func isKube(labels map[string]string) bool {
+	return labels[api.KubeClusterKindLabel] == api.KubeClusterKind
 }

@@ -327,3 +327,31 @@ func FuzzAPICreateToken(f *testing.F) {
 		}
 	})
 }
+
+// TestPeersKubernetesPeersAreNotDeletedHere: a Kubernetes cluster and its
+// nodes are hedge-kube's; deleting them here is refused with the way to do
+// it, and changes nothing.
+func TestPeersKubernetesPeersAreNotDeletedHere(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	k := h.joinCluster("k8s-a")
+	rep := &link.Report{Cluster: &link.ClusterReport{Name: "k8s-a", Aggregate: aggregate(api.Resources{VCPUs: 4, MemoryMB: 4096}),
+		Nodes: []api.Node{{ID: "kn1", Name: "kn1", State: api.NodeReady}}}, Instances: []link.InstanceStatus{}}
+	if err := k.link.Report(h.ctx, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.root.setClusterLabels(k.id, map[string]string{api.KubeClusterKindLabel: api.KubeClusterKind}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.root.DeleteNode("kn1"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "kubectl") {
+		t.Errorf("delete a Kubernetes node: %v, want ErrInvalid saying how", err)
+	}
+	if _, err := h.root.DeleteCluster("k8s-a"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "k8sclusters") {
+		t.Errorf("delete a Kubernetes cluster: %v, want ErrInvalid saying how", err)
+	}
+	if err := k.link.Report(h.ctx, rep); err != nil {
+		t.Errorf("the Kubernetes cluster's credential after the refused deletions: %v", err)
+	}
+	if ns := h.root.Nodes(); len(ns) != 1 {
+		t.Errorf("nodes after the refused deletion: %+v", ns)
+	}
+}
