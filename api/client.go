@@ -134,14 +134,12 @@ func (c *Client) DeleteUser(ctx context.Context, username string) error {
 // CreateToken issues a join token of kind TokenKindCluster or TokenKindWorker
 // (Admin only). A ttl of 0 leaves the lifetime to the server.
 func (c *Client) CreateToken(ctx context.Context, kind string, ttl time.Duration) (JoinToken, error) {
-	var jt JoinToken
 	body := CreateTokenRequest{Kind: kind}
 	if ttl > 0 {
 		// Round up so that a sub-second TTL does not turn into "server default".
 		body.TTLSeconds = int64((ttl + time.Second - 1) / time.Second)
 	}
-	err := c.call(ctx, request{method: http.MethodPost, path: "/api/tokens/", body: body}, &jt)
-	return jt, err
+	return c.IssueToken(ctx, body)
 }
 
 // IssueToken creates a join token as req asks (Admin): bounded in uses,
