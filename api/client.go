@@ -152,14 +152,46 @@ func (c *Client) Allow(ctx context.Context, cluster, user string, allowed bool) 
 // CreateToken issues a join token of kind TokenKindCluster or TokenKindWorker
 // (Admin only). A ttl of 0 leaves the lifetime to the server.
 func (c *Client) CreateToken(ctx context.Context, kind string, ttl time.Duration) (JoinToken, error) {
-	var jt JoinToken
 	body := CreateTokenRequest{Kind: kind}
 	if ttl > 0 {
 		// Round up so that a sub-second TTL does not turn into "server default".
 		body.TTLSeconds = int64((ttl + time.Second - 1) / time.Second)
 	}
-	err := c.call(ctx, request{method: http.MethodPost, path: "/api/tokens/", body: body}, &jt)
+	return c.IssueToken(ctx, body)
+}
+
+// IssueToken creates a join token as req asks (Admin): bounded in uses,
+// scoped to a cluster. The answer is the only time the token is shown.
+func (c *Client) IssueToken(ctx context.Context, req CreateTokenRequest) (JoinToken, error) {
+	var jt JoinToken
+	err := c.call(ctx, request{method: http.MethodPost, path: "/api/tokens/", body: req}, &jt)
 	return jt, err
+}
+
+// ListTokens lists the join tokens that have not expired, without their
+// secrets (Admin).
+func (c *Client) ListTokens(ctx context.Context) ([]JoinToken, error) {
+	var out []JoinToken
+	err := c.call(ctx, request{method: http.MethodGet, path: "/api/tokens/"}, &out)
+	return out, err
+}
+
+// RevokeToken revokes the join token with the id that ListTokens shows
+// (Admin): every cluster refuses it from then on.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.call(ctx, request{method: http.MethodDelete, path: "/api/tokens/" + url.PathEscape(id)}, nil)
+}
+
+// DeleteNode deletes a worker node by id or name (Admin): its credential is
+// revoked and its instances move to other nodes.
+func (c *Client) DeleteNode(ctx context.Context, node string) error {
+	return c.call(ctx, request{method: http.MethodDelete, path: "/api/nodes/" + url.PathEscape(node)}, nil)
+}
+
+// DeleteCluster deletes a cluster by id or name (Admin): its credential is
+// revoked and its instances move to other clusters.
+func (c *Client) DeleteCluster(ctx context.Context, cluster string) error {
+	return c.call(ctx, request{method: http.MethodDelete, path: "/api/clusters/" + url.PathEscape(cluster)}, nil)
 }
 
 // SubmitSLA submits an SLA v2.0 document as it is and deploys it in one

@@ -111,14 +111,27 @@ type OrganizationRequest struct {
 // CreateTokenRequest is the body of POST /api/tokens/.
 type CreateTokenRequest struct {
 	Kind string `json:"kind"`
-	// TTLSeconds is the token's lifetime; 0 leaves it to the server.
+	// TTLSeconds is the token's lifetime; 0 leaves it to the server (24 h).
 	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+	// MaxUses bounds the joins the token admits (1: single use); 0 means
+	// any number until it expires.
+	MaxUses int `json:"max_uses,omitempty"`
+	// Cluster scopes a worker token to the cluster of that name; empty
+	// means every cluster of the root.
+	Cluster string `json:"cluster,omitempty"`
 }
 
-// JoinToken lets a cluster (or worker) join the tier above it.
+// JoinToken lets a cluster (or worker) join the tier above it. Token is
+// shown once, in the answer to its creation; listings leave it empty.
 type JoinToken struct {
-	Token     string    `json:"token"`
+	Token string `json:"token,omitempty"`
+	// ID names the token in listings and to revoke it.
+	ID        string    `json:"id,omitempty"`
 	Kind      string    `json:"kind"`
+	Cluster   string    `json:"cluster,omitempty"`
+	Uses      int       `json:"uses"`
+	MaxUses   int       `json:"max_uses,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 

@@ -13,13 +13,18 @@ import (
 )
 
 func (a *app) tokenCommand() *cobra.Command {
-	var kind string
+	var kind, cluster string
 	var ttl time.Duration
+	var uses int
 	create := &cobra.Command{
-		Use:   "create --kind cluster|worker",
+		Use:   "create --kind cluster|worker [--ttl D] [--uses N] [--cluster NAME]",
 		Short: "Issue a join token and print only the token (Admin only)",
-		Example: "  hedge token create --kind cluster\n" +
-			"  TOKEN=$(hedge token create --kind worker --ttl 1h)",
+		Long: "Issue a join token. It expires after --ttl (default 24h, at most 720h) and admits at most\n" +
+			"--uses joins (1: single use; 0: any number until it expires). A worker token admits\n" +
+			"workers at every cluster, or only at the one named by --cluster. The token is shown\n" +
+			"once; `hedge token list` shows its id, uses and expiry, `hedge token revoke ID` ends it.",
+		Example: "  hedge token create --kind cluster --uses 1\n" +
+			"  TOKEN=$(hedge token create --kind worker --ttl 1h --cluster site1)",
 		Args: cobra.NoArgs,
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, format string, _ []string) error {
 			if kind != api.TokenKindCluster && kind != api.TokenKindWorker {
@@ -28,7 +33,15 @@ func (a *app) tokenCommand() *cobra.Command {
 			if ttl < 0 {
 				return fmt.Errorf("invalid --ttl %s: want a duration >= 0", ttl)
 			}
-			jt, err := c.CreateToken(ctx, kind, ttl)
+			if uses < 0 {
+				return fmt.Errorf("invalid --uses %d: want 0 (until it expires) or more", uses)
+			}
+			req := api.CreateTokenRequest{Kind: kind, MaxUses: uses, Cluster: cluster}
+			if ttl > 0 {
+				// Round up so that a sub-second TTL does not turn into "server default".
+				req.TTLSeconds = int64((ttl + time.Second - 1) / time.Second)
+			}
+			jt, err := c.IssueToken(ctx, req)
 			if err != nil {
 				return fmt.Errorf("create %s token: %w", kind, err)
 			}
@@ -39,15 +52,64 @@ func (a *app) tokenCommand() *cobra.Command {
 		}),
 	}
 	create.Flags().StringVar(&kind, "kind", "", "what the token lets join: cluster or worker")
-	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid (0: the server's default)")
+	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid (0: the server's default, 24h; at most 720h)")
+	create.Flags().IntVar(&uses, "uses", 0, "joins the token admits (1: single use; 0: any number until it expires)")
+	create.Flags().StringVar(&cluster, "cluster", "", "worker tokens: admit workers at this cluster only (default: every cluster)")
 	_ = create.MarkFlagRequired("kind")
+
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List join tokens that have not expired, without their secrets (Admin only)",
+		Args:    cobra.NoArgs,
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, format string, _ []string) error {
+			ts, err := c.ListTokens(ctx)
+			if err != nil {
+				return err
+			}
+			ts = orEmpty(ts)
+			return render(w, format, ts, func(w io.Writer) error {
+				if len(ts) == 0 {
+					return emptyNote(w, "join tokens")
+				}
+				t := newTable(w, "ID", "KIND", "CLUSTER", "USES", "EXPIRES")
+				for _, jt := range ts {
+					scope, used := jt.Cluster, fmt.Sprintf("%d/unlimited", jt.Uses)
+					if scope == "" {
+						scope = "-"
+						if jt.Kind == api.TokenKindWorker {
+							scope = "(all)"
+						}
+					}
+					if jt.MaxUses > 0 {
+						used = fmt.Sprintf("%d/%d", jt.Uses, jt.MaxUses)
+					}
+					t.row(jt.ID, jt.Kind, scope, used, "in "+age(jt.ExpiresAt, a.now()))
+				}
+				return t.flush()
+			})
+		}),
+	}
+	revoke := &cobra.Command{
+		Use:     "revoke ID",
+		Aliases: []string{"delete", "rm"},
+		Short:   "Revoke a join token: every cluster refuses it from now on (Admin only)",
+		Args:    cobra.ExactArgs(1),
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, _ string, args []string) error {
+			if err := c.RevokeToken(ctx, args[0]); err != nil {
+				return fmt.Errorf("revoke token %s: %w", args[0], err)
+			}
+			_, err := fmt.Fprintf(w, "join token %s revoked\n", args[0])
+			return err
+		}),
+	}
 
 	cmd := &cobra.Command{
 		Use:   "token",
 		Short: "Manage join tokens for clusters and workers",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
 

@@ -40,6 +40,7 @@ type fakeRoot struct {
 	allow    []api.AllowEntry
 	clusters []api.Cluster
 	nodes    []api.Node
+	tokens   []api.JoinToken
 	logs     map[string][]byte // "serviceID/n" -> output
 
 	// submit answers POST /api/application/; nil means 400.
@@ -276,7 +277,45 @@ func (f *fakeRoot) handler() http.Handler {
 	auth.HandleFunc("POST /api/tokens/", func(w http.ResponseWriter, r *http.Request) {
 		var req api.CreateTokenRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
-		writeJSON(w, 200, api.JoinToken{Token: fmt.Sprintf("join-%s-%d", req.Kind, req.TTLSeconds), Kind: req.Kind, ExpiresAt: t0.Add(24 * time.Hour)})
+		jt := api.JoinToken{Token: fmt.Sprintf("join-%s-%d", req.Kind, req.TTLSeconds), ID: fmt.Sprintf("%016x", len(f.tokens)+1),
+			Kind: req.Kind, Cluster: req.Cluster, MaxUses: req.MaxUses, ExpiresAt: t0.Add(24 * time.Hour)}
+		f.tokens = append(f.tokens, jt)
+		writeJSON(w, 200, jt)
+	})
+	auth.HandleFunc("GET /api/tokens/", func(w http.ResponseWriter, r *http.Request) {
+		out := []api.JoinToken{}
+		for _, jt := range f.tokens {
+			jt.Token = ""
+			out = append(out, jt)
+		}
+		writeJSON(w, 200, out)
+	})
+	auth.HandleFunc("DELETE /api/tokens/{id}", func(w http.ResponseWriter, r *http.Request) {
+		i := slices.IndexFunc(f.tokens, func(jt api.JoinToken) bool { return jt.ID == r.PathValue("id") })
+		if i < 0 {
+			problem(w, 404, "join token "+r.PathValue("id")+" not found")
+			return
+		}
+		f.tokens = slices.Delete(f.tokens, i, i+1)
+		writeJSON(w, 200, api.Message{Message: "revoked"})
+	})
+	auth.HandleFunc("DELETE /api/nodes/{id}", func(w http.ResponseWriter, r *http.Request) {
+		i := slices.IndexFunc(f.nodes, func(n api.Node) bool { return n.Name == r.PathValue("id") || n.ID == r.PathValue("id") })
+		if i < 0 {
+			problem(w, 404, "node "+r.PathValue("id")+" not found")
+			return
+		}
+		f.nodes = slices.Delete(f.nodes, i, i+1)
+		writeJSON(w, 200, api.Message{Message: "deleted"})
+	})
+	auth.HandleFunc("DELETE /api/clusters/{id}", func(w http.ResponseWriter, r *http.Request) {
+		i := slices.IndexFunc(f.clusters, func(c api.Cluster) bool { return c.Name == r.PathValue("id") || c.ID == r.PathValue("id") })
+		if i < 0 {
+			problem(w, 404, "cluster "+r.PathValue("id")+" not found")
+			return
+		}
+		f.clusters = slices.Delete(f.clusters, i, i+1)
+		writeJSON(w, 200, api.Message{Message: "deleted"})
 	})
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+f.access {

@@ -82,6 +82,31 @@ func (a *app) kubeClusterCommand() *cobra.Command {
 				return err
 			}),
 		},
+		// Mirrored as `hedge cluster delete` in place of delete (see
+		// AttachClusterAdd): there the name may be a Hedge cluster too.
+		&cobra.Command{
+			Use: deleteAnyCluster + " ID|NAME", Hidden: true, Args: cobra.ExactArgs(1),
+			Short: "Delete a cluster: a Kubernetes cluster is forgotten; a Hedge cluster's credential is revoked and its instances move (Admin)",
+			RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, _ string, args []string) error {
+				// Without Kubernetes support (an error) the name can only be
+				// a Hedge cluster's.
+				kcs, _ := c.ListKubeClusters(ctx)
+				for _, kc := range kcs {
+					if kc.ID == args[0] || kc.Name == args[0] {
+						if err := c.DeleteKubeCluster(ctx, args[0]); err != nil {
+							return err
+						}
+						_, err := fmt.Fprintf(w, "Kubernetes cluster %s deleted.\n", args[0])
+						return err
+					}
+				}
+				if err := c.DeleteCluster(ctx, args[0]); err != nil {
+					return fmt.Errorf("delete cluster %s: %w", args[0], err)
+				}
+				_, err := fmt.Fprintf(w, "cluster %s deleted: its credential is revoked and its instances move to other clusters\n", args[0])
+				return err
+			}),
+		},
 		&cobra.Command{
 			Use: "nodes ID|NAME", Short: "List a Kubernetes cluster's nodes with labels, taints and requests", Args: cobra.ExactArgs(1),
 			RunE: a.withClient(func(ctx context.Context, c *api.Client, w io.Writer, format string, args []string) error {
@@ -387,6 +412,10 @@ func (a *app) renderEnabler(w io.Writer, format string, e api.Enabler) error {
 	})
 }
 
+// deleteAnyCluster is the hidden subcommand of `hedge kube cluster` that
+// `hedge cluster delete` runs.
+const deleteAnyCluster = "delete-any"
+
 // AttachClusterAdd makes `hedge cluster add|list|delete|nodes` (the Smart
 // Orchestrator's words) work alongside the `hedge cluster` server role: it
 // mirrors `hedge kube cluster`'s subcommands under the role command. Call it
@@ -409,7 +438,13 @@ func AttachClusterAdd(root *cobra.Command) {
 		return
 	}
 	for _, sub := range kube.Commands() {
+		if sub.Name() == "delete" {
+			continue // replaced by deleteAnyCluster
+		}
 		mirror := &cobra.Command{Use: sub.Use, Aliases: sub.Aliases, Short: sub.Short, Args: sub.Args, RunE: sub.RunE, PreRun: sub.PreRun}
+		if name, ok := strings.CutPrefix(sub.Use, deleteAnyCluster); ok {
+			mirror.Use, mirror.Aliases = "delete"+name, []string{"rm"}
+		}
 		mirror.Flags().AddFlagSet(sub.Flags())
 		role.AddCommand(mirror)
 	}

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -24,7 +23,6 @@ const (
 	bucketInstances = "instances"
 	bucketMeta      = "meta"
 	bucketCreds     = "node_credentials"
-	keyWorkerTokens = "worker_tokens"
 )
 
 // Config configures a Cluster.
@@ -36,8 +34,11 @@ type Config struct {
 	// instances are placed on other nodes.
 	NodeTimeout time.Duration
 	// WorkerTokens are join tokens accepted from workers in addition to the
-	// ones the root distributes.
+	// root's: given to this cluster by its operator, they never expire.
 	WorkerTokens []string
+	// Root checks the root's worker join tokens, for each join (a
+	// *link.Client to the root). Without it only WorkerTokens admit.
+	Root TokenChecker
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Pressure, when set, puts every node under resource-pressure control
@@ -49,6 +50,13 @@ type Config struct {
 	// PressureTargets are more machines to watch and act on, such as the
 	// Docker hosts of a FRACTAL nodes.yaml.
 	PressureTargets []pressure.Target
+}
+
+// TokenChecker asks the root about a worker join token; *link.Client
+// implements it. An error wrapping link.ErrUnauthorized is the root's no;
+// any other error means the root could not be asked.
+type TokenChecker interface {
+	CheckWorkerToken(ctx context.Context, c link.TokenCheck) error
 }
 
 // Cluster places and tracks the instances of one site.
@@ -63,15 +71,13 @@ type Cluster struct {
 	changed  chan struct{}
 	pressure *pressure.Controller
 
-	mu           sync.Mutex
-	epoch        uint64
-	nodes        map[string]*node
-	insts        map[string]*inst
-	workerTokens map[string]bool // hashes
-	localTokens  map[string]bool
-	// synced is set once the root's desired set (and its worker tokens) has
-	// been received or loaded from disk.
-	synced bool
+	// localTokens are the hashes of cfg.WorkerTokens; read-only after New.
+	localTokens map[string]bool
+
+	mu    sync.Mutex
+	epoch uint64
+	nodes map[string]*node
+	insts map[string]*inst
 }
 
 // node is a worker as the cluster tracks it.
@@ -126,33 +132,27 @@ func New(cfg Config) (*Cluster, error) {
 		cfg.Now = time.Now
 	}
 	c := &Cluster{
-		cfg:          cfg,
-		log:          cfg.Logger,
-		creds:        auth.NewCredentials(cfg.Store, bucketCreds),
-		fw:           placement.New(placement.LevelCluster),
-		changed:      make(chan struct{}, 1),
-		loop:         roster.NewLoop(),
-		epoch:        uint64(cfg.Now().UnixNano()),
-		nodes:        map[string]*node{},
-		insts:        map[string]*inst{},
-		workerTokens: map[string]bool{},
-		localTokens:  map[string]bool{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		creds:       auth.NewCredentials(cfg.Store, bucketCreds),
+		fw:          placement.New(placement.LevelCluster),
+		changed:     make(chan struct{}, 1),
+		loop:        roster.NewLoop(),
+		epoch:       uint64(cfg.Now().UnixNano()),
+		nodes:       map[string]*node{},
+		insts:       map[string]*inst{},
+		localTokens: map[string]bool{},
 	}
 	c.roster = roster.New(roster.Config[*node]{
 		Kind: "node", Lock: &c.mu, Members: c.nodes,
 		Store: cfg.Store, Bucket: bucketNodes, Creds: c.creds,
 		Timeout: cfg.NodeTimeout, Now: cfg.Now, Logger: cfg.Logger,
-		Admit: c.admitLocked,
-		Record: func(id, name string, old *node, known bool) any {
-			rec := nodeRecord{ID: id, Name: name}
-			if known {
-				rec.Labels, rec.Cordoned = old.info.Labels, old.info.Cordoned
-			}
-			return rec
-		},
+		Admit:  c.admit,
+		Record: func(id, name string) any { return nodeRecord{ID: id, Name: name} },
 		New: func(id, name string) *node {
 			return c.newNode(api.Node{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
 		},
+		Forget: c.forgetNodeLocked,
 		Joined: c.watchPressure,
 	})
 	c.server = link.NewServer(c, cfg.Logger)
@@ -183,14 +183,6 @@ func New(cfg Config) (*Cluster, error) {
 				n.info.Reserved = n.info.Reserved.Add(in.A.Spec.Demand())
 			}
 		}
-		var hashes []string
-		if err := tx.Get(bucketMeta, keyWorkerTokens, &hashes); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		for _, h := range hashes {
-			c.workerTokens[h] = true
-		}
-		c.synced = hashes != nil
 		return nil
 	})
 	if err != nil {

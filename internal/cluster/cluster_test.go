@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
-	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/store"
 )
@@ -36,7 +35,7 @@ func TestJoin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, options{})
-			f.applyWith([]string{auth.HashToken(rootToken)})
+			f.root.allow(rootToken, -1)
 			resp, err := f.c.Join(f.ctx, link.JoinRequest{Token: tt.token, Name: tt.node})
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
@@ -60,40 +59,126 @@ func TestJoin(t *testing.T) {
 	}
 }
 
-func TestJoinAgainKeepsIdentityAndRevokesOldCredential(t *testing.T) {
+// TestJoinUnderALiveNameIsRefused: a join never takes over a node. While
+// the node of that name is alive the join is refused (409) and the node
+// keeps its credential; once it is silent past the timeout the name goes to
+// the new worker, with a new identity, and the old credential stops working.
+func TestJoinUnderALiveNameIsRefused(t *testing.T) {
 	f := newFixture(t, options{})
 	first, err := f.c.Join(f.ctx, link.JoinRequest{Token: localToken, Name: "n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.report(first.ID, worker("n1", 2, 2048))
+	f.apply(assignment("i1", 1, 1, 512))
+	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: localToken, Name: "n1"}); !errors.Is(err, link.ErrConflict) || !strings.Contains(err.Error(), "n1") {
+		t.Fatalf("join under a live node's name: %v, want ErrConflict naming n1", err)
+	}
+	if id, err := f.c.Authenticate(first.Credential); err != nil || id != first.ID {
+		t.Fatalf("after a refused takeover the node's credential gives %q, %v; want %s", id, err, first.ID)
+	}
+	if got := f.assigned(first.ID); !slices.Equal(got, []string{"i1"}) {
+		t.Fatalf("after a refused takeover the node runs %v, want [i1]", got)
+	}
+
+	f.clock.Advance(10 * time.Second) // the node timeout: n1 is dead
+	f.c.checkNodes()
 	second, err := f.c.Join(f.ctx, link.JoinRequest{Token: localToken, Name: "n1"})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("join under a dead node's name: %v", err)
 	}
-	if second.ID != first.ID {
-		t.Errorf("rejoining under the same name gave id %s, want %s", second.ID, first.ID)
+	if second.ID == first.ID {
+		t.Errorf("the new worker got the dead node's id %s; want a new identity", first.ID)
 	}
 	if _, err := f.c.Authenticate(first.Credential); !errors.Is(err, link.ErrUnauthorized) {
-		t.Errorf("the replaced credential still authenticates: %v", err)
+		t.Errorf("the dead node's credential still authenticates: %v", err)
+	}
+	if got := f.assigned(second.ID); len(got) != 0 {
+		t.Errorf("the new worker inherited %v", got)
+	}
+	if n := len(f.c.Snapshot(f.ctx).Cluster.Nodes); n != 1 {
+		t.Errorf("%d nodes after the name was taken over, want 1", n)
 	}
 	if _, err := f.c.Authenticate("garbage"); !errors.Is(err, link.ErrUnauthorized) {
 		t.Errorf("a garbage credential: %v, want ErrUnauthorized", err)
 	}
 }
 
-func TestRootWorkerTokensAreReplacedByTheNextDesiredSet(t *testing.T) {
+// TestRootWorkerTokensAreCheckedAtTheRootForEachJoin: the cluster keeps no
+// copy of the root's tokens, so a revoked, expired or used-up token is
+// refused at the next join, and a root it cannot reach admits nobody.
+func TestRootWorkerTokensAreCheckedAtTheRootForEachJoin(t *testing.T) {
 	const rootToken = "hedge-worker-from-the-root"
+	const once = "hedge-worker-single-use"
 	f := newFixture(t, options{})
-	f.applyWith([]string{auth.HashToken(rootToken)})
+	f.root.allow(rootToken, -1)
+	f.root.allow(once, 1)
 	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: rootToken, Name: "n1"}); err != nil {
 		t.Fatalf("join with the root's token: %v", err)
 	}
-	f.applyWith(nil) // the root no longer lists it (expired)
+	f.root.revoke(rootToken)
 	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: rootToken, Name: "n2"}); !errors.Is(err, link.ErrUnauthorized) {
-		t.Errorf("join with a withdrawn token: %v, want ErrUnauthorized", err)
+		t.Errorf("join with a revoked token: %v, want ErrUnauthorized", err)
 	}
-	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: localToken, Name: "n2"}); err != nil {
+	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: once, Name: "n2"}); err != nil {
+		t.Fatalf("first join with a single-use token: %v", err)
+	}
+	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: once, Name: "n3"}); !errors.Is(err, link.ErrUnauthorized) {
+		t.Errorf("second join with a single-use token: %v, want ErrUnauthorized", err)
+	}
+	f.root.allow(rootToken, -1)
+	f.root.setOffline(true)
+	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: rootToken, Name: "n4"}); !errors.Is(err, link.ErrNotReady) {
+		t.Errorf("join while the root is unreachable: %v, want ErrNotReady (retry later)", err)
+	}
+	if _, err := f.c.Join(f.ctx, link.JoinRequest{Token: localToken, Name: "n4"}); err != nil {
 		t.Errorf("the local token stopped working: %v", err)
+	}
+	if n := len(f.c.Snapshot(f.ctx).Cluster.Nodes); n != 3 {
+		t.Errorf("%d nodes, want 3 (n1, n2, n4): refused joins registered nodes", n)
+	}
+}
+
+// TestDeleteNodeRevokesAndMovesItsInstances: the root's deletion order
+// revokes the node's credential at once and places its instances on the
+// other node; the deleted worker's long-poll finds an empty set.
+func TestDeleteNodeRevokesAndMovesItsInstances(t *testing.T) {
+	f := newFixture(t, options{})
+	resp, err := f.c.Join(f.ctx, link.JoinRequest{Token: localToken, Name: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := resp.ID
+	f.report(gone, worker("gone", 2, 2048))
+	f.apply(assignment("i1", 1, 1, 512))
+	if got := f.assigned(gone); !slices.Equal(got, []string{"i1"}) {
+		t.Fatalf("gone runs %v, want [i1]", got)
+	}
+	stays := f.join("stays")
+	f.report(stays, worker("stays", 2, 2048))
+	f.applyWith(map[string]link.NodeControl{gone: {Cordoned: true, Deleted: true}}, assignment("i1", 1, 1, 512))
+	if _, err := f.c.Authenticate(resp.Credential); !errors.Is(err, link.ErrUnauthorized) {
+		t.Errorf("the deleted node's credential: %v, want ErrUnauthorized", err)
+	}
+	if err := f.c.Report(f.ctx, gone, &link.Report{Node: &link.NodeReport{Name: "gone"}}); !errors.Is(err, link.ErrUnauthorized) {
+		t.Errorf("a report for the deleted node: %v, want ErrUnauthorized", err)
+	}
+	if got := f.assigned(stays); !slices.Equal(got, []string{"i1"}) {
+		t.Errorf("stays runs %v, want [i1] moved from the deleted node", got)
+	}
+	if a, _ := f.c.Assignments(gone); len(a.Items) != 0 {
+		t.Errorf("the deleted node's desired set holds %v, want nothing", a.Items)
+	}
+	for _, n := range f.c.Snapshot(f.ctx).Cluster.Nodes {
+		if n.ID == gone {
+			t.Errorf("the deleted node is still reported: %+v", n)
+		}
+	}
+	// The order may come again (the root keeps it until a report shows it
+	// carried out): nothing more happens.
+	f.applyWith(map[string]link.NodeControl{gone: {Cordoned: true, Deleted: true}}, assignment("i1", 1, 1, 512))
+	if got := f.assigned(stays); !slices.Equal(got, []string{"i1"}) {
+		t.Errorf("after the order came again stays runs %v, want [i1]", got)
 	}
 }
 
@@ -393,7 +478,9 @@ func TestRestartKeepsPlacements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f1 := newFixture(t, options{store: st1, clock: clock})
+	root := newFakeRoot()
+	root.allow(rootToken, -1)
+	f1 := newFixture(t, options{store: st1, clock: clock, root: root})
 	resp, err := f1.c.Join(f1.ctx, link.JoinRequest{Token: localToken, Name: "big"})
 	if err != nil {
 		t.Fatal(err)
@@ -402,7 +489,7 @@ func TestRestartKeepsPlacements(t *testing.T) {
 	small := f1.join("small")
 	f1.report(big, worker("big", 4, 4096))
 	f1.report(small, worker("small", 2, 2048))
-	f1.applyWith([]string{auth.HashToken(rootToken)}, assignment("i1", 1, 2, 2048), assignment("i2", 3, 1, 512))
+	f1.apply(assignment("i1", 1, 2, 2048), assignment("i2", 3, 1, 512))
 	beforeBig, _ := f1.c.Assignments(big)
 	beforeSmall, _ := f1.c.Assignments(small)
 	if len(beforeBig.Items)+len(beforeSmall.Items) != 2 {
@@ -418,7 +505,7 @@ func TestRestartKeepsPlacements(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st2.Close() })
-	f2 := newFixture(t, options{store: st2, clock: clock})
+	f2 := newFixture(t, options{store: st2, clock: clock, root: root})
 	afterBig, _ := f2.c.Assignments(big)
 	afterSmall, _ := f2.c.Assignments(small)
 	if !reflect.DeepEqual(afterBig.Items, beforeBig.Items) || !reflect.DeepEqual(afterSmall.Items, beforeSmall.Items) {
@@ -432,7 +519,7 @@ func TestRestartKeepsPlacements(t *testing.T) {
 		t.Errorf("the credential issued before the restart: %q, %v", id, err)
 	}
 	if _, err := f2.c.Join(f2.ctx, link.JoinRequest{Token: rootToken, Name: "third"}); err != nil {
-		t.Errorf("the root's worker token was not kept: %v", err)
+		t.Errorf("the root's worker token is refused after a restart: %v", err)
 	}
 	for _, id := range []string{"i1", "i2"} {
 		if st, ok := f2.status(id); !ok || st.State != api.StateNodeScheduled || st.NodeID == "" {
@@ -516,12 +603,14 @@ func TestLinkRunPlacesAndRelays(t *testing.T) {
 	if err != nil {
 		t.Fatalf("join over HTTP: %v", err)
 	}
-	// Before the cluster has heard from its root it cannot tell a wrong token
+	// While the cluster cannot reach its root it cannot tell a wrong token
 	// from one the root issued a moment ago: the worker is told to retry.
+	f.root.setOffline(true)
 	var se *link.StatusError
 	if _, err := link.Join(ctx, hc, srv.URL, link.JoinRequest{Token: "wrong", Name: "n2"}); !errors.As(err, &se) || se.Code != 503 {
-		t.Errorf("join with an unknown token before the first sync: %v, want 503", err)
+		t.Errorf("join with an unknown token while the root is unreachable: %v, want 503", err)
 	}
+	f.root.setOffline(false)
 	if err := f.c.Apply(ctx, &link.Assignments{Revision: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -39,8 +41,54 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// fakeRoot answers a cluster's worker token checks as the root would: a
+// token it knows is accepted while it has uses left.
+type fakeRoot struct {
+	mu      sync.Mutex
+	uses    map[string]int // uses left; -1 is unlimited
+	offline bool
+}
+
+func newFakeRoot() *fakeRoot { return &fakeRoot{uses: map[string]int{}} }
+
+// allow makes the root accept tok n times (n < 0: until revoked).
+func (r *fakeRoot) allow(tok string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.uses[tok] = n
+}
+
+func (r *fakeRoot) revoke(tok string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.uses, tok)
+}
+
+func (r *fakeRoot) setOffline(off bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.offline = off
+}
+
+func (r *fakeRoot) CheckWorkerToken(_ context.Context, c link.TokenCheck) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.offline {
+		return errors.New("dial tcp: connection refused")
+	}
+	n, ok := r.uses[c.Token]
+	if !ok || n == 0 {
+		return fmt.Errorf("%w: unknown, revoked or used up", link.ErrUnauthorized)
+	}
+	if c.Use && n > 0 {
+		r.uses[c.Token] = n - 1
+	}
+	return nil
+}
+
 type fixture struct {
 	t     *testing.T
+	root  *fakeRoot
 	ctx   context.Context
 	clock *fakeClock
 	st    store.Store
@@ -52,6 +100,7 @@ type options struct {
 	store       store.Store
 	clock       *fakeClock
 	nodeTimeout time.Duration
+	root        *fakeRoot
 }
 
 func newFixture(t *testing.T, o options) *fixture {
@@ -65,14 +114,17 @@ func newFixture(t *testing.T, o options) *fixture {
 	if o.nodeTimeout == 0 {
 		o.nodeTimeout = 10 * time.Second
 	}
+	if o.root == nil {
+		o.root = newFakeRoot()
+	}
 	c, err := New(Config{
 		Name: "edge", Store: o.store, NodeTimeout: o.nodeTimeout,
-		WorkerTokens: []string{localToken}, Now: o.clock.Now,
+		WorkerTokens: []string{localToken}, Root: o.root, Now: o.clock.Now,
 	})
 	if err != nil {
 		t.Fatalf("cluster.New: %v", err)
 	}
-	return &fixture{t: t, ctx: context.Background(), clock: o.clock, st: o.store, c: c}
+	return &fixture{t: t, root: o.root, ctx: context.Background(), clock: o.clock, st: o.store, c: c}
 }
 
 // join admits a worker with the local token and returns its id.
@@ -122,13 +174,14 @@ func (f *fixture) apply(items ...link.Assignment) {
 	f.applyWith(nil, items...)
 }
 
-func (f *fixture) applyWith(workerTokens []string, items ...link.Assignment) {
+// applyWith sends a desired set with orders for nodes.
+func (f *fixture) applyWith(nodes map[string]link.NodeControl, items ...link.Assignment) {
 	f.t.Helper()
 	f.rev++
 	if items == nil {
 		items = []link.Assignment{}
 	}
-	if err := f.c.Apply(f.ctx, &link.Assignments{Revision: f.rev, Items: items, WorkerTokens: workerTokens}); err != nil {
+	if err := f.c.Apply(f.ctx, &link.Assignments{Revision: f.rev, Items: items, Nodes: nodes}); err != nil {
 		f.t.Fatalf("apply: %v", err)
 	}
 	f.c.schedule(f.ctx)

@@ -17,24 +17,100 @@ import (
 // (Join, Authenticate, Report, Assignments) and a peer of the root (Apply,
 // Snapshot, Changed, Handle).
 
-// Join admits a worker that presents a join token issued by the root (or one
-// given to this cluster directly). A worker that joins again under the same
-// name gets its old identity back, so its instances stay assigned to it.
+// Join admits a worker that presents a worker join token: one given to this
+// cluster directly, or one the root accepts when asked (each join asks; a
+// use is counted at the root). A name held by a live node is refused
+// (409); a dead node's name is given to the new worker with a new identity.
 func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
 	return c.roster.Join(ctx, req)
 }
 
-// admitLocked checks a worker join token against the ones the root
-// distributed and the cluster's own.
-func (c *Cluster) admitLocked(token string) error {
-	h := auth.HashToken(token)
-	if c.workerTokens[h] || c.localTokens[h] {
+// admit is the roster's Admit: local tokens are checked here, any other
+// token is asked about at the root. A root that cannot be reached gives
+// link.ErrNotReady, so the worker retries; nothing is admitted offline.
+func (c *Cluster) admit(ctx context.Context, token, name string, use bool) error {
+	if c.localTokens[auth.HashToken(token)] {
 		return nil
 	}
-	if !c.synced {
-		return fmt.Errorf("%w: this cluster has not received the worker join tokens from its root yet", link.ErrNotReady)
+	if c.cfg.Root == nil {
+		return fmt.Errorf("%w: unknown worker join token", link.ErrUnauthorized)
 	}
-	return fmt.Errorf("%w: unknown or expired worker join token", link.ErrUnauthorized)
+	err := c.cfg.Root.CheckWorkerToken(ctx, link.TokenCheck{Token: token, Name: name, Use: use})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, link.ErrUnauthorized):
+		return fmt.Errorf("%w: worker join token refused by the root", link.ErrUnauthorized)
+	}
+	c.log.Warn("cannot check a worker join token with the root", "node", name, "err", err)
+	return fmt.Errorf("%w: cannot reach the root to check the worker join token; retry", link.ErrNotReady)
+}
+
+// forgetNodeLocked is the roster's Forget: the instances of a node that was
+// deleted (or replaced by a new worker of its name) are placed on other
+// nodes. Its worker's open long-poll wakes and finds it gone. c.mu held.
+func (c *Cluster) forgetNodeLocked(_ string, n *node) {
+	var moved []*inst
+	for iid := range n.assigned {
+		in := c.insts[iid]
+		c.unassignLocked(in, api.StateScheduled, "node "+n.info.Name+" was removed")
+		moved = append(moved, in)
+	}
+	n.bumpLocked()
+	c.persistLocked(moved)
+	c.trigger()
+	c.notify()
+}
+
+// deleteNodes carries out the root's deletion orders: each node's
+// credential is revoked, its record dropped, its instances moved. c.mu must
+// not be held.
+func (c *Cluster) deleteNodes(nodes map[string]link.NodeControl) error {
+	for id, ctl := range nodes {
+		if !ctl.Deleted {
+			continue
+		}
+		c.mu.Lock()
+		n, ok := c.nodes[id]
+		c.mu.Unlock()
+		if !ok {
+			continue
+		}
+		if _, err := c.roster.Remove(id, "deleted by an operator"); err != nil {
+			return err
+		}
+		if c.pressure != nil {
+			c.pressure.Unwatch(n.info.Name)
+		}
+	}
+	return nil
+}
+
+// Revoked implements link.Revoker: the root deleted this cluster (its
+// instances were placed elsewhere), so every instance is taken off its
+// node and the workers stop them.
+func (c *Cluster) Revoked(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var del []string
+	for id, in := range c.insts {
+		c.unassignLocked(in, api.StateUndeployed, "")
+		delete(c.insts, id)
+		del = append(del, id)
+	}
+	err := c.cfg.Store.Update(func(tx store.Tx) error {
+		for _, id := range del {
+			if err := tx.Delete(bucketInstances, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.log.Error("drop instances after the root revoked this cluster", "err", err)
+	}
+	c.log.Error("the root refused this cluster's credential: stopped all instances", "instances", len(del))
+	c.notify()
 }
 
 // Authenticate implements link.Upper.
@@ -115,6 +191,9 @@ func (c *Cluster) Assignments(peer string) (*link.Assignments, <-chan struct{}) 
 // Apply takes the root's desired set for this cluster: new instances are
 // placed, removed ones are taken off their nodes.
 func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
+	if err := c.deleteNodes(a.Nodes); err != nil {
+		return fmt.Errorf("delete nodes: %w", err)
+	}
 	want := make(map[string]link.Assignment, len(a.Items))
 	for _, it := range a.Items {
 		want[it.InstanceID] = it
@@ -155,7 +234,6 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 			}
 		}
 	}
-	tokens := a.WorkerTokens
 	err := c.cfg.Store.Update(func(tx store.Tx) error {
 		for _, r := range nodeRecs {
 			if err := tx.Put(bucketNodes, r.ID, r); err != nil {
@@ -172,16 +250,11 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 				return err
 			}
 		}
-		return tx.Put(bucketMeta, keyWorkerTokens, tokens)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("persist assignments: %w", err)
 	}
-	c.workerTokens = map[string]bool{}
-	for _, h := range tokens {
-		c.workerTokens[h] = true
-	}
-	c.synced = true
 	if len(put) > 0 || len(del) > 0 || len(nodeRecs) > 0 {
 		c.trigger()
 		c.notify()

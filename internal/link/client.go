@@ -67,6 +67,12 @@ func (c *Client) Respond(ctx context.Context, r Response) error {
 	return c.do(ctx, http.MethodPost, "/link/v1/response", r, nil)
 }
 
+// CheckWorkerToken asks the upper tier (the root) whether a worker may join
+// with c.Token; an error wrapping ErrUnauthorized means no.
+func (c *Client) CheckWorkerToken(ctx context.Context, tc TokenCheck) error {
+	return c.do(ctx, http.MethodPost, "/link/v1/worker-token", tc, nil)
+}
+
 // StatusError is an HTTP error answer from the upper tier.
 type StatusError struct {
 	Code int
@@ -77,13 +83,18 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("upper tier answered %d: %s", e.Code, strings.TrimSpace(e.Body))
 }
 
-// Unwrap maps 401 to ErrUnauthorized so callers can stop retrying.
+// Unwrap maps 401 to ErrUnauthorized so callers can stop retrying, and 400,
+// 404 and 409 to ErrInvalid, ErrNotFound and ErrConflict.
 func (e *StatusError) Unwrap() error {
 	switch e.Code {
 	case http.StatusUnauthorized:
 		return ErrUnauthorized
 	case http.StatusBadRequest:
 		return ErrInvalid
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusConflict:
+		return ErrConflict
 	}
 	return nil
 }

@@ -34,6 +34,15 @@ func (u fuzzUpper) Report(_ context.Context, _ string, r *Report) error {
 	return nil
 }
 
+func (u fuzzUpper) CheckWorkerToken(_ context.Context, _ string, c TokenCheck) error {
+	if c.Token != "good" {
+		return ErrUnauthorized
+	}
+	return nil
+}
+
+var _ TokenChecker = fuzzUpper{}
+
 func (u fuzzUpper) Assignments(string) (*Assignments, <-chan struct{}) {
 	return &Assignments{Revision: 1}, make(chan struct{})
 }
@@ -44,9 +53,9 @@ func FuzzServer(f *testing.F) {
 	for _, seed := range []string{
 		`{"token":"good","name":"w"}`, `{"node":{"name":"w"},"instances":[]}`,
 		`{"instances":[{"instance_id":"x","state":"RUNNING","exit_code":3}]}`,
-		`{"id":"r1","data":"aGk="}`, `{}`, `[]`, `null`, `{"node":`, "\x00\xff", `{"a":1}{"b":2}`,
+		`{"id":"r1","data":"aGk="}`, `{"token":"good","name":"w","use":true}`, `{"token":7}`, `{}`, `[]`, `null`, `{"node":`, "\x00\xff", `{"a":1}{"b":2}`,
 	} {
-		for _, path := range []string{"/link/v1/join", "/link/v1/report", "/link/v1/response"} {
+		for _, path := range []string{"/link/v1/join", "/link/v1/report", "/link/v1/response", "/link/v1/worker-token"} {
 			f.Add(path, seed, true)
 		}
 	}

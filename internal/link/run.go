@@ -22,6 +22,14 @@ type Peer interface {
 	Handle(ctx context.Context, r Request) Response
 }
 
+// Revoker is implemented by a Peer that must act when the upper tier no
+// longer accepts its credential (it was deleted there, so its instances were
+// moved away): it stops running what it was assigned. Run calls Revoked once
+// per refusal, that is again only after the credential worked in between.
+type Revoker interface {
+	Revoked(ctx context.Context)
+}
+
 // RunOptions tunes Run.
 type RunOptions struct {
 	// ReportInterval is the heartbeat: the longest time between two reports.
@@ -56,16 +64,23 @@ func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
 func watchAssignments(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	var rev uint64
 	var b backoff
+	revoked := false
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, o.PollWait+10*time.Second)
 		a, err := c.Assignments(pctx, rev, o.PollWait)
 		cancel()
 		if err != nil {
 			logLinkErr(ctx, o.Logger, "watch assignments", err)
+			if rv, ok := p.(Revoker); ok && !revoked && errors.Is(err, ErrUnauthorized) && ctx.Err() == nil {
+				o.Logger.Error("link: our credential was revoked (deleted by an operator?): stopping what we run; to join again, remove the identity file and start with a new join token")
+				rv.Revoked(ctx)
+				revoked = true
+			}
 			b.wait(ctx)
 			continue
 		}
 		b.reset()
+		revoked = false
 		if a.Revision == rev {
 			continue
 		}

@@ -21,7 +21,11 @@ import (
 var (
 	ErrUnauthorized = errdefs.New(errdefs.ErrUnauthorized, "unauthorized")
 	ErrInvalid      = errdefs.New(errdefs.ErrInvalid, "invalid request")
-	ErrNoPeer       = errdefs.New(errdefs.ErrUnavailable, "peer not connected")
+	// ErrConflict: a join names a peer that is alive (409).
+	ErrConflict = errdefs.New(errdefs.ErrConflict, "conflict")
+	// ErrNotFound: the upper tier does not serve this request.
+	ErrNotFound = errdefs.New(errdefs.ErrNotFound, "not found")
+	ErrNoPeer   = errdefs.New(errdefs.ErrUnavailable, "peer not connected")
 	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
 	// not heard from the root since it started); the peer should retry.
 	ErrNotReady = errdefs.New(errdefs.ErrUnavailable, "not ready")
@@ -46,6 +50,15 @@ type Upper interface {
 	// Assignments returns the peer's desired set and a channel closed when it
 	// next changes.
 	Assignments(peerID string) (*Assignments, <-chan struct{})
+}
+
+// TokenChecker is implemented by an Upper that checks worker join tokens for
+// the clusters below it (the root). Without it, /link/v1/worker-token
+// answers 404.
+type TokenChecker interface {
+	// CheckWorkerToken answers a cluster's TokenCheck: nil admits the join,
+	// an error wrapping ErrUnauthorized refuses it.
+	CheckWorkerToken(ctx context.Context, peerID string, c TokenCheck) error
 }
 
 // Server serves the upper side of the link over HTTP and relays requests
@@ -79,6 +92,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /link/v1/assignments", s.authed(s.assignments))
 	mux.HandleFunc("GET /link/v1/requests", s.authed(s.requests))
 	mux.HandleFunc("POST /link/v1/response", s.authed(s.response))
+	mux.HandleFunc("POST /link/v1/worker-token", s.authed(s.workerToken))
 	return mux
 }
 
@@ -113,6 +127,25 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("link: peer joined", "peer_id", resp.ID, "name", req.Name)
 	writeJSON(w, resp)
+}
+
+func (s *Server) workerToken(w http.ResponseWriter, r *http.Request, peer string) {
+	tc, ok := s.up.(TokenChecker)
+	if !ok {
+		s.writeErr(w, fmt.Errorf("%w: this tier does not check worker join tokens", ErrNotFound))
+		return
+	}
+	var c TokenCheck
+	if err := decode(r, &c); err != nil {
+		s.writeErr(w, err)
+		return
+	}
+	if err := tc.CheckWorkerToken(r.Context(), peer, c); err != nil {
+		s.log.Warn("link: worker join token refused", "peer_id", peer, "name", c.Name, "err", err)
+		s.writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {

@@ -36,9 +36,6 @@ type Assignment struct {
 type Assignments struct {
 	Revision uint64       `json:"revision"`
 	Items    []Assignment `json:"items"`
-	// WorkerTokens are hashes of join tokens that admit workers; the root sends
-	// them to clusters so a cluster can admit workers while the root is away.
-	WorkerTokens []string `json:"worker_tokens,omitempty"`
 	// Nodes carries operators' orders for the cluster's nodes, by node id.
 	Nodes map[string]NodeControl `json:"nodes,omitempty"`
 }
@@ -49,6 +46,21 @@ type NodeControl struct {
 	Cordoned bool `json:"cordoned,omitempty"`
 	// Drained: also move the instances it runs to other nodes.
 	Drained bool `json:"drained,omitempty"`
+	// Deleted: the operator deleted the node. Its cluster revokes its
+	// credential, forgets it and moves its instances to other nodes.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// TokenCheck is a cluster asking its root whether a worker may join with a
+// worker join token (POST /link/v1/worker-token). The root checks expiry,
+// revocation, uses and the token's cluster scope; with Use it also counts
+// one use. Clusters keep no copy of the root's tokens, so a revocation or an
+// expiry holds at once everywhere.
+type TokenCheck struct {
+	Token string `json:"token"`
+	// Name is the name the worker joins under (for the root's log).
+	Name string `json:"name"`
+	Use  bool   `json:"use,omitempty"`
 }
 
 // InstanceStatus is what a peer reports of one instance.

@@ -212,16 +212,17 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	if err != nil {
 		return err
 	}
-	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens,
-		Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})
-	if err != nil {
-		return err
-	}
 	id, err := link.Connect(ctx, nil, cfg.Logger, filepath.Join(cfg.DataDir, "cluster", "identity.json"), cfg.Root, cfg.JoinToken, cfg.Name)
 	if err != nil {
 		return err
 	}
 	cfg.Logger.Info("cluster joined root", "cluster_id", id.ID, "root", cfg.Root)
+	up := link.NewClient(cfg.Root, id.Credential, nil)
+	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens,
+		Root: up, Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen for workers on %s: %w", cfg.Addr, err)
@@ -232,7 +233,7 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 		cfg.Ready(url)
 	}
 	go c.Run(ctx)
-	go link.Run(ctx, link.NewClient(cfg.Root, id.Credential, nil), c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
+	go link.Run(ctx, up, c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
 	tok, err := metricsToken(filepath.Join(cfg.DataDir, "cluster"), cfg.MetricsToken)
 	if err != nil {
 		return err
@@ -324,7 +325,9 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
 	}
 	apiURL := "http://" + ln.Addr().String()
-	clusterToken, err := au.CreateJoinToken(auth.JoinKindCluster, 10*time.Minute)
+	// The in-process cluster joins once, on the first start: a single-use
+	// token that never leaves the process.
+	clusterToken, _, err := au.IssueJoinToken(auth.JoinTokenSpec{Kind: auth.JoinKindCluster, TTL: 10 * time.Minute, MaxUses: 1})
 	if err != nil {
 		return err
 	}

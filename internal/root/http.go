@@ -149,11 +149,6 @@ type userBody struct {
 	Roles    []string `json:"roles,omitempty" maxItems:"8"`
 }
 
-type tokenBody struct {
-	Kind       string `json:"kind" enum:"cluster,worker"`
-	TTLSeconds int    `json:"ttl_seconds,omitempty" minimum:"0" maximum:"31536000"`
-}
-
 func (r *Root) registerAuth(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "login", Method: http.MethodPost, Path: "/api/auth/login", Tags: []string{"auth"},
@@ -240,27 +235,7 @@ func (r *Root) registerAuth(a huma.API) {
 		return message("user %s deleted", in.Username), nil
 	})
 	r.registerUsers(a)
-	huma.Register(a, huma.Operation{
-		OperationID: "create-join-token", Method: http.MethodPost, Path: "/api/tokens/", Tags: []string{"infrastructure"},
-		Summary: "Create a join token (Admin)", Security: secured,
-		Description: "A `cluster` token lets a cluster join this root; a `worker` token lets a worker join any cluster of this root. Tokens are shown once and stored hashed; they expire after ttl_seconds (default 24 h).",
-	}, func(ctx context.Context, in *struct{ Body tokenBody }) (*struct{ Body api.JoinToken }, error) {
-		if err := requireAdmin(ctx); err != nil {
-			return nil, err
-		}
-		ttl := time.Duration(in.Body.TTLSeconds) * time.Second
-		if ttl == 0 {
-			ttl = 24 * time.Hour
-		}
-		tok, err := r.cfg.Auth.CreateJoinToken(in.Body.Kind, ttl)
-		if err != nil {
-			return nil, apiError(err)
-		}
-		if in.Body.Kind == auth.JoinKindWorker {
-			r.publishTokens()
-		}
-		return &struct{ Body api.JoinToken }{Body: api.JoinToken{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
-	})
+	r.registerTokens(a)
 }
 
 type remoteKey struct{}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/kube/kubeproc"
 	"github.com/hedgeorch/hedge/internal/link"
@@ -142,6 +141,8 @@ func writeKube(w http.ResponseWriter, v any, err error) {
 		kubeproc.WriteError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, link.ErrInvalid):
 		kubeproc.WriteError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, link.ErrConflict):
+		kubeproc.WriteError(w, http.StatusConflict, err.Error())
 	case err != nil:
 		kubeproc.WriteError(w, http.StatusInternalServerError, err.Error())
 	case v == nil:
@@ -152,10 +153,10 @@ func writeKube(w http.ResponseWriter, v any, err error) {
 	}
 }
 
-// kubeJoin admits a cluster tier with a short-lived join token that never
-// leaves the process.
+// kubeJoin admits a cluster tier with a short-lived, single-use join token
+// that never leaves the process.
 func (r *Root) kubeJoin(ctx context.Context, name string) (string, string, error) {
-	tok, err := r.cfg.Auth.CreateJoinToken(auth.JoinKindCluster, time.Minute)
+	tok, _, err := r.cfg.Auth.IssueJoinToken(auth.JoinTokenSpec{Kind: auth.JoinKindCluster, TTL: time.Minute, MaxUses: 1})
 	if err != nil {
 		return "", "", err
 	}
@@ -187,27 +188,6 @@ func (r *Root) setClusterLabels(id string, labels map[string]string) error {
 // forgetCluster removes a cluster and its credential; its instances are
 // placed again on other clusters.
 func (r *Root) forgetCluster(id string) error {
-	if err := r.creds.Revoke(id); err != nil {
-		return fmt.Errorf("revoke credential: %w", err)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	c, ok := r.clusters[id]
-	if !ok {
-		return nil
-	}
-	var moved []*instance
-	for iid := range c.assigned {
-		in := r.insts[iid]
-		r.unassignLocked(in, api.StateRequested, "cluster "+c.info.Name+" was removed")
-		moved = append(moved, in)
-	}
-	if err := r.cfg.Store.Update(func(tx store.Tx) error { return tx.Delete(bucketClusters, id) }); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	c.bumpLocked()
-	delete(r.clusters, id)
-	r.persistInstancesLocked(moved)
-	r.trigger()
-	return nil
+	_, err := r.roster.Remove(id, "deleted")
+	return err
 }

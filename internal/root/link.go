@@ -6,7 +6,9 @@ import (
 	"sort"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/store"
 )
 
 // This file is the root's side of the link that clusters dial.
@@ -39,7 +41,7 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 	agg.State, agg.LastSeen = api.NodeReady, now
 	capChanged := agg.Capacity != c.info.Capacity || agg.MaxNodeFree != c.info.MaxNodeFree || fmt.Sprint(agg.Runtimes) != fmt.Sprint(c.info.Runtimes)
 	c.info = agg
-	c.nodes = rep.Cluster.Nodes
+	c.nodes = r.reportedNodesLocked(peer, rep.Cluster.Nodes)
 	c.events = rep.Cluster.Events
 	for i := range c.nodes {
 		c.nodes[i].ClusterID, c.nodes[i].ClusterName = c.info.ID, c.info.Name
@@ -85,7 +87,7 @@ func differs(a, b link.InstanceStatus) bool {
 }
 
 // Assignments implements link.Upper: the instances placed on the cluster, and
-// the worker join tokens it should accept.
+// the operators' orders for its nodes.
 func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -107,7 +109,6 @@ func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 		})
 	}
 	sort.Slice(out.Items, func(i, j int) bool { return out.Items[i].InstanceID < out.Items[j].InstanceID })
-	out.WorkerTokens = r.cfg.Auth.JoinTokenHashes("worker")
 	for id, nc := range r.nodeCtl {
 		if nc.ClusterID == peer {
 			if out.Nodes == nil {
@@ -119,12 +120,62 @@ func (r *Root) Assignments(peer string) (*link.Assignments, <-chan struct{}) {
 	return out, wake
 }
 
-// publishTokens makes every cluster fetch its desired set again, so that a
-// new worker join token reaches them.
-func (r *Root) publishTokens() {
+// CheckWorkerToken implements link.TokenChecker: a cluster asks whether a
+// worker may join it with a worker join token, and with c.Use counts a use.
+// The token's scope is checked against the asking cluster's name.
+func (r *Root) CheckWorkerToken(_ context.Context, peer string, c link.TokenCheck) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.clusters {
-		c.bumpLocked()
+	cl, ok := r.clusters[peer]
+	var name string
+	if ok {
+		name = cl.info.Name
 	}
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: cluster %s is not registered", link.ErrUnauthorized, peer)
+	}
+	check := r.cfg.Auth.CheckJoinTokenAt
+	if c.Use {
+		check = r.cfg.Auth.UseJoinToken
+	}
+	if err := check(auth.JoinKindWorker, c.Token, name); err != nil {
+		return fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
+	}
+	return nil
+}
+
+// forgetClusterLocked is the roster's Forget: the instances of a cluster
+// that was deleted (or replaced by a new cluster of its name) are placed
+// again on other clusters, and the orders for its nodes are dropped. The
+// cluster's open long-poll wakes and finds it gone. r.mu held.
+func (r *Root) forgetClusterLocked(id string, c *cluster) {
+	var moved []*instance
+	for iid := range c.assigned {
+		in := r.insts[iid]
+		r.unassignLocked(in, api.StateRequested, "cluster "+c.info.Name+" was removed")
+		moved = append(moved, in)
+	}
+	var orders []string
+	for nid, nc := range r.nodeCtl {
+		if nc.ClusterID == id {
+			orders = append(orders, nid)
+			delete(r.nodeCtl, nid)
+		}
+	}
+	if len(orders) > 0 {
+		err := r.cfg.Store.Update(func(tx store.Tx) error {
+			for _, nid := range orders {
+				if err := tx.Delete(bucketNodeCtl, nid); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			r.log.Error("drop node orders of a removed cluster", "cluster_id", id, "err", err)
+		}
+	}
+	c.bumpLocked()
+	r.persistInstancesLocked(moved)
+	r.trigger()
 }

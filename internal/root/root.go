@@ -164,16 +164,21 @@ func New(cfg Config) (*Root, error) {
 		Kind: "cluster", Lock: &r.mu, Members: r.clusters,
 		Store: cfg.Store, Bucket: bucketClusters, Creds: r.creds,
 		Timeout: cfg.ClusterTimeout, Now: cfg.Now, Logger: cfg.Logger,
-		Admit: func(token string) error {
-			if err := cfg.Auth.CheckJoinToken("cluster", token); err != nil {
+		Admit: func(_ context.Context, token, _ string, use bool) error {
+			check := cfg.Auth.CheckJoinToken
+			if use {
+				check = func(kind, token string) error { return cfg.Auth.UseJoinToken(kind, token, "") }
+			}
+			if err := check(auth.JoinKindCluster, token); err != nil {
 				return fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
 			}
 			return nil
 		},
-		Record: func(id, name string, _ *cluster, _ bool) any { return clusterRecord{ID: id, Name: name} },
+		Record: func(id, name string) any { return clusterRecord{ID: id, Name: name} },
 		New: func(id, name string) *cluster {
 			return r.newCluster(api.Cluster{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
 		},
+		Forget: r.forgetClusterLocked,
 	})
 	r.server = link.NewServer(r, cfg.Logger)
 	r.kube = newKubeHook(r)

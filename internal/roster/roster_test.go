@@ -36,7 +36,11 @@ type fixture struct {
 	members map[string]*peer
 	now     time.Time
 	joined  []string
-	r       *Roster[*peer]
+	// uses counts the joins Admit was told to count; forgotten lists the
+	// members handed to Forget.
+	uses      int
+	forgotten []string
+	r         *Roster[*peer]
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,14 +56,18 @@ func newFixture(t *testing.T) *fixture {
 		Store: st, Bucket: "nodes", Creds: auth.NewCredentials(st, "creds"),
 		Timeout: 5 * time.Second, Now: func() time.Time { return f.now },
 		Logger: slog.New(slog.DiscardHandler),
-		Admit: func(token string) error {
+		Admit: func(_ context.Context, token, _ string, use bool) error {
 			if token != "good" {
 				return fmt.Errorf("%w: bad token", link.ErrUnauthorized)
 			}
+			if use {
+				f.uses++
+			}
 			return nil
 		},
-		Record: func(id, name string, _ *peer, _ bool) any { return map[string]string{"id": id, "name": name} },
+		Record: func(id, name string) any { return map[string]string{"id": id, "name": name} },
 		New:    func(id, name string) *peer { return &peer{name: name, last: f.now} },
+		Forget: func(id string, _ *peer) { f.forgotten = append(f.forgotten, id) },
 		Joined: func(name string) { f.joined = append(f.joined, name) },
 	})
 	return f
@@ -88,21 +96,49 @@ func TestUnitJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A takeover of a live member is refused, and uses no token.
+	if _, err := f.r.Join(ctx, link.JoinRequest{Name: "a", Token: "good"}); !errors.Is(err, link.ErrConflict) {
+		t.Fatalf("joining under a live member's name: %v, want ErrConflict", err)
+	}
+	if f.uses != 1 || len(f.joined) != 1 || len(f.members) != 1 {
+		t.Errorf("after a refused takeover: %d uses, Joined told %v, %d members; want 1, [a], 1", f.uses, f.joined, len(f.members))
+	}
+	if id, err := f.r.Authenticate(first.Credential); err != nil || id != first.ID {
+		t.Errorf("Authenticate(first credential) = %q, %v; want %q", id, err, first.ID)
+	}
+	// Past the timeout the member is dead: the name goes to a new member.
+	f.now = f.now.Add(5 * time.Second)
 	again, err := f.r.Join(ctx, link.JoinRequest{Name: "a", Token: "good"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.ID != first.ID {
-		t.Errorf("joining again under the same name gave id %s, want the old %s", again.ID, first.ID)
+	if again.ID == first.ID {
+		t.Errorf("joining under a dead member's name gave its id %s, want a new one", first.ID)
 	}
-	if len(f.joined) != 1 || len(f.members) != 1 {
-		t.Errorf("after two joins of one name: Joined told %v, %d members; want once, 1", f.joined, len(f.members))
+	if len(f.members) != 1 || len(f.forgotten) != 1 || f.forgotten[0] != first.ID {
+		t.Errorf("after the dead member was replaced: %d members, forgotten %v; want 1, [%s]", len(f.members), f.forgotten, first.ID)
 	}
-	if id, err := f.r.Authenticate(again.Credential); err != nil || id != first.ID {
-		t.Errorf("Authenticate(new credential) = %q, %v; want %q", id, err, first.ID)
+	if _, err := f.r.Authenticate(first.Credential); !errors.Is(err, link.ErrUnauthorized) {
+		t.Errorf("the dead member's credential: %v, want ErrUnauthorized", err)
+	}
+	if id, err := f.r.Authenticate(again.Credential); err != nil || id != again.ID {
+		t.Errorf("Authenticate(new credential) = %q, %v; want %q", id, err, again.ID)
 	}
 	if _, err := f.r.Authenticate("nonsense"); !errors.Is(err, link.ErrUnauthorized) {
 		t.Errorf("Authenticate(nonsense) = %v, want ErrUnauthorized", err)
+	}
+	// Remove revokes at once and forgets the member; twice is harmless.
+	if ok, err := f.r.Remove(again.ID, "test"); !ok || err != nil {
+		t.Fatalf("Remove = %v, %v; want true, nil", ok, err)
+	}
+	if _, err := f.r.Authenticate(again.Credential); !errors.Is(err, link.ErrUnauthorized) {
+		t.Errorf("a removed member's credential: %v, want ErrUnauthorized", err)
+	}
+	if ok, err := f.r.Remove(again.ID, "test"); ok || err != nil {
+		t.Errorf("second Remove = %v, %v; want false, nil", ok, err)
+	}
+	if len(f.members) != 0 || len(f.forgotten) != 2 {
+		t.Errorf("after Remove: %d members, forgotten %v", len(f.members), f.forgotten)
 	}
 }
 

@@ -238,6 +238,15 @@ func (w *Worker) Apply(ctx context.Context, a *link.Assignments) error {
 	return nil
 }
 
+// Revoked implements link.Revoker: the cluster deleted this node and moved
+// its instances to other nodes, so the worker stops them all (an empty
+// desired set, persisted, so a restart does not start them again).
+func (w *Worker) Revoked(ctx context.Context) {
+	if err := w.Apply(ctx, &link.Assignments{Items: []link.Assignment{}}); err != nil {
+		w.log.Error("stop instances after the credential was revoked", "err", err)
+	}
+}
+
 // reconcile starts what is desired and not running and stops what runs and is
 // not desired.
 func (w *Worker) reconcile(items []link.Assignment) {
