@@ -50,7 +50,7 @@ function redraw(ctx, nodes) {
   const keep = {};
   for (const i of ctx.view.querySelectorAll("input[id],select[id],textarea[id]")) keep[i.id] = i.value;
   const focus = document.activeElement?.id;
-  ctx.view.replaceChildren(...nodes);
+  ctx.view.replaceChildren(...nodes.flat(Infinity).filter(Boolean));
   for (const [id, v] of Object.entries(keep)) { const i = document.getElementById(id); if (i && i.type !== "file") i.value = v; }
   if (focus) document.getElementById(focus)?.focus();
   sizeBars(ctx.view);

@@ -1,0 +1,346 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/hedgeorch/hedge/api"
+)
+
+// fogatlas is the FogAtlas example topology the map must show.
+const fogatlas = "../../internal/root/testdata/fogatlas/"
+
+// helloSLA is examples/hello.yaml with n instances.
+func helloSLA(t *testing.T, n int) string {
+	t.Helper()
+	b, err := os.ReadFile("../../examples/hello.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(b), "instances: 2", fmt.Sprintf("instances: %d", n), 1)
+}
+
+// paste puts text into the textarea sel as a paste would and lets the page
+// see the input.
+func paste(sel, text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.SetValue(chromedp.CSS(sel), text),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).dispatchEvent(new Event("input"))`, sel))(ctx, t)
+			return err
+		}))
+}
+
+// waitText waits until the main area's text holds every string.
+func waitText(t *testing.T, ctx context.Context, what string, want ...string) {
+	t.Helper()
+	eventually(t, 60*time.Second, what, func() (bool, string) {
+		s := text(t, ctx)
+		for _, w := range want {
+			if !strings.Contains(s, w) {
+				return false, s
+			}
+		}
+		return true, ""
+	})
+}
+
+// count evaluates a count in the page.
+func count(t *testing.T, ctx context.Context, js string) int {
+	t.Helper()
+	return eval[int](t, ctx, js)
+}
+
+func login(t *testing.T, ctx context.Context, url, user, pw string) {
+	t.Helper()
+	run(t, ctx, "log in as "+user,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#login input[name=username]`)),
+		chromedp.SendKeys(chromedp.CSS(`#login input[name=username]`), user),
+		chromedp.SendKeys(chromedp.CSS(`#login input[name=password]`), pw),
+		chromedp.Click(chromedp.CSS(`#login button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#top`)))
+}
+
+func instancesOf(t *testing.T, c *api.Client, appName string) []api.Instance {
+	t.Helper()
+	svcs, err := c.ListServices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []api.Instance
+	for _, s := range svcs {
+		if s.AppName == appName {
+			out = append(out, s.Instances...)
+		}
+	}
+	return out
+}
+
+// TestConsoleInBrowser drives the console through what issue 16 asks of it,
+// against a real `hedge up` and a second worker.
+func TestConsoleInBrowser(t *testing.T) {
+	ctx := browser(t, 1280, 800)
+	h := startHedge(t, 2)
+	bg := context.Background()
+
+	// Page weight and first render of the first page (the login form).
+	var mu sync.Mutex
+	bytes := map[network.RequestID]float64{}
+	loads, stop := context.WithCancel(ctx)
+	finished := chromedp.Events(loads, network.LoadingFinished)
+	go func() {
+		for e, err := range finished {
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			bytes[e.RequestID] = e.EncodedDataLength
+			mu.Unlock()
+		}
+	}()
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "open the console", chromedp.Navigate(h.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+	fcp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`new Promise(ok => { const f = () => { const e = performance.getEntriesByName("first-contentful-paint")[0]; e ? ok(e.startTime) : setTimeout(f, 50); }; f(); })`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("first contentful paint: %v", err)
+	}
+	run(t, ctx, "let the last loads finish", chromedp.Sleep(500*time.Millisecond))
+	stop()
+	mu.Lock()
+	var weight float64
+	for _, b := range bytes {
+		weight += b
+	}
+	files := len(bytes)
+	mu.Unlock()
+	t.Logf("console first page: %d requests, %.1f KB transferred (compressed), first contentful paint %.0f ms", files, weight/1024, fcp)
+	if path := os.Getenv("HEDGE_CONSOLE_FIGURES"); path != "" {
+		_ = os.WriteFile(path, []byte(fmt.Sprintf(`{"requests": %d, "bytes": %.0f, "first_paint_ms": %.0f}`, files, weight, fcp)), 0o644)
+	}
+	shot(t, ctx, "login")
+
+	login(t, ctx, h.url, "admin", h.pw)
+	waitText(t, ctx, "the overview", "Overview", "clusters ready", "2/2")
+	shot(t, ctx, "overview")
+
+	t.Run("deploy from the page with live validation", func(t *testing.T) {
+		run(t, ctx, "open deploy", chromedp.Navigate(h.url+"/#/deploy"), chromedp.WaitVisible(chromedp.CSS(`#descriptor`)))
+		bad := strings.Replace(helloSLA(t, 2), "memory: 16", "memory: -16", 1)
+		run(t, ctx, "paste a bad SLA", paste("#descriptor", bad))
+		waitText(t, ctx, "the field-path error", "applications[0].microservices[0].memory")
+		shot(t, ctx, "deploy")
+		run(t, ctx, "paste the example SLA", paste("#descriptor", helloSLA(t, 2)))
+		waitText(t, ctx, "validation", "Valid SLA: 1 application(s), 1 microservice(s)")
+		run(t, ctx, "deploy", chromedp.Click(chromedp.Search(`//button[text()="Deploy"]`)))
+		waitText(t, ctx, "two RUNNING instances on the application page", "hello", "greeter")
+		eventually(t, 60*time.Second, "2 RUNNING instances shown", func() (bool, string) {
+			n := count(t, ctx, `[...document.querySelectorAll("td .state")].filter(e => e.textContent === "RUNNING").length`)
+			return n == 2, text(t, ctx)
+		})
+		shot(t, ctx, "application")
+	})
+
+	t.Run("follow logs live", func(t *testing.T) {
+		run(t, ctx, "open logs", chromedp.Click(chromedp.Search(`//a[text()="Logs"]`)), chromedp.WaitVisible(chromedp.CSS(`pre.logs`)))
+		var first string
+		eventually(t, 30*time.Second, "a hello line", func() (bool, string) {
+			first = eval[string](t, ctx, `document.querySelector("pre.logs").textContent`)
+			return strings.Contains(first, "hello #"), first
+		})
+		lines := strings.Count(first, "\n")
+		eventually(t, 30*time.Second, "a new line without reloading", func() (bool, string) {
+			now := eval[string](t, ctx, `document.querySelector("pre.logs").textContent`)
+			return strings.Count(now, "\n") > lines, now
+		})
+		shot(t, ctx, "logs")
+		run(t, ctx, "back", chromedp.NavigateBack())
+	})
+
+	t.Run("scale from the page, and a change made elsewhere shows up live", func(t *testing.T) {
+		run(t, ctx, "scale to 3", chromedp.WaitVisible(chromedp.CSS(`input[id^=scale-]`)),
+			chromedp.SetValue(chromedp.CSS(`input[id^=scale-]`), "3"),
+			chromedp.Click(chromedp.Search(`//button[text()="Scale"]`)))
+		running := `[...document.querySelectorAll("td .state")].filter(e => e.textContent === "RUNNING").length`
+		eventually(t, 60*time.Second, "3 RUNNING instances shown", func() (bool, string) {
+			return count(t, ctx, running) == 3, text(t, ctx)
+		})
+		// Scaled through the API, not the page: the page follows without a reload.
+		svcs, err := h.admin.ListServices(bg)
+		if err != nil || len(svcs) != 1 {
+			t.Fatalf("services: %v %v", svcs, err)
+		}
+		began := time.Now()
+		if _, err := h.admin.Scale(bg, svcs[0].ID, 4); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the 4th instance on the page", func() (bool, string) {
+			return count(t, ctx, `document.querySelectorAll("section tbody tr").length`) == 4, text(t, ctx)
+		})
+		t.Logf("a change made through the API showed on the page after %s", time.Since(began).Round(time.Millisecond))
+	})
+
+	t.Run("topology map shows the FogAtlas regions and links", func(t *testing.T) {
+		var docs []string
+		for _, f := range []string{"region.yaml", "link.yaml"} {
+			b, err := os.ReadFile(fogatlas + f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs = append(docs, string(b))
+		}
+		run(t, ctx, "paste the topology", chromedp.Navigate(h.url+"/#/deploy"), chromedp.WaitVisible(chromedp.CSS(`#descriptor`)),
+			paste("#descriptor", strings.Join(docs, "\n---\n")))
+		waitText(t, ctx, "validation", "Valid FogAtlas documents")
+		run(t, ctx, "apply", chromedp.Click(chromedp.Search(`//button[text()="Deploy"]`)), chromedp.WaitVisible(chromedp.CSS(`svg.map`)))
+		regions, err := h.admin.ListRegions(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		links, err := h.admin.ListLinks(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(regions) == 0 || len(links) == 0 {
+			t.Fatalf("the example topology has %d regions and %d links", len(regions), len(links))
+		}
+		if n := count(t, ctx, `document.querySelectorAll("svg.map [data-region]").length`); n != len(regions) {
+			t.Errorf("the map draws %d regions, want %d", n, len(regions))
+		}
+		if n := count(t, ctx, `document.querySelectorAll("svg.map [data-link]").length`); n != len(links) {
+			t.Errorf("the map draws %d links, want %d", n, len(links))
+		}
+		svgText := eval[string](t, ctx, `document.querySelector("svg.map").textContent`)
+		for _, r := range regions {
+			if !strings.Contains(svgText, r.Name) {
+				t.Errorf("region %s (%s) not on the map", r.Name, r.ID)
+			}
+		}
+		l := links[0]
+		if want := fmt.Sprintf("%v ms", l.Latency); !strings.Contains(svgText, want) {
+			t.Errorf("link %s latency %q not on the map", l.ID, want)
+		}
+		shot(t, ctx, "topology")
+	})
+
+	t.Run("drain a node and see its instances move", func(t *testing.T) {
+		run(t, ctx, "open nodes", chromedp.Navigate(h.url+"/#/nodes"), chromedp.WaitVisible(chromedp.CSS(`button[data-op=drain]`)))
+		waitText(t, ctx, "both nodes", "box", "w2")
+		shot(t, ctx, "nodes")
+		run(t, ctx, "drain box", chromedp.Click(chromedp.Search(`//tr[td[1][text()="box"]]//button[@data-op="drain"]`)))
+		eventually(t, 90*time.Second, "every instance RUNNING on w2", func() (bool, string) {
+			insts := instancesOf(t, h.admin, "hello")
+			for _, in := range insts {
+				if in.NodeName != "w2" || in.Status != api.StateRunning {
+					return false, fmt.Sprint(insts)
+				}
+			}
+			return len(insts) == 4, fmt.Sprint(insts)
+		})
+		waitText(t, ctx, "box cordoned on the page", "cordoned")
+		run(t, ctx, "the application page", chromedp.Navigate(h.url+"/#/apps"), chromedp.Click(chromedp.Search(`//a[text()="hello"]`)))
+		eventually(t, 30*time.Second, "the page shows every instance on w2", func() (bool, string) {
+			s := text(t, ctx)
+			return strings.Count(s, "on w2 of") == 4 && !strings.Contains(s, "on box of"), s
+		})
+		run(t, ctx, "uncordon", chromedp.Navigate(h.url+"/#/nodes"), chromedp.Click(chromedp.Search(`//tr[td[1][text()="box"]]//button[@data-op="uncordon"]`)))
+	})
+
+	t.Run("other pages", func(t *testing.T) {
+		for _, p := range []struct{ hash, name, want string }{
+			{"#/pressure", "pressure", "Levels"}, {"#/kube", "kubernetes", "Chart repositories"}, {"#/admin", "admin", "Join tokens"},
+		} {
+			run(t, ctx, "open "+p.name, chromedp.Navigate(h.url+"/"+p.hash))
+			waitText(t, ctx, p.name, p.want)
+			shot(t, ctx, p.name)
+		}
+		run(t, ctx, "create a worker join token", chromedp.Click(chromedp.Search(`//button[text()="Create join token"]`)))
+		waitText(t, ctx, "the token, shown once", "join token, shown once", "hedge-worker-")
+	})
+
+	t.Run("a tenant sees only its own applications", func(t *testing.T) {
+		for _, u := range []string{"alice", "bob"} {
+			if _, err := h.admin.CreateUser(bg, u, "password-"+u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tp, err := api.NewClient(h.url).Login(bg, "alice", "password-alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		alice := api.NewClient(h.url, api.WithToken(tp.Token))
+		if _, err := alice.SubmitSLA(bg, []byte(strings.Replace(helloSLA(t, 1), "application_name: hello", "application_name: alicesapp", 1)), "application/yaml"); err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, "log out", chromedp.Click(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+		login(t, ctx, h.url, "bob", "password-bob")
+		run(t, ctx, "bob's applications", chromedp.Navigate(h.url+"/#/apps"))
+		waitText(t, ctx, "bob's empty list", "No applications")
+		if s := text(t, ctx); strings.Contains(s, "alicesapp") || strings.Contains(s, "hello") {
+			t.Errorf("bob sees another's application:\n%s", s)
+		}
+		if n := count(t, ctx, `document.querySelectorAll("#nav a[data-admin]:not([hidden])").length`); n != 0 {
+			t.Errorf("bob, not an Admin, is offered the Admin page")
+		}
+		run(t, ctx, "log out", chromedp.Click(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+		login(t, ctx, h.url, "alice", "password-alice")
+		run(t, ctx, "alice's applications", chromedp.Navigate(h.url+"/#/apps"))
+		waitText(t, ctx, "alice's application", "alicesapp")
+		if s := text(t, ctx); strings.Contains(s, "hello\t") {
+			t.Errorf("alice sees the admin's application:\n%s", s)
+		}
+		run(t, ctx, "log out", chromedp.Click(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+		login(t, ctx, h.url, "admin", h.pw)
+	})
+
+	t.Run("phone layout and keyboard", func(t *testing.T) {
+		run(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile), chromedp.Navigate(h.url+"/#/apps"))
+		waitText(t, ctx, "the list on a phone", "hello")
+		if n := count(t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); n > 0 {
+			t.Errorf("the page is %d px wider than the phone's screen", n)
+		}
+		shot(t, ctx, "phone")
+		run(t, ctx, "desktop viewport", chromedp.ResetViewport())
+		// Tab from the top reaches the skip link, then the navigation.
+		var focused []string
+		run(t, ctx, "tab through", chromedp.Navigate(h.url+"/#/"), chromedp.WaitVisible(chromedp.CSS(`#top`)))
+		eval[bool](t, ctx, `(document.activeElement.blur(), true)`)
+		for range 4 {
+			run(t, ctx, "tab", chromedp.KeyEvent("\t"))
+			focused = append(focused, eval[string](t, ctx, `document.activeElement.textContent.trim()`))
+		}
+		if !strings.Contains(strings.Join(focused, "|"), "Applications") {
+			t.Errorf("tabbing from the top focused %q, never the navigation", focused)
+		}
+	})
+
+	t.Run("delete from the page", func(t *testing.T) {
+		run(t, ctx, "open the application", chromedp.Navigate(h.url+"/#/apps"), chromedp.Click(chromedp.Search(`//a[text()="hello"]`)),
+			chromedp.Click(chromedp.Search(`//button[text()="Delete application"]`)))
+		eventually(t, 60*time.Second, "hello gone", func() (bool, string) {
+			apps, err := h.admin.ListApplications(bg)
+			for _, a := range apps {
+				if a.Name == "hello" {
+					return false, fmt.Sprint(apps, err)
+				}
+			}
+			return err == nil, fmt.Sprint(err)
+		})
+		waitText(t, ctx, "the list without hello", "Applications", "alicesapp")
+		if s := text(t, ctx); strings.Contains(s, "hello\t") {
+			t.Errorf("hello still listed after deletion:\n%s", s)
+		}
+	})
+}
