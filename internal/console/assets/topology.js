@@ -18,7 +18,8 @@ function place(regions) {
   const lats = located.map(r => r.location.lat), lons = located.map(r => r.location.lon);
   let [la0, la1, lo0, lo1] = [Math.min(...lats), Math.max(...lats), Math.min(...lons), Math.max(...lons)];
   if (!located.length) [la0, la1, lo0, lo1] = [0, 1, 0, 1];
-  const padLa = Math.max(0.5, (la1 - la0) * 0.15), padLo = Math.max(0.5, (lo1 - lo0) * 0.15);
+  // a margin of a fifth of the extent (and some room for a lone region)
+  const padLa = Math.max(0.005, (la1 - la0) * 0.2), padLo = Math.max(0.005, (lo1 - lo0) * 0.2);
   la0 -= padLa; la1 += padLa; lo0 -= padLo; lo1 += padLo;
   const k = Math.min((W - 2 * PAD) / (lo1 - lo0), (H - 2 * PAD) / (la1 - la0) / 1.0);
   const x = lon => PAD + (lon - lo0) * k + ((W - 2 * PAD) - (lo1 - lo0) * k) / 2;
@@ -34,11 +35,12 @@ function place(regions) {
 
 function graticule({ x, y, box: [la0, la1, lo0, lo1] }) {
   const lines = [];
-  const step = Math.max(0.5, Math.pow(10, Math.floor(Math.log10(Math.max(la1 - la0, lo1 - lo0)))) / 2);
+  const step = Math.pow(10, Math.floor(Math.log10(Math.max(la1 - la0, lo1 - lo0)))) / 2;
+  const digits = Math.max(1, -Math.floor(Math.log10(step)));
   for (let lo = Math.ceil(lo0 / step) * step; lo <= lo1; lo += step)
-    lines.push(svg("line", { class: "grid", x1: x(lo), y1: 0, x2: x(lo), y2: H }), svg("text", { class: "small", x: x(lo) + 3, y: H - 4 }, lo.toFixed(1) + "°"));
+    lines.push(svg("line", { class: "grid", x1: x(lo), y1: 0, x2: x(lo), y2: H }), svg("text", { class: "small", x: x(lo) + 3, y: H - 4 }, lo.toFixed(digits) + "°"));
   for (let la = Math.ceil(la0 / step) * step; la <= la1; la += step)
-    lines.push(svg("line", { class: "grid", x1: 0, y1: y(la), x2: W, y2: y(la) }), svg("text", { class: "small", x: 3, y: y(la) - 3 }, la.toFixed(1) + "°"));
+    lines.push(svg("line", { class: "grid", x1: 0, y1: y(la), x2: W, y2: y(la) }), svg("text", { class: "small", x: 3, y: y(la) - 3 }, la.toFixed(digits) + "°"));
   return lines;
 }
 
