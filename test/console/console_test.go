@@ -228,6 +228,12 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("region %s (%s) not on the map", r.Name, r.ID)
 			}
 		}
+		// The nodes are drawn in the regions they are labelled into.
+		for _, want := range []string{"box: ", "w2: ", "cluster box"} {
+			if !strings.Contains(svgText, want) {
+				t.Errorf("the map lacks %q: %s", want, svgText)
+			}
+		}
 		l := links[0]
 		if want := fmt.Sprintf("%v ms", l.Latency); !strings.Contains(svgText, want) {
 			t.Errorf("link %s latency %q not on the map", l.ID, want)

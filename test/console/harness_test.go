@@ -117,8 +117,10 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
 }
 
-// hedge is a running Hedge: `hedge up` plus a second worker, both on this
-// machine, with the admin's API client.
+// hedge is a running Hedge: `hedge up` plus more workers, all on this
+// machine, with the admin's API client. The node of `hedge up` (box) is in
+// the FogAtlas example's region 002-002 (trento), the others in 003-003
+// (povo).
 type hedge struct {
 	url   string
 	admin *api.Client
@@ -134,7 +136,8 @@ func startHedge(t *testing.T, workers int) *hedge {
 	apiAddr, clusterAddr := freeAddr(t), freeAddr(t)
 	h := &hedge{url: "http://" + apiAddr, pw: randomPassword()}
 	start(t, "up", []string{"HEDGE_ADMIN_PASSWORD=" + h.pw}, "up", "--data-dir", filepath.Join(dir, "up"),
-		"--api-addr", apiAddr, "--cluster-addr", clusterAddr, "--name", "box", "--metrics-addr", freeAddr(t))
+		"--api-addr", apiAddr, "--cluster-addr", clusterAddr, "--name", "box", "--metrics-addr", freeAddr(t),
+		"--label", "region=002-002")
 	eventually(t, 60*time.Second, "the API", func() (bool, string) {
 		resp, err := http.Get(h.url + "/api/health")
 		if err != nil {
@@ -156,7 +159,8 @@ func startHedge(t *testing.T, workers int) *hedge {
 		}
 		name := fmt.Sprintf("w%d", i)
 		start(t, name, nil, "worker", "--data-dir", filepath.Join(dir, name), "--cluster", "http://"+clusterAddr,
-			"--join-token", wt.Token, "--name", name, "--heartbeat", "500ms", "--metrics-addr", freeAddr(t), "--stop-grace", "2s")
+			"--join-token", wt.Token, "--name", name, "--heartbeat", "500ms", "--metrics-addr", freeAddr(t), "--stop-grace", "2s",
+			"--label", "region=003-003")
 	}
 	eventually(t, 60*time.Second, fmt.Sprintf("%d ready nodes", workers), func() (bool, string) {
 		nodes, err := h.admin.ListNodes(ctx)

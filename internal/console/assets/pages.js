@@ -258,7 +258,7 @@ const history = new Map(); // node id -> {cpu: [], mem: []}
 function spark(values, label) {
   const pts = values.map((v, i) => `${(i / 29) * 96},${22 - (Math.min(100, v) / 100) * 20}`).join(" ");
   const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  s.setAttribute("viewBox", "0 0 96 24"); s.setAttribute("class", "spark"); s.setAttribute("role", "img"); s.setAttribute("aria-label", label);
+  s.setAttribute("viewBox", "0 0 96 24"); s.setAttribute("width", "96"); s.setAttribute("height", "24"); s.setAttribute("class", "spark"); s.setAttribute("role", "img"); s.setAttribute("aria-label", label);
   const p = document.createElementNS("http://www.w3.org/2000/svg", "polyline"); p.setAttribute("points", pts); s.append(p);
   return s;
 }

@@ -35,7 +35,7 @@ function place(regions) {
 
 function graticule({ x, y, box: [la0, la1, lo0, lo1] }) {
   const lines = [];
-  const step = Math.pow(10, Math.floor(Math.log10(Math.max(la1 - la0, lo1 - lo0)))) / 2;
+  const step = Math.pow(10, Math.floor(Math.log10(Math.max(la1 - la0, lo1 - lo0))));
   const digits = Math.max(1, -Math.floor(Math.log10(step)));
   for (let lo = Math.ceil(lo0 / step) * step; lo <= lo1; lo += step)
     lines.push(svg("line", { class: "grid", x1: x(lo), y1: 0, x2: x(lo), y2: H }), svg("text", { class: "small", x: x(lo) + 3, y: H - 4 }, lo.toFixed(digits) + "°"));
