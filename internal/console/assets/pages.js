@@ -284,7 +284,7 @@ async function nodes(ctx) {
       ["Reserved", n => `${(n.reserved?.vcpus || 0).toFixed(1)}/${n.capacity?.vcpus} vCPU, ${n.reserved?.memory_mb || 0}/${n.capacity?.memory_mb} MB`],
       ["Instances", n => n.instances],
     ];
-    if (isAdmin()) cols.push(["Actions", n => el("span", { class: "row" }, n.cordoned ? control(n, "uncordon") : [control(n, "cordon"), control(n, "drain")])]);
+    if (isAdmin()) cols.splice(4, 0, ["Actions", n => el("span", { class: "actions" }, n.cordoned ? control(n, "uncordon") : [control(n, "cordon"), control(n, "drain")])]);
     return [el("h1", {}, "Nodes"), table("nodes", cols, list, "No nodes have joined.")];
   }, 2000);
 }
