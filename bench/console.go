@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"sync"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/hedgeorch/hedge/test/browser"
 )
 
 // Targets of issue 16 for the web console.
@@ -30,10 +29,6 @@ const consoleInstances = 1000
 // application to its first page of instances.
 func consoleScenario(ctx context.Context, l *lab, _ config) (figs []figure, err error) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		return nil, errors.New("chromium is not installed (Debian package chromium)")
-	}
 	d, err := l.deploy(ctx, "up", "console")
 	if err != nil {
 		return nil, err
@@ -51,53 +46,17 @@ func consoleScenario(ctx context.Context, l *lab, _ config) (figs []figure, err 
 		return nil, err
 	}
 
-	actx, cancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.WindowSize(1280, 800), chromedp.NoSandbox, chromedp.DisableGPU)...)
-	defer cancel()
-	bctx, cancel2 := chromedp.NewContext(actx)
-	defer cancel2()
-	if err := chromedp.Do(bctx); err != nil {
-		return nil, fmt.Errorf("start chromium: %w", err)
-	}
-	var mu sync.Mutex
-	sizes := map[network.RequestID]float64{}
-	loads, stop := context.WithCancel(bctx)
-	defer stop()
-	events := chromedp.Events(loads, network.LoadingFinished)
-	go func() {
-		for e, err := range events {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			sizes[e.RequestID] = e.EncodedDataLength
-			mu.Unlock()
-		}
-	}()
-	if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
-		return nil, err
-	}
-	if _, err := chromedp.Call(bctx, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
-		return nil, err
-	}
-	step, cancel3 := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel3()
-	if err := chromedp.Do(step, chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS("#login"))); err != nil {
-		return nil, fmt.Errorf("open the console: %w", err)
-	}
-	paint, err := chromedp.Run(step, chromedp.Evaluate[float64](`new Promise(ok => { const f = () => { const e = performance.getEntriesByName("first-contentful-paint")[0]; e ? ok(e.startTime) : setTimeout(f, 50); }; f(); })`, chromedp.EvalAwaitPromise))
+	bctx, closeBrowser, err := browser.Start(ctx, 1280, 800)
 	if err != nil {
-		return nil, fmt.Errorf("first contentful paint: %w", err)
+		return nil, err
 	}
-	_ = chromedp.Do(step, chromedp.Sleep(500*time.Millisecond))
-	stop()
-	mu.Lock()
-	var bytes float64
-	for _, b := range sizes {
-		bytes += b
+	defer closeBrowser()
+	step, cancel := context.WithTimeout(bctx, 2*time.Minute)
+	defer cancel()
+	load, err := browser.FirstLoad(step, url+"/", "#login")
+	if err != nil {
+		return nil, err
 	}
-	requests := len(sizes)
-	mu.Unlock()
 
 	begin := time.Now()
 	err = chromedp.Do(step,
@@ -123,10 +82,10 @@ func consoleScenario(ctx context.Context, l *lab, _ config) (figs []figure, err 
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "console: %d requests on the first page; the application page shows %d of %d instances per page\n", requests, rows, consoleInstances)
+	fmt.Fprintf(os.Stderr, "console: %d requests on the first page; the application page shows %d of %d instances per page\n", load.Requests, rows, consoleInstances)
 	return []figure{
-		{Name: "first page, compressed", Value: bytes / 1024, Unit: "KB", Max: targetConsoleKB},
-		{Name: "first contentful paint", Value: paint, Unit: "ms", Max: targetConsolePaintMS},
+		{Name: "first page, compressed", Value: load.Bytes / 1024, Unit: "KB", Max: targetConsoleKB},
+		{Name: "first contentful paint", Value: load.PaintMS, Unit: "ms", Max: targetConsolePaintMS},
 		{Name: fmt.Sprintf("log in to overview with %d instances", consoleInstances), Value: ms(overview), Unit: "ms"},
 		{Name: fmt.Sprintf("application page, %d instances paged", consoleInstances), Value: ms(appPage), Unit: "ms"},
 	}, nil

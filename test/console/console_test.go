@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/test/browser"
 )
 
 // fogatlas is the FogAtlas example topology the map must show.
@@ -87,45 +86,16 @@ func instancesOf(t *testing.T, c *api.Client, appName string) []api.Instance {
 // TestConsoleInBrowser drives the console through what issue 16 asks of it,
 // against a real `hedge up` and a second worker.
 func TestConsoleInBrowser(t *testing.T) {
-	ctx := browser(t, 1280, 800)
+	ctx := startBrowser(t, 1280, 800)
 	h := startHedge(t, 2)
 	bg := context.Background()
 
 	// Page weight and first render of the first page (the login form).
-	var mu sync.Mutex
-	bytes := map[network.RequestID]float64{}
-	loads, stop := context.WithCancel(ctx)
-	finished := chromedp.Events(loads, network.LoadingFinished)
-	go func() {
-		for e, err := range finished {
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			bytes[e.RequestID] = e.EncodedDataLength
-			mu.Unlock()
-		}
-	}()
-	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(ctx, network.SetCacheDisabled, network.SetCacheDisabledParams{CacheDisabled: true}); err != nil {
-		t.Fatal(err)
-	}
-	run(t, ctx, "open the console", chromedp.Navigate(h.url+"/"), chromedp.WaitVisible(chromedp.CSS(`#login`)))
-	fcp, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`new Promise(ok => { const f = () => { const e = performance.getEntriesByName("first-contentful-paint")[0]; e ? ok(e.startTime) : setTimeout(f, 50); }; f(); })`, chromedp.EvalAwaitPromise))
+	load, err := browser.FirstLoad(ctx, h.url+"/", "#login")
 	if err != nil {
-		t.Fatalf("first contentful paint: %v", err)
+		t.Fatal(err)
 	}
-	run(t, ctx, "let the last loads finish", chromedp.Sleep(500*time.Millisecond))
-	stop()
-	mu.Lock()
-	var weight float64
-	for _, b := range bytes {
-		weight += b
-	}
-	files := len(bytes)
-	mu.Unlock()
+	files, weight, fcp := load.Requests, load.Bytes, load.PaintMS
 	t.Logf("console first page: %d requests, %.1f KB transferred (compressed), first contentful paint %.0f ms", files, weight/1024, fcp)
 	if path := os.Getenv("HEDGE_CONSOLE_FIGURES"); path != "" {
 		_ = os.WriteFile(path, []byte(fmt.Sprintf(`{"requests": %d, "bytes": %.0f, "first_paint_ms": %.0f}`, files, weight, fcp)), 0o644)

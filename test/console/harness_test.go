@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/test/browser"
 )
 
 // hedgeBin is the hedge binary built once for the package's tests.
@@ -193,37 +194,18 @@ func killUnder(dir string) {
 	}
 }
 
-// browser starts headless chromium with a window of w x h; it skips the
-// test when chromium is not installed.
-func browser(t *testing.T, w, h int) context.Context {
+// startBrowser starts headless chromium with a window of w x h; it skips
+// the test when chromium is not installed.
+func startBrowser(t *testing.T, w, h int) context.Context {
 	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		p, err := exec.LookPath("chromium")
-		if err != nil {
-			t.Skip("chromium is not installed (Debian package chromium)")
-		}
-		path = p
+	ctx, stop, err := browser.Start(context.Background(), w, h)
+	if errors.Is(err, browser.ErrNoChromium) {
+		t.Skip(err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(w, h),
-		chromedp.NoSandbox, chromedp.Flag("disable-gpu", true))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The console confirms deletions with confirm(): accept them.
-	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
-	go func() {
-		for _, err := range dialogs {
-			if err != nil {
-				return
-			}
-			_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
-		}
-	}()
+	t.Cleanup(stop)
 	return ctx
 }
 
