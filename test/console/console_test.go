@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hedgeorch/hedge/api"
@@ -299,14 +301,47 @@ func TestConsoleInBrowser(t *testing.T) {
 		login(t, ctx, h.url, "admin", h.pw)
 	})
 
-	t.Run("phone layout and keyboard", func(t *testing.T) {
+	t.Run("phone layout, dark mode and keyboard", func(t *testing.T) {
 		run(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile), chromedp.Navigate(h.url+"/#/apps"))
 		waitText(t, ctx, "the list on a phone", "hello")
 		if n := count(t, ctx, `document.documentElement.scrollWidth - window.innerWidth`); n > 0 {
 			t.Errorf("the page is %d px wider than the phone's screen", n)
 		}
 		shot(t, ctx, "phone")
-		run(t, ctx, "desktop viewport", chromedp.ResetViewport())
+		if _, err := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(ctx, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: false}); err != nil {
+			t.Fatal(err)
+		}
+		if w := eval[int](t, ctx, `window.innerWidth`); w < 1000 {
+			t.Fatalf("the desktop viewport is %d px wide after the phone", w)
+		}
+		// Dark: the page follows the system's setting, and text stays readable.
+		dark := func(on bool) {
+			v := "light"
+			if on {
+				v = "dark"
+			}
+			if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+				Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dark(true)
+		run(t, ctx, "overview in dark", chromedp.Navigate(h.url+"/#/"))
+		waitText(t, ctx, "the overview in dark", "clusters ready")
+		// Relative luminance of the background and the text, as WCAG computes it.
+		contrast := eval[float64](t, ctx, `(() => {
+			const lum = c => { const [r, g, b] = c.match(/\d+/g).slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+				return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+			const s = getComputedStyle(document.body), bg = lum(s.backgroundColor), fg = lum(s.color);
+			return bg < 0.1 ? (Math.max(bg, fg) + 0.05) / (Math.min(bg, fg) + 0.05) : -1; })()`)
+		if contrast < 7 {
+			t.Errorf("dark mode: background not dark or text contrast %.1f:1 under 7:1", contrast)
+		}
+		shot(t, ctx, "overview-dark")
+		dark(false)
 		// Tab from the top reaches the skip link, then the navigation.
 		var focused []string
 		run(t, ctx, "tab through", chromedp.Navigate(h.url+"/#/"), chromedp.WaitVisible(chromedp.CSS(`#top`)))

@@ -256,6 +256,7 @@ async function deploy(ctx) {
 // --- nodes ---
 const history = new Map(); // node id -> {cpu: [], mem: []}
 function spark(values, label) {
+  if (values.length === 1) values = [values[0], values[0]];
   const pts = values.map((v, i) => `${(i / 29) * 96},${22 - (Math.min(100, v) / 100) * 20}`).join(" ");
   const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   s.setAttribute("viewBox", "0 0 96 24"); s.setAttribute("width", "96"); s.setAttribute("height", "24"); s.setAttribute("class", "spark"); s.setAttribute("role", "img"); s.setAttribute("aria-label", label);
