@@ -254,6 +254,20 @@ func TestConsoleInBrowser(t *testing.T) {
 		})
 	})
 
+	t.Run("why an instance is not placed", func(t *testing.T) {
+		big := strings.Replace(strings.Replace(helloSLA(t, 1), "memory: 16", "memory: 1000000", 1), "application_name: hello", "application_name: toobig", 1)
+		res, err := h.admin.SubmitSLA(bg, []byte(big), "application/yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, ctx, "open toobig", chromedp.Navigate(h.url+"/#/app/"+res.Applications[0].ID))
+		waitText(t, ctx, "the placement's reason on the page", "UNSCHEDULABLE", "insufficient memory")
+		shot(t, ctx, "unschedulable")
+		if err := h.admin.DeleteApplication(bg, res.Applications[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("other pages", func(t *testing.T) {
 		for _, p := range []struct{ hash, name, want string }{
 			{"#/pressure", "pressure", "Levels"}, {"#/kube", "kubernetes", "Chart repositories"}, {"#/admin", "admin", "Join tokens"},
@@ -267,10 +281,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("a tenant sees only its own applications", func(t *testing.T) {
-		for _, u := range []string{"alice", "bob"} {
-			if _, err := h.admin.CreateUser(bg, u, "password-"+u); err != nil {
-				t.Fatal(err)
-			}
+		// alice is created on the Admin page, bob through the API.
+		run(t, ctx, "create alice on the Admin page", chromedp.Navigate(h.url+"/#/admin"),
+			chromedp.WaitVisible(chromedp.CSS(`#nu-name`)),
+			chromedp.SendKeys(chromedp.CSS(`#nu-name`), "alice"),
+			chromedp.SendKeys(chromedp.CSS(`#nu-pw`), "password-alice"),
+			chromedp.Click(chromedp.Search(`//button[text()="Create user"]`)))
+		waitText(t, ctx, "alice in the user list", "User alice created.", "Application_Provider")
+		if _, err := h.admin.CreateUser(bg, "bob", "password-bob"); err != nil {
+			t.Fatal(err)
 		}
 		tp, err := api.NewClient(h.url).Login(bg, "alice", "password-alice")
 		if err != nil {
