@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/hedgeorch/hedge/api"
@@ -59,8 +60,27 @@ func count(t *testing.T, ctx context.Context, js string) int {
 	return eval[int](t, ctx, js)
 }
 
+// watchCSP makes every document of the tab record the Content-Security-
+// Policy violations it meets; checkCSP fails the test on any.
+func watchCSP(t *testing.T, ctx context.Context) {
+	t.Helper()
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+		Source: `window.__csp = []; document.addEventListener("securitypolicyviolation", e => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || e.sample)));`})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkCSP(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if v := eval[[]string](t, ctx, `window.__csp || []`); len(v) > 0 {
+		t.Errorf("the page broke its Content-Security-Policy: %v", v)
+	}
+}
+
 func login(t *testing.T, ctx context.Context, url, user, pw string) {
 	t.Helper()
+	checkCSP(t, ctx)
 	run(t, ctx, "log in as "+user,
 		chromedp.Navigate(url+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#login input[name=username]`)),
@@ -92,6 +112,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	h := startHedge(t, 2)
 	bg := context.Background()
 
+	watchCSP(t, ctx)
 	// Page weight and first render of the first page (the login form).
 	load, err := browser.FirstLoad(ctx, h.url+"/", "#login")
 	if err != nil {
@@ -103,6 +124,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		_ = os.WriteFile(path, []byte(fmt.Sprintf(`{"requests": %d, "bytes": %.0f, "first_paint_ms": %.0f}`, files, weight, fcp)), 0o644)
 	}
 	shot(t, ctx, "login")
+	// The policy is enforced: an inline script is refused (and reported,
+	// which is what checkCSP relies on).
+	if ran := eval[bool](t, ctx, `(() => { window.__inline = false; const s = document.createElement("script");
+		s.textContent = "window.__inline = true"; document.body.append(s); s.remove(); return window.__inline; })()`); ran {
+		t.Errorf("an inline script ran: the Content-Security-Policy is not enforced")
+	}
+	run(t, ctx, "let the violation be reported", chromedp.Sleep(100*time.Millisecond))
+	if v := eval[[]string](t, ctx, `window.__csp.splice(0)`); len(v) == 0 {
+		t.Errorf("the refused inline script was not reported; checkCSP would see nothing")
+	}
 
 	login(t, ctx, h.url, "admin", h.pw)
 	waitText(t, ctx, "the overview", "Overview", "clusters ready", "2/2")
@@ -390,5 +421,6 @@ func TestConsoleInBrowser(t *testing.T) {
 		if s := text(t, ctx); strings.Contains(s, "hello\t") {
 			t.Errorf("hello still listed after deletion:\n%s", s)
 		}
+		checkCSP(t, ctx)
 	})
 }
