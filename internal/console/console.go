@@ -74,15 +74,6 @@ func New() (*Handler, error) {
 	return h, nil
 }
 
-// Names lists the served asset names (index.html is served at /).
-func (h *Handler) Names() []string {
-	out := make([]string, 0, len(h.files))
-	for n := range h.files {
-		out = append(out, n)
-	}
-	return out
-}
-
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()

@@ -255,9 +255,11 @@ async function deploy(ctx) {
 
 // --- nodes ---
 const history = new Map(); // node id -> {cpu: [], mem: []}
-function spark(values, label) {
+// spark draws the last 30 values (0..top) as a line.
+function spark(values, label, top = 100) {
   if (values.length === 1) values = [values[0], values[0]];
-  const pts = values.map((v, i) => `${(i / 29) * 96},${22 - (Math.min(100, v) / 100) * 20}`).join(" ");
+  top = top || 1;
+  const pts = values.map((v, i) => `${(i / 29) * 96},${22 - (Math.min(top, v) / top) * 20}`).join(" ");
   const s = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   s.setAttribute("viewBox", "0 0 96 24"); s.setAttribute("width", "96"); s.setAttribute("height", "24"); s.setAttribute("class", "spark"); s.setAttribute("role", "img"); s.setAttribute("aria-label", label);
   const p = document.createElementNS("http://www.w3.org/2000/svg", "polyline"); p.setAttribute("points", pts); s.append(p);
@@ -268,9 +270,10 @@ async function nodes(ctx) {
   await live(ctx, async () => {
     const list = await api("GET", "/api/nodes/");
     for (const n of list) {
-      const h = history.get(n.id) || { cpu: [], mem: [] };
+      const h = history.get(n.id) || { cpu: [], mem: [], net: [] };
       h.cpu.push(n.metrics?.cpu_percent || 0); h.mem.push(n.metrics?.memory_percent || 0);
-      if (h.cpu.length > 30) { h.cpu.shift(); h.mem.shift(); }
+      h.net.push((n.metrics?.net_rx_bytes_per_s || 0) + (n.metrics?.net_tx_bytes_per_s || 0));
+      if (h.cpu.length > 30) { h.cpu.shift(); h.mem.shift(); h.net.shift(); }
       history.set(n.id, h);
     }
     const control = (n, op) => el("button", { type: "button", class: op === "uncordon" ? "secondary" : "", "data-op": op,
@@ -281,7 +284,8 @@ async function nodes(ctx) {
       ["CPU", n => [spark(history.get(n.id).cpu, "cpu history"), " ", pct(n.metrics?.cpu_percent), ` of ${n.metrics?.cpu_cores || n.capacity?.vcpus || "?"} cores`]],
       ["Memory", n => { const m = n.metrics || {}; const used = (m.memory_total_mb || 0) - (m.memory_free_mb || 0);
         return [spark(history.get(n.id).mem, "memory history"), " ", bar(m.memory_total_mb ? used / m.memory_total_mb : 0, `${used} / ${m.memory_total_mb || 0} MB`)]; }],
-      ["Network", n => `↓ ${kb(n.metrics?.net_rx_bytes_per_s)} ↑ ${kb(n.metrics?.net_tx_bytes_per_s)}`],
+      ["Network", n => [spark(history.get(n.id).net, "network history", Math.max(...history.get(n.id).net)), " ",
+        `↓ ${kb(n.metrics?.net_rx_bytes_per_s)} ↑ ${kb(n.metrics?.net_tx_bytes_per_s)}`]],
       ["Reserved", n => `${(n.reserved?.vcpus || 0).toFixed(1)}/${n.capacity?.vcpus} vCPU, ${n.reserved?.memory_mb || 0}/${n.capacity?.memory_mb} MB`],
       ["Instances", n => n.instances],
     ];
