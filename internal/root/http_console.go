@@ -156,15 +156,15 @@ func (r *Root) changeMark(who Caller) string {
 			w(n.ID, n.State, n.Pressure, n.Instances, r.nodeCtl[n.ID].Cordoned, r.nodeCtl[n.ID].Drained)
 		}
 	}
-	r.mu.Unlock()
-	if regions, err := r.Regions(); err == nil {
-		w("regions", len(regions))
-	}
-	if links, err := r.Links(); err == nil {
-		for _, l := range links {
-			w(l.ID, l.BWAllocated, l.Bandwidth)
+	if st, err := r.loadTopoLocked(); err == nil {
+		for _, g := range st.regions {
+			w(g.ID, g.Name, g.Location)
+		}
+		for _, l := range st.links {
+			w(l.ID, l.BWAllocated, l.Bandwidth, l.Latency, l.Status)
 		}
 	}
+	r.mu.Unlock()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], h.Sum64())
 	return fmt.Sprintf("%x", b)
