@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/audit"
 )
 
 func TestConsoleServedAtRootAndNotOverTheAPI(t *testing.T) {
@@ -93,6 +96,21 @@ func TestValidateNamesEveryProblemAndStoresNothing(t *testing.T) {
 	}
 	if apps := h.root.Applications(Caller{User: "alice"}); len(apps) != 0 {
 		t.Errorf("validate stored applications: %+v", apps)
+	}
+	// Checking changes nothing, so it is not audited (the console checks as
+	// the user types); a submit still is.
+	h.submit(api.NewClient(h.srv.URL, api.WithHTTPClient(h.hc), api.WithToken(tp.Token)), slaDoc(t, "shop", svc("web", 64)))
+	page, err := audit.New(h.st, 0).List(audit.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range page.Entries {
+		if e.Path == "/api/validate" {
+			t.Errorf("validate was audited: %+v", e)
+		}
+	}
+	if len(page.Entries) != 1 || page.Entries[0].Path != "/api/application/" {
+		t.Errorf("audit log %+v, want the one submit", page.Entries)
 	}
 }
 

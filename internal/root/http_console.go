@@ -76,10 +76,11 @@ func (r *Root) registerConsole(a huma.API) {
 	huma.Register(a, huma.Operation{
 		OperationID: "validate-descriptor", Method: http.MethodPost, Path: "/api/validate", Tags: []string{"applications"},
 		Summary: "Check an SLA or FogAtlas documents without applying them", Security: secured,
-		MaxBodyBytes: maxTopology, SkipValidateBody: true,
+		MaxBodyBytes: maxTopology, SkipValidateBody: true, Metadata: map[string]any{metaChangesNothing: true},
 		Description: "Takes what POST /api/application/ or POST /api/topology takes (JSON or YAML; FogAtlas documents are " +
 			"recognised by their apiVersion) and answers 200 with a summary when it is well formed, or 400 listing every " +
-			"problem with its field path. Nothing is stored or placed: whether it fits is decided when it is applied.",
+			"problem with its field path. Nothing is stored or placed (whether it fits is decided when it is applied), " +
+			"and the call is not written to the audit log.",
 	}, func(ctx context.Context, in *struct {
 		RawBody []byte `contentType:"application/json"`
 	}) (*struct{ Body Validation }, error) {
