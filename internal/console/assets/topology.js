@@ -46,7 +46,8 @@ function graticule({ x, y, box: [la0, la1, lo0, lo1] }) {
 
 export async function topology(ctx) {
   const draw = async () => {
-    const [regions, links, nodes] = await Promise.all([api("GET", "/api/regions"), api("GET", "/api/links"), api("GET", "/api/nodes/")]);
+    const [regions, links, nodes, fadepls] = await Promise.all([api("GET", "/api/regions"), api("GET", "/api/links"),
+      api("GET", "/api/nodes/"), api("GET", "/api/fadepl").catch(() => [])]);
     const byRegion = new Map();
     for (const n of nodes) {
       const r = n.labels?.region;
@@ -100,7 +101,14 @@ export async function topology(ctx) {
       el("td", {}, `${l.latency} ms`), el("td", {}, `${mbit(l.bwallocated)} / ${mbit(l.bandwidth)}`), el("td", {}, l.status || "up")));
     return [...head, map, el("h2", {}, "Links"), el("div", { class: "scroll" }, el("table", {},
       el("thead", {}, el("tr", {}, ["Link", "Between", "Latency", "Used / capacity", "Status"].map(h => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows)))];
+      el("tbody", {}, rows))),
+      el("h2", {}, "Applications placed over the regions (FADepl)"),
+      fadepls.length ? el("div", { class: "scroll" }, el("table", {},
+        el("thead", {}, el("tr", {}, ["Name", "Owner", "Algorithm", "Status", "Where", "Why"].map(h => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, fadepls.map(f => el("tr", {}, el("td", {}, f.name), el("td", {}, f.owner), el("td", {}, f.algorithm),
+          el("td", {}, f.status?.status || "—"),
+          el("td", { class: "wrap" }, (f.status?.placements || []).map(p => `${p.microservice} → ${p.regions.map(r => `${name(r.region)} ×${r.replicas}`).join(", ")}`).join("; ")),
+          el("td", { class: "wrap" }, f.status?.reason || "")))))) : el("p", { class: "muted" }, "None.")];
   };
   const show = async () => { const n = await draw(); if (ctx.alive) ctx.view.replaceChildren(...n); };
   ctx.onChange = () => show().catch(() => {});
