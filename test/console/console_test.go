@@ -286,7 +286,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 
 	t.Run("why an instance is not placed", func(t *testing.T) {
-		big := strings.Replace(strings.Replace(helloSLA(t, 1), "memory: 16", "memory: 1000000", 1), "application_name: hello", "application_name: toobig", 1)
+		big := strings.Replace(strings.Replace(helloSLA(t, 1), "memory: 16", "memory: 100000", 1), "application_name: hello", "application_name: toobig", 1)
 		res, err := h.admin.SubmitSLA(bg, []byte(big), "application/yaml")
 		if err != nil {
 			t.Fatal(err)
@@ -294,6 +294,21 @@ func TestConsoleInBrowser(t *testing.T) {
 		run(t, ctx, "open toobig", chromedp.Navigate(h.url+"/#/app/"+res.Applications[0].ID))
 		waitText(t, ctx, "the placement's reason on the page", "UNSCHEDULABLE", "insufficient memory")
 		shot(t, ctx, "unschedulable")
+		// Many instances are paged, 50 to a page (these 120 fit nowhere, so
+		// nothing starts).
+		if _, err := h.admin.Scale(bg, res.Services[0].ID, 120); err != nil {
+			t.Fatal(err)
+		}
+		waitText(t, ctx, "the pager", "Page 1 of 3 · 120 rows")
+		if n := count(t, ctx, `document.querySelectorAll("section tbody tr").length`); n != 50 {
+			t.Errorf("the first page shows %d rows, want 50", n)
+		}
+		run(t, ctx, "next page twice", chromedp.Click(chromedp.Search(`//button[@aria-label="next page"]`)),
+			chromedp.Click(chromedp.Search(`//button[@aria-label="next page"]`)))
+		waitText(t, ctx, "the last page", "Page 3 of 3 · 120 rows")
+		if n := count(t, ctx, `document.querySelectorAll("section tbody tr").length`); n != 20 {
+			t.Errorf("the last page shows %d rows, want 20", n)
+		}
 		if err := h.admin.DeleteApplication(bg, res.Applications[0].ID); err != nil {
 			t.Fatal(err)
 		}
