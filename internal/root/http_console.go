@@ -137,10 +137,19 @@ func (r *Root) changeMark(who Caller) string {
 	sort.Strings(ids)
 	for _, id := range ids {
 		w("svc", id, r.svcs[id].Spec.Instances)
-		for _, in := range r.instancesOfLocked(id) {
-			st := in.Status
-			w(in.ID, st.State, st.Reason, st.NodeID, st.Restarts, st.Limited, in.ClusterID)
+	}
+	// One pass over the instances, whatever the number of services.
+	ids = ids[:0]
+	for id, in := range r.insts {
+		if s := r.svcs[in.ServiceID]; s != nil && who.owns(s.Owner) {
+			ids = append(ids, id)
 		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		in := r.insts[id]
+		st := in.Status
+		w(id, st.State, st.Reason, st.NodeID, st.Restarts, st.Limited, in.ClusterID)
 	}
 	ids = ids[:0]
 	for id := range r.clusters {
