@@ -176,6 +176,8 @@ func (s *server) tail() string {
 type deployment struct {
 	tiers  []*server // "up", or "root", "cluster", "worker"
 	client *api.Client
+	// password is the admin's, for scenarios that log in as a user would.
+	password string
 }
 
 // startUp runs `hedge up` (root, cluster and worker in one process) and waits
@@ -195,7 +197,7 @@ func (l *lab) startUp(ctx context.Context, name string) (*deployment, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &deployment{tiers: []*server{up}}
+	d := &deployment{tiers: []*server{up}, password: pw}
 	if d.client, err = login(ctx, up, "http://"+apiAddr, pw); err != nil {
 		return nil, err
 	}

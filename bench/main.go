@@ -30,11 +30,12 @@ var scenarios = []struct {
 	{"throughput", throughput, false},
 	{"containers", containers, false},
 	{"placement", placementScenario, true},
+	{"console", consoleScenario, false},
 }
 
 func run() int {
 	var (
-		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers, placement or all")
+		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers, placement, console or all")
 		n        = flag.Int("n", 100, "latency: instances submitted one after the other")
 		inst     = flag.Int("instances", 200, "throughput: instances of the one service")
 		hedge    = flag.String("hedge", "", "hedge binary to measure (default: build ./cmd/hedge into a temporary directory)")
@@ -152,7 +153,7 @@ func (c config) validate(scenario string) error {
 	}
 	switch {
 	case !known:
-		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers, placement or all", scenario)
+		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers, placement, console or all", scenario)
 	case c.latencyN < 1:
 		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
 	case c.instances < 1 || c.instances > 1000:

@@ -195,7 +195,7 @@ func upCommand() *cobra.Command {
 				KubeProgram:   kubeProgram,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url string) {
-					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url)
+					fmt.Fprintf(out, "Hedge is up.\n  Console:  %s/\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url, url)
 				},
 			})
 		},
@@ -235,7 +235,7 @@ func rootCommand() *cobra.Command {
 				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
 				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
 				Ready: func(url string) {
-					fmt.Fprintf(out, "Hedge root is up at %s\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url)
+					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url, url)
 				},
 			})
 		},

@@ -27,6 +27,11 @@ func (c countCollector) Collect(ch chan<- prometheus.Metric) {
 // rootMetrics is the root's Prometheus handler: host, process and Go
 // metrics, plus instances by state and clusters by state.
 func rootMetrics(r *root.Root, token string) http.Handler {
+	return requireToken(token, prom.Handler(rootRegistry(r)))
+}
+
+// rootRegistry holds the metrics rootMetrics serves.
+func rootRegistry(r *root.Root) *prometheus.Registry {
 	reg := prom.NewRegistry()
 	_ = reg.Register(countCollector{
 		desc: prometheus.NewDesc("hedge_instances", "Instances known to the root, by state.", []string{"state"}, nil),
@@ -48,7 +53,7 @@ func rootMetrics(r *root.Root, token string) http.Handler {
 			return out
 		},
 	})
-	return requireToken(token, prom.Handler(reg))
+	return reg
 }
 
 // withMetrics serves /metrics next to h.

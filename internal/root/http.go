@@ -17,6 +17,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/audit"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/console"
 	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
@@ -32,8 +33,9 @@ const bearer = "bearer"
 var secured = []map[string][]string{{bearer: {}}}
 
 // Handler returns the root's HTTP handler: the REST API under /api/, its
-// OpenAPI document at /api/openapi.json and docs at /api/docs, and the link
-// that clusters dial under /link/v1/.
+// OpenAPI document at /api/openapi.json and docs at /api/docs, the web
+// console at / (internal/console), and the link that clusters dial under
+// /link/v1/.
 func (r *Root) Handler() http.Handler {
 	mux := http.NewServeMux()
 	cfg := huma.DefaultConfig("Hedge API", Version)
@@ -52,7 +54,14 @@ func (r *Root) Handler() http.Handler {
 	r.registerApps(a)
 	r.registerInfra(a)
 	r.registerTopology(a)
+	r.registerConsole(a)
 	r.kube.register(mux, r)
+	if c, err := console.New(); err != nil {
+		r.log.Error("web console unavailable", "err", err)
+	} else {
+		mux.Handle("GET /{$}", c)
+		mux.Handle("GET /assets/", c)
+	}
 	mux.Handle("/link/v1/", r.server.Handler())
 	return mux
 }

@@ -22,6 +22,9 @@ func (r *Root) recordChange(log *audit.Log, ctx huma.Context, claims auth.Claims
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return
 	}
+	if op := ctx.Operation(); op != nil && op.Metadata[metaChangesNothing] == true {
+		return
+	}
 	u := ctx.URL()
 	status := ctx.Status()
 	if status == 0 {
@@ -35,6 +38,11 @@ func (r *Root) recordChange(log *audit.Log, ctx huma.Context, claims auth.Claims
 		r.log.Error("audit: append", "user", e.User, "method", e.Method, "path", e.Path, "err", err)
 	}
 }
+
+// metaChangesNothing marks, in an operation's Metadata, a POST that
+// changes nothing (POST /api/validate, which the console calls as the user
+// types): it is not recorded.
+const metaChangesNothing = "changes_nothing"
 
 // objectOf returns the value of the last path parameter of template (as
 // "/api/service/{id}/instance") in path, or "".
