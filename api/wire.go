@@ -117,7 +117,12 @@ type CreateTokenRequest struct {
 
 // JoinToken lets a cluster (or worker) join the tier above it.
 type JoinToken struct {
-	Token     string    `json:"token"`
+	// Token is what the peer passes to --join-token. When the root serves
+	// TLS it is "sha256:<CA pin>::<secret>", so that it also tells the peer
+	// which CA to trust (as a k3s token does).
+	Token string `json:"token"`
+	// CAPin is the pin of the root's CA ("sha256:<hex>"), also part of Token.
+	CAPin     string    `json:"ca_pin,omitempty"`
 	Kind      string    `json:"kind"`
 	ExpiresAt time.Time `json:"expires_at"`
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/audit"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/errdefs"
+	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
 
@@ -259,7 +260,12 @@ func (r *Root) registerAuth(a huma.API) {
 		if in.Body.Kind == auth.JoinKindWorker {
 			r.publishTokens()
 		}
-		return &struct{ Body api.JoinToken }{Body: api.JoinToken{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}}, nil
+		jt := api.JoinToken{Token: tok, Kind: in.Body.Kind, ExpiresAt: r.cfg.Now().Add(ttl)}
+		if r.cfg.CA != nil {
+			jt.CAPin = r.cfg.CA.Pin()
+			jt.Token = pki.JoinToken(jt.CAPin, tok)
+		}
+		return &struct{ Body api.JoinToken }{Body: jt}, nil
 	})
 }
 

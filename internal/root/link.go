@@ -7,6 +7,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/pki"
 )
 
 // This file is the root's side of the link that clusters dial.
@@ -127,4 +128,14 @@ func (r *Root) publishTokens() {
 	for _, c := range r.clusters {
 		c.bumpLocked()
 	}
+}
+
+// SignCertificate implements link.Signer: a cluster gets a certificate for
+// its worker-facing listener, naming only pki.ClusterName whatever it asks
+// for, so that it can never pose as the root.
+func (r *Root) SignCertificate(_ context.Context, peer string, csrPEM []byte) ([]byte, error) {
+	if r.cfg.CA == nil {
+		return nil, fmt.Errorf("%w: this root has no CA (it serves plain HTTP)", link.ErrInvalid)
+	}
+	return r.cfg.CA.SignCSR(csrPEM, "hedge cluster "+peer, []string{pki.ClusterName})
 }
