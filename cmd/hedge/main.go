@@ -142,8 +142,8 @@ func upCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
-				CORSOrigins:   append(origins, dashboards...),
-				KubeProgram:   kubeProgram, TLS: tf.TLSConfig,
+				CORSOrigins: append(origins, dashboards...),
+				KubeProgram: kubeProgram, TLS: tf.TLSConfig,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge is up.\n  API:      %s/api/  (docs: %s/api/docs)\n  CA:       %s (the API's certificate is signed by it)\n  Log in:   hedge login --server %s --ca-cert %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, ca, url, ca)

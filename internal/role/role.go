@@ -2,8 +2,8 @@ package role
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -68,8 +68,8 @@ type ClusterConfig struct {
 	Root      string // URL of the root
 	JoinToken string
 	// Trust is the root's CA when the join token does not carry its pin.
-	Trust     Trust
-	Addr      string // where workers dial in
+	Trust Trust
+	Addr  string // where workers dial in
 	// WorkerTokens are extra join tokens accepted from workers.
 	WorkerTokens []string
 	NodeTimeout  time.Duration
