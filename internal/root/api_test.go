@@ -553,3 +553,36 @@ func TestAPIOpenAPIDocument(t *testing.T) {
 		t.Errorf("GET /api/health: %d %s", status, body)
 	}
 }
+
+func TestAPIRefreshTokensRotateAndLogOut(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addUser("alice")
+	_, tp := h.login("alice", userPassword)
+	fresh := api.NewClient(h.srv.URL, api.WithHTTPClient(h.hc))
+	tp2, err := fresh.Refresh(h.ctx, tp.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if tp2.RefreshToken == tp.RefreshToken {
+		t.Fatal("refresh returned the same refresh token")
+	}
+	// The old token is spent; its reuse revokes the session.
+	if _, err := fresh.Refresh(h.ctx, tp.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+		t.Errorf("reused refresh token: %v, want 401", err)
+	}
+	if _, err := fresh.Refresh(h.ctx, tp2.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+		t.Errorf("refresh token of a revoked session: %v, want 401", err)
+	}
+
+	_, tp = h.login("alice", userPassword)
+	if status, body := h.do(http.MethodPost, "/api/auth/logout", "", "application/json", []byte(`{}`)); status != http.StatusBadRequest || !strings.Contains(string(body), "refresh_token") {
+		t.Errorf("logout without a token: %d %s, want 400 naming refresh_token", status, body)
+	}
+	b, _ := json.Marshal(api.RefreshRequest{RefreshToken: tp.RefreshToken})
+	if status, body := h.do(http.MethodPost, "/api/auth/logout", "", "application/json", b); status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", status, body)
+	}
+	if _, err := fresh.Refresh(h.ctx, tp.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+		t.Errorf("refresh after logout: %v, want 401", err)
+	}
+}
