@@ -34,7 +34,10 @@ type TokenPair struct {
 // Claims is who an access token speaks for.
 type Claims struct {
 	Subject string
-	Roles   []string
+	// UserID is the user's id (User.ID), which what the user owns is
+	// recorded under.
+	UserID string
+	Roles  []string
 	// Organization is the organization the user logged in with, if any.
 	Organization string
 }
@@ -58,6 +61,8 @@ type tokenClaims struct {
 	Organization string `json:"organization,omitempty"`
 	// Family is the login session of a refresh token (refresh.go).
 	Family string `json:"fam,omitempty"`
+	// UID is the user's id.
+	UID string `json:"uid,omitempty"`
 }
 
 // dummyHash is checked when the user does not exist, so that a login for an
@@ -189,6 +194,8 @@ func (s *Service) Refresh(refreshToken string) (TokenPair, error) {
 		return TokenPair{}, fmt.Errorf("refresh: user no longer exists: %w", ErrUnauthorized)
 	case err != nil:
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	case c.UID != u.ID:
+		return TokenPair{}, fmt.Errorf("refresh: user no longer exists: %w", ErrUnauthorized)
 	case c.PV != passwordVersion(u.PasswordHash):
 		return TokenPair{}, fmt.Errorf("refresh: password changed since the token was issued: %w", ErrUnauthorized)
 	}
@@ -218,7 +225,7 @@ func (s *Service) Verify(accessToken string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("verify token: %w", err)
 	}
-	return Claims{Subject: c.Subject, Roles: c.Roles, Organization: c.Organization}, nil
+	return Claims{Subject: c.Subject, UserID: c.UID, Roles: c.Roles, Organization: c.Organization}, nil
 }
 
 func (s *Service) parse(token, typ string) (*tokenClaims, error) {
@@ -247,11 +254,11 @@ func (s *Service) parse(token, typ string) (*tokenClaims, error) {
 // refresh token's id.
 func (s *Service) issue(u User, org, fam string) (TokenPair, string, error) {
 	now := s.clock()
-	access, _, err := s.sign(tokenClaims{Typ: typAccess, Roles: u.Roles, Organization: org}, u.Name, now, s.accessTTL)
+	access, _, err := s.sign(tokenClaims{Typ: typAccess, Roles: u.Roles, Organization: org, UID: u.ID}, u.Name, now, s.accessTTL)
 	if err != nil {
 		return TokenPair{}, "", err
 	}
-	refresh, jti, err := s.sign(tokenClaims{Typ: typRefresh, PV: passwordVersion(u.PasswordHash), Organization: org, Family: fam}, u.Name, now, s.refreshTTL)
+	refresh, jti, err := s.sign(tokenClaims{Typ: typRefresh, PV: passwordVersion(u.PasswordHash), Organization: org, Family: fam, UID: u.ID}, u.Name, now, s.refreshTTL)
 	if err != nil {
 		return TokenPair{}, "", err
 	}

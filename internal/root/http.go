@@ -94,7 +94,7 @@ func (r *Root) authenticate(a huma.API, log *audit.Log) func(huma.Context, func(
 
 func caller(ctx context.Context) Caller {
 	c, _ := ctx.Value(claimsKey{}).(auth.Claims)
-	return Caller{User: c.Subject, Admin: c.IsAdmin()}
+	return Caller{User: c.Subject, UserID: c.UserID, Admin: c.IsAdmin()}
 }
 
 func requireAdmin(ctx context.Context) error {

@@ -233,6 +233,9 @@ func New(cfg Config) (*Root, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load root state: %w", err)
 	}
+	if err := r.assignOwnerIDs(); err != nil {
+		return nil, fmt.Errorf("load root state: owners: %w", err)
+	}
 	return r, nil
 }
 
