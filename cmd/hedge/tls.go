@@ -31,6 +31,6 @@ type trustFlags struct {
 }
 
 func (f *trustFlags) bind(c *cobra.Command) {
-	c.Flags().StringVar(&f.Pin, "ca-pin", "", "pin of the root's CA, sha256:<hex> (the join token from `hedge token create` carries it already)")
+	c.Flags().StringVar(&f.Pin, "ca-pin", "", "pin of the root's CA, sha256:<hex> (the join token from hedge token create carries it already)")
 	c.Flags().StringVar(&f.CACertFile, "ca-cert", "", "the root's CA (PEM), instead of a pin")
 }
