@@ -70,6 +70,14 @@ func TestE2ESeparateProcesses(t *testing.T) {
 	}
 	startProc(t, "w1", nil, workerArgs("w1")...)
 	w2 := startProc(t, "w2", nil, workerArgs("w2")...)
+	// A worker told to trust another CA refuses the genuine cluster too: a
+	// man in the middle with another CA looks the same to it.
+	_, wsecret, err := pki.SplitToken(wt.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongPinWorker := startProc(t, "wrongpinworker", nil, "worker", "--data-dir", filepath.Join(dir, "wrongpinworker"), "--cluster", "https://"+clusterAddr,
+		"--join-token", pki.JoinToken(other.Pin(), wsecret), "--name", "mitm-worker", "--metrics-addr", "")
 	eventually(t, 30*time.Second, "two READY nodes", func() (bool, string) {
 		nodes, err := c.ListNodes(ctx)
 		if err != nil {
@@ -88,6 +96,13 @@ func TestE2ESeparateProcesses(t *testing.T) {
 	}
 	if !strings.Contains(wrongPin.output(), "CA does not match the pin") || strings.Contains(wrongPin.output(), "cluster joined root") {
 		t.Errorf("cluster given the pin of another CA was not refused; its log:\n%s", tail(wrongPin.output(), 2000))
+	}
+	eventually(t, 15*time.Second, "the worker with the wrong pin to refuse the cluster", func() (bool, string) {
+		out := wrongPinWorker.output()
+		return strings.Contains(out, "CA does not match the pin"), tail(out, 1000)
+	})
+	if strings.Contains(wrongPinWorker.output(), "worker joined cluster") {
+		t.Errorf("worker given the pin of another CA joined; its log:\n%s", tail(wrongPinWorker.output(), 2000))
 	}
 	// The cluster serves workers with a certificate the root's CA signed
 	// for the cluster role, not for the root's.
