@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -137,6 +138,10 @@ func Execute(ctx context.Context, root *cobra.Command) int {
 	msg := err.Error()
 	if errors.Is(err, api.ErrUnauthorized) && cmd != nil && cmd.Name() != "login" {
 		msg += " (run 'hedge login')"
+	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		msg += " (trust the root's CA: --ca-cert <root data dir>/root/ca.pem, or hedge login --ca-pin sha256:...)"
 	}
 	fmt.Fprintf(root.ErrOrStderr(), "error: %s\n", msg)
 	return 1

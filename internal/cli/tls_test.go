@@ -14,8 +14,8 @@ func TestTLSTrust(t *testing.T) {
 		delete(h.env, "HEDGE_CA_CERT")
 		h.env["HEDGE_PASSWORD"] = h.fake.password
 		r := h.run("", "login")
-		if r.code != 1 || !strings.Contains(r.stderr, "x509") {
-			t.Errorf("login without the CA: %d %q, want an x509 error", r.code, r.stderr)
+		if r.code != 1 || !strings.Contains(r.stderr, "x509") || !strings.Contains(r.stderr, "--ca-cert") {
+			t.Errorf("login without the CA: %d %q, want an x509 error and how to give the CA", r.code, r.stderr)
 		}
 		if h.fake.saw("POST /api/auth/login") {
 			t.Error("the password reached a server the client cannot verify")
