@@ -2,11 +2,18 @@ package role
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hedgeorch/hedge/internal/pki"
 )
 
 func TestJoinTrustRefusesBadInput(t *testing.T) {
@@ -44,6 +51,54 @@ func TestInsecureAPINeedsATLSLinkListener(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
 		if rec.Code != want {
 			t.Errorf("%s on the plain listener: %d, want %d", path, rec.Code, want)
+		}
+	}
+}
+
+func TestRootTLSTakesTheOperatorsCertificatesAndCA(t *testing.T) {
+	// The operator's CA, and a certificate it signed for the API.
+	opDir := t.TempDir()
+	opCA, err := pki.LoadOrCreateCA(opDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiCert, err := opCA.IssueLocal("api", []string{"hedge.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(opDir, "api.pem"), filepath.Join(opDir, "api-key.pem")
+	var chain []byte
+	for _, der := range apiCert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	if err := pki.StoreKeyPair(certFile, keyFile, chain, pki.KeyPEM(apiCert.PrivateKey.(*ecdsa.PrivateKey))); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	ca, serving, err := rootTLS(dir, TLSConfig{CertFile: certFile, KeyFile: keyFile,
+		CACertFile: filepath.Join(opDir, pki.CAFile), CAKeyFile: filepath.Join(opDir, pki.CAKeyFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ca.Pin() != opCA.Pin() {
+		t.Errorf("root CA pin %s, want the operator's %s", ca.Pin(), opCA.Pin())
+	}
+	stored, err := os.ReadFile(filepath.Join(dir, pki.CAFile))
+	if err != nil || string(stored) != string(opCA.PEM) {
+		t.Errorf("the operator's CA is not where peers and docs expect it (%v)", err)
+	}
+	// API clients (no tier name by SNI) get the operator's certificate;
+	// tier links get the CA-signed one with the role name.
+	for _, tt := range []struct{ sni, want string }{{"", "hedge.example"}, {"hedge.example", "hedge.example"}, {pki.RootName, pki.RootName}} {
+		c, err := serving.GetCertificate(&tls.ClientHelloInfo{ServerName: tt.sni})
+		if err != nil || c.Leaf == nil || c.Leaf.VerifyHostname(tt.want) != nil {
+			t.Errorf("SNI %q: certificate for %v, want one for %s (%v)", tt.sni, c.Leaf.DNSNames, tt.want, err)
+		}
+	}
+	for _, bad := range []TLSConfig{{CertFile: certFile}, {CACertFile: filepath.Join(opDir, pki.CAFile)}, {CertFile: certFile, KeyFile: filepath.Join(opDir, pki.CAKeyFile)}} {
+		if _, _, err := rootTLS(t.TempDir(), bad); err == nil || !strings.Contains(err.Error(), "--tls-") {
+			t.Errorf("rootTLS(%+v): err = %v, want one naming the flag", bad, err)
 		}
 	}
 }
