@@ -262,13 +262,15 @@ type Sample struct {
 
 // Service is a deployed microservice with its instances.
 type Service struct {
-	ID            string      `json:"microserviceID"`
-	ApplicationID string      `json:"applicationID"`
-	AppName       string      `json:"app_name"`
-	Owner         string      `json:"owner"`
-	Spec          ServiceSpec `json:"spec"`
-	Instances     []Instance  `json:"instance_list"`
-	CreatedAt     time.Time   `json:"created_at"`
+	ID            string `json:"microserviceID"`
+	ApplicationID string `json:"applicationID"`
+	AppName       string `json:"app_name"`
+	Owner         string `json:"owner"`
+	// OwnerID is the id of the owning user; Owner is its name then.
+	OwnerID   string      `json:"owner_id,omitempty"`
+	Spec      ServiceSpec `json:"spec"`
+	Instances []Instance  `json:"instance_list"`
+	CreatedAt time.Time   `json:"created_at"`
 	OakestraService
 }
 
@@ -295,13 +297,16 @@ type OakestraService struct {
 
 // Application is a set of services submitted together in one SLA.
 type Application struct {
-	ID          string    `json:"applicationID"`
-	Name        string    `json:"application_name"`
-	Namespace   string    `json:"application_namespace"`
-	Description string    `json:"application_desc,omitempty"`
-	Owner       string    `json:"userId"`
-	ServiceIDs  []string  `json:"microservices"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"applicationID"`
+	Name        string `json:"application_name"`
+	Namespace   string `json:"application_namespace"`
+	Description string `json:"application_desc,omitempty"`
+	Owner       string `json:"userId"`
+	// OwnerID is the id of the owning user, which ownership is decided by
+	// (a new user with a deleted user's name owns nothing of theirs).
+	OwnerID    string    `json:"owner_id,omitempty"`
+	ServiceIDs []string  `json:"microservices"`
+	CreatedAt  time.Time `json:"created_at"`
 	// OID is ID as Oakestra's clients key on it; the root fills it.
 	OID OID `json:"_id"`
 }

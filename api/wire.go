@@ -124,7 +124,13 @@ type CreateTokenRequest struct {
 // JoinToken lets a cluster (or worker) join the tier above it. Token is
 // shown once, in the answer to its creation; listings leave it empty.
 type JoinToken struct {
+	// Token is what the peer passes to --join-token. When the root serves
+	// TLS it is "sha256:<CA pin>::<secret>", so that it also tells the peer
+	// which CA to trust (as a k3s token does). Shown once; listings leave it
+	// empty.
 	Token string `json:"token,omitempty"`
+	// CAPin is the pin of the root's CA ("sha256:<hex>"), also part of Token.
+	CAPin string `json:"ca_pin,omitempty"`
 	// ID names the token in listings and to revoke it.
 	ID        string    `json:"id,omitempty"`
 	Kind      string    `json:"kind"`

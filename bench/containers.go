@@ -272,7 +272,7 @@ func (l *lab) startUpWith(ctx context.Context, name string, extra ...string) (*d
 		return nil, err
 	}
 	d := &deployment{tiers: []*server{up}}
-	if d.client, err = login(ctx, up, "http://"+apiAddr, pw); err != nil {
+	if d.client, err = login(ctx, up, "https://"+apiAddr, pw, filepath.Join(l.dir, name)); err != nil {
 		return nil, err
 	}
 	return d, d.waitNodes(ctx, 1)

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -198,7 +201,7 @@ func (l *lab) startUp(ctx context.Context, name string) (*deployment, error) {
 		return nil, err
 	}
 	d := &deployment{tiers: []*server{up}, password: pw}
-	if d.client, err = login(ctx, up, "http://"+apiAddr, pw); err != nil {
+	if d.client, err = login(ctx, up, "https://"+apiAddr, pw, filepath.Join(l.dir, name)); err != nil {
 		return nil, err
 	}
 	return d, d.waitNodes(ctx, 1)
@@ -223,7 +226,7 @@ func (l *lab) startTiers(ctx context.Context, name string) (*deployment, error) 
 		return nil, err
 	}
 	d := &deployment{tiers: []*server{root}}
-	if d.client, err = login(ctx, root, "http://"+apiAddr, pw); err != nil {
+	if d.client, err = login(ctx, root, "https://"+apiAddr, pw, filepath.Join(data, "root")); err != nil {
 		return nil, err
 	}
 	ct, err := d.client.CreateToken(ctx, api.TokenKindCluster, time.Hour)
@@ -231,7 +234,7 @@ func (l *lab) startTiers(ctx context.Context, name string) (*deployment, error) 
 		return nil, fmt.Errorf("create a cluster token: %w", err)
 	}
 	cluster, err := l.start("cluster", nil, "cluster", "--data-dir", filepath.Join(data, "cluster"),
-		"--root", "http://"+apiAddr, "--join-token", ct.Token, "--listen", clusterAddr, "--name", name)
+		"--root", "https://"+apiAddr, "--join-token", ct.Token, "--listen", clusterAddr, "--name", name)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +249,7 @@ func (l *lab) startTiers(ctx context.Context, name string) (*deployment, error) 
 		return nil, fmt.Errorf("create a worker token: %w", err)
 	}
 	worker, err := l.start("worker", nil, "worker", "--data-dir", filepath.Join(data, "worker"),
-		"--cluster", "http://"+clusterAddr, "--join-token", wt.Token, "--name", name)
+		"--cluster", "https://"+clusterAddr, "--join-token", wt.Token, "--name", name)
 	if err != nil {
 		return nil, err
 	}
@@ -275,11 +278,22 @@ func waitListening(ctx context.Context, s *server, addr string) error {
 }
 
 // login waits until the API at url answers, then logs in as admin.
-func login(ctx context.Context, s *server, url, password string) (*api.Client, error) {
-	c := api.NewClient(url)
+func login(ctx context.Context, s *server, url, password, dataDir string) (*api.Client, error) {
+	var c *api.Client
+	var hc *http.Client
 	err := poll(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
 		if ok, err := s.exited(); ok {
 			return false, fmt.Errorf("%s exited (%v); its log:\n%s", s.name, err, s.tail())
+		}
+		if hc == nil {
+			// The root's CA, created on its first start, signs the API's certificate.
+			b, err := os.ReadFile(filepath.Join(dataDir, "root", "ca.pem"))
+			pool := x509.NewCertPool()
+			if err != nil || !pool.AppendCertsFromPEM(b) {
+				return false, nil
+			}
+			hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			c = api.NewClient(url, api.WithHTTPClient(hc))
 		}
 		_, err := c.Health(ctx)
 		return err == nil, nil
@@ -291,7 +305,7 @@ func login(ctx context.Context, s *server, url, password string) (*api.Client, e
 	if err != nil {
 		return nil, fmt.Errorf("log in to %s: %w", s.name, err)
 	}
-	return api.NewClient(url, api.WithToken(tp.Token), api.WithRefreshToken(tp.RefreshToken, nil)), nil
+	return api.NewClient(url, api.WithToken(tp.Token), api.WithRefreshToken(tp.RefreshToken, nil), api.WithHTTPClient(hc)), nil
 }
 
 // waitNodes waits until n nodes are READY, so that a measurement never

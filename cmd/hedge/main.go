@@ -175,6 +175,7 @@ func upCommand() *cobra.Command {
 	var origins, dashboards []string
 	var pf pressureFlags
 	var wf workerFlags
+	var tf tlsFlags
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run root, cluster and worker in one process",
@@ -191,11 +192,11 @@ func upCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
-				CORSOrigins:   append(origins, dashboards...),
-				KubeProgram:   kubeProgram,
+				CORSOrigins: append(origins, dashboards...),
+				KubeProgram: kubeProgram, TLS: tf.TLSConfig,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
-				Ready: func(url string) {
-					fmt.Fprintf(out, "Hedge is up.\n  Console:  %s/\n  API:      %s/api/  (docs: %s/api/docs)\n  Log in:   hedge login --server %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url, url)
+				Ready: func(url, ca string) {
+					fmt.Fprintf(out, "Hedge is up.\n  Console:  %s/  (the browser must trust the CA, docs/console.md)\n  API:      %s/api/  (docs: %s/api/docs)\n  CA:       %s (the API's certificate is signed by it)\n  Log in:   hedge login --server %s --ca-cert %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url, ca, url, ca)
 				},
 			})
 		},
@@ -211,6 +212,7 @@ func upCommand() *cobra.Command {
 	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
 	pf.bind(c)
 	wf.bind(c, "127.0.0.1:61208")
+	tf.bind(c, false)
 	return c
 }
 
@@ -223,6 +225,7 @@ func rootCommand() *cobra.Command {
 	var origins []string
 	var proxies prefixList
 	var pf pressureFlags
+	var tf tlsFlags
 	c := &cobra.Command{
 		Use:   "root",
 		Short: "Run the root control plane (REST API)",
@@ -233,9 +236,9 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, Logger: f.logger(), Out: out,
-				Ready: func(url string) {
-					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  Log in:        hedge login --server %s --username admin\n  Cluster token: hedge token create --kind cluster\n", url, url, url)
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, TLS: tf.TLSConfig, Logger: f.logger(), Out: out,
+				Ready: func(url, ca string) {
+					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  CA:            %s\n  Log in:        hedge login --server %s --ca-cert %s --username admin\n  Cluster token: hedge token create --kind cluster  (the token carries the CA's pin)\n", url, url, ca, url, ca)
 				},
 			})
 		},
@@ -250,6 +253,7 @@ func rootCommand() *cobra.Command {
 	bindEtcdTLS(c, &etcdTLS)
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
+	tf.bind(c, true)
 	c.AddCommand(migrateCommand())
 	return c
 }
@@ -285,6 +289,7 @@ func clusterCommand() *cobra.Command {
 	var name, rootURL, token, addr string
 	var nodeTimeout time.Duration
 	var pf pressureFlags
+	var trust trustFlags
 	c := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run a cluster orchestrator that joins a root",
@@ -292,12 +297,12 @@ func clusterCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rootURL == "" {
-				return fmt.Errorf("--root: required (URL of the root, e.g. http://10.0.0.1:10000)")
+				return fmt.Errorf("--root: required (URL of the root, e.g. https://10.0.0.1:10000)")
 			}
 			ctx, stop := signalContext()
 			defer stop()
 			return role.RunCluster(ctx, role.ClusterConfig{
-				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
+				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), Trust: trust.Trust,
 				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(),
 			})
 		},
@@ -309,6 +314,7 @@ func clusterCommand() *cobra.Command {
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
 	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")
 	pf.bind(c)
+	trust.bind(c)
 	return c
 }
 
@@ -320,6 +326,7 @@ func workerCommand() *cobra.Command {
 	var cpus float64
 	var memoryMB int64
 	var wf workerFlags
+	var trust trustFlags
 	c := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker agent that joins a cluster",
@@ -327,7 +334,7 @@ func workerCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if clusterURL == "" {
-				return fmt.Errorf("--cluster: required (URL of the cluster, e.g. http://10.0.0.2:10100)")
+				return fmt.Errorf("--cluster: required (URL of the cluster, e.g. https://10.0.0.2:10100)")
 			}
 			lbl, err := parseLabels(labels)
 			if err != nil {
@@ -348,7 +355,7 @@ func workerCommand() *cobra.Command {
 			defer stop()
 			wc := wf.WorkerConfig
 			wc.Capacity, wc.DataDir, wc.Name, wc.Cluster = capacity, f.dataDir, name, clusterURL
-			wc.JoinToken = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN"))
+			wc.JoinToken, wc.Trust = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), trust.Trust
 			wc.Labels, wc.StopGrace, wc.ReportInterval, wc.Logger = lbl, grace, heartbeat, f.logger()
 			return role.RunWorker(ctx, wc)
 		},
@@ -363,6 +370,7 @@ func workerCommand() *cobra.Command {
 	c.Flags().Int64Var(&memoryMB, "memory-mb", 0, "memory in MB offered to instances (default: all of the machine's)")
 	c.Flags().DurationVar(&heartbeat, "heartbeat", time.Second, "longest time between two reports to the cluster")
 	wf.bind(c, ":61208")
+	trust.bind(c)
 	return c
 }
 

@@ -141,6 +141,9 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 		s.log.Info("created jwt signing secret")
 		return tx.Put(bucketSecrets, secretKeyJWT, sec)
 	})
+	if err == nil {
+		err = st.Update(assignUserIDs)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("new auth service: %w", err)
 	}

@@ -34,7 +34,10 @@ type TokenPair struct {
 // Claims is who an access token speaks for.
 type Claims struct {
 	Subject string
-	Roles   []string
+	// UserID is the user's id (User.ID), which what the user owns is
+	// recorded under.
+	UserID string
+	Roles  []string
 	// Organization is the organization the user logged in with, if any.
 	Organization string
 }
@@ -56,6 +59,10 @@ type tokenClaims struct {
 	PV    string   `json:"pv,omitempty"`
 	// Organization is read by Oakestra's dashboard.
 	Organization string `json:"organization,omitempty"`
+	// Family is the login session of a refresh token (refresh.go).
+	Family string `json:"fam,omitempty"`
+	// UID is the user's id.
+	UID string `json:"uid,omitempty"`
 }
 
 // dummyHash is checked when the user does not exist, so that a login for an
@@ -117,7 +124,18 @@ func (s *Service) LoginOrgFrom(remote, name, password, org string) (TokenPair, e
 	}
 	s.perUser.succeed(key)
 	s.log.Info("login", "user", name, "remote", remote, "organization", org)
-	return s.issue(u, org)
+	fam, err := newFamilyID()
+	if err != nil {
+		return TokenPair{}, err
+	}
+	tp, jti, err := s.issue(u, org, fam)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.startFamily(fam, u.Name, jti, s.clock().Add(s.refreshTTL)); err != nil {
+		return TokenPair{}, fmt.Errorf("login: %w", err)
+	}
+	return tp, nil
 }
 
 // checkMember fails with ErrUnauthorized unless user belongs to org.
@@ -158,6 +176,8 @@ func (s *Service) checkLogin(name, password string) (User, error) {
 // Refresh exchanges a valid refresh token for a new pair. The user is read
 // again, so a deleted user cannot refresh, a changed password invalidates old
 // refresh tokens, and role changes take effect. Access tokens are refused.
+// Refresh tokens rotate: the one given stops working, and giving it again
+// revokes the session (ErrRefreshReused).
 func (s *Service) Refresh(refreshToken string) (TokenPair, error) {
 	c, err := s.parse(refreshToken, typRefresh)
 	if err != nil {
@@ -174,6 +194,8 @@ func (s *Service) Refresh(refreshToken string) (TokenPair, error) {
 		return TokenPair{}, fmt.Errorf("refresh: user no longer exists: %w", ErrUnauthorized)
 	case err != nil:
 		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	case c.UID != u.ID:
+		return TokenPair{}, fmt.Errorf("refresh: user no longer exists: %w", ErrUnauthorized)
 	case c.PV != passwordVersion(u.PasswordHash):
 		return TokenPair{}, fmt.Errorf("refresh: password changed since the token was issued: %w", ErrUnauthorized)
 	}
@@ -182,7 +204,17 @@ func (s *Service) Refresh(refreshToken string) (TokenPair, error) {
 			return TokenPair{}, fmt.Errorf("refresh: no longer a member of organization %s: %w", c.Organization, ErrUnauthorized)
 		}
 	}
-	return s.issue(u, c.Organization)
+	if c.Family == "" {
+		return TokenPair{}, fmt.Errorf("refresh: token from before sessions were tracked, log in again: %w", ErrUnauthorized)
+	}
+	tp, jti, err := s.issue(u, c.Organization, c.Family)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.rotate(c.Family, c.ID, jti, s.clock().Add(s.refreshTTL)); err != nil {
+		return TokenPair{}, fmt.Errorf("refresh: %w", err)
+	}
+	return tp, nil
 }
 
 // Verify checks an access token (HS256 only, signature, issuer, expiry
@@ -193,7 +225,7 @@ func (s *Service) Verify(accessToken string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("verify token: %w", err)
 	}
-	return Claims{Subject: c.Subject, Roles: c.Roles, Organization: c.Organization}, nil
+	return Claims{Subject: c.Subject, UserID: c.UID, Roles: c.Roles, Organization: c.Organization}, nil
 }
 
 func (s *Service) parse(token, typ string) (*tokenClaims, error) {
@@ -218,36 +250,39 @@ func (s *Service) parse(token, typ string) (*tokenClaims, error) {
 	return &c, nil
 }
 
-func (s *Service) issue(u User, org string) (TokenPair, error) {
+// issue signs an access and a refresh token of session fam, and returns the
+// refresh token's id.
+func (s *Service) issue(u User, org, fam string) (TokenPair, string, error) {
 	now := s.clock()
-	access, err := s.sign(tokenClaims{Typ: typAccess, Roles: u.Roles, Organization: org}, u.Name, now, s.accessTTL)
+	access, _, err := s.sign(tokenClaims{Typ: typAccess, Roles: u.Roles, Organization: org, UID: u.ID}, u.Name, now, s.accessTTL)
 	if err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, "", err
 	}
-	refresh, err := s.sign(tokenClaims{Typ: typRefresh, PV: passwordVersion(u.PasswordHash), Organization: org}, u.Name, now, s.refreshTTL)
+	refresh, jti, err := s.sign(tokenClaims{Typ: typRefresh, PV: passwordVersion(u.PasswordHash), Organization: org, Family: fam, UID: u.ID}, u.Name, now, s.refreshTTL)
 	if err != nil {
-		return TokenPair{}, err
+		return TokenPair{}, "", err
 	}
-	return TokenPair{Token: access, RefreshToken: refresh, ExpiresIn: int(s.accessTTL.Seconds())}, nil
+	return TokenPair{Token: access, RefreshToken: refresh, ExpiresIn: int(s.accessTTL.Seconds())}, jti, nil
 }
 
-func (s *Service) sign(c tokenClaims, subject string, now time.Time, ttl time.Duration) (string, error) {
-	jti := make([]byte, jtiByteSize)
-	if _, err := rand.Read(jti); err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
+func (s *Service) sign(c tokenClaims, subject string, now time.Time, ttl time.Duration) (string, string, error) {
+	b := make([]byte, jtiByteSize)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("issue token: %w", err)
 	}
+	jti := hex.EncodeToString(b)
 	c.RegisteredClaims = jwt.RegisteredClaims{
 		Issuer:    issuer,
 		Subject:   subject,
-		ID:        hex.EncodeToString(jti),
+		ID:        jti,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.secret)
 	if err != nil {
-		return "", fmt.Errorf("issue token: %w", err)
+		return "", "", fmt.Errorf("issue token: %w", err)
 	}
-	return tok, nil
+	return tok, jti, nil
 }
 
 // passwordVersion is a short fingerprint of a password hash: it changes when

@@ -284,3 +284,34 @@ func TestUnitLoginUnknownUserCostsAHash(t *testing.T) {
 		t.Fatalf("unknown user took %s, wrong password %s: unknown names are distinguishable", unknown, known)
 	}
 }
+
+func TestUnitRefreshTokensRotate(t *testing.T) {
+	f := newFixture(t)
+	f.mustCreateUser(t, "ann", "password1", RoleAppProvider)
+	first := f.mustLogin(t, "ann", "password1")
+	second, err := f.svc.Refresh(first.RefreshToken)
+	if err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	// The exchanged token is dead; presenting it again (a thief, or the
+	// victim after a thief) ends the session, so the newer token dies too.
+	if _, err := f.svc.Refresh(first.RefreshToken); !errors.Is(err, ErrRefreshReused) {
+		t.Fatalf("reused refresh token: err = %v, want ErrRefreshReused", err)
+	}
+	if _, err := f.svc.Refresh(second.RefreshToken); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("refresh token of a revoked session: err = %v, want ErrUnauthorized", err)
+	}
+	// Another login is another session, untouched by the revocation.
+	other := f.mustLogin(t, "ann", "password1")
+	third, err := f.svc.Refresh(other.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh in a new session: %v", err)
+	}
+	// Logout ends the session.
+	if err := f.svc.RevokeRefresh(third.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refresh(third.RefreshToken); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("refresh after logout: err = %v, want ErrUnauthorized", err)
+	}
+}

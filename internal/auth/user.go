@@ -41,6 +41,9 @@ var userNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,64}$`)
 // records read inside this package; everything the Service returns has it
 // cleared, and omitempty keeps an empty one off the wire.
 type User struct {
+	// ID never changes and is never reused: what a user owns belongs to it,
+	// so that a new user given a deleted user's name owns nothing of theirs.
+	ID           string    `json:"id,omitempty"`
 	Name         string    `json:"name"`
 	Roles        []string  `json:"roles"`
 	PasswordHash string    `json:"password_hash,omitempty"`
@@ -108,7 +111,11 @@ func (s *Service) CreateUser(name, password string, roles []string) error {
 	if err != nil {
 		return fmt.Errorf("create user %s: %w", name, err)
 	}
-	u := User{Name: name, Roles: roles, PasswordHash: hash, CreatedAt: s.clock().UTC()}
+	id, err := newUserID()
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", name, err)
+	}
+	u := User{ID: id, Name: name, Roles: roles, PasswordHash: hash, CreatedAt: s.clock().UTC()}
 	if err := s.st.Update(func(tx store.Tx) error { return store.Create(tx, bucketUsers, name, u) }); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return fmt.Errorf("create user %s: name is taken: %w", name, ErrConflict)
@@ -293,9 +300,13 @@ func (s *Service) EnsureAdmin(envPassword string) (generated string, err error) 
 		if err != nil {
 			return err
 		}
+		id, err := newUserID()
+		if err != nil {
+			return err
+		}
 		s.log.Info("admin user created", "user", AdminUser, "password_generated", generated != "")
 		return tx.Put(bucketUsers, AdminUser, User{
-			Name: AdminUser, Roles: []string{RoleAdmin}, PasswordHash: hash, CreatedAt: s.clock().UTC(),
+			ID: id, Name: AdminUser, Roles: []string{RoleAdmin}, PasswordHash: hash, CreatedAt: s.clock().UTC(),
 		})
 	})
 	if err != nil {

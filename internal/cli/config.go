@@ -16,6 +16,9 @@ type config struct {
 	Username     string `json:"username,omitempty"`
 	Token        string `json:"token,omitempty"`
 	RefreshToken string `json:"refresh_token,omitempty"`
+	// CACert is the CA (PEM) that signed the server's certificate, kept at
+	// login (--ca-cert or --ca-pin).
+	CACert string `json:"ca_cert,omitempty"`
 }
 
 // loadConfig reads the config file; a missing file is an empty config.

@@ -3,8 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/hedgeorch/hedge/internal/pki"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -419,4 +421,40 @@ func (h *harness) readConfig() config {
 		h.t.Fatal(err)
 	}
 	return cfg
+}
+
+// newTLSHarness is newHarness with the fake root behind HTTPS, its
+// certificate signed by a Hedge CA whose PEM is in h.caFile (not yet given
+// to the client).
+func newTLSHarness(t *testing.T) *tlsHarness {
+	t.Helper()
+	ca, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueLocal("fake root", []string{pki.RootName, "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFakeRoot()
+	srv := httptest.NewUnstartedServer(f.handler())
+	srv.TLS = pki.NewServing(cert).ServerConfig()
+	// httptest fills an empty Certificates with its own, which Go prefers
+	// to GetCertificate for clients that send no server name (IPs).
+	srv.TLS.Certificates = []tls.Certificate{*cert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	h := &harness{t: t, fake: f, url: srv.URL, config: filepath.Join(t.TempDir(), "hedge", "config.json")}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.env = map[string]string{"HEDGE_SERVER": srv.URL, "HEDGE_CONFIG": h.config, "HEDGE_CA_CERT": caFile}
+	return &tlsHarness{harness: h, ca: ca, caFile: caFile}
+}
+
+type tlsHarness struct {
+	*harness
+	ca     *pki.CA
+	caFile string
 }

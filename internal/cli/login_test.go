@@ -178,10 +178,10 @@ func TestRefreshOn401(t *testing.T) {
 }
 
 func TestServerChoice(t *testing.T) {
-	h := newHarness(t).loggedIn()
+	h := newTLSHarness(t).loggedIn()
 	h.env["HEDGE_SERVER"] = "http://127.0.0.1:1" // nothing listens there
-	// --server beats the environment.
-	if r := h.run("", "--server", strings.TrimPrefix(h.url, "http://"), "get", "nodes"); r.code != 0 {
+	// --server beats the environment; host:port is https.
+	if r := h.run("", "--server", strings.TrimPrefix(h.url, "https://"), "get", "nodes"); r.code != 0 {
 		t.Fatalf("--server host:port: %s", r.stderr)
 	}
 	r := h.run("", "get", "nodes")
@@ -196,7 +196,7 @@ func TestServerChoice(t *testing.T) {
 func TestNormalizeServer(t *testing.T) {
 	tests := []struct{ in, want, wantErr string }{
 		{in: "http://127.0.0.1:10000/", want: "http://127.0.0.1:10000"},
-		{in: "10.0.0.1:10000", want: "http://10.0.0.1:10000"},
+		{in: "10.0.0.1:10000", want: "https://10.0.0.1:10000"},
 		{in: "https://root.example", want: "https://root.example"},
 		{in: "ftp://x", wantErr: `invalid server address "ftp://x": want http(s)://host:port`},
 		{in: "", wantErr: `invalid server address "": want http(s)://host:port`},

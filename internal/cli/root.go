@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ import (
 
 // DefaultServer is the root a client talks to when neither --server,
 // HEDGE_SERVER nor the config file names one.
-const DefaultServer = "http://127.0.0.1:10000"
+const DefaultServer = "https://127.0.0.1:10000"
 
 // Option configures the command built by NewRootCommand.
 type Option func(*settings)
@@ -83,6 +84,7 @@ type app struct {
 	server     string
 	configPath string
 	output     string
+	caCert     string
 }
 
 // NewRootCommand returns the `hedge` command with the client subcommands.
@@ -106,6 +108,7 @@ func NewRootCommand(opts ...Option) *cobra.Command {
 	pf.StringVar(&a.server, "server", DefaultServer, "address of the Hedge root (env HEDGE_SERVER; else the server of the last login)")
 	pf.StringVar(&a.configPath, "config", "", "client config file with server and tokens (env HEDGE_CONFIG; default $HOME/.config/hedge/config.json)")
 	pf.StringVarP(&a.output, "output", "o", formatTable, "output format: table, json or yaml")
+	pf.StringVar(&a.caCert, "ca-cert", "", "CA (PEM) that signed the root's certificate (env HEDGE_CA_CERT; else the one stored at login; else the system's)")
 
 	root.AddCommand(
 		a.loginCommand(),
@@ -137,6 +140,10 @@ func Execute(ctx context.Context, root *cobra.Command) int {
 	if errors.Is(err, api.ErrUnauthorized) && cmd != nil && cmd.Name() != "login" {
 		msg += " (run 'hedge login')"
 	}
+	var cve *tls.CertificateVerificationError
+	if errors.As(err, &cve) {
+		msg += " (trust the root's CA: --ca-cert <root data dir>/root/ca.pem, or hedge login --ca-pin sha256:...)"
+	}
 	fmt.Fprintf(root.ErrOrStderr(), "error: %s\n", msg)
 	return 1
 }
@@ -156,12 +163,12 @@ func (a *app) serverURL(cfg config) (string, error) {
 	return normalizeServer(raw)
 }
 
-// normalizeServer accepts "host:port" as well as a URL, so that the address
-// a user copies from `hedge up`'s log works as it is.
+// normalizeServer accepts "host:port" (taken as https) as well as a URL, so
+// that the address a user copies from `hedge up`'s log works as it is.
 func normalizeServer(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if !strings.Contains(s, "://") {
-		s = "http://" + s
+		s = "https://" + s
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -202,7 +209,11 @@ func (a *app) client(cmd *cobra.Command) (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []api.ClientOption{api.WithHTTPClient(a.httpClient)}
+	hc, err := a.httpFor(cfg, server)
+	if err != nil {
+		return nil, err
+	}
+	opts := []api.ClientOption{api.WithHTTPClient(hc)}
 	if cfg.Server == server && cfg.Token != "" {
 		opts = append(opts, api.WithToken(cfg.Token))
 		if cfg.RefreshToken != "" {

@@ -78,11 +78,15 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 				return nil, err
 			}
 			r, err := m.AddRepo(ctx, in.Body)
-			return &struct{ Body api.ChartRepo }{Body: r}, apiError(err)
+			return &struct{ Body api.ChartRepo }{Body: publicRepo(r)}, apiError(err)
 		})
-	huma.Register(a, op("list-chart-repos", http.MethodGet, "/api/chartrepo", "List chart repositories", "", rt),
+	huma.Register(a, op("list-chart-repos", http.MethodGet, "/api/chartrepo", "List chart repositories",
+		"Credentials written into a URL (`user:pass@`) are shown redacted, to everyone.", rt),
 		func(ctx context.Context, _ *struct{}) (*struct{ Body []api.ChartRepo }, error) {
 			rs, err := m.Repos()
+			for i := range rs {
+				rs[i] = publicRepo(rs[i])
+			}
 			return &struct{ Body []api.ChartRepo }{Body: rs}, apiError(err)
 		})
 	huma.Register(a, op("update-chart-repo", http.MethodPut, "/api/chartrepo/{id}", "Update a chart repository (Admin)",
@@ -95,7 +99,7 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 				return nil, err
 			}
 			r, err := m.UpdateRepo(ctx, in.ID, in.Body)
-			return &struct{ Body api.ChartRepo }{Body: r}, apiError(err)
+			return &struct{ Body api.ChartRepo }{Body: publicRepo(r)}, apiError(err)
 		})
 	huma.Register(a, op("delete-chart-repo", http.MethodDelete, "/api/chartrepo/{id}", "Delete a chart repository (Admin)", "", rt),
 		func(ctx context.Context, in *struct {
@@ -133,15 +137,15 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 			e, err := m.InstallEnabler(ctx, in.Body)
 			return &enablerOut{Body: e}, apiError(err)
 		})
-	huma.Register(a, op("list-enablers", http.MethodGet, "/api/enabler/instanced", "List enablers", "", et),
+	huma.Register(a, op("list-enablers", http.MethodGet, "/api/enabler/instanced", "List enablers", valuesNote, et),
 		func(ctx context.Context, _ *struct{}) (*struct{ Body []api.Enabler }, error) {
 			es, err := m.Enablers("")
-			return &struct{ Body []api.Enabler }{Body: es}, apiError(err)
+			return &struct{ Body []api.Enabler }{Body: visibleEnablers(es, admin(ctx) == nil)}, apiError(err)
 		})
-	huma.Register(a, op("get-enabler", http.MethodGet, "/api/enabler/{id}", "Get an enabler", "", et),
+	huma.Register(a, op("get-enabler", http.MethodGet, "/api/enabler/{id}", "Get an enabler", valuesNote, et),
 		func(ctx context.Context, in *idPath) (*enablerOut, error) {
 			e, err := m.Enabler(in.ID)
-			return &enablerOut{Body: e}, apiError(err)
+			return &enablerOut{Body: visibleEnabler(e, admin(ctx) == nil)}, apiError(err)
 		})
 	huma.Register(a, op("upgrade-enabler", http.MethodPut, "/api/enabler/{id}", "Upgrade an enabler (Admin)",
 		"New `version` and/or `additionalParams` (values); atomic: a failed upgrade rolls back and says why in `message`.", et),
@@ -181,12 +185,12 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 			names, err := m.DeleteEnablerVolumes(ctx, in.ID)
 			return &struct{ Body []string }{Body: names}, apiError(err)
 		})
-	huma.Register(a, op("cluster-enablers", http.MethodGet, "/api/enabler/enabler_cluster/{name}", "List a cluster's enablers", "", et),
+	huma.Register(a, op("cluster-enablers", http.MethodGet, "/api/enabler/enabler_cluster/{name}", "List a cluster's enablers", valuesNote, et),
 		func(ctx context.Context, in *struct {
 			Name string `path:"name" maxLength:"64"`
 		}) (*struct{ Body []api.Enabler }, error) {
 			es, err := m.Enablers(in.Name)
-			return &struct{ Body []api.Enabler }{Body: es}, apiError(err)
+			return &struct{ Body []api.Enabler }{Body: visibleEnablers(es, admin(ctx) == nil)}, apiError(err)
 		})
 }
 

@@ -93,6 +93,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /link/v1/requests", s.authed(s.requests))
 	mux.HandleFunc("POST /link/v1/response", s.authed(s.response))
 	mux.HandleFunc("POST /link/v1/worker-token", s.authed(s.workerToken))
+	mux.HandleFunc("POST /link/v1/certificate", s.authed(s.certificate))
 	return mux
 }
 

@@ -3,6 +3,7 @@ package role
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/metrics/prom"
+	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/root"
 	"github.com/hedgeorch/hedge/internal/runtime/process"
 	"github.com/hedgeorch/hedge/internal/store"
@@ -60,10 +63,13 @@ type RootConfig struct {
 	// KubeProgram is the hedge-kube program (found next to hedge, then on
 	// PATH, when empty).
 	KubeProgram string
-	Logger      *slog.Logger
-	Out         io.Writer
-	// Ready, when set, is called with the API URL once it is listening.
-	Ready func(url string)
+	// TLS configures the root's certificates; the defaults need nothing.
+	TLS    TLSConfig
+	Logger *slog.Logger
+	Out    io.Writer
+	// Ready, when set, is called with the API URL and the path of the CA
+	// once it is listening.
+	Ready func(url, caPath string)
 }
 
 // ClusterConfig configures `hedge cluster`.
@@ -72,7 +78,9 @@ type ClusterConfig struct {
 	Name      string
 	Root      string // URL of the root
 	JoinToken string
-	Addr      string // where workers dial in
+	// Trust is the root's CA when the join token does not carry its pin.
+	Trust Trust
+	Addr  string // where workers dial in
 	// WorkerTokens are extra join tokens accepted from workers.
 	WorkerTokens []string
 	NodeTimeout  time.Duration
@@ -88,6 +96,8 @@ type WorkerConfig struct {
 	Name      string
 	Cluster   string // URL of the cluster
 	JoinToken string
+	// Trust is the root's CA when the join token does not carry its pin.
+	Trust     Trust
 	Labels    map[string]string
 	StopGrace time.Duration
 	// Capacity, when set, is what the worker offers to instances instead of
@@ -151,28 +161,106 @@ func RunRoot(ctx context.Context, cfg RootConfig) error {
 // runRootLeading serves the root's API and runs its loops: on bbolt always,
 // on etcd while this replica leads.
 func runRootLeading(ctx context.Context, st store.Store, cfg RootConfig) error {
-	r, _, err := newRoot(st, cfg)
+	dir := filepath.Join(cfg.DataDir, "root")
+	if err := shareCA(st, dir, cfg.TLS); err != nil {
+		return err
+	}
+	ca, serving, err := rootTLS(dir, cfg.TLS)
 	if err != nil {
 		return err
+	}
+	if err := saveSharedCA(st, dir, cfg.TLS); err != nil {
+		return err
+	}
+	r, _, err := newRoot(st, ca, cfg)
+	if err != nil {
+		return err
+	}
+	lns, url, err := rootListeners(cfg, serving)
+	if err != nil {
+		return err
+	}
+	caPath := filepath.Join(dir, pki.CAFile)
+	cfg.Logger.Info("root listening", "url", url, "ca", caPath, "ca_pin", ca.Pin())
+	if cfg.Ready != nil {
+		cfg.Ready(url, caPath)
+	}
+	go r.Run(ctx)
+	go renewRoot(ctx, ca, serving, cfg.TLS, cfg.Logger)
+	tok, err := metricsToken(dir, cfg.MetricsToken)
+	if err != nil {
+		return err
+	}
+	h := withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok))
+	errs := make(chan error, len(lns))
+	for _, l := range lns {
+		go func() {
+			hh := h
+			if l.plain {
+				hh = refuseLink(h)
+			}
+			errs <- serve(ctx, l.ln, hh)
+		}()
+	}
+	var first error
+	for range lns {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// listener is one of the root's listeners.
+type listener struct {
+	ln    net.Listener
+	plain bool // --api-insecure-http: no TLS, no links
+}
+
+// rootListeners opens the API listener (TLS unless InsecureHTTP) and the
+// link listener (always TLS) when one is asked for, and returns the URL
+// of the API.
+func rootListeners(cfg RootConfig, serving *pki.Serving) ([]listener, string, error) {
+	if cfg.TLS.InsecureHTTP && cfg.TLS.LinkAddr == "" {
+		return nil, "", errors.New("--api-insecure-http: needs --link-addr, a TLS listener for clusters (tier links never run in plain text)")
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("listen for the API on %s: %w", cfg.Addr, err)
+		return nil, "", fmt.Errorf("listen for the API on %s: %w", cfg.Addr, err)
 	}
-	url := "http://" + ln.Addr().String()
-	cfg.Logger.Info("root listening", "url", url)
-	if cfg.Ready != nil {
-		cfg.Ready(url)
+	url := "https://" + ln.Addr().String()
+	lns := []listener{{ln: ln, plain: cfg.TLS.InsecureHTTP}}
+	if cfg.TLS.InsecureHTTP {
+		url = "http://" + ln.Addr().String()
+		cfg.Logger.Warn("the API serves PLAIN HTTP (--api-insecure-http): passwords and tokens cross the network in clear unless a TLS-terminating proxy is in front", "addr", ln.Addr().String())
+	} else {
+		lns[0].ln = tls.NewListener(ln, serving.ServerConfig())
 	}
-	go r.Run(ctx)
-	tok, err := metricsToken(filepath.Join(cfg.DataDir, "root"), cfg.MetricsToken)
-	if err != nil {
-		return err
+	if cfg.TLS.LinkAddr != "" {
+		lln, err := net.Listen("tcp", cfg.TLS.LinkAddr)
+		if err != nil {
+			ln.Close()
+			return nil, "", fmt.Errorf("listen for clusters on %s: %w", cfg.TLS.LinkAddr, err)
+		}
+		cfg.Logger.Info("root listening for clusters", "url", "https://"+lln.Addr().String())
+		lns = append(lns, listener{ln: tls.NewListener(lln, serving.ServerConfig())})
 	}
-	return serve(ctx, ln, withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok)))
+	return lns, url, nil
 }
 
-func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) {
+// refuseLink keeps tier links off a plain-HTTP listener: their credentials
+// and assignments never cross in clear.
+func refuseLink(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/link/") {
+			http.Error(w, "tier links need TLS: dial the root's --link-addr with https://", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func newRoot(st store.Store, ca *pki.CA, cfg RootConfig) (*root.Root, *auth.Service, error) {
 	au, err := auth.NewService(st, auth.Options{Logger: cfg.Logger, TrustedProxies: cfg.TrustedProxies})
 	if err != nil {
 		return nil, nil, fmt.Errorf("auth: %w", err)
@@ -193,7 +281,7 @@ func newRoot(st store.Store, cfg RootConfig) (*root.Root, *auth.Service, error) 
 		kubeLevel = "debug"
 	}
 	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube})
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,28 +300,42 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	if err != nil {
 		return err
 	}
-	id, err := link.Connect(ctx, nil, cfg.Logger, filepath.Join(cfg.DataDir, "cluster", "identity.json"), cfg.Root, cfg.JoinToken, cfg.Name)
+	dir := filepath.Join(cfg.DataDir, "cluster")
+	rootURL, secret, hc, err := joinTrust(ctx, cfg.Logger, dir, "--root", cfg.Root, pki.RootName, cfg.JoinToken, cfg.Trust)
 	if err != nil {
 		return err
 	}
-	cfg.Logger.Info("cluster joined root", "cluster_id", id.ID, "root", cfg.Root)
-	up := link.NewClient(cfg.Root, id.Credential, nil)
+	id, err := link.Connect(ctx, hc, cfg.Logger, filepath.Join(dir, "identity.json"), rootURL, secret, cfg.Name)
+	if err != nil {
+		return err
+	}
+	cfg.Logger.Info("cluster joined root", "cluster_id", id.ID, "root", rootURL)
+	lc := link.NewClient(rootURL, id.Credential, hc)
 	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens,
-		Root: up, Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})
+		Root: lc, Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})
 	if err != nil {
 		return err
 	}
+	cert, err := clusterCert(ctx, cfg.Logger, dir, hc.Transport.(*http.Transport).TLSClientConfig.RootCAs, lc)
+	if err != nil {
+		return err
+	}
+	serving := pki.NewServing(cert)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen for workers on %s: %w", cfg.Addr, err)
 	}
-	url := "http://" + ln.Addr().String()
+	url := "https://" + ln.Addr().String()
 	cfg.Logger.Info("cluster listening for workers", "url", url)
 	if cfg.Ready != nil {
 		cfg.Ready(url)
 	}
 	go c.Run(ctx)
-	go link.Run(ctx, up, c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
+	go link.Run(ctx, lc, c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
+	go pki.Renew(ctx, serving, renewCheck, time.Now, cfg.Logger, func(ctx context.Context) (*tls.Certificate, error) {
+		return requestClusterCert(ctx, dir, lc)
+	})
+	ln = tls.NewListener(ln, serving.ServerConfig())
 	tok, err := metricsToken(filepath.Join(cfg.DataDir, "cluster"), cfg.MetricsToken)
 	if err != nil {
 		return err
@@ -268,15 +370,19 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		}
 		serveWorkerMetrics(ctx, cfg.MetricsAddr, tok, cfg.Logger)
 	}
-	id, err := link.Connect(ctx, nil, cfg.Logger, filepath.Join(dir, "identity.json"), cfg.Cluster, cfg.JoinToken, cfg.Name)
+	clusterURL, secret, hc, err := joinTrust(ctx, cfg.Logger, dir, "--cluster", cfg.Cluster, pki.ClusterName, cfg.JoinToken, cfg.Trust)
 	if err != nil {
 		return err
 	}
-	cfg.Logger.Info("worker joined cluster", "node_id", id.ID, "cluster", cfg.Cluster, "runtimes", w.Runtimes())
+	id, err := link.Connect(ctx, hc, cfg.Logger, filepath.Join(dir, "identity.json"), clusterURL, secret, cfg.Name)
+	if err != nil {
+		return err
+	}
+	cfg.Logger.Info("worker joined cluster", "node_id", id.ID, "cluster", clusterURL, "runtimes", w.Runtimes())
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	link.Run(ctx, link.NewClient(cfg.Cluster, id.Credential, nil), w, link.RunOptions{Logger: cfg.Logger.With("link", "cluster"), ReportInterval: cfg.ReportInterval})
+	link.Run(ctx, link.NewClient(clusterURL, id.Credential, hc), w, link.RunOptions{Logger: cfg.Logger.With("link", "cluster"), ReportInterval: cfg.ReportInterval})
 	w.Wait()
 	return nil
 }
@@ -299,12 +405,15 @@ type UpConfig struct {
 	// CORSOrigins are the web origins allowed to call the API from a
 	// browser, such as Oakestra's dashboard served elsewhere.
 	CORSOrigins []string
-	Logger      *slog.Logger
-	Out         io.Writer
-	Ready       func(url string)
+	// TLS configures the root's certificates (SANs, an operator's CA).
+	TLS    TLSConfig
+	Logger *slog.Logger
+	Out    io.Writer
+	// Ready is called with the API URL and the path of the CA.
+	Ready func(url, caPath string)
 }
 
-// RunUp runs all three tiers in one process. They talk over loopback HTTP
+// RunUp runs all three tiers in one process. They talk over loopback HTTPS
 // exactly as separate processes would, so `hedge up` exercises the same paths.
 func RunUp(ctx context.Context, cfg UpConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -316,7 +425,12 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	defer st.Close()
 	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram,
 		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
-	r, au, err := newRoot(st, rcfg)
+	rootDir := filepath.Join(cfg.DataDir, "root")
+	ca, serving, err := rootTLS(rootDir, cfg.TLS)
+	if err != nil {
+		return err
+	}
+	r, au, err := newRoot(st, ca, rcfg)
 	if err != nil {
 		return err
 	}
@@ -324,7 +438,10 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	if err != nil {
 		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
 	}
-	apiURL := "http://" + ln.Addr().String()
+	apiURL := "https://" + ln.Addr().String()
+	ln = tls.NewListener(ln, serving.ServerConfig())
+	go renewRoot(ctx, ca, serving, cfg.TLS, cfg.Logger)
+	trust := Trust{Pin: ca.Pin()}
 	// The in-process cluster joins once, on the first start: a single-use
 	// token that never leaves the process.
 	clusterToken, _, err := au.IssueJoinToken(auth.JoinTokenSpec{Kind: auth.JoinKindCluster, TTL: 10 * time.Minute, MaxUses: 1})
@@ -359,7 +476,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	clusterURL := make(chan string, 1)
 	run(func() error {
 		return RunCluster(ctx, ClusterConfig{
-			DataDir: cfg.DataDir, Name: cfg.Name, Root: apiURL, JoinToken: clusterToken, Addr: cfg.ClusterAddr,
+			DataDir: cfg.DataDir, Name: cfg.Name, Root: apiURL, JoinToken: clusterToken, Trust: trust, Addr: cfg.ClusterAddr,
 			WorkerTokens: []string{workerToken}, Pressure: cfg.Pressure, MetricsToken: cfg.Worker.MetricsToken, Logger: cfg.Logger.With("tier", "cluster"),
 			Ready: func(u string) { clusterURL <- u },
 		})
@@ -367,11 +484,11 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	select {
 	case curl := <-clusterURL:
 		wcfg := cfg.Worker
-		wcfg.DataDir, wcfg.Name, wcfg.Cluster, wcfg.JoinToken, wcfg.Labels = cfg.DataDir, cfg.Name, curl, workerToken, cfg.Labels
+		wcfg.DataDir, wcfg.Name, wcfg.Cluster, wcfg.JoinToken, wcfg.Labels, wcfg.Trust = cfg.DataDir, cfg.Name, curl, workerToken, cfg.Labels, trust
 		wcfg.Logger = cfg.Logger.With("tier", "worker")
 		run(func() error { return RunWorker(ctx, wcfg) })
 		if cfg.Ready != nil {
-			cfg.Ready(apiURL)
+			cfg.Ready(apiURL, filepath.Join(rootDir, pki.CAFile))
 		}
 		if cfg.Demo {
 			go func() {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -117,4 +118,72 @@ func Migrate(out io.Writer, from, to string, tlsFiles EtcdTLS) error {
 	}
 	fmt.Fprintf(out, "copied %d records in %d buckets from %s to %s; both hold the same bytes\n", stats.Records, stats.Buckets, from, to)
 	return nil
+}
+
+// The root replicas on one etcd share one CA, kept in the store beside the
+// other secrets (the JWT signing key, password hashes), so that clusters
+// pinned to it trust whichever replica leads. A root on bbolt keeps its CA
+// in its data directory only; an operator's CA (--tls-ca-cert) is the
+// operator's to give every replica.
+const (
+	pkiBucket = "pki"
+	pkiCAKey  = "ca"
+)
+
+type sharedCA struct {
+	Cert []byte `json:"cert"`
+	Key  []byte `json:"key"`
+}
+
+func sharesCA(st store.Store, t TLSConfig) bool {
+	return store.EtcdClient(st) != nil && t.CACertFile == ""
+}
+
+// shareCA writes the replicas' CA from the store into dir, where rootTLS
+// loads it, replacing any other CA found there.
+func shareCA(st store.Store, dir string, t TLSConfig) error {
+	if !sharesCA(st, t) {
+		return nil
+	}
+	var ca sharedCA
+	err := st.View(func(tx store.Tx) error { return tx.Get(pkiBucket, pkiCAKey, &ca) })
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the replicas' CA: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("write the replicas' CA: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, pki.CAKeyFile), ca.Key, 0o600); err != nil {
+		return fmt.Errorf("write the replicas' CA: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, pki.CAFile), ca.Cert, 0o644); err != nil {
+		return fmt.Errorf("write the replicas' CA: %w", err)
+	}
+	return nil
+}
+
+// saveSharedCA stores the CA of dir for the other replicas, unless one is
+// stored already.
+func saveSharedCA(st store.Store, dir string, t TLSConfig) error {
+	if !sharesCA(st, t) {
+		return nil
+	}
+	cert, err := os.ReadFile(filepath.Join(dir, pki.CAFile))
+	if err != nil {
+		return fmt.Errorf("share the CA: %w", err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, pki.CAKeyFile))
+	if err != nil {
+		return fmt.Errorf("share the CA: %w", err)
+	}
+	return st.Update(func(tx store.Tx) error {
+		err := tx.Get(pkiBucket, pkiCAKey, &sharedCA{})
+		if errors.Is(err, store.ErrNotFound) {
+			return tx.Put(pkiBucket, pkiCAKey, sharedCA{Cert: cert, Key: key})
+		}
+		return err
+	})
 }

@@ -470,12 +470,14 @@ func TestAPILoginAndRefresh(t *testing.T) {
 	if status, body := h.do(http.MethodGet, "/api/applications/", tp2.Token, "", nil); status != http.StatusUnauthorized {
 		t.Errorf("an expired access token: %d %s, want 401", status, body)
 	}
-	if _, err := fresh.Refresh(h.ctx, tp2.RefreshToken); err != nil {
+	// (Refresh tokens rotate: tp3's is the current one.)
+	tp4, err := fresh.Refresh(h.ctx, tp3.RefreshToken)
+	if err != nil {
 		t.Errorf("refresh after the access token expired: %v", err)
 	}
 	// After the refresh token's own lifetime it is refused too.
 	h.clock.Advance(8 * 24 * time.Hour)
-	if _, err := fresh.Refresh(h.ctx, tp.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+	if _, err := fresh.Refresh(h.ctx, tp4.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
 		t.Errorf("an expired refresh token: %v, want 401", err)
 	}
 }
@@ -579,5 +581,38 @@ func TestAPIOpenAPIDocument(t *testing.T) {
 	}
 	if status, body := h.do(http.MethodGet, "/api/health", "", "", nil); status != http.StatusOK || !strings.Contains(string(body), `"ok"`) {
 		t.Errorf("GET /api/health: %d %s", status, body)
+	}
+}
+
+func TestAPIRefreshTokensRotateAndLogOut(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addUser("alice")
+	_, tp := h.login("alice", userPassword)
+	fresh := api.NewClient(h.srv.URL, api.WithHTTPClient(h.hc))
+	tp2, err := fresh.Refresh(h.ctx, tp.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if tp2.RefreshToken == tp.RefreshToken {
+		t.Fatal("refresh returned the same refresh token")
+	}
+	// The old token is spent; its reuse revokes the session.
+	if _, err := fresh.Refresh(h.ctx, tp.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+		t.Errorf("reused refresh token: %v, want 401", err)
+	}
+	if _, err := fresh.Refresh(h.ctx, tp2.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+		t.Errorf("refresh token of a revoked session: %v, want 401", err)
+	}
+
+	_, tp = h.login("alice", userPassword)
+	if status, body := h.do(http.MethodPost, "/api/auth/logout", "", "application/json", []byte(`{}`)); status != http.StatusBadRequest || !strings.Contains(string(body), "refresh_token") {
+		t.Errorf("logout without a token: %d %s, want 400 naming refresh_token", status, body)
+	}
+	b, _ := json.Marshal(api.RefreshRequest{RefreshToken: tp.RefreshToken})
+	if status, body := h.do(http.MethodPost, "/api/auth/logout", "", "application/json", b); status != http.StatusNoContent {
+		t.Fatalf("logout: %d %s", status, body)
+	}
+	if _, err := fresh.Refresh(h.ctx, tp.RefreshToken); apiStatus(err) != http.StatusUnauthorized {
+		t.Errorf("refresh after logout: %v, want 401", err)
 	}
 }

@@ -102,7 +102,7 @@ func (r *Root) authenticate(a huma.API, log *audit.Log) func(huma.Context, func(
 
 func caller(ctx context.Context) Caller {
 	c, _ := ctx.Value(claimsKey{}).(auth.Claims)
-	return Caller{User: c.Subject, Admin: c.IsAdmin()}
+	return Caller{User: c.Subject, UserID: c.UserID, Admin: c.IsAdmin()}
 }
 
 func requireAdmin(ctx context.Context) error {
@@ -199,6 +199,19 @@ func (r *Root) registerAuth(a huma.API) {
 			return nil, huma.Error401Unauthorized("invalid or expired refresh token")
 		}
 		return tokenPair(pair), nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "logout", Method: http.MethodPost, Path: "/api/auth/logout", Tags: []string{"auth"},
+		Summary: "Log out", Description: "Ends the session of a refresh token (in the body): it and every token refreshed from it stop working. Access tokens already issued run out within their short lifetime.",
+		DefaultStatus: http.StatusNoContent,
+	}, func(ctx context.Context, in *struct{ Body refreshBody }) (*struct{}, error) {
+		if in.Body.RefreshToken == "" {
+			return nil, huma.Error400BadRequest("refresh_token: required")
+		}
+		if err := r.cfg.Auth.RevokeRefresh(in.Body.RefreshToken); err != nil {
+			return nil, huma.Error401Unauthorized("invalid or expired refresh token")
+		}
+		return nil, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/api/health", Tags: []string{"system"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/pki"
 )
 
 // This file is the API of peer identity: join tokens (create, list,
@@ -54,7 +55,12 @@ func (r *Root) registerTokens(a huma.API) {
 		if err != nil {
 			return nil, apiError(err)
 		}
-		return &struct{ Body api.JoinToken }{Body: tokenView(tok, info)}, nil
+		jt := tokenView(tok, info)
+		if r.cfg.CA != nil {
+			jt.CAPin = r.cfg.CA.Pin()
+			jt.Token = pki.JoinToken(jt.CAPin, tok)
+		}
+		return &struct{ Body api.JoinToken }{Body: jt}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-join-tokens", Method: http.MethodGet, Path: "/api/tokens/", Tags: tags,

@@ -104,7 +104,7 @@ func parseServicesBody(raw []byte, deploy bool) ([]api.ServiceSpec, string, erro
 // read back with its changes.
 var readOnlyServiceFields = []string{
 	"$schema", "_id", "microserviceID", "applicationID", "app_name", "app_ns", "owner", "spec",
-	"instance_list", "created_at", "status", "RR_ip", "userId", "next_number",
+	"instance_list", "created_at", "status", "RR_ip", "userId", "owner_id", "next_number",
 }
 
 // parseServiceUpdate reads the body of PUT /api/service/{id} and validates

@@ -222,7 +222,7 @@ type quotaView struct {
 func (r *Root) quotaView(name string, q auth.Quota) quotaView {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return quotaView{User: name, Quota: q, Usage: r.usageLocked(name)}
+	return quotaView{User: name, Quota: q, Usage: r.usageLocked(r.userID(name))}
 }
 
 func (r *Root) registerQuota(a huma.API) {

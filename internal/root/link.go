@@ -8,13 +8,14 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
 // This file is the root's side of the link that clusters dial.
 
-// Join admits a cluster that presents a cluster join token. A cluster that
-// joins again under the same name gets its old identity back.
+// Join admits a cluster that presents a cluster join token (see
+// roster.Join: a live cluster's name is refused).
 func (r *Root) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
 	return r.roster.Join(ctx, req)
 }
@@ -178,4 +179,14 @@ func (r *Root) forgetClusterLocked(id string, c *cluster) {
 	c.bumpLocked()
 	r.persistInstancesLocked(moved)
 	r.trigger()
+}
+
+// SignCertificate implements link.Signer: a cluster gets a certificate for
+// its worker-facing listener, naming only pki.ClusterName whatever it asks
+// for, so that it can never pose as the root.
+func (r *Root) SignCertificate(_ context.Context, peer string, csrPEM []byte) ([]byte, error) {
+	if r.cfg.CA == nil {
+		return nil, fmt.Errorf("%w: this root has no CA (it serves plain HTTP)", link.ErrInvalid)
+	}
+	return r.cfg.CA.SignCSR(csrPEM, "hedge cluster "+peer, []string{pki.ClusterName})
 }

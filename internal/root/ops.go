@@ -30,11 +30,15 @@ const maxInstances = 1000
 // Caller is who asks: users see and touch only their own applications,
 // admins see all.
 type Caller struct {
-	User  string
-	Admin bool
+	User string
+	// UserID is the user's id, which ownership is decided by.
+	UserID string
+	Admin  bool
 }
 
-func (c Caller) owns(owner string) bool { return c.Admin || c.User == owner }
+// owns reports whether the caller may act on what the user with id
+// ownerID owns.
+func (c Caller) owns(ownerID string) bool { return c.Admin || (c.UserID != "" && c.UserID == ownerID) }
 
 // Submit stores the applications of an SLA and requests their instances:
 // each microservice's Instances of them, and at least one when deploy is
@@ -48,7 +52,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 	defer r.mu.Unlock()
 	for _, a := range doc.Applications {
 		for _, existing := range r.apps {
-			if existing.Owner == who.User && existing.Name == a.Name && existing.Namespace == a.Namespace {
+			if existing.OwnerID == who.UserID && existing.Name == a.Name && existing.Namespace == a.Namespace {
 				return nil, nil, fmt.Errorf("%w: application %s/%s already exists (id %s): delete it first or add services to it", ErrConflict, a.Namespace, a.Name, existing.ID)
 			}
 		}
@@ -62,7 +66,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 			d.service(spec, initialInstances(spec, deploy))
 		}
 	}
-	if err := r.checkQuotaLocked(who.User, d); err != nil {
+	if err := r.checkQuotaLocked(who.User, who.UserID, d); err != nil {
 		return nil, nil, err
 	}
 	var apps []*api.Application
@@ -86,7 +90,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 			whole, wholeSvcs = append(whole, app), append(wholeSvcs, s...)
 			continue
 		}
-		app := &api.Application{ID: newID(), Name: a.Name, Namespace: a.Namespace, Description: a.Description, Owner: who.User, CreatedAt: now}
+		app := &api.Application{ID: newID(), Name: a.Name, Namespace: a.Namespace, Description: a.Description, Owner: who.User, OwnerID: who.UserID, CreatedAt: now}
 		for _, spec := range a.Services {
 			s, is := r.newServiceLocked(app, spec, now, deploy)
 			svcs = append(svcs, s)
@@ -115,7 +119,7 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	app, ok := r.apps[appID]
-	if !ok || !who.owns(app.Owner) {
+	if !ok || !who.owns(app.OwnerID) {
 		return nil, fmt.Errorf("%w: application %s", ErrNotFound, appID)
 	}
 	if topology.HasDataflows(specs) {
@@ -135,7 +139,7 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 		}
 		d.service(spec, initialInstances(spec, deploy))
 	}
-	if err := r.checkQuotaLocked(app.Owner, d); err != nil {
+	if err := r.checkQuotaLocked(app.Owner, app.OwnerID, d); err != nil {
 		return nil, err
 	}
 	updated := *app
@@ -163,7 +167,7 @@ func (r *Root) newServiceLocked(app *api.Application, spec api.ServiceSpec, now 
 	if deploy && n == 0 {
 		n = 1
 	}
-	s := &service{Service: api.Service{ID: newID(), ApplicationID: app.ID, AppName: app.Name, Owner: app.Owner, Spec: spec, CreatedAt: now}}
+	s := &service{Service: api.Service{ID: newID(), ApplicationID: app.ID, AppName: app.Name, Owner: app.Owner, OwnerID: app.OwnerID, Spec: spec, CreatedAt: now}}
 	app.ServiceIDs = append(app.ServiceIDs, s.ID)
 	var out []*instance
 	for range n {
@@ -223,7 +227,7 @@ func (r *Root) Applications(who Caller) []api.Application {
 	defer r.mu.Unlock()
 	out := []api.Application{}
 	for _, a := range r.apps {
-		if who.owns(a.Owner) {
+		if who.owns(a.OwnerID) {
 			out = append(out, *a)
 		}
 	}
@@ -238,7 +242,7 @@ func (r *Root) Application(who Caller, id string) (api.Application, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.apps[id]
-	if !ok || !who.owns(a.Owner) {
+	if !ok || !who.owns(a.OwnerID) {
 		return api.Application{}, fmt.Errorf("%w: application %s", ErrNotFound, id)
 	}
 	return oakApp(*a), nil
@@ -250,7 +254,7 @@ func (r *Root) DeleteApplication(who Caller, id string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.apps[id]
-	if !ok || !who.owns(a.Owner) {
+	if !ok || !who.owns(a.OwnerID) {
 		return fmt.Errorf("%w: application %s", ErrNotFound, id)
 	}
 	// An application placed over regions (a FADepl, or an SLA with
@@ -273,13 +277,13 @@ func (r *Root) Services(who Caller, appID string) ([]api.Service, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if appID != "" {
-		if a, ok := r.apps[appID]; !ok || !who.owns(a.Owner) {
+		if a, ok := r.apps[appID]; !ok || !who.owns(a.OwnerID) {
 			return nil, fmt.Errorf("%w: application %s", ErrNotFound, appID)
 		}
 	}
 	var svcs []*service
 	for _, s := range r.svcs {
-		if who.owns(s.Owner) && (appID == "" || s.ApplicationID == appID) {
+		if who.owns(s.OwnerID) && (appID == "" || s.ApplicationID == appID) {
 			svcs = append(svcs, s)
 		}
 	}
@@ -305,7 +309,7 @@ func (r *Root) Service(who Caller, id string) (api.Service, error) {
 
 func (r *Root) serviceLocked(who Caller, id string) (*service, error) {
 	s, ok := r.svcs[id]
-	if !ok || !who.owns(s.Owner) {
+	if !ok || !who.owns(s.OwnerID) {
 		return nil, fmt.Errorf("%w: service %s", ErrNotFound, id)
 	}
 	return s, nil
@@ -399,7 +403,7 @@ func (r *Root) AddInstance(who Caller, id string) (api.Instance, error) {
 	}
 	var d demand
 	d.instances(s.Spec, 1)
-	if err := r.checkQuotaLocked(s.Owner, d); err != nil {
+	if err := r.checkQuotaLocked(s.Owner, s.OwnerID, d); err != nil {
 		return api.Instance{}, err
 	}
 	before := s.NextNumber
@@ -445,7 +449,7 @@ func (r *Root) Scale(who Caller, id string, want int) (api.Service, error) {
 	have := r.instancesOfLocked(id)
 	var d demand
 	d.instances(s.Spec, max(want-len(have), 0))
-	if err := r.checkQuotaLocked(s.Owner, d); err != nil {
+	if err := r.checkQuotaLocked(s.Owner, s.OwnerID, d); err != nil {
 		return api.Service{}, err
 	}
 	before := s.NextNumber

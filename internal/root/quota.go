@@ -21,16 +21,17 @@ func (r *Root) quotaOf(user string) (auth.Quota, error) {
 	return q, err
 }
 
-// usageLocked is what user's services hold now, in the units of a quota.
-func (r *Root) usageLocked(user string) auth.Quota {
+// usageLocked is what the services of the user with id userID hold now, in
+// the units of a quota.
+func (r *Root) usageLocked(userID string) auth.Quota {
 	var u auth.Quota
 	for _, s := range r.svcs {
-		if s.Owner == user {
+		if s.OwnerID == userID {
 			u.Services++
 		}
 	}
 	for _, in := range r.insts {
-		if s := r.svcs[in.ServiceID]; s != nil && s.Owner == user {
+		if s := r.svcs[in.ServiceID]; s != nil && s.OwnerID == userID {
 			u.Add(0, 1, s.Spec.VCPUs, s.Spec.MemoryMB)
 		}
 	}
@@ -51,7 +52,7 @@ func (d *demand) instances(spec api.ServiceSpec, n int) {
 // checkQuotaLocked refuses d with an error wrapping auth.ErrQuota (403)
 // that names the quota, if user's usage plus d would pass user's quota.
 // Nothing has been stored when it refuses.
-func (r *Root) checkQuotaLocked(user string, d demand) error {
+func (r *Root) checkQuotaLocked(user, userID string, d demand) error {
 	if d.use == (auth.Quota{}) {
 		return nil
 	}
@@ -59,7 +60,7 @@ func (r *Root) checkQuotaLocked(user string, d demand) error {
 	if err != nil {
 		return fmt.Errorf("quota: %w", err)
 	}
-	u := r.usageLocked(user)
+	u := r.usageLocked(userID)
 	u.Services += d.use.Services
 	u.Instances += d.use.Instances
 	u.VCPUs += d.use.VCPUs

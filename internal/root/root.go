@@ -13,6 +13,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/placement"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/roster"
@@ -45,6 +46,9 @@ type Config struct {
 	KubePressure *KubePressure
 	// Kube configures the Kubernetes support (the hedge-kube program).
 	Kube KubeOptions
+	// CA, when set, signs the serving certificates of clusters and its pin
+	// is part of every join token issued.
+	CA *pki.CA
 }
 
 // KubePressure configures pressure control of Kubernetes nodes; see
@@ -233,6 +237,9 @@ func New(cfg Config) (*Root, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load root state: %w", err)
+	}
+	if err := r.assignOwnerIDs(); err != nil {
+		return nil, fmt.Errorf("load root state: owners: %w", err)
 	}
 	return r, nil
 }

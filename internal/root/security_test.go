@@ -282,3 +282,42 @@ func TestAPILoginPerAddressLockout(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIDeletedUsersAppsDoNotPassToANewUserOfTheSameName: an attacker who
+// gets an account created under a deleted user's name must not inherit
+// that user's applications, services or quota usage.
+func TestAPIDeletedUsersAppsDoNotPassToANewUserOfTheSameName(t *testing.T) {
+	h := newHarness(t, harnessOptions{admin: true})
+	h.addUser("alice")
+	alice, _ := h.login("alice", userPassword)
+	res := h.submit(alice, slaDoc(t, "shop", svc("web", 100, instances(1))))
+	appID, svcID := res.Applications[0].ID, res.Services[0].ID
+	if err := h.auth.DeleteUser("alice"); err != nil {
+		t.Fatal(err)
+	}
+	h.addUser("alice") // the same name, another person
+	mallory, mTok := h.login("alice", userPassword)
+	before := dumpState(t, h.st)
+
+	if apps, err := mallory.ListApplications(h.ctx); err != nil || len(apps) != 0 {
+		t.Errorf("new alice lists %d applications (%v), want none", len(apps), err)
+	}
+	if status, body := h.do(http.MethodGet, "/api/applications/alice", mTok.Token, "", nil); status != http.StatusOK || strings.Contains(string(body), appID) {
+		t.Errorf("new alice's dashboard list: %d %s, want no application of the old alice", status, body)
+	}
+	if _, err := mallory.GetService(h.ctx, svcID); apiStatus(err) != http.StatusNotFound && apiStatus(err) != http.StatusForbidden {
+		t.Errorf("new alice reads the old alice's service: %v, want 404 or 403", err)
+	}
+	if err := mallory.DeleteApplication(h.ctx, appID); apiStatus(err) != http.StatusNotFound && apiStatus(err) != http.StatusForbidden {
+		t.Errorf("new alice deletes the old alice's application: %v, want 404 or 403", err)
+	}
+	if after := dumpState(t, h.st); !reflect.DeepEqual(before, after) {
+		t.Error("the store changed under the new alice's requests")
+	}
+	// Admin still sees the application, under the old owner's name.
+	admin, _ := h.login(auth.AdminUser, adminPassword)
+	a, err := admin.GetApplication(h.ctx, appID)
+	if err != nil || a.Owner != "alice" {
+		t.Errorf("admin's view of the application: %+v, %v", a, err)
+	}
+}

@@ -51,6 +51,8 @@ const fadeplNamespace = "fadepl"
 type fadeplRecord struct {
 	Spec  *topology.FADepl `json:"spec"`
 	Owner string           `json:"owner"`
+	// OwnerID is the owning user's id, which ownership is decided by.
+	OwnerID string `json:"owner_id,omitempty"`
 	// Runtime holds, per microservice, what the Deployment says beyond what
 	// placement reads: the runtime annotation and the first container's
 	// command and args.
@@ -213,7 +215,7 @@ func (r *Root) FADepls(who Caller) ([]FADeplView, error) {
 	}
 	out := []FADeplView{}
 	for i := range st.fadepls {
-		if who.owns(st.fadepls[i].Owner) {
+		if who.owns(st.fadepls[i].OwnerID) {
 			out = append(out, st.fadepls[i].view())
 		}
 	}
@@ -234,7 +236,7 @@ func (r *Root) FADepl(who Caller, name string) (FADeplView, error) {
 func (r *Root) fadeplLocked(who Caller, name string) (*fadeplRecord, error) {
 	var rec fadeplRecord
 	err := r.cfg.Store.View(func(tx store.Tx) error { return tx.Get(bucketFADepls, name, &rec) })
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !who.owns(rec.Owner)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !who.owns(rec.OwnerID)) {
 		return nil, fmt.Errorf("%w: fadepl %s", ErrNotFound, name)
 	}
 	if err != nil {
@@ -295,7 +297,7 @@ func (r *Root) ApplyTopology(ctx context.Context, who Caller, data []byte) (*Top
 	}
 	for _, a := range fadepls {
 		for _, rec := range st.fadepls {
-			if rec.Spec.Name == a.Name && !who.owns(rec.Owner) {
+			if rec.Spec.Name == a.Name && !who.owns(rec.OwnerID) {
 				return nil, fmt.Errorf("%w: fadepl %s belongs to another user", ErrConflict, a.Name)
 			}
 		}
@@ -550,7 +552,7 @@ func (r *Root) replaceAllLocked(ctx context.Context, st *storedTopo, skip map[st
 	for _, name := range names {
 		i := slices.IndexFunc(st.fadepls, func(rec fadeplRecord) bool { return rec.Spec.Name == name })
 		rec := st.fadepls[i]
-		v, err := r.placeFADeplLocked(ctx, Caller{User: rec.Owner}, st, rec.Spec, rec.Runtime)
+		v, err := r.placeFADeplLocked(ctx, Caller{User: rec.Owner, UserID: rec.OwnerID}, st, rec.Spec, rec.Runtime)
 		if err != nil {
 			return out, err
 		}
@@ -577,10 +579,10 @@ func (r *Root) ReplaceFADepls(ctx context.Context) ([]FADeplView, error) {
 func (r *Root) placeFADeplLocked(ctx context.Context, who Caller, st *storedTopo, a *topology.FADepl, rt map[string]msRuntime) (FADeplView, error) {
 	now := r.cfg.Now()
 	idx := slices.IndexFunc(st.fadepls, func(rec fadeplRecord) bool { return rec.Spec.Name == a.Name })
-	rec := fadeplRecord{Spec: a, Owner: who.User, Runtime: rt, CreatedAt: now}
+	rec := fadeplRecord{Spec: a, Owner: who.User, OwnerID: who.UserID, Runtime: rt, CreatedAt: now}
 	if idx >= 0 {
 		old := st.fadepls[idx]
-		rec.Owner, rec.ApplicationID, rec.Placed, rec.CreatedAt = old.Owner, old.ApplicationID, old.Placed, old.CreatedAt
+		rec.Owner, rec.OwnerID, rec.ApplicationID, rec.Placed, rec.CreatedAt = old.Owner, old.OwnerID, old.ApplicationID, old.Placed, old.CreatedAt
 	}
 	if err := checkRuntimes(a, rt); err != nil {
 		return FADeplView{}, err
@@ -699,7 +701,7 @@ func (r *Root) syncFADeplServicesLocked(rec *fadeplRecord) error {
 	var updated api.Application
 	if created {
 		updated = api.Application{ID: newID(), Name: rec.Spec.Name, Namespace: fadeplNamespace,
-			Description: "FADepl " + rec.Spec.Name, Owner: rec.Owner, CreatedAt: now}
+			Description: "FADepl " + rec.Spec.Name, Owner: rec.Owner, OwnerID: rec.OwnerID, CreatedAt: now}
 	} else {
 		updated = *a
 	}

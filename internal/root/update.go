@@ -15,7 +15,7 @@ func (r *Root) UpdateApplication(who Caller, id, name, namespace, desc string) (
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	a, ok := r.apps[id]
-	if !ok || !who.owns(a.Owner) {
+	if !ok || !who.owns(a.OwnerID) {
 		return api.Application{}, fmt.Errorf("%w: application %s", ErrNotFound, id)
 	}
 	updated := *a
@@ -32,7 +32,7 @@ func (r *Root) UpdateApplication(who Caller, id, name, namespace, desc string) (
 		return api.Application{}, fmt.Errorf("%w: application_name: cannot change while the application has services (their instances are named after it)", ErrInvalid)
 	}
 	for _, other := range r.apps {
-		if other.ID != id && other.Owner == a.Owner && other.Name == updated.Name && other.Namespace == updated.Namespace {
+		if other.ID != id && other.OwnerID == a.OwnerID && other.Name == updated.Name && other.Namespace == updated.Namespace {
 			return api.Application{}, fmt.Errorf("%w: application %s/%s already exists (id %s)", ErrConflict, updated.Namespace, updated.Name, other.ID)
 		}
 	}
@@ -68,7 +68,7 @@ func (r *Root) UpdateService(who Caller, id string, spec api.ServiceSpec) (api.S
 		return api.Service{}, err
 	}
 	insts := r.instancesOfLocked(id)
-	if err := r.checkQuotaLocked(s.Owner, resized(s.Spec, spec, len(insts))); err != nil {
+	if err := r.checkQuotaLocked(s.Owner, s.OwnerID, resized(s.Spec, spec, len(insts))); err != nil {
 		return api.Service{}, err
 	}
 	spec.Instances = len(insts)

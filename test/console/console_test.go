@@ -337,11 +337,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		if _, err := h.admin.CreateUser(bg, "bob", "password-bob"); err != nil {
 			t.Fatal(err)
 		}
-		tp, err := api.NewClient(h.url).Login(bg, "alice", "password-alice")
+		tp, err := api.NewClient(h.url, api.WithHTTPClient(h.hc)).Login(bg, "alice", "password-alice")
 		if err != nil {
 			t.Fatal(err)
 		}
-		alice := api.NewClient(h.url, api.WithToken(tp.Token))
+		alice := api.NewClient(h.url, api.WithToken(tp.Token), api.WithHTTPClient(h.hc))
 		if _, err := alice.SubmitSLA(bg, []byte(strings.Replace(helloSLA(t, 1), "application_name: hello", "application_name: alicesapp", 1)), "application/yaml"); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package console
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -126,6 +128,8 @@ type hedge struct {
 	url   string
 	admin *api.Client
 	pw    string
+	// hc trusts the CA of this Hedge.
+	hc *http.Client
 }
 
 func startHedge(t *testing.T, workers int) *hedge {
@@ -135,12 +139,23 @@ func startHedge(t *testing.T, workers int) *hedge {
 	// nothing of the test may stay behind on the machine.
 	t.Cleanup(func() { killUnder(dir) })
 	apiAddr, clusterAddr := freeAddr(t), freeAddr(t)
-	h := &hedge{url: "http://" + apiAddr, pw: randomPassword()}
+	h := &hedge{url: "https://" + apiAddr, pw: randomPassword()}
 	start(t, "up", []string{"HEDGE_ADMIN_PASSWORD=" + h.pw}, "up", "--data-dir", filepath.Join(dir, "up"),
 		"--api-addr", apiAddr, "--cluster-addr", clusterAddr, "--name", "box", "--metrics-addr", freeAddr(t),
 		"--label", "region=002-002")
+	caPath := filepath.Join(dir, "up", "root", "ca.pem")
+	var hc *http.Client
 	eventually(t, 60*time.Second, "the API", func() (bool, string) {
-		resp, err := http.Get(h.url + "/api/health")
+		pem, err := os.ReadFile(caPath)
+		if err != nil {
+			return false, err.Error()
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return false, "no certificate in " + caPath
+		}
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := hc.Get(h.url + "/api/health")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -148,18 +163,19 @@ func startHedge(t *testing.T, workers int) *hedge {
 		return resp.StatusCode == 200, resp.Status
 	})
 	ctx := context.Background()
-	tp, err := api.NewClient(h.url).Login(ctx, "admin", h.pw)
+	h.hc = hc
+	tp, err := api.NewClient(h.url, api.WithHTTPClient(hc)).Login(ctx, "admin", h.pw)
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	h.admin = api.NewClient(h.url, api.WithToken(tp.Token))
+	h.admin = api.NewClient(h.url, api.WithToken(tp.Token), api.WithHTTPClient(hc))
 	for i := 2; i <= workers; i++ {
 		wt, err := h.admin.CreateToken(ctx, "worker", time.Hour)
 		if err != nil {
 			t.Fatalf("worker token: %v", err)
 		}
 		name := fmt.Sprintf("w%d", i)
-		start(t, name, nil, "worker", "--data-dir", filepath.Join(dir, name), "--cluster", "http://"+clusterAddr,
+		start(t, name, nil, "worker", "--data-dir", filepath.Join(dir, name), "--cluster", "https://"+clusterAddr,
 			"--join-token", wt.Token, "--name", name, "--heartbeat", "500ms", "--metrics-addr", freeAddr(t), "--stop-grace", "2s",
 			"--label", "region=003-003")
 	}

@@ -227,9 +227,9 @@ func startContainerStack(t *testing.T, containerRuntime, plainHTTP, want string)
 	dir := t.TempDir()
 	pw := randomPassword()
 	apiAddr, clusterAddr := freeAddr(t), freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	startProc(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "root", "--data-dir", filepath.Join(dir, "root"), "--api-addr", apiAddr)
-	waitHealthy(t, url)
+	waitHealthy(t, url, filepath.Join(dir, "root"))
 	c := login(t, url, pw)
 	ct, err := c.CreateToken(ctx, "cluster", time.Hour)
 	if err != nil {
@@ -241,7 +241,7 @@ func startContainerStack(t *testing.T, containerRuntime, plainHTTP, want string)
 	}
 	startProc(t, "cluster", nil, "cluster", "--data-dir", filepath.Join(dir, "cluster"), "--root", url, "--join-token", ct.Token,
 		"--listen", clusterAddr, "--name", "site")
-	args := []string{"worker", "--data-dir", filepath.Join(dir, "worker"), "--cluster", "http://" + clusterAddr, "--join-token", wt.Token,
+	args := []string{"worker", "--data-dir", filepath.Join(dir, "worker"), "--cluster", "https://" + clusterAddr, "--join-token", wt.Token,
 		"--name", "w1", "--heartbeat", "500ms", "--stop-grace", "2s", "--container-runtime", containerRuntime, "--metrics-addr", "",
 		// Room for the example's two services of one vcpu each, whatever
 		// the machine.

@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/pki"
 )
 
 // TestE2ESeparateProcesses runs root, one cluster and two workers as separate
@@ -23,20 +27,36 @@ func TestE2ESeparateProcesses(t *testing.T) {
 	dir := t.TempDir()
 	pw := randomPassword()
 	apiAddr := freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	rootP := startProc(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "root", "--data-dir", filepath.Join(dir, "root"), "--api-addr", apiAddr)
-	waitHealthy(t, url)
+	waitHealthy(t, url, filepath.Join(dir, "root"))
 	c := login(t, url, pw)
 
 	// Nothing unauthenticated gets in: no API call, no join.
-	if _, err := api.NewClient(url).ListServices(ctx); err == nil {
+	if _, err := api.NewClient(url, api.WithHTTPClient(httpClient(t, url))).ListServices(ctx); err == nil {
 		t.Fatal("unauthenticated API call succeeded")
 	}
-	bad := startProc(t, "badcluster", nil, "cluster", "--data-dir", filepath.Join(dir, "bad"), "--root", url, "--join-token", "hedge-cluster-forged", "--listen", freeAddr(t), "--name", "intruder")
+	// (It trusts the root's CA, so that the forged token is what is refused.)
+	bad := startProc(t, "badcluster", nil, "cluster", "--data-dir", filepath.Join(dir, "bad"), "--root", url, "--join-token", "hedge-cluster-forged",
+		"--ca-cert", rootCA(filepath.Join(dir, "root")), "--listen", freeAddr(t), "--name", "intruder")
 	ct, err := c.CreateToken(ctx, "cluster", time.Hour)
 	if err != nil {
 		t.Fatalf("create cluster token: %v", err)
 	}
+	// A valid secret with the pin of another CA (as a man in the middle's
+	// token would be, or the token of another root): the join is refused
+	// before the secret is sent.
+	other, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := pki.SplitToken(ct.Token)
+	if err != nil || ct.CAPin == "" || !strings.HasPrefix(ct.Token, ct.CAPin+"::") {
+		t.Fatalf("cluster token %q does not carry the CA pin %q (%v)", ct.Token, ct.CAPin, err)
+	}
+	wrongPin := startProc(t, "wrongpin", nil, "cluster", "--data-dir", filepath.Join(dir, "wrongpin"), "--root", url,
+		"--join-token", pki.JoinToken(other.Pin(), secret), "--listen", freeAddr(t), "--name", "mitm")
+	checkTLS(t, url, filepath.Join(dir, "root"))
 	clusterAddr := freeAddr(t)
 	startProc(t, "cluster", nil, "cluster", "--data-dir", filepath.Join(dir, "cluster"), "--root", url, "--join-token", ct.Token, "--listen", clusterAddr, "--name", "site1")
 	wt, err := c.CreateToken(ctx, "worker", time.Hour)
@@ -45,11 +65,19 @@ func TestE2ESeparateProcesses(t *testing.T) {
 	}
 	// Each worker offers room for two instances of 100 MB, so three spread.
 	workerArgs := func(name string) []string {
-		return []string{"worker", "--data-dir", filepath.Join(dir, name), "--cluster", "http://" + clusterAddr,
+		return []string{"worker", "--data-dir", filepath.Join(dir, name), "--cluster", "https://" + clusterAddr,
 			"--join-token", wt.Token, "--name", name, "--memory-mb", "250", "--heartbeat", "500ms"}
 	}
 	startProc(t, "w1", nil, workerArgs("w1")...)
 	w2 := startProc(t, "w2", nil, workerArgs("w2")...)
+	// A worker told to trust another CA refuses the genuine cluster too: a
+	// man in the middle with another CA looks the same to it.
+	_, wsecret, err := pki.SplitToken(wt.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongPinWorker := startProc(t, "wrongpinworker", nil, "worker", "--data-dir", filepath.Join(dir, "wrongpinworker"), "--cluster", "https://"+clusterAddr,
+		"--join-token", pki.JoinToken(other.Pin(), wsecret), "--name", "mitm-worker", "--metrics-addr", "")
 	eventually(t, 30*time.Second, "two READY nodes", func() (bool, string) {
 		nodes, err := c.ListNodes(ctx)
 		if err != nil {
@@ -66,6 +94,37 @@ func TestE2ESeparateProcesses(t *testing.T) {
 	if !strings.Contains(bad.output(), "unauthorized") && !strings.Contains(bad.output(), "401") {
 		t.Errorf("cluster with a forged token was not refused; its log:\n%s", tail(bad.output(), 2000))
 	}
+	if !strings.Contains(wrongPin.output(), "CA does not match the pin") || strings.Contains(wrongPin.output(), "cluster joined root") {
+		t.Errorf("cluster given the pin of another CA was not refused; its log:\n%s", tail(wrongPin.output(), 2000))
+	}
+	eventually(t, 15*time.Second, "the worker with the wrong pin to refuse the cluster", func() (bool, string) {
+		out := wrongPinWorker.output()
+		return strings.Contains(out, "CA does not match the pin"), tail(out, 1000)
+	})
+	if strings.Contains(wrongPinWorker.output(), "worker joined cluster") {
+		t.Errorf("worker given the pin of another CA joined; its log:\n%s", tail(wrongPinWorker.output(), 2000))
+	}
+	// The cluster serves workers with a certificate the root's CA signed
+	// for the cluster role, not for the root's.
+	chain, err := os.ReadFile(filepath.Join(dir, "cluster", "cluster", "tls-cert.pem"))
+	if err != nil {
+		t.Fatalf("cluster certificate: %v", err)
+	}
+	leaf, err := pki.ParseCert(chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := readPool(rootCA(filepath.Join(dir, "root")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: pki.ClusterName}); err != nil {
+		t.Errorf("cluster certificate does not verify against the root CA as %s: %v", pki.ClusterName, err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: pki.RootName}); err == nil {
+		t.Errorf("cluster certificate would pass as the root's")
+	}
+	checkTLS(t, "https://"+clusterAddr, filepath.Join(dir, "root"))
 	clusters, err := c.ListActiveClusters(ctx)
 	if err != nil || len(clusters) != 1 || clusters[0].Name != "site1" {
 		t.Fatalf("active clusters = %+v, %v; want only site1", clusters, err)
@@ -128,7 +187,7 @@ func TestE2ESeparateProcesses(t *testing.T) {
 	// A root restart loses nothing.
 	rootP.stop()
 	rootP.start()
-	waitHealthy(t, url)
+	waitHealthy(t, url, filepath.Join(dir, "root"))
 	c = login(t, url, pw)
 	s = waitRunning(t, c, svcID, 3)
 
@@ -149,11 +208,11 @@ func TestE2EUp(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	apiAddr := freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	metricsAddr := freeAddr(t)
 	up := startProc(t, "up", nil, "up", "--data-dir", dir, "--api-addr", apiAddr, "--cluster-addr", freeAddr(t), "--name", "box",
 		"--metrics-addr", metricsAddr)
-	waitHealthy(t, url)
+	waitHealthy(t, url, dir)
 	checkMetrics(t, dir, url, "http://"+metricsAddr)
 	// No HEDGE_ADMIN_PASSWORD: the password is generated and printed once.
 	var pw string
@@ -190,7 +249,7 @@ func TestE2EUp(t *testing.T) {
 	pidBefore := echoProcesses(t)
 	up.stop()
 	up.start()
-	waitHealthy(t, url)
+	waitHealthy(t, url, dir)
 	c = login(t, url, pw)
 	waitRunning(t, c, svcID, 1)
 	if after := echoProcesses(t); !slices.Equal(after, pidBefore) {
@@ -251,7 +310,11 @@ func checkMetrics(t *testing.T, dir, rootURL, workerURL string) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		hc := http.DefaultClient // the worker's Glances-compatible exporter: plain HTTP and a token
+		if strings.HasPrefix(url, rootURL) {
+			hc = httpClient(t, rootURL)
+		}
+		resp, err := hc.Do(req)
 		if err != nil {
 			return 0, err.Error()
 		}
@@ -287,4 +350,38 @@ func checkMetrics(t *testing.T, dir, rootURL, workerURL string) {
 	if code, body := get(rootURL+"/metrics", token("root")); code != 200 || !strings.Contains(body, "hedge_clusters{") {
 		t.Errorf("root /metrics: %d %.200s", code, body)
 	}
+}
+
+// checkTLS checks what a user (or an eavesdropper) sees of a TLS listener:
+// plain HTTP gets no service, a client without the CA is refused with an
+// x509 error, and the handshake succeeds with the CA.
+func checkTLS(t *testing.T, url, rootDataDir string) {
+	t.Helper()
+	plain := "http://" + strings.TrimPrefix(url, "https://")
+	resp, err := http.Post(plain+"/link/v1/join", "application/json", strings.NewReader(`{"token":"x","name":"y"}`))
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "HTTPS") {
+			t.Errorf("plain HTTP to %s: %d %q, want a refusal asking for HTTPS", plain, resp.StatusCode, b)
+		}
+	}
+	// (Unknown authority, or for a cluster first that it names no address.)
+	var cve *tls.CertificateVerificationError
+	if _, err := http.Get(url + "/"); !errors.As(err, &cve) {
+		t.Errorf("client without the CA at %s: err = %v, want an x509 verification error", url, err)
+	}
+	pool, err := readPool(rootCA(rootDataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hedge's tiers check the role name; any name works for the handshake.
+	for _, name := range []string{pki.RootName, pki.ClusterName} {
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{RootCAs: pool, ServerName: name})
+		if err == nil {
+			conn.Close()
+			return
+		}
+	}
+	t.Errorf("no TLS handshake with %s trusting the root's CA", url)
 }

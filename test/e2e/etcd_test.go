@@ -73,15 +73,15 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 	replica := func(name string) (*proc, string) {
 		addr := freeAddr(t)
 		return startProc(t, name, env, "root", "--data-dir", filepath.Join(dir, name), "--api-addr", addr,
-			"--store", storeURL, "--lease-ttl", "2s"), "http://" + addr
+			"--store", storeURL, "--lease-ttl", "2s"), "https://" + addr
 	}
 	a, urlA := replica("rootA")
-	waitHealthy(t, urlA)
+	waitHealthy(t, urlA, filepath.Join(dir, "rootA"))
 	b, urlB := replica("rootB")
 	eventually(t, 10*time.Second, "rootB to stand by", func() (bool, string) {
 		return strings.Contains(b.output(), "standing by"), tail(b.output(), 300)
 	})
-	if _, err := api.NewClient(urlB).Health(ctx); err == nil {
+	if _, err := api.NewClient(urlB, api.WithHTTPClient(httpClient(t, urlA))).Health(ctx); err == nil {
 		t.Fatal("the standby replica serves the API while another leads")
 	}
 
@@ -103,8 +103,11 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 
 	a.kill()
 	killed := time.Now()
-	waitHealthy(t, urlB)
+	waitHealthy(t, urlB, filepath.Join(dir, "rootB"))
 	t.Logf("standby serving %s after the leader was killed", time.Since(killed).Round(100*time.Millisecond))
+	if pa, pb := readFile(t, rootCA(filepath.Join(dir, "rootA"))), readFile(t, rootCA(filepath.Join(dir, "rootB"))); pa != pb {
+		t.Fatal("the replicas serve with different CAs: clusters pinned to one cannot follow a failover")
+	}
 	c = login(t, urlB, pw)
 	if names := userNames(t, c); !contains(names, "ann") || !contains(names, "bob") {
 		t.Fatalf("users on the new leader = %v; want ann and bob", names)
@@ -122,7 +125,7 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 		return strings.Count(a.output(), "standing by") >= 1, tail(a.output(), 300)
 	})
 	_ = b.cmd.Process.Signal(syscall.SIGSTOP)
-	waitHealthy(t, urlA)
+	waitHealthy(t, urlA, filepath.Join(dir, "rootA"))
 	_ = b.cmd.Process.Signal(syscall.SIGCONT)
 	done := make(chan error, 1)
 	go func() { done <- b.cmd.Wait() }()
@@ -152,8 +155,8 @@ func TestE2ERootMigrate(t *testing.T) {
 	serveFrom := func(name string, args ...string) (*proc, *api.Client) {
 		addr := freeAddr(t)
 		p := startProc(t, name, env, append([]string{"root", "--data-dir", filepath.Join(dir, name), "--api-addr", addr}, args...)...)
-		waitHealthy(t, "http://"+addr)
-		return p, login(t, "http://"+addr, pw)
+		waitHealthy(t, "https://"+addr, filepath.Join(dir, name))
+		return p, login(t, "https://"+addr, pw)
 	}
 	migrate := func(from, to string) string {
 		out, err := exec.Command(bin.hedge, "root", "migrate", "--from", from, "--to", to).CombinedOutput()
@@ -226,9 +229,10 @@ func TestE2ERootFailoverUnderLoad(t *testing.T) {
 	env := []string{"HEDGE_ADMIN_PASSWORD=" + pw}
 	dir := t.TempDir()
 	addrA, addrB := freeAddr(t), freeAddr(t)
-	roots := "http://" + addrA + ",http://" + addrB
+	roots := "https://" + addrA + ",https://" + addrB
 	a := startProc(t, "rootA", env, "root", "--data-dir", filepath.Join(dir, "rootA"), "--api-addr", addrA, "--store", storeURL, "--lease-ttl", "2s")
-	waitHealthy(t, "http://"+addrA)
+	waitHealthy(t, "https://"+addrA, filepath.Join(dir, "rootA"))
+	trusted.Store(roots, httpClient(t, "https://"+addrA)) // the replicas share one CA
 	b := startProc(t, "rootB", env, "root", "--data-dir", filepath.Join(dir, "rootB"), "--api-addr", addrB, "--store", storeURL, "--lease-ttl", "2s")
 	eventually(t, 10*time.Second, "rootB to stand by", func() (bool, string) {
 		return strings.Contains(b.output(), "standing by"), tail(b.output(), 300)
@@ -244,7 +248,7 @@ func TestE2ERootFailoverUnderLoad(t *testing.T) {
 	}
 	clusterAddr := freeAddr(t)
 	startProc(t, "cluster", nil, "cluster", "--data-dir", filepath.Join(dir, "cluster"), "--root", roots, "--join-token", ct.Token, "--listen", clusterAddr, "--name", "site1")
-	startProc(t, "worker", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "http://"+clusterAddr,
+	startProc(t, "worker", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "https://"+clusterAddr,
 		"--join-token", wt.Token, "--name", "w1", "--memory-mb", "8000", "--cpus", "200", "--heartbeat", "500ms")
 	eventually(t, 30*time.Second, "the worker READY", func() (bool, string) {
 		nodes, err := c.ListNodes(ctx)
@@ -274,7 +278,7 @@ func TestE2ERootFailoverUnderLoad(t *testing.T) {
 	}
 	a.kill()
 	killed := time.Now()
-	waitHealthy(t, "http://"+addrB)
+	waitHealthy(t, "https://"+addrB, filepath.Join(dir, "rootB"))
 	t.Logf("standby serving %s after the leader was killed under load", time.Since(killed).Round(100*time.Millisecond))
 	wg.Wait()
 
@@ -326,4 +330,13 @@ func submitOnce(t *testing.T, c *api.Client, name string) string {
 			}
 		}
 	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -42,13 +42,13 @@ func startFleet(t *testing.T, sites map[string][]string, o fleetOptions) *fleet 
 	l := newLab(t)
 	f := &fleet{t: t, lab: l, dir: t.TempDir(), pw: randomPassword(), hosts: map[string]*host{}, procs: map[string]*proc{}}
 	f.rootHost = l.addHost("root")
-	f.url = "http://" + f.rootHost.addr(10000)
+	f.url = "https://" + f.rootHost.addr(10000)
 	rootArgs := []string{"root", "--data-dir", filepath.Join(f.dir, "root"), "--api-addr", f.rootHost.addr(10000)}
 	if o.clusterTimeout != "" {
 		rootArgs = append(rootArgs, "--cluster-timeout", o.clusterTimeout)
 	}
 	f.root = f.rootHost.start(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + f.pw}, rootArgs...)
-	waitHealthy(t, f.url)
+	waitHealthy(t, f.url, filepath.Join(f.dir, "root"))
 	f.c = login(t, f.url, f.pw)
 	ctx := context.Background()
 	ct, err := f.c.CreateToken(ctx, "cluster", time.Hour)
@@ -77,7 +77,7 @@ func startFleet(t *testing.T, sites map[string][]string, o fleetOptions) *fleet 
 		for _, w := range sites[site] {
 			wh := l.addHost(w)
 			f.hosts[w] = wh
-			args := []string{"worker", "--data-dir", filepath.Join(f.dir, w), "--cluster", "http://" + h.addr(10100),
+			args := []string{"worker", "--data-dir", filepath.Join(f.dir, w), "--cluster", "https://" + h.addr(10100),
 				"--join-token", wt.Token, "--name", w, "--memory-mb", "250"}
 			if o.heartbeat != "" {
 				args = append(args, "--heartbeat", o.heartbeat)
@@ -294,7 +294,7 @@ func TestFailureRootRestartUnderLoad(t *testing.T) {
 	}
 	f.root.kill() // at once, while the new instances are being placed and started
 	f.root.start()
-	waitHealthy(t, f.url)
+	waitHealthy(t, f.url, filepath.Join(f.dir, "root"))
 	f.c = login(t, f.url, f.pw)
 	s, _ = f.waitConverged(s.ID, 4)
 	for _, in := range s.Instances {

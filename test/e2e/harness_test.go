@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -141,6 +144,18 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+func readPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate yet", path)
+	}
+	return pool, nil
+}
+
 func randomPassword() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -163,10 +178,39 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
 }
 
-func waitHealthy(t *testing.T, url string) {
+// trusted holds, per root URL, an HTTP client that trusts that root's CA
+// (read from its data directory by waitHealthy).
+var trusted sync.Map
+
+// rootCA is where a root started with --data-dir dataDir keeps its CA.
+func rootCA(dataDir string) string { return filepath.Join(dataDir, "root", "ca.pem") }
+
+// httpClient returns the client that trusts the CA of the root at url.
+func httpClient(t *testing.T, url string) *http.Client {
 	t.Helper()
+	hc, ok := trusted.Load(url)
+	if !ok {
+		t.Fatalf("no CA known for %s: call waitHealthy with the root's data directory first", url)
+	}
+	return hc.(*http.Client)
+}
+
+// waitHealthy waits for the root started with --data-dir dataDir to create
+// its CA and answer at url over TLS verified with that CA.
+func waitHealthy(t *testing.T, url, dataDir string) {
+	t.Helper()
+	var hc *http.Client
+	eventually(t, 30*time.Second, "the root's CA in "+dataDir, func() (bool, string) {
+		pool, err := readPool(rootCA(dataDir))
+		if err != nil {
+			return false, err.Error()
+		}
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		return true, ""
+	})
+	trusted.Store(url, hc)
 	eventually(t, 30*time.Second, "API health at "+url, func() (bool, string) {
-		resp, err := http.Get(url + "/api/health")
+		resp, err := hc.Get(url + "/api/health")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -177,12 +221,13 @@ func waitHealthy(t *testing.T, url string) {
 
 func login(t *testing.T, url, password string) *api.Client {
 	t.Helper()
-	c := api.NewClient(url)
+	hc := httpClient(t, url)
+	c := api.NewClient(url, api.WithHTTPClient(hc))
 	tp, err := c.Login(context.Background(), "admin", password)
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	return api.NewClient(url, api.WithToken(tp.Token))
+	return api.NewClient(url, api.WithToken(tp.Token), api.WithHTTPClient(hc))
 }
 
 // echoSLA is an SLA whose one service runs the test's echo server.

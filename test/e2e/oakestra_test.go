@@ -44,7 +44,7 @@ func (o *oakClient) call(method, path string, body any, want int) any {
 	if o.token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient(o.t, o.url).Do(req)
 	if err != nil {
 		o.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -103,10 +103,10 @@ func TestE2EOakestraWorkflow(t *testing.T) {
 	dir := t.TempDir()
 	pw := randomPassword()
 	apiAddr := freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	startProc(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "root", "--data-dir", filepath.Join(dir, "root"),
 		"--api-addr", apiAddr, "--cors-origin", "http://dash.example")
-	waitHealthy(t, url)
+	waitHealthy(t, url, filepath.Join(dir, "root"))
 	c := login(t, url, pw)
 	ct, err := c.CreateToken(t.Context(), "cluster", time.Hour)
 	if err != nil {
@@ -119,14 +119,14 @@ func TestE2EOakestraWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startProc(t, "w1", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "http://"+clusterAddr,
+	startProc(t, "w1", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "https://"+clusterAddr,
 		"--join-token", wt.Token, "--name", "w1", "--memory-mb", "500", "--heartbeat", "500ms")
 
 	// The dashboard's preflight, then its login.
 	req, _ := http.NewRequest(http.MethodOptions, url+"/api/auth/login", nil)
 	req.Header.Set("Origin", "http://dash.example")
 	req.Header.Set("Access-Control-Request-Method", "POST")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient(t, url).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,13 +13,35 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/pki"
 )
 
 // These tests are the attacks on peer identity of issue 12, against real
 // root, cluster and worker processes over real sockets.
 
+// clusterLinkClient trusts the fleet's root CA for a cluster's listener,
+// whose certificate names pki.ClusterName.
+func (f *fleet) clusterLinkClient(t *testing.T) *http.Client {
+	t.Helper()
+	pool, err := readPool(rootCA(filepath.Join(f.dir, "root")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: pki.ClusterName}}}
+}
+
+// secretOf is the part of a join token a peer sends (the rest is the CA pin).
+func secretOf(t *testing.T, token string) string {
+	t.Helper()
+	_, secret, err := pki.SplitToken(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
 // linkPost sends a link request to a tier and returns the status and body.
-func linkPost(t *testing.T, url, bearer string, body any) (int, string) {
+func linkPost(t *testing.T, hc *http.Client, url, bearer string, body any) (int, string) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(string(b)))
@@ -29,7 +52,7 @@ func linkPost(t *testing.T, url, bearer string, body any) (int, string) {
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
@@ -44,7 +67,8 @@ func linkPost(t *testing.T, url, bearer string, body any) (int, string) {
 func TestPeersJoinTokensAtACluster(t *testing.T) {
 	f := startFleet(t, map[string][]string{"site1": {"w1"}}, fleetOptions{})
 	ctx := context.Background()
-	join := "http://" + f.hosts["site1"].addr(10100) + "/link/v1/join"
+	join := "https://" + f.hosts["site1"].addr(10100) + "/link/v1/join"
+	hc := f.clusterLinkClient(t)
 	newToken := func(req api.CreateTokenRequest) api.JoinToken {
 		t.Helper()
 		req.Kind = "worker"
@@ -57,21 +81,21 @@ func TestPeersJoinTokensAtACluster(t *testing.T) {
 
 	// Takeover by name: refused while w1 is alive, and w1 stays READY.
 	fresh := newToken(api.CreateTokenRequest{})
-	if code, body := linkPost(t, join, "", map[string]string{"token": fresh.Token, "name": "w1"}); code != http.StatusConflict || !strings.Contains(body, "w1") {
+	if code, body := linkPost(t, hc, join, "", map[string]string{"token": secretOf(t, fresh.Token), "name": "w1"}); code != http.StatusConflict || !strings.Contains(body, "w1") {
 		t.Errorf("join as the live w1: %d %q, want 409 naming w1", code, body)
 	}
 
 	once := newToken(api.CreateTokenRequest{MaxUses: 1})
-	if code, body := linkPost(t, join, "", map[string]string{"token": once.Token, "name": "extra1"}); code != http.StatusOK {
+	if code, body := linkPost(t, hc, join, "", map[string]string{"token": secretOf(t, once.Token), "name": "extra1"}); code != http.StatusOK {
 		t.Fatalf("first join with a single-use token: %d %s", code, body)
 	}
-	if code, body := linkPost(t, join, "", map[string]string{"token": once.Token, "name": "extra2"}); code != http.StatusUnauthorized {
+	if code, body := linkPost(t, hc, join, "", map[string]string{"token": secretOf(t, once.Token), "name": "extra2"}); code != http.StatusUnauthorized {
 		t.Errorf("second join with a single-use token: %d %s, want 401", code, body)
 	}
 
 	short := newToken(api.CreateTokenRequest{TTLSeconds: 1})
 	time.Sleep(1100 * time.Millisecond) // let it expire (setup, not a measure)
-	if code, body := linkPost(t, join, "", map[string]string{"token": short.Token, "name": "extra3"}); code != http.StatusUnauthorized {
+	if code, body := linkPost(t, hc, join, "", map[string]string{"token": secretOf(t, short.Token), "name": "extra3"}); code != http.StatusUnauthorized {
 		t.Errorf("join with a token that expired a moment ago: %d %s, want 401", code, body)
 	}
 
@@ -79,12 +103,12 @@ func TestPeersJoinTokensAtACluster(t *testing.T) {
 	if err := f.c.RevokeToken(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := linkPost(t, join, "", map[string]string{"token": revoked.Token, "name": "extra4"}); code != http.StatusUnauthorized {
+	if code, body := linkPost(t, hc, join, "", map[string]string{"token": secretOf(t, revoked.Token), "name": "extra4"}); code != http.StatusUnauthorized {
 		t.Errorf("join with a revoked token: %d %s, want 401", code, body)
 	}
 
 	scoped := newToken(api.CreateTokenRequest{Cluster: "elsewhere"})
-	if code, body := linkPost(t, join, "", map[string]string{"token": scoped.Token, "name": "extra5"}); code != http.StatusUnauthorized {
+	if code, body := linkPost(t, hc, join, "", map[string]string{"token": secretOf(t, scoped.Token), "name": "extra5"}); code != http.StatusUnauthorized {
 		t.Errorf("join with a token for another cluster: %d %s, want 401", code, body)
 	}
 
@@ -133,9 +157,9 @@ func TestPeersNodeDelete(t *testing.T) {
 	if err := json.Unmarshal(b, &id); err != nil || id.Credential == "" {
 		t.Fatalf("identity of %s: %v", victim, err)
 	}
-	report := "http://" + f.hosts["site1"].addr(10100) + "/link/v1/report"
+	report := "https://" + f.hosts["site1"].addr(10100) + "/link/v1/report"
 	rep := map[string]any{"node": map[string]any{"name": victim}, "instances": []any{}}
-	if code, body := linkPost(t, report, id.Credential, rep); code != http.StatusUnauthorized {
+	if code, body := linkPost(t, f.clusterLinkClient(t), report, id.Credential, rep); code != http.StatusUnauthorized {
 		t.Errorf("the deleted worker's report: %d %s, want 401", code, body)
 	}
 	eventually(t, 30*time.Second, victim+" gone from the node list", func() (bool, string) {
@@ -177,7 +201,7 @@ func TestPeersClusterDelete(t *testing.T) {
 		t.Fatalf("identity of %s: %v", site, err)
 	}
 	rep := map[string]any{"cluster": map[string]any{"name": site}, "instances": []any{}}
-	if code, body := linkPost(t, f.url+"/link/v1/report", id.Credential, rep); code != http.StatusUnauthorized {
+	if code, body := linkPost(t, httpClient(t, f.url), f.url+"/link/v1/report", id.Credential, rep); code != http.StatusUnauthorized {
 		t.Errorf("the deleted cluster's report: %d %s, want 401", code, body)
 	}
 	cls, err := f.c.ListClusters(context.Background())

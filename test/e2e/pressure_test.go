@@ -21,7 +21,7 @@ func TestE2EPressure(t *testing.T) {
 	dir := t.TempDir()
 	pw := randomPassword()
 	apiAddr, clusterAddr := freeAddr(t), freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	// Only w1 is watched, on cpu: the other worker shares the machine and
 	// must stay a place to move to.
 	policy := filepath.Join(dir, "policy.yaml")
@@ -29,7 +29,7 @@ func TestE2EPressure(t *testing.T) {
 		t.Fatal(err)
 	}
 	startProc(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "root", "--data-dir", filepath.Join(dir, "root"), "--api-addr", apiAddr)
-	waitHealthy(t, url)
+	waitHealthy(t, url, filepath.Join(dir, "root"))
 	c := login(t, url, pw)
 	ct, _ := c.CreateToken(ctx, "cluster", time.Hour)
 	wt, _ := c.CreateToken(ctx, "worker", time.Hour)
@@ -38,9 +38,9 @@ func TestE2EPressure(t *testing.T) {
 		"--pressure-after", "1s", "--pressure-taint-after", "2s", "--pressure-calm", "2s")
 	// w1 offers a tenth of a core: its instances' cgroup usage is
 	// measured against that share, so a busy loop presses it even on a loaded machine.
-	startProc(t, "w1", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "http://"+clusterAddr, "--join-token", wt.Token,
+	startProc(t, "w1", nil, "worker", "--data-dir", filepath.Join(dir, "w1"), "--cluster", "https://"+clusterAddr, "--join-token", wt.Token,
 		"--name", "w1", "--cpus", "0.1", "--heartbeat", "500ms")
-	startProc(t, "w2", nil, "worker", "--data-dir", filepath.Join(dir, "w2"), "--cluster", "http://"+clusterAddr, "--join-token", wt.Token,
+	startProc(t, "w2", nil, "worker", "--data-dir", filepath.Join(dir, "w2"), "--cluster", "https://"+clusterAddr, "--join-token", wt.Token,
 		"--name", "w2", "--heartbeat", "500ms")
 	eventually(t, 30*time.Second, "two READY nodes", func() (bool, string) {
 		ns, err := c.ListNodes(ctx)

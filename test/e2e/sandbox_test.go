@@ -29,21 +29,21 @@ func TestE2ESandbox(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	apiAddr := freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	pw := randomPassword()
 	startProc(t, "up", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "up", "--data-dir", dir, "--api-addr", apiAddr,
 		"--cluster-addr", freeAddr(t), "--name", "box", "--metrics-addr", "")
-	waitHealthy(t, url)
+	waitHealthy(t, url, dir)
 	admin := login(t, url, pw)
 	tenantPW := randomPassword()
 	if _, err := admin.CreateUser(ctx, "tenant", tenantPW); err != nil {
 		t.Fatalf("create the tenant: %v", err)
 	}
-	tp, err := api.NewClient(url).Login(ctx, "tenant", tenantPW)
+	tp, err := api.NewClient(url, api.WithHTTPClient(httpClient(t, url))).Login(ctx, "tenant", tenantPW)
 	if err != nil {
 		t.Fatalf("tenant login: %v", err)
 	}
-	tenant := api.NewClient(url, api.WithToken(tp.Token))
+	tenant := api.NewClient(url, api.WithToken(tp.Token), api.WithHTTPClient(httpClient(t, url)))
 
 	var secrets []string
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {

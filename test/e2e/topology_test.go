@@ -25,9 +25,9 @@ func TestE2ETopologyPlacement(t *testing.T) {
 	dir := t.TempDir()
 	pw := randomPassword()
 	apiAddr := freeAddr(t)
-	url := "http://" + apiAddr
+	url := "https://" + apiAddr
 	startProc(t, "root", []string{"HEDGE_ADMIN_PASSWORD=" + pw}, "root", "--data-dir", filepath.Join(dir, "root"), "--api-addr", apiAddr)
-	waitHealthy(t, url)
+	waitHealthy(t, url, filepath.Join(dir, "root"))
 	c := login(t, url, pw)
 	ct, err := c.CreateToken(ctx, "cluster", time.Hour)
 	if err != nil {
@@ -42,7 +42,7 @@ func TestE2ETopologyPlacement(t *testing.T) {
 	}
 	regions := map[string]string{"cloud": "001-001", "trento": "002-002", "povo": "003-003"}
 	for name, region := range regions {
-		startProc(t, name, nil, "worker", "--data-dir", filepath.Join(dir, name), "--cluster", "http://"+clusterAddr,
+		startProc(t, name, nil, "worker", "--data-dir", filepath.Join(dir, name), "--cluster", "https://"+clusterAddr,
 			"--join-token", wt.Token, "--name", name, "--memory-mb", "400", "--cpus", "1", "--heartbeat", "500ms",
 			"--metrics-addr", "", "--label", "region="+region, "--label", "region-name="+name)
 	}
@@ -61,7 +61,7 @@ func TestE2ETopologyPlacement(t *testing.T) {
 	})
 
 	// The example files, applied as they are, with the CLI.
-	cfg := []string{"HEDGE_CONFIG=" + filepath.Join(dir, "cli.json"), "HEDGE_SERVER=" + url, "HEDGE_PASSWORD=" + pw}
+	cfg := []string{"HEDGE_CONFIG=" + filepath.Join(dir, "cli.json"), "HEDGE_SERVER=" + url, "HEDGE_PASSWORD=" + pw, "HEDGE_CA_CERT=" + rootCA(filepath.Join(dir, "root"))}
 	hedge(t, cfg, "login", "--username", "admin")
 	for _, f := range []string{"region.yaml", "link.yaml", "externalendpoint.yaml"} {
 		out := hedge(t, cfg, "apply", "-f", filepath.Join("..", "..", "internal", "root", "testdata", "fogatlas", f))

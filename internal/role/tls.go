@@ -1,0 +1,283 @@
+package role
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/pki"
+)
+
+// TLSConfig is how the root serves TLS. By default it needs nothing: the
+// root creates its CA in its data directory and serves a certificate the CA
+// signed for its host names and addresses.
+type TLSConfig struct {
+	// CertFile and KeyFile are a certificate the operator gives for the API
+	// (e.g. from a public CA); tier links keep the CA-signed one.
+	CertFile, KeyFile string
+	// CACertFile and CAKeyFile are an operator's CA to use instead of
+	// creating one.
+	CACertFile, CAKeyFile string
+	// SANs are extra host names or addresses for the root's certificate.
+	SANs []string
+	// InsecureHTTP serves the API listener in plain HTTP, for use behind a
+	// TLS-terminating proxy only; tier links then need LinkAddr.
+	InsecureHTTP bool
+	// LinkAddr, when set, is a second listener, always TLS, where clusters
+	// dial in (and where the API is served too).
+	LinkAddr string
+}
+
+// renewCheck is how often serving certificates are checked for renewal.
+const renewCheck = time.Hour
+
+// rootTLS loads or creates the root's CA and its serving certificate.
+func rootTLS(dir string, cfg TLSConfig) (*pki.CA, *pki.Serving, error) {
+	var ca *pki.CA
+	var err error
+	switch {
+	case cfg.CACertFile != "" || cfg.CAKeyFile != "":
+		if cfg.CACertFile == "" || cfg.CAKeyFile == "" {
+			return nil, nil, errors.New("--tls-ca-cert and --tls-ca-key: give both or neither")
+		}
+		ca, err = pki.LoadCA(cfg.CACertFile, cfg.CAKeyFile)
+	default:
+		ca, err = pki.LoadOrCreateCA(dir)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.CACertFile != "" {
+		// Peers of hedge up and the docs expect the CA here.
+		if err := os.WriteFile(filepath.Join(dir, pki.CAFile), ca.PEM, 0o644); err != nil {
+			return nil, nil, fmt.Errorf("store CA: %w", err)
+		}
+	}
+	cert, err := ca.IssueLocal("hedge root", append([]string{pki.RootName}, pki.HostNames(cfg.SANs)...))
+	if err != nil {
+		return nil, nil, err
+	}
+	s := pki.NewServing(cert)
+	if cfg.CertFile != "" || cfg.KeyFile != "" {
+		if cfg.CertFile == "" || cfg.KeyFile == "" {
+			return nil, nil, errors.New("--tls-cert and --tls-key: give both or neither")
+		}
+		op, err := pki.LoadKeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tls-cert: %w", err)
+		}
+		s.SetOperator(op)
+	}
+	return ca, s, nil
+}
+
+// renewRoot keeps the root's own serving certificate fresh.
+func renewRoot(ctx context.Context, ca *pki.CA, s *pki.Serving, cfg TLSConfig, log *slog.Logger) {
+	pki.Renew(ctx, s, renewCheck, time.Now, log, func(context.Context) (*tls.Certificate, error) {
+		return ca.IssueLocal("hedge root", append([]string{pki.RootName}, pki.HostNames(cfg.SANs)...))
+	})
+}
+
+// httpsURL checks that an upper tier's URL is https (a bare host:port is
+// taken as one) and returns it. Root replicas are given comma-separated;
+// each is checked.
+func httpsURL(flag, raw string) (string, error) {
+	var out []string
+	for _, one := range strings.Split(raw, ",") {
+		if !strings.Contains(one, "://") {
+			one = "https://" + one
+		}
+		u, err := url.Parse(one)
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("%s: %q is not a URL (want https://host:port)", flag, one)
+		}
+		if u.Scheme != "https" {
+			return "", fmt.Errorf("%s: %q: want https:// (every link is TLS)", flag, one)
+		}
+		out = append(out, strings.TrimRight(one, "/"))
+	}
+	return strings.Join(out, ","), nil
+}
+
+// Trust is how a lower tier comes to trust the CA of its upper tier.
+type Trust struct {
+	// Pin is the CA's pin ("sha256:<hex>"), from the join token or --ca-pin.
+	Pin string
+	// CACertFile is the CA itself, given by the operator (--ca-cert).
+	CACertFile string
+}
+
+// trustUpper returns the pool of CAs that the upper tier at upper must be
+// signed by, as serverName. The CA is kept in dir: given as a file it is
+// copied there; known by its pin only, it is fetched from the upper tier
+// (retrying until it answers), checked against the pin, and stored.
+func trustUpper(ctx context.Context, log *slog.Logger, dir, upper, serverName string, tr Trust) (*x509.CertPool, error) {
+	caPath := filepath.Join(dir, pki.CAFile)
+	if tr.CACertFile != "" {
+		b, err := os.ReadFile(tr.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		if _, err := pki.ParseCert(b); err != nil {
+			return nil, fmt.Errorf("--ca-cert %s: %w", tr.CACertFile, err)
+		}
+		if err := storeCA(caPath, b); err != nil {
+			return nil, err
+		}
+	}
+	if b, err := os.ReadFile(caPath); err == nil {
+		c, err := pki.ParseCert(b)
+		if err != nil {
+			return nil, fmt.Errorf("CA %s: %w", caPath, err)
+		}
+		if tr.Pin == "" || pki.Pin(c) == tr.Pin {
+			return pki.ReadPool(caPath)
+		}
+		log.Warn("tls: the stored CA does not match the pin given; fetching the CA again", "ca", caPath, "pin", tr.Pin)
+	}
+	if tr.Pin == "" {
+		return nil, fmt.Errorf("no CA to trust for %s: give the join token that `hedge token create` prints (it carries the CA pin), --ca-pin or --ca-cert", upper)
+	}
+	var ca *x509.Certificate
+	tr2 := http.DefaultTransport.(*http.Transport).Clone()
+	tr2.TLSClientConfig = pki.PinnedConfig(tr.Pin, serverName, func(c *x509.Certificate) { ca = c })
+	hc := &http.Client{Transport: tr2, Timeout: 10 * time.Second}
+	defer tr2.CloseIdleConnections()
+	replicas := strings.Split(upper, ",")
+	for i, wait := 0, 250*time.Millisecond; ; i, wait = i+1, min(2*wait, 5*time.Second) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, replicas[i%len(replicas)]+"/link/v1/", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if errors.Is(err, pki.ErrPin) {
+			return nil, fmt.Errorf("%s is not the tier the join token names: %w", upper, err)
+		}
+		log.Warn("tls: cannot reach the upper tier to fetch its CA, retrying", "upper", upper, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	if err := storeCA(caPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})); err != nil {
+		return nil, err
+	}
+	log.Info("tls: CA of the upper tier verified against the pin and stored", "ca", caPath, "pin", tr.Pin)
+	return pki.ReadPool(caPath)
+}
+
+func storeCA(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("store CA: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("store CA: %w", err)
+	}
+	return nil
+}
+
+// linkClient is the HTTP client of a link to an upper tier: TLS that trusts
+// only pool and expects serverName.
+func linkClient(pool *x509.CertPool, serverName string) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = pki.ClientConfig(pool, serverName)
+	return &http.Client{Transport: tr}
+}
+
+// clusterCert returns the cluster's serving certificate: the one kept in
+// dir while it still verifies against pool and is not due for renewal, or a
+// new one the root signs (retried until the root answers).
+func clusterCert(ctx context.Context, log *slog.Logger, dir string, pool *x509.CertPool, lc *link.Client) (*tls.Certificate, error) {
+	certPath, keyPath := filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem")
+	if c, err := pki.LoadKeyPair(certPath, keyPath); err == nil && !pki.NeedsRenewal(c, time.Now()) {
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: pki.ClusterName}); err == nil {
+			return c, nil
+		}
+	}
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		c, err := requestClusterCert(ctx, dir, lc)
+		if err == nil {
+			return c, nil
+		}
+		if errors.Is(err, link.ErrUnauthorized) || errors.Is(err, link.ErrInvalid) {
+			return nil, err
+		}
+		log.Warn("tls: cannot get a certificate from the root yet, retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// requestClusterCert has the root sign a certificate for a new key and
+// keeps both in dir.
+func requestClusterCert(ctx context.Context, dir string, lc *link.Client) (*tls.Certificate, error) {
+	key, err := pki.NewKey()
+	if err != nil {
+		return nil, err
+	}
+	csr, err := pki.CSR(key, "hedge cluster")
+	if err != nil {
+		return nil, err
+	}
+	chain, err := lc.Certificate(ctx, csr)
+	if err != nil {
+		return nil, fmt.Errorf("certificate from the root: %w", err)
+	}
+	keyPEM := pki.KeyPEM(key)
+	c, err := pki.KeyPair(chain, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("certificate from the root: %w", err)
+	}
+	if err := pki.StoreKeyPair(filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem"), chain, keyPEM); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// joinTrust checks the upper tier's URL, splits the join token into its CA
+// pin and secret, and returns the link's HTTP client, trusting only that CA
+// and expecting serverName.
+func joinTrust(ctx context.Context, log *slog.Logger, dir, flag, upper, serverName, token string, tr Trust) (string, string, *http.Client, error) {
+	u, err := httpsURL(flag, upper)
+	if err != nil {
+		return "", "", nil, err
+	}
+	pin, secret, err := pki.SplitToken(token)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("--join-token: %w", err)
+	}
+	if tr.Pin != "" {
+		if tr.Pin, err = pki.ParsePin(tr.Pin); err != nil {
+			return "", "", nil, fmt.Errorf("--ca-pin: %w", err)
+		}
+		if pin != "" && pin != tr.Pin {
+			return "", "", nil, fmt.Errorf("--ca-pin %s differs from the pin in --join-token (%s)", tr.Pin, pin)
+		}
+	} else {
+		tr.Pin = pin
+	}
+	pool, err := trustUpper(ctx, log, dir, u, serverName, tr)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return u, secret, linkClient(pool, serverName), nil
+}
