@@ -120,7 +120,7 @@ func (r *Root) changeMark(who Caller) string {
 	r.mu.Lock()
 	ids := make([]string, 0, len(r.apps))
 	for id, app := range r.apps {
-		if who.owns(app.Owner) {
+		if who.owns(app.OwnerID) {
 			ids = append(ids, id)
 		}
 	}
@@ -130,7 +130,7 @@ func (r *Root) changeMark(who Caller) string {
 	}
 	ids = ids[:0]
 	for id, s := range r.svcs {
-		if who.owns(s.Owner) {
+		if who.owns(s.OwnerID) {
 			ids = append(ids, id)
 		}
 	}
@@ -141,7 +141,7 @@ func (r *Root) changeMark(who Caller) string {
 	// One pass over the instances, whatever the number of services.
 	ids = ids[:0]
 	for id, in := range r.insts {
-		if s := r.svcs[in.ServiceID]; s != nil && who.owns(s.Owner) {
+		if s := r.svcs[in.ServiceID]; s != nil && who.owns(s.OwnerID) {
 			ids = append(ids, id)
 		}
 	}
