@@ -17,6 +17,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/cli"
+	"github.com/hedgeorch/hedge/internal/footprint"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
@@ -268,6 +269,7 @@ func workerCommand() *cobra.Command {
 			wc.Capacity, wc.DataDir, wc.Name, wc.Cluster = capacity, f.dataDir, name, clusterURL
 			wc.JoinToken = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN"))
 			wc.Labels, wc.StopGrace, wc.ReportInterval, wc.Logger = lbl, grace, heartbeat, f.logger()
+			go footprint.TrimAfter(ctx, footprint.StartupSettle, wc.Logger)
 			return role.RunWorker(ctx, wc)
 		},
 	}
