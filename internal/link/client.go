@@ -39,7 +39,16 @@ func Join(ctx context.Context, hc *http.Client, base string, req JoinRequest) (J
 
 // Report sends the peer's whole state.
 func (c *Client) Report(ctx context.Context, r *Report) error {
-	return c.do(ctx, http.MethodPost, "/link/v1/report", r, nil)
+	_, err := c.report(ctx, r)
+	return err
+}
+
+// report sends r and returns the digest the upper tier acknowledged its
+// instances with ("" from an upper tier that does not acknowledge them).
+func (c *Client) report(ctx context.Context, r *Report) (string, error) {
+	var h http.Header
+	err := c.doHeader(ctx, http.MethodPost, "/link/v1/report", r, nil, &h)
+	return h.Get(HeaderDigest), err
 }
 
 // Assignments long-polls for a desired set whose revision differs from have,
@@ -80,11 +89,18 @@ func (e *StatusError) Unwrap() error {
 		return ErrUnauthorized
 	case http.StatusBadRequest:
 		return ErrInvalid
+	case http.StatusConflict:
+		return ErrStale
 	}
 	return nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doHeader(ctx, method, path, in, out, nil)
+}
+
+// doHeader is do that also keeps the answer's header in *hdr, if hdr is set.
+func (c *Client) doHeader(ctx context.Context, method, path string, in, out any, hdr *http.Header) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -108,6 +124,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return err
 	}
 	defer resp.Body.Close()
+	if hdr != nil {
+		*hdr = resp.Header
+	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return &StatusError{Code: resp.StatusCode, Body: string(b)}

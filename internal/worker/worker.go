@@ -209,13 +209,14 @@ func (w *Worker) Start(ctx context.Context) error {
 // It is the one timer for every instance, and it samples only when reports
 // have been taken since the last sample: figures nobody reads are not read.
 func (w *Worker) usageLoop(ctx context.Context) {
-	t := time.NewTicker(usageInterval)
-	defer t.Stop()
+	beat := link.NewBeat(usageInterval)
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-beat.C:
+			beat.Next()
 		}
 		if w.reported.Swap(false) {
 			w.sampleUsage(ctx)
