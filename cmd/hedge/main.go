@@ -54,8 +54,13 @@ func (f *serverFlags) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// serverContext is the lifetime of a server role: until SIGINT or SIGTERM.
+// Once the role has started, its start-up mappings of the executable are
+// dropped (footprint.TrimAfter, docs/adr/010-idle-footprint.md).
+func serverContext(log *slog.Logger) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go footprint.TrimAfter(ctx, footprint.StartupSettle, log)
+	return ctx, stop
 }
 
 func parseLabels(ls []string) (map[string]string, error) {
@@ -137,7 +142,7 @@ func upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
@@ -177,7 +182,7 @@ func rootCommand() *cobra.Command {
 		Short: "Run the root control plane (REST API)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
@@ -213,7 +218,7 @@ func clusterCommand() *cobra.Command {
 			if rootURL == "" {
 				return fmt.Errorf("--root: required (URL of the root, e.g. http://10.0.0.1:10000)")
 			}
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")),
@@ -263,13 +268,12 @@ func workerCommand() *cobra.Command {
 					capacity.MemoryMB = memoryMB
 				}
 			}
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			wc := wf.WorkerConfig
 			wc.Capacity, wc.DataDir, wc.Name, wc.Cluster = capacity, f.dataDir, name, clusterURL
 			wc.JoinToken = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN"))
 			wc.Labels, wc.StopGrace, wc.ReportInterval, wc.Logger = lbl, grace, heartbeat, f.logger()
-			go footprint.TrimAfter(ctx, footprint.StartupSettle, wc.Logger)
 			return role.RunWorker(ctx, wc)
 		},
 	}
