@@ -274,6 +274,7 @@ func workerCommand() *cobra.Command {
 			wc.Capacity, wc.DataDir, wc.Name, wc.Cluster = capacity, f.dataDir, name, clusterURL
 			wc.JoinToken = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN"))
 			wc.Labels, wc.StopGrace, wc.ReportInterval, wc.Logger = lbl, grace, heartbeat, f.logger()
+			footprint.LeanGC(footprint.LeanGCPercent)
 			return role.RunWorker(ctx, wc)
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -167,7 +168,12 @@ func serveWorkerMetrics(ctx context.Context, addr, token string, log *slog.Logge
 	go func() { _ = sampler.Run(ctx) }()
 	mux := http.NewServeMux()
 	mux.Handle("/api/", glances.NewHandler(glances.Options{Sampler: sampler, Token: token}))
-	mux.Handle("/metrics", requireToken(token, prom.Handler(prom.NewRegistry(prom.WithHost(sampler)))))
+	// The Prometheus registry (its collectors and descriptions) is built
+	// at the first scrape: a worker nobody scrapes does not keep it.
+	promHandler := sync.OnceValue(func() http.Handler { return prom.Handler(prom.NewRegistry(prom.WithHost(sampler))) })
+	mux.Handle("/metrics", requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promHandler().ServeHTTP(w, r)
+	})))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Warn("metrics exporter not started", "addr", addr, "err", err)
