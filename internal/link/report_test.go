@@ -164,40 +164,12 @@ func (p steadyPeer) Handle(context.Context, Request) Response { return Response{
 
 func TestRunSendsInstancesOnlyWhenTheyChangedOrPeriodically(t *testing.T) {
 	up := &recordingUpper{fuzzUpper: fuzzUpper{t}}
-	rec := &bodyRecorder{h: NewServer(up, slog.New(slog.DiscardHandler)).Handler()}
-	hs := httptest.NewServer(rec)
-	defer hs.Close()
 	insts := []InstanceStatus{{InstanceID: "a", Generation: 1, State: api.StateRunning}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Run(ctx, NewClient(hs.URL, "p.secret", nil), steadyPeer{insts}, RunOptions{
-			ReportInterval: 10 * time.Millisecond, PollWait: 10 * time.Millisecond, FullReportEvery: time.Hour,
-		})
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		rec.mu.Lock()
-		n := len(rec.bodies)
-		rec.mu.Unlock()
-		if n >= 5 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	bodies := runUntilReports(t, NewServer(up, slog.New(slog.DiscardHandler)).Handler(), insts, 5)
+	if len(bodies[0].Instances) != 1 || bodies[0].Unchanged != "" {
+		t.Errorf("first report: %+v, want the instances in full", bodies[0])
 	}
-	cancel()
-	<-done
-
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.bodies) < 5 {
-		t.Fatalf("%d reports sent, want at least 5", len(rec.bodies))
-	}
-	if len(rec.bodies[0].Instances) != 1 || rec.bodies[0].Unchanged != "" {
-		t.Errorf("first report: %+v, want the instances in full", rec.bodies[0])
-	}
-	for i, b := range rec.bodies[1:] {
+	for i, b := range bodies[1:] {
 		if len(b.Instances) != 0 || b.Unchanged != Digest(insts) {
 			t.Errorf("report %d: %d instances, unchanged %q; want only the digest", i+1, len(b.Instances), b.Unchanged)
 		}
@@ -209,6 +181,39 @@ func TestRunSendsInstancesOnlyWhenTheyChangedOrPeriodically(t *testing.T) {
 			t.Errorf("report %d reached the upper tier with %+v", i, r.Instances)
 		}
 	}
+}
+
+// runUntilReports runs a steadyPeer reporting insts against h until h has
+// seen n reports, and returns the bodies it saw.
+func runUntilReports(t *testing.T, h http.Handler, insts []InstanceStatus, n int) []Report {
+	t.Helper()
+	rec := &bodyRecorder{h: h}
+	hs := httptest.NewServer(rec)
+	defer hs.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, NewClient(hs.URL, "p.secret", nil), steadyPeer{insts}, RunOptions{
+			ReportInterval: 10 * time.Millisecond, PollWait: 10 * time.Millisecond, FullReportEvery: time.Hour,
+		})
+	}()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		rec.mu.Lock()
+		got := len(rec.bodies)
+		rec.mu.Unlock()
+		if got >= n {
+			break
+		}
+	}
+	cancel()
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.bodies) < n {
+		t.Fatalf("%d reports sent, want at least %d", len(rec.bodies), n)
+	}
+	return rec.bodies
 }
 
 // oldServer answers reports as an upper tier from before digests did: it
@@ -228,34 +233,9 @@ func (o oldServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestRunSendsAllInstancesToAnUpperTierThatDoesNotAcknowledge(t *testing.T) {
 	up := &recordingUpper{fuzzUpper: fuzzUpper{t}}
-	rec := &bodyRecorder{h: oldServer{NewServer(up, slog.New(slog.DiscardHandler)).Handler()}}
-	hs := httptest.NewServer(rec)
-	defer hs.Close()
 	insts := []InstanceStatus{{InstanceID: "a", Generation: 1, State: api.StateRunning}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		Run(ctx, NewClient(hs.URL, "p.secret", nil), steadyPeer{insts}, RunOptions{
-			ReportInterval: 10 * time.Millisecond, PollWait: 10 * time.Millisecond, FullReportEvery: time.Hour,
-		})
-	}()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		rec.mu.Lock()
-		n := len(rec.bodies)
-		rec.mu.Unlock()
-		if n >= 3 {
-			break
-		}
-	}
-	cancel()
-	<-done
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.bodies) < 3 {
-		t.Fatalf("%d reports sent, want at least 3", len(rec.bodies))
-	}
-	for i, b := range rec.bodies {
+	bodies := runUntilReports(t, oldServer{NewServer(up, slog.New(slog.DiscardHandler)).Handler()}, insts, 3)
+	for i, b := range bodies {
 		if len(b.Instances) != 1 || b.Unchanged != "" {
 			t.Errorf("report %d: %d instances, unchanged %q; want them all", i, len(b.Instances), b.Unchanged)
 		}
