@@ -162,7 +162,7 @@ func (p steadyPeer) Snapshot(context.Context) *Report {
 func (p steadyPeer) Changed() <-chan struct{}                 { return nil }
 func (p steadyPeer) Handle(context.Context, Request) Response { return Response{} }
 
-func TestRunSendsInstancesOnlyWhenTheyChangedOrPeriodically(t *testing.T) {
+func TestRunSendsADigestWhileInstancesAreUnchanged(t *testing.T) {
 	up := &recordingUpper{fuzzUpper: fuzzUpper{t}}
 	insts := []InstanceStatus{{InstanceID: "a", Generation: 1, State: api.StateRunning}}
 	bodies := runUntilReports(t, NewServer(up, slog.New(slog.DiscardHandler)).Handler(), insts, 5)
@@ -187,6 +187,13 @@ func TestRunSendsInstancesOnlyWhenTheyChangedOrPeriodically(t *testing.T) {
 // seen n reports, and returns the bodies it saw.
 func runUntilReports(t *testing.T, h http.Handler, insts []InstanceStatus, n int) []Report {
 	t.Helper()
+	return runPeerUntilReports(t, h, steadyPeer{insts}, time.Hour, n)
+}
+
+// runPeerUntilReports runs p against h, with full reports at least every
+// fullEvery, until h has seen n reports, and returns the bodies it saw.
+func runPeerUntilReports(t *testing.T, h http.Handler, p Peer, fullEvery time.Duration, n int) []Report {
+	t.Helper()
 	rec := &bodyRecorder{h: h}
 	hs := httptest.NewServer(rec)
 	defer hs.Close()
@@ -194,8 +201,8 @@ func runUntilReports(t *testing.T, h http.Handler, insts []InstanceStatus, n int
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Run(ctx, NewClient(hs.URL, "p.secret", nil), steadyPeer{insts}, RunOptions{
-			ReportInterval: 10 * time.Millisecond, PollWait: 10 * time.Millisecond, FullReportEvery: time.Hour,
+		Run(ctx, NewClient(hs.URL, "p.secret", nil), p, RunOptions{
+			ReportInterval: 10 * time.Millisecond, PollWait: 10 * time.Millisecond, FullReportEvery: fullEvery,
 		})
 	}()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -239,5 +246,43 @@ func TestRunSendsAllInstancesToAnUpperTierThatDoesNotAcknowledge(t *testing.T) {
 		if len(b.Instances) != 1 || b.Unchanged != "" {
 			t.Errorf("report %d: %d instances, unchanged %q; want them all", i, len(b.Instances), b.Unchanged)
 		}
+	}
+}
+
+// changingPeer reports an instance whose restart count goes up at every
+// snapshot.
+type changingPeer struct {
+	steadyPeer
+	mu sync.Mutex
+	n  int
+}
+
+func (p *changingPeer) Snapshot(context.Context) *Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	return &Report{Node: &NodeReport{Name: "n"}, Instances: []InstanceStatus{{InstanceID: "a", Generation: 1, State: api.StateRunning, Restarts: p.n}}}
+}
+
+func TestRunSendsAllInstancesWhenTheyChangeAndPeriodically(t *testing.T) {
+	insts := []InstanceStatus{{InstanceID: "a", Generation: 1, State: api.StateRunning}}
+	tests := []struct {
+		name      string
+		peer      Peer
+		fullEvery time.Duration
+	}{
+		{name: "instances change at every report", peer: &changingPeer{}, fullEvery: time.Hour},
+		{name: "unchanged, but full reports are due every time", peer: steadyPeer{insts}, fullEvery: time.Nanosecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := &recordingUpper{fuzzUpper: fuzzUpper{t}}
+			bodies := runPeerUntilReports(t, NewServer(up, slog.New(slog.DiscardHandler)).Handler(), tt.peer, tt.fullEvery, 4)
+			for i, b := range bodies {
+				if len(b.Instances) != 1 || b.Unchanged != "" {
+					t.Errorf("report %d: %d instances, unchanged %q; want them all", i, len(b.Instances), b.Unchanged)
+				}
+			}
+		})
 	}
 }
