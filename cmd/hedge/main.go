@@ -17,6 +17,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/cli"
+	"github.com/hedgeorch/hedge/internal/footprint"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
@@ -55,8 +56,13 @@ func (f *serverFlags) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 }
 
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// serverContext is the lifetime of a server role: until SIGINT or SIGTERM.
+// Once the role has started, its start-up mappings of the executable are
+// dropped (footprint.TrimAfter, docs/adr/010-idle-footprint.md).
+func serverContext(log *slog.Logger) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go footprint.TrimAfter(ctx, footprint.StartupSettle, log)
+	return ctx, stop
 }
 
 func parseLabels(ls []string) (map[string]string, error) {
@@ -187,7 +193,7 @@ func upCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunUp(ctx, role.UpConfig{
@@ -231,7 +237,7 @@ func rootCommand() *cobra.Command {
 		Short: "Run the root control plane (REST API)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
@@ -299,7 +305,7 @@ func clusterCommand() *cobra.Command {
 			if rootURL == "" {
 				return fmt.Errorf("--root: required (URL of the root, e.g. https://10.0.0.1:10000)")
 			}
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), Trust: trust.Trust,
@@ -351,12 +357,13 @@ func workerCommand() *cobra.Command {
 					capacity.MemoryMB = memoryMB
 				}
 			}
-			ctx, stop := signalContext()
+			ctx, stop := serverContext(f.logger())
 			defer stop()
 			wc := wf.WorkerConfig
 			wc.Capacity, wc.DataDir, wc.Name, wc.Cluster = capacity, f.dataDir, name, clusterURL
 			wc.JoinToken, wc.Trust = firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), trust.Trust
 			wc.Labels, wc.StopGrace, wc.ReportInterval, wc.Logger = lbl, grace, heartbeat, f.logger()
+			footprint.LeanGC(footprint.LeanGCPercent)
 			return role.RunWorker(ctx, wc)
 		},
 	}

@@ -122,40 +122,30 @@ var _ link.Peer = (*Cluster)(nil)
 
 // New loads the cluster's state from its store.
 func New(cfg Config) (*Cluster, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.NodeTimeout <= 0 {
-		cfg.NodeTimeout = 5 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	roster.Defaults(&cfg.Logger, &cfg.Now, &cfg.NodeTimeout, 5*time.Second)
 	c := &Cluster{
 		cfg:         cfg,
 		log:         cfg.Logger,
-		creds:       auth.NewCredentials(cfg.Store, bucketCreds),
-		fw:          placement.New(placement.LevelCluster),
 		changed:     make(chan struct{}, 1),
-		loop:        roster.NewLoop(),
-		epoch:       uint64(cfg.Now().UnixNano()),
 		nodes:       map[string]*node{},
 		insts:       map[string]*inst{},
 		localTokens: map[string]bool{},
 	}
-	c.roster = roster.New(roster.Config[*node]{
-		Kind: "node", Lock: &c.mu, Members: c.nodes,
-		Store: cfg.Store, Bucket: bucketNodes, Creds: c.creds,
-		Timeout: cfg.NodeTimeout, Now: cfg.Now, Logger: cfg.Logger,
-		Admit:  c.admit,
-		Record: func(id, name string) any { return nodeRecord{ID: id, Name: name} },
-		New: func(id, name string) *node {
-			return c.newNode(api.Node{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
+	t := roster.NewTier(roster.TierConfig[*node]{
+		Config: roster.Config[*node]{
+			Kind: "node", Lock: &c.mu, Members: c.nodes, Store: cfg.Store, Bucket: bucketNodes,
+			Timeout: cfg.NodeTimeout, Now: cfg.Now, Logger: cfg.Logger,
+			Admit:  c.admit,
+			Record: func(id, name string) any { return nodeRecord{ID: id, Name: name} },
+			New: func(id, name string) *node {
+				return c.newNode(api.Node{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
+			},
+			Forget: c.forgetNodeLocked,
+			Joined: c.watchPressure,
 		},
-		Forget: c.forgetNodeLocked,
-		Joined: c.watchPressure,
+		CredsBucket: bucketCreds, Level: placement.LevelCluster, Upper: c,
 	})
-	c.server = link.NewServer(c, cfg.Logger)
+	c.roster, c.creds, c.server, c.fw, c.loop, c.epoch = t.Roster, t.Creds, t.Server, t.FW, t.Loop, t.Epoch
 	for _, t := range cfg.WorkerTokens {
 		c.localTokens[auth.HashToken(t)] = true
 	}

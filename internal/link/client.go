@@ -43,7 +43,16 @@ func Join(ctx context.Context, hc *http.Client, base string, req JoinRequest) (J
 
 // Report sends the peer's whole state.
 func (c *Client) Report(ctx context.Context, r *Report) error {
-	return c.do(ctx, http.MethodPost, "/link/v1/report", r, nil)
+	_, err := c.report(ctx, r)
+	return err
+}
+
+// report sends r and returns the digest the upper tier acknowledged its
+// instances with ("" from an upper tier that does not acknowledge them).
+func (c *Client) report(ctx context.Context, r *Report) (string, error) {
+	var h http.Header
+	err := c.doHeader(ctx, http.MethodPost, "/link/v1/report", r, nil, &h)
+	return h.Get(HeaderDigest), err
 }
 
 // Assignments long-polls for a desired set whose revision differs from have,
@@ -83,23 +92,30 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("upper tier answered %d: %s", e.Code, strings.TrimSpace(e.Body))
 }
 
-// Unwrap maps 401 to ErrUnauthorized so callers can stop retrying, and 400,
-// 404 and 409 to ErrInvalid, ErrNotFound and ErrConflict.
-func (e *StatusError) Unwrap() error {
+// Unwrap maps 401 to ErrUnauthorized so callers can stop retrying, and 400
+// and 404 to ErrInvalid and ErrNotFound. A 409 is ErrConflict to a join (a
+// live peer has the name) and ErrStale to a report (the upper tier does not
+// hold the instances a digest stands for); each caller asks for its own.
+func (e *StatusError) Unwrap() []error {
 	switch e.Code {
 	case http.StatusUnauthorized:
-		return ErrUnauthorized
+		return []error{ErrUnauthorized}
 	case http.StatusBadRequest:
-		return ErrInvalid
+		return []error{ErrInvalid}
 	case http.StatusNotFound:
-		return ErrNotFound
+		return []error{ErrNotFound}
 	case http.StatusConflict:
-		return ErrConflict
+		return []error{ErrConflict, ErrStale}
 	}
 	return nil
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doHeader(ctx, method, path, in, out, nil)
+}
+
+// doHeader is do that also keeps the answer's header in *hdr, if hdr is set.
+func (c *Client) doHeader(ctx context.Context, method, path string, in, out any, hdr *http.Header) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -138,6 +154,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("link %s: no replica of the upper tier can be reached (%s): %w", path, c.bases, lastErr)
 	}
 	defer resp.Body.Close()
+	if hdr != nil {
+		*hdr = resp.Header
+	}
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return &StatusError{Code: resp.StatusCode, Body: string(b)}

@@ -5,8 +5,9 @@
 //
 // The protocol is level-triggered: the upper tier publishes the whole set of
 // assignments for a peer under a revision, and the peer long-polls for a
-// revision other than the one it holds; the peer reports its whole state. A
-// lost message therefore never loses state, and a peer that was cut off simply
-// converges on the next exchange. Requests that need an answer from below (logs)
+// revision other than the one it holds; the peer reports its whole state (its
+// instances by value, or by digest when the upper tier acknowledged them and
+// they did not change, ADR 010). A lost message therefore never loses state,
+// and a peer that was cut off simply converges on the next exchange. Requests that need an answer from below (logs)
 // are relayed through a second long-poll. See docs/adr/002-tier-link.md.
 package link

@@ -36,7 +36,11 @@ type RunOptions struct {
 	ReportInterval time.Duration
 	// PollWait is how long one long-poll may wait.
 	PollWait time.Duration
-	Logger   *slog.Logger
+	// FullReportEvery is the longest time between two reports that carry
+	// every instance (default 30 s); in between, a report whose instances
+	// did not change carries only their digest (Report.Unchanged).
+	FullReportEvery time.Duration
+	Logger          *slog.Logger
 }
 
 // Run keeps p linked to the upper tier through c until ctx ends: it long-polls
@@ -49,6 +53,9 @@ func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	}
 	if o.PollWait <= 0 {
 		o.PollWait = 25 * time.Second
+	}
+	if o.FullReportEvery <= 0 {
+		o.FullReportEvery = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -119,23 +126,43 @@ func serveRequests(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	}
 }
 
+// report sends the peer's state on every change and every ReportInterval
+// (on the Beat, so that the tiers' heartbeats wake a machine together). The
+// instances go in full when they changed, after the upper tier refused a
+// digest, and at least every FullReportEvery; otherwise only their digest.
 func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
-	tick := time.NewTicker(o.ReportInterval)
-	defer tick.Stop()
+	beat := NewBeat(o.ReportInterval)
+	defer beat.Stop()
 	var b backoff
+	var acked string // digest of the instances the upper tier acknowledged
+	var fullAt time.Time
 	for ctx.Err() == nil {
+		rep := p.Snapshot(ctx)
+		d := Digest(rep.Instances)
+		short := acked != "" && d == acked && time.Since(fullAt) < o.FullReportEvery
+		if short {
+			rep.Instances, rep.Unchanged = nil, d
+		}
 		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := c.Report(rctx, p.Snapshot(ctx))
+		ack, err := c.report(rctx, rep)
 		cancel()
+		if errors.Is(err, ErrStale) {
+			acked = ""
+			continue
+		}
 		if err != nil {
 			logLinkErr(ctx, o.Logger, "report", err)
 			b.wait(ctx)
 			continue
 		}
 		b.reset()
+		if !short {
+			acked, fullAt = ack, time.Now()
+		}
 		select {
 		case <-ctx.Done():
-		case <-tick.C:
+		case <-beat.C:
+			beat.Next()
 		case <-p.Changed():
 		}
 	}

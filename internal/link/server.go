@@ -29,6 +29,9 @@ var (
 	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
 	// not heard from the root since it started); the peer should retry.
 	ErrNotReady = errdefs.New(errdefs.ErrUnavailable, "not ready")
+	// ErrStale: a report says its instances are unchanged, but the upper
+	// tier does not hold them under that digest; the peer must send them.
+	ErrStale = errdefs.New(errdefs.ErrConflict, "report of unchanged instances the upper tier does not hold")
 )
 
 // maxBody bounds what a peer may send in one request.
@@ -45,7 +48,9 @@ type Upper interface {
 	Join(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	// Authenticate maps a bearer credential to a peer id, or ErrUnauthorized.
 	Authenticate(bearer string) (peerID string, err error)
-	// Report takes the peer's whole state. It must be idempotent.
+	// Report takes the peer's whole state. It must be idempotent, and must
+	// neither keep nor modify r.Instances: the server passes the same ones
+	// again for reports that say they are unchanged.
 	Report(ctx context.Context, peerID string, r *Report) error
 	// Assignments returns the peer's desired set and a channel closed when it
 	// next changes.
@@ -69,6 +74,15 @@ type Server struct {
 
 	mu     sync.Mutex
 	queues map[string]*queue
+	// held is, by peer, the instances of its last full report and their
+	// digest, for its reports of unchanged instances.
+	held map[string]heldInstances
+}
+
+// heldInstances are the instances of a peer's last full report.
+type heldInstances struct {
+	digest    string
+	instances []InstanceStatus
 }
 
 // queue holds requests waiting to be picked up by one peer, and the callers
@@ -81,7 +95,7 @@ type queue struct {
 
 // NewServer returns a link server for up.
 func NewServer(up Upper, log *slog.Logger) *Server {
-	return &Server{up: up, log: log, queues: map[string]*queue{}}
+	return &Server{up: up, log: log, queues: map[string]*queue{}, held: map[string]heldInstances{}}
 }
 
 // Handler serves the protocol under /link/v1/.
@@ -155,10 +169,33 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 		s.writeErr(w, err)
 		return
 	}
+	full := rep.Unchanged == ""
+	if !full {
+		if len(rep.Instances) > 0 {
+			s.writeErr(w, fmt.Errorf("%w: instances: must be empty in a report of unchanged instances", ErrInvalid))
+			return
+		}
+		s.mu.Lock()
+		h, ok := s.held[peer]
+		s.mu.Unlock()
+		if !ok || h.digest != rep.Unchanged {
+			s.writeErr(w, ErrStale)
+			return
+		}
+		rep.Instances = h.instances
+	}
 	if err := s.up.Report(r.Context(), peer, &rep); err != nil {
 		s.writeErr(w, err)
 		return
 	}
+	d := rep.Unchanged
+	if full {
+		d = Digest(rep.Instances)
+		s.mu.Lock()
+		s.held[peer] = heldInstances{digest: d, instances: rep.Instances}
+		s.mu.Unlock()
+	}
+	w.Header().Set(HeaderDigest, d)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -100,11 +100,26 @@ type ClusterReport struct {
 }
 
 // Report is a peer's whole state. Exactly one of Node or Cluster is set.
+//
+// When none of its instances changed since the last report the upper tier
+// acknowledged, a peer may send Unchanged, the Digest of those instances,
+// instead of Instances; the upper tier then takes the instances it holds
+// under that digest, or answers 409 (ErrStale) if it holds other ones (it
+// restarted, a report was lost) and the peer sends them all again. An upper
+// tier acknowledges a report's instances with their digest in the
+// Hedge-Report-Digest header; a peer sends Unchanged only after such an
+// acknowledgement, so an upper tier that does not know the field always gets
+// the instances.
 type Report struct {
 	Node      *NodeReport      `json:"node,omitempty"`
 	Cluster   *ClusterReport   `json:"cluster,omitempty"`
 	Instances []InstanceStatus `json:"instances"`
+	Unchanged string           `json:"unchanged,omitempty"`
 }
+
+// HeaderDigest is the header of the answer to a report that acknowledges
+// its instances by their Digest.
+const HeaderDigest = "Hedge-Report-Digest"
 
 // Request is a question relayed down to a peer (for example, the logs of an
 // instance it runs).

@@ -352,7 +352,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return err
 	}
 	defer st.Close()
-	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity})
+	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity,
+		TaskFileDirs: []worker.TaskFileDir{
+			{Virtualization: api.VirtProcess, Dir: filepath.Join(dir, "process")},
+			{Virtualization: api.VirtUnikernel, Dir: filepath.Join(dir, "unikernel", "vm")},
+			{Virtualization: api.VirtContainer, Dir: filepath.Join(dir, "containerd")},
+			{Virtualization: api.VirtContainer, Dir: filepath.Join(dir, "docker")},
+		}})
 	sandbox := cfg.Sandbox
 	sandbox.Protect = append(slices.Clone(sandbox.Protect), cfg.DataDir)
 	pd, err := process.New(process.Options{DataDir: filepath.Join(dir, "process"), Logger: cfg.Logger, Sandbox: sandbox})

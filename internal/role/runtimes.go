@@ -13,7 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/metrics/glances"
 	"github.com/hedgeorch/hedge/internal/metrics/prom"
 	"github.com/hedgeorch/hedge/internal/runtime"
@@ -43,22 +46,37 @@ func addRuntimes(ctx context.Context, w *worker.Worker, dir string, cfg WorkerCo
 		switch {
 		case socketExists(containerd.DefaultAddress):
 			engine = EngineContainerd
-		case socketExists("/var/run/docker.sock"):
+		case socketExists(dockerSocket):
 			engine = EngineDocker
 		default:
 			engine = EngineNone
 		}
 	}
+	// The engine's client is built on first use (runtime.Lazy): an idle
+	// worker, or one that only runs processes, never pays for it. Here the
+	// engine's socket is only checked to accept connections.
 	var d runtime.Driver
 	var err error
 	switch engine {
 	case EngineNone:
 	case EngineContainerd:
-		d, err = containerd.New(ctx, containerd.Options{DataDir: filepath.Join(dir, "containerd"), OnProgress: w.OnProgress,
-			Logger: log, RegistryConfig: cfg.RegistryConfig, PlainHTTP: cfg.PlainHTTP, PullPolicy: cfg.PullPolicy})
+		err = probeSocket(containerd.DefaultAddress)
+		d = runtime.Lazy(api.VirtContainer, engine, true, func(ctx context.Context) (runtime.Driver, error) {
+			return containerd.New(ctx, containerd.Options{DataDir: filepath.Join(dir, "containerd"), OnProgress: w.OnProgress,
+				Logger: log, RegistryConfig: cfg.RegistryConfig, PlainHTTP: cfg.PlainHTTP, PullPolicy: cfg.PullPolicy})
+		})
 	case EngineDocker:
-		d, err = docker.New(ctx, docker.Options{DataDir: filepath.Join(dir, "docker"), OnProgress: w.OnProgress,
-			Logger: log, RegistryConfig: cfg.RegistryConfig, PullPolicy: cfg.PullPolicy})
+		build := func(ctx context.Context) (runtime.Driver, error) {
+			return docker.New(ctx, docker.Options{DataDir: filepath.Join(dir, "docker"), OnProgress: w.OnProgress,
+				Logger: log, RegistryConfig: cfg.RegistryConfig, PullPolicy: cfg.PullPolicy})
+		}
+		if host := os.Getenv("DOCKER_HOST"); host != "" {
+			// Not a socket to probe: build it now, which pings the daemon.
+			d, err = build(ctx)
+		} else {
+			err = probeSocket(dockerSocket)
+			d = runtime.Lazy(api.VirtContainer, engine, false, build)
+		}
 	default:
 		return fmt.Errorf("--container-runtime %q: want containerd, docker or none", engine)
 	}
@@ -81,6 +99,19 @@ func addRuntimes(ctx context.Context, w *worker.Worker, dir string, cfg WorkerCo
 		w.AddDriver(u)
 	}
 	return nil
+}
+
+// dockerSocket is where Docker listens by default.
+const dockerSocket = "/var/run/docker.sock"
+
+// probeSocket checks that a daemon accepts connections on the unix socket at
+// path, wrapping runtime.ErrUnavailable when it does not.
+func probeSocket(path string) error {
+	c, err := net.DialTimeout("unix", path, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("socket %s: %w: %w", path, runtime.ErrUnavailable, err)
+	}
+	return c.Close()
 }
 
 func socketExists(path string) bool {
@@ -137,7 +168,12 @@ func serveWorkerMetrics(ctx context.Context, addr, token string, log *slog.Logge
 	go func() { _ = sampler.Run(ctx) }()
 	mux := http.NewServeMux()
 	mux.Handle("/api/", glances.NewHandler(glances.Options{Sampler: sampler, Token: token}))
-	mux.Handle("/metrics", requireToken(token, prom.Handler(prom.NewRegistry(prom.WithHost(sampler)))))
+	// The Prometheus registry (its collectors and descriptions) is built
+	// at the first scrape: a worker nobody scrapes does not keep it.
+	promHandler := sync.OnceValue(func() http.Handler { return prom.Handler(prom.NewRegistry(prom.WithHost(sampler))) })
+	mux.Handle("/metrics", requireToken(token, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promHandler().ServeHTTP(w, r)
+	})))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Warn("metrics exporter not started", "addr", addr, "err", err)

@@ -142,49 +142,39 @@ var _ link.Upper = (*Root)(nil)
 
 // New loads the root's state from its store.
 func New(cfg Config) (*Root, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ClusterTimeout <= 0 {
-		cfg.ClusterTimeout = 15 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	roster.Defaults(&cfg.Logger, &cfg.Now, &cfg.ClusterTimeout, 15*time.Second)
 	r := &Root{
 		cfg:      cfg,
 		log:      cfg.Logger,
-		creds:    auth.NewCredentials(cfg.Store, bucketCreds),
-		fw:       placement.New(placement.LevelRoot),
-		loop:     roster.NewLoop(),
-		epoch:    uint64(cfg.Now().UnixNano()),
 		apps:     map[string]*api.Application{},
 		svcs:     map[string]*service{},
 		insts:    map[string]*instance{},
 		clusters: map[string]*cluster{},
 		nodeCtl:  map[string]nodeControl{},
 	}
-	r.roster = roster.New(roster.Config[*cluster]{
-		Kind: "cluster", Lock: &r.mu, Members: r.clusters,
-		Store: cfg.Store, Bucket: bucketClusters, Creds: r.creds,
-		Timeout: cfg.ClusterTimeout, Now: cfg.Now, Logger: cfg.Logger,
-		Admit: func(_ context.Context, token, _ string, use bool) error {
-			check := cfg.Auth.CheckJoinToken
-			if use {
-				check = func(kind, token string) error { return cfg.Auth.UseJoinToken(kind, token, "") }
-			}
-			if err := check(auth.JoinKindCluster, token); err != nil {
-				return fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
-			}
-			return nil
+	t := roster.NewTier(roster.TierConfig[*cluster]{
+		Config: roster.Config[*cluster]{
+			Kind: "cluster", Lock: &r.mu, Members: r.clusters, Store: cfg.Store, Bucket: bucketClusters,
+			Timeout: cfg.ClusterTimeout, Now: cfg.Now, Logger: cfg.Logger,
+			Admit: func(_ context.Context, token, _ string, use bool) error {
+				check := cfg.Auth.CheckJoinToken
+				if use {
+					check = func(kind, token string) error { return cfg.Auth.UseJoinToken(kind, token, "") }
+				}
+				if err := check(auth.JoinKindCluster, token); err != nil {
+					return fmt.Errorf("%w: %v", link.ErrUnauthorized, err)
+				}
+				return nil
+			},
+			Record: func(id, name string) any { return clusterRecord{ID: id, Name: name} },
+			New: func(id, name string) *cluster {
+				return r.newCluster(api.Cluster{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
+			},
+			Forget: r.forgetClusterLocked,
 		},
-		Record: func(id, name string) any { return clusterRecord{ID: id, Name: name} },
-		New: func(id, name string) *cluster {
-			return r.newCluster(api.Cluster{ID: id, Name: name, State: api.NodeNotReady, LastSeen: cfg.Now()})
-		},
-		Forget: r.forgetClusterLocked,
+		CredsBucket: bucketCreds, Level: placement.LevelRoot, Upper: r,
 	})
-	r.server = link.NewServer(r, cfg.Logger)
+	r.roster, r.creds, r.server, r.fw, r.loop, r.epoch = t.Roster, t.Creds, t.Server, t.FW, t.Loop, t.Epoch
 	r.kube = newKubeHook(r)
 	err := cfg.Store.View(func(tx store.Tx) error {
 		apps, err := store.ListAll[api.Application](tx, bucketApps)

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/placement"
 )
 
@@ -27,16 +28,17 @@ func (l *Loop) Trigger() {
 	}
 }
 
-// Run calls tick every second and then pass, and pass after every Trigger,
+// Run calls tick every second (on the link.Beat) and then pass, and pass after every Trigger,
 // until ctx ends.
 func (l *Loop) Run(ctx context.Context, tick func(), pass func(context.Context)) {
-	t := time.NewTicker(l.every)
-	defer t.Stop()
+	beat := link.NewBeat(l.every)
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-beat.C:
+			beat.Next()
 			tick()
 		case <-l.kick:
 		}

@@ -65,6 +65,17 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Capacity overrides the measured capacity offered to instances.
 	Capacity *api.Resources
+	// TaskFileDirs are the data directories where drivers of releases
+	// before ADR 007 kept their task records (instances/<id>/task.json);
+	// Start moves those records into Store (see migrateTaskFiles).
+	TaskFileDirs []TaskFileDir
+}
+
+// TaskFileDir is a driver data directory of an earlier release and the
+// virtualization its driver served.
+type TaskFileDir struct {
+	Virtualization string
+	Dir            string
 }
 
 // Worker runs the instances its cluster assigns. It implements link.Peer.
@@ -192,6 +203,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.instances[a.InstanceID] = in
 	}
 	w.mu.Unlock()
+	w.migrateTaskFiles(desired)
 	if err := w.recover(ctx); err != nil {
 		return err
 	}
@@ -209,13 +221,14 @@ func (w *Worker) Start(ctx context.Context) error {
 // It is the one timer for every instance, and it samples only when reports
 // have been taken since the last sample: figures nobody reads are not read.
 func (w *Worker) usageLoop(ctx context.Context) {
-	t := time.NewTicker(usageInterval)
-	defer t.Stop()
+	beat := link.NewBeat(usageInterval)
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-beat.C:
+			beat.Next()
 		}
 		if w.reported.Swap(false) {
 			w.sampleUsage(ctx)
