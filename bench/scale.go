@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -227,27 +230,11 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 // linkRequests reads hedge_link_requests_total, summed over endpoints,
 // from the root's /metrics.
 func (t *scaleTopo) linkRequests(ctx context.Context) (float64, error) {
-	b, err := os.ReadFile(filepath.Join(t.rootDir, "root", "ca.pem"))
-	if err != nil {
-		return 0, fmt.Errorf("read the root's CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(b)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
-	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.apiURL+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+metricsToken)
-	resp, err := hc.Do(req)
+	resp, err := t.rootCall(ctx, http.MethodGet, "/metrics", metricsToken, nil)
 	if err != nil {
 		return 0, fmt.Errorf("scrape the root's metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("scrape the root's metrics: %s", resp.Status)
-	}
 	var sum float64
 	found := false
 	sc := bufio.NewScanner(resp.Body)
@@ -268,6 +255,57 @@ func (t *scaleTopo) linkRequests(ctx context.Context) (float64, error) {
 		return 0, errors.New("root metrics: no hedge_link_requests_total (a hedge binary older than the scale scenario?)")
 	}
 	return sum, sc.Err()
+}
+
+// rootCall sends one request to the root's API with bearer, trusting the
+// root's CA, and returns an answer of status 200.
+func (t *scaleTopo) rootCall(ctx context.Context, method, path, bearer string, body any) (*http.Response, error) {
+	b, err := os.ReadFile(filepath.Join(t.rootDir, "root", "ca.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("read the root's CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	var rd io.Reader
+	if body != nil {
+		j, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.apiURL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}
+
+// raiseQuota gives the admin room for n instances: the default quota of a
+// user (1,000 instances, 200 services) is below what the scenario submits.
+func (t *scaleTopo) raiseQuota(ctx context.Context, n, services int) error {
+	tp, err := t.client.Login(ctx, "admin", t.password)
+	if err != nil {
+		return fmt.Errorf("log in: %w", err)
+	}
+	q := map[string]any{"instances": max(n, 1000), "services": max(services, 200), "vcpus": 1e6, "memory_mb": int64(1) << 40}
+	resp, err := t.rootCall(ctx, http.MethodPut, "/api/user/admin/quota", tp.Token, q)
+	if err != nil {
+		return fmt.Errorf("raise the admin's quota: %w", err)
+	}
+	return resp.Body.Close()
 }
 
 // restartRoot stops the root as an operator would, starts it again on the
@@ -299,6 +337,9 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 	var slas []sla
 	for left := sc.instances; left > 0; left -= sc.batch {
 		slas = append(slas, sla{n: min(left, sc.batch)})
+	}
+	if err := t.raiseQuota(ctx, sc.instances, len(slas)); err != nil {
+		return nil, err
 	}
 	sentAt := map[string]time.Time{} // service id -> its POST
 	var mu sync.Mutex
