@@ -41,9 +41,13 @@ type Root interface {
 
 // Config configures a Manager.
 type Config struct {
-	Store  store.Store
-	Root   Root
-	Logger *slog.Logger
+	Store store.Store
+	// SealKeyFile is the file of the key that seals credentials and Helm
+	// values in Store (created, mode 0600, on first use). It lives apart
+	// from Store, so that a copy of the store alone reveals no secret.
+	SealKeyFile string
+	Root        Root
+	Logger      *slog.Logger
 	// HTTPClient fetches from chart repositories; http.DefaultClient if nil.
 	HTTPClient *http.Client
 	// CheckInterval is how often a cluster's status is checked again
@@ -124,11 +128,16 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s, err := loadSealer(cfg.Store)
+	s, err := loadSealer(cfg.Store, cfg.SealKeyFile)
 	if err != nil {
 		return nil, err
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "kube"), seal: s, clusters: map[string]*kcluster{}, ops: map[string]*sync.Mutex{}}
+	if n, err := m.sealStoredValues(); err != nil {
+		return nil, err
+	} else if n > 0 {
+		m.log.Info("sealed the helm values of stored enablers", "enablers", n)
+	}
 	var recs []clusterRecord
 	err = cfg.Store.View(func(tx store.Tx) error {
 		var err error

@@ -36,6 +36,10 @@ type KubeOptions struct {
 	Launch kubeproc.Launcher
 	// LogLevel is hedge-kube's log level.
 	LogLevel string
+	// SealKeyFile is the key that seals Kubernetes credentials and Helm
+	// values, a file of its own apart from hedge-kube's store; in Dir
+	// when empty (created, mode 0600, on first use).
+	SealKeyFile string
 }
 
 // kubePaths are the API paths hedge-kube serves (internal/kube/http.go).
@@ -55,7 +59,7 @@ func newKubeHook(r *Root) *kubeHook {
 	}
 	o := r.cfg.Kube
 	s, err := kubeproc.NewSupervisor(kubeproc.Options{
-		Dir: o.Dir, Program: o.Program, Launch: o.Launch, LogLevel: o.LogLevel,
+		Dir: o.Dir, Program: o.Program, Launch: o.Launch, LogLevel: o.LogLevel, SealKeyFile: o.SealKeyFile,
 		Backplane: r.kubeBackplane(), Legacy: r.cfg.Store, Pressure: pressure, Logger: r.log,
 	})
 	if err != nil {
@@ -83,7 +87,7 @@ func (h *kubeHook) register(mux *http.ServeMux, r *Root) {
 			kubeproc.WriteError(w, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		h.s.Forward(w, req, kubeproc.Caller{User: claims.Subject, Admin: claims.IsAdmin()})
+		h.s.Forward(w, req, kubeproc.Caller{User: claims.Subject, UserID: claims.UserID, Admin: claims.IsAdmin()})
 	})
 	for _, p := range kubePaths {
 		mux.Handle(p, fwd)
