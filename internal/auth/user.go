@@ -127,9 +127,8 @@ func (s *Service) CreateUser(name, password string, roles []string) error {
 }
 
 // DeleteUser removes a user; ErrNotFound if there is none. Access tokens
-// already issued stay valid until they expire (AccessTTL); their sessions end,
-// so refresh tokens stop
-// working at once.
+// already issued stay valid until they expire (AccessTTL); their sessions
+// end, so refresh tokens stop working at once.
 func (s *Service) DeleteUser(name string) error {
 	err := s.st.Update(func(tx store.Tx) error {
 		if err := tx.Get(bucketUsers, name, &User{}); err != nil {
