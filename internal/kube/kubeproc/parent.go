@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -114,8 +115,9 @@ func NewSupervisor(o Options) (*Supervisor, error) {
 		Rewrite:   func(*httputil.ProxyRequest) {}, // Forward sets the request up
 		Transport: tr,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			s.log.Warn("forward to hedge-kube", "path", req.URL.Path, "err", err)
-			WriteError(w, http.StatusBadGateway, "hedge-kube did not answer: "+err.Error())
+			id := errdefs.NewRequestID()
+			s.log.Warn("forward to hedge-kube", "path", req.URL.Path, "request_id", id, "err", err)
+			WriteError(w, http.StatusBadGateway, "hedge-kube did not answer (request id "+id+")")
 		},
 	}
 	return s, nil
@@ -179,7 +181,9 @@ func (s *Supervisor) Forward(w http.ResponseWriter, req *http.Request, c Caller)
 	runErr := s.runErr
 	s.mu.Unlock()
 	if runErr != nil {
-		WriteError(w, http.StatusServiceUnavailable, "Kubernetes support unavailable: "+runErr.Error())
+		id := errdefs.NewRequestID()
+		s.log.Error("kubernetes support unavailable", "request_id", id, "err", runErr)
+		WriteError(w, http.StatusServiceUnavailable, "Kubernetes support unavailable (request id "+id+")")
 		return
 	}
 	out := req.Clone(req.Context())
