@@ -87,7 +87,7 @@ func (m *Manager) InstallEnabler(ctx context.Context, req api.EnablerRequest, ow
 	if err != nil {
 		return api.Enabler{}, err
 	}
-	ch, err := fetchChart(ctx, m.cfg.HTTPClient, acc, chartName, req.Version)
+	ch, err := fetchChart(ctx, m.cfg.HTTPClient, m.indexes, acc, chartName, req.Version)
 	if err != nil {
 		return api.Enabler{}, err
 	}
@@ -392,7 +392,7 @@ func (m *Manager) UpgradeEnabler(ctx context.Context, idOrName string, up api.En
 	if version == "" {
 		version = rec.Version
 	}
-	ch, err := fetchChart(ctx, m.cfg.HTTPClient, acc, rec.Chart, version)
+	ch, err := fetchChart(ctx, m.cfg.HTTPClient, m.indexes, acc, rec.Chart, version)
 	if err != nil {
 		return api.Enabler{}, err
 	}

@@ -56,6 +56,9 @@ type Config struct {
 	// ReportInterval is the heartbeat of a cluster's link to the root
 	// (default 2 s).
 	ReportInterval time.Duration
+	// IndexTTL is how long a chart repository's index is kept before it
+	// is read again (default 5 min).
+	IndexTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Pressure, when set, puts every cluster's nodes under pressure
@@ -69,6 +72,8 @@ type Manager struct {
 	cfg  Config
 	log  *slog.Logger
 	seal *sealer
+	// indexes caches the chart repositories' indexes.
+	indexes *indexCache
 
 	mu       sync.Mutex
 	clusters map[string]*kcluster
@@ -132,7 +137,7 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "kube"), seal: s, clusters: map[string]*kcluster{}, ops: map[string]*sync.Mutex{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "kube"), seal: s, indexes: newIndexCache(cfg.IndexTTL, cfg.Now), clusters: map[string]*kcluster{}, ops: map[string]*sync.Mutex{}}
 	if n, err := m.sealStoredValues(); err != nil {
 		return nil, err
 	} else if n > 0 {
