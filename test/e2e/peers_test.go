@@ -274,6 +274,7 @@ func TestPeersLinkCredentialRefusedOnUserAPI(t *testing.T) {
 		name, method, path, body string
 	}{
 		{"register a user", http.MethodPost, "/api/auth/register", `{"username":"mallory","password":"mallory-pw-1","roles":["Admin"]}`},
+		{"create a user", http.MethodPost, "/api/user/", `{"username":"mallory2","password":"mallory-pw-1","roles":["Admin"]}`},
 		{"list users", http.MethodGet, "/api/users/", ""},
 		{"change admin's password", http.MethodPost, "/api/user/admin", `{"oldPassword":"x","newPassword":"mallory-pw-1"}`},
 		{"raise a quota", http.MethodPut, "/api/user/admin/quota", `{"instances":1000000}`},
