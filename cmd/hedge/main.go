@@ -391,7 +391,7 @@ func firstNonEmpty(a, b string) string {
 }
 
 // sealKeyFileUsage documents --seal-key-file.
-const sealKeyFileUsage = "key (32 bytes, mode 0600) that seals Kubernetes credentials and Helm values, kept apart from the store (default: kube-seal.key in the data directory, created on first use)"
+const sealKeyFileUsage = "key (32 bytes, mode 0600) that seals Kubernetes credentials and Helm values, kept apart from the store (default: root/kube-seal.key in --data-dir, created on first use)"
 
 // kubeProgramUsage documents --kube-program.
 const kubeProgramUsage = "hedge-kube program, which Kubernetes support needs (default: next to hedge, then on PATH)"

@@ -283,7 +283,14 @@ func newRoot(st store.Store, ca *pki.CA, cfg RootConfig) (*root.Root, *auth.Serv
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		kubeLevel = "debug"
 	}
-	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel, SealKeyFile: cfg.SealKeyFile}
+	sealKey := cfg.SealKeyFile
+	if sealKey != "" {
+		// hedge-kube may run in another directory.
+		if sealKey, err = filepath.Abs(sealKey); err != nil {
+			return nil, nil, fmt.Errorf("--seal-key-file: %w", err)
+		}
+	}
+	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel, SealKeyFile: sealKey}
 	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca})
 	if err != nil {
 		return nil, nil, err
