@@ -141,17 +141,20 @@ const (
 
 // Enabler is a Helm release Hedge installed, with how its cluster was chosen.
 type Enabler struct {
-	ID          string         `json:"id"`
-	Name        string         `json:"name"`
-	HelmChart   string         `json:"helmChart"`
-	Version     string         `json:"version"`
-	Values      map[string]any `json:"additionalParams,omitempty"`
-	ClusterID   string         `json:"cluster_id"`
-	ClusterName string         `json:"cluster"`
-	Namespace   string         `json:"namespace"`
-	Status      string         `json:"status"`
-	Message     string         `json:"message,omitempty"`
-	Revision    int            `json:"revision,omitempty"`
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	HelmChart string         `json:"helmChart"`
+	Version   string         `json:"version"`
+	Values    map[string]any `json:"additionalParams,omitempty"`
+	// OwnerID is the user id of who installed the enabler: they and Admins
+	// see Values.
+	OwnerID     string `json:"owner_id,omitempty"`
+	ClusterID   string `json:"cluster_id"`
+	ClusterName string `json:"cluster"`
+	Namespace   string `json:"namespace"`
+	Status      string `json:"status"`
+	Message     string `json:"message,omitempty"`
+	Revision    int    `json:"revision,omitempty"`
 	// Placement explains the choice of cluster (set for automatic placement).
 	Placement *EnablerPlacement `json:"placement,omitempty"`
 	CreatedAt time.Time         `json:"created_at"`

@@ -175,7 +175,7 @@ func (f *sandboxFlag) Type() string { return "on|off" }
 
 func upCommand() *cobra.Command {
 	var f serverFlags
-	var apiAddr, clusterAddr, name, kubeProgram string
+	var apiAddr, clusterAddr, name, kubeProgram, sealKeyFile string
 	var labels []string
 	var demo bool
 	var origins, dashboards []string
@@ -199,7 +199,7 @@ func upCommand() *cobra.Command {
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
 				CORSOrigins: append(origins, dashboards...),
-				KubeProgram: kubeProgram, TLS: tf.TLSConfig,
+				KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge is up.\n  Console:  %s/  (the browser must trust the CA, docs/console.md)\n  API:      %s/api/  (docs: %s/api/docs)\n  CA:       %s (the API's certificate is signed by it)\n  Log in:   hedge login --server %s --ca-cert %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url, ca, url, ca)
@@ -216,6 +216,7 @@ func upCommand() *cobra.Command {
 	c.Flags().StringArrayVar(&origins, "cors-origin", nil, "web origin allowed to call the API from a browser, e.g. http://dash.example:8080 (repeatable; * for any)")
 	c.Flags().StringArrayVar(&dashboards, "dashboard-origin", nil, "origin where Oakestra's dashboard is served (repeatable); the same as --cors-origin (docs/oakestra.md)")
 	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
+	c.Flags().StringVar(&sealKeyFile, "seal-key-file", "", sealKeyFileUsage)
 	pf.bind(c)
 	wf.bind(c, "127.0.0.1:61208")
 	tf.bind(c, false)
@@ -224,7 +225,7 @@ func upCommand() *cobra.Command {
 
 func rootCommand() *cobra.Command {
 	var f serverFlags
-	var addr, kubeProgram, storeSpec string
+	var addr, kubeProgram, sealKeyFile, storeSpec string
 	var etcdTLS role.EtcdTLS
 	var leaseTTL time.Duration
 	var clusterTimeout time.Duration
@@ -242,7 +243,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, TLS: tf.TLSConfig, Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  CA:            %s\n  Log in:        hedge login --server %s --ca-cert %s --username admin\n  Cluster token: hedge token create --kind cluster  (the token carries the CA's pin)\n", url, url, ca, url, ca)
 				},
@@ -255,6 +256,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringArrayVar(&origins, "cors-origin", nil, "web origin allowed to call the API from a browser, such as Oakestra's dashboard (repeatable; * for any)")
 	c.Flags().Var(&proxies, "trusted-proxy", "address or CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; none by default)")
 	c.Flags().StringVar(&kubeProgram, "kube-program", "", kubeProgramUsage)
+	c.Flags().StringVar(&sealKeyFile, "seal-key-file", "", sealKeyFileUsage)
 	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by root replicas, one of which leads")
 	bindEtcdTLS(c, &etcdTLS)
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
@@ -387,6 +389,9 @@ func firstNonEmpty(a, b string) string {
 	}
 	return b
 }
+
+// sealKeyFileUsage documents --seal-key-file.
+const sealKeyFileUsage = "key (32 bytes, mode 0600) that seals Kubernetes credentials and Helm values, kept apart from the store (default: root/kube-seal.key in --data-dir, created on first use)"
 
 // kubeProgramUsage documents --kube-program.
 const kubeProgramUsage = "hedge-kube program, which Kubernetes support needs (default: next to hedge, then on PATH)"

@@ -88,6 +88,28 @@ func (s *Service) startFamily(fam, user, jti string, expires time.Time) error {
 	})
 }
 
+// revokeSessions ends every session of user in tx (password changed, user
+// deleted): none of their refresh tokens works again.
+func revokeSessions(tx store.Tx, user string) error {
+	var ended []string
+	err := tx.List(bucketRefresh, func(k string, raw []byte) error {
+		var f refreshFamily
+		if err := json.Unmarshal(raw, &f); err != nil || f.User == user {
+			ended = append(ended, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range ended {
+		if err := tx.Delete(bucketRefresh, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RevokeRefresh ends the session of a refresh token (logout): neither it
 // nor any token refreshed from it works again.
 func (s *Service) RevokeRefresh(refreshToken string) error {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hedgeorch/hedge/internal/store"
 )
 
 func TestUnitLogin(t *testing.T) {
@@ -313,5 +315,63 @@ func TestUnitRefreshTokensRotate(t *testing.T) {
 	}
 	if _, err := f.svc.Refresh(third.RefreshToken); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("refresh after logout: err = %v, want ErrUnauthorized", err)
+	}
+}
+
+// sessionsOf returns the stored sessions (refresh token families) of user.
+func sessionsOf(t *testing.T, f fixture, user string) int {
+	t.Helper()
+	n := 0
+	err := f.st.View(func(tx store.Tx) error {
+		fams, err := store.ListAll[refreshFamily](tx, bucketRefresh)
+		for _, fam := range fams {
+			if fam.User == user {
+				n++
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUnitSessionsRevokedWithPassword: changing a password or deleting the
+// user ends every session of theirs in the store (not only by the token's
+// password version), and nobody else's.
+func TestUnitSessionsRevokedWithPassword(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(f fixture) error
+	}{
+		{"password set", func(f fixture) error { return f.svc.SetPassword("ann", "password2") }},
+		{"password changed", func(f fixture) error { return f.svc.ChangePassword("ann", "password1", "password2") }},
+		{"user deleted", func(f fixture) error { return f.svc.DeleteUser("ann") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.mustCreateUser(t, "ann", "password1")
+			f.mustCreateUser(t, "bob", "password1")
+			ann1 := f.mustLogin(t, "ann", "password1")
+			f.mustLogin(t, "ann", "password1")
+			bob := f.mustLogin(t, "bob", "password1")
+			if got := sessionsOf(t, f, "ann"); got != 2 {
+				t.Fatalf("ann has %d sessions before, want 2", got)
+			}
+			if err := tt.change(f); err != nil {
+				t.Fatal(err)
+			}
+			if got := sessionsOf(t, f, "ann"); got != 0 {
+				t.Errorf("ann has %d sessions after, want 0", got)
+			}
+			if _, err := f.svc.Refresh(ann1.RefreshToken); !errors.Is(err, ErrUnauthorized) {
+				t.Errorf("refresh with ann's old token: %v, want ErrUnauthorized", err)
+			}
+			if _, err := f.svc.Refresh(bob.RefreshToken); err != nil {
+				t.Errorf("bob's session ended with ann's: %v", err)
+			}
+		})
 	}
 }

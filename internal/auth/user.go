@@ -127,11 +127,14 @@ func (s *Service) CreateUser(name, password string, roles []string) error {
 }
 
 // DeleteUser removes a user; ErrNotFound if there is none. Access tokens
-// already issued stay valid until they expire (AccessTTL); refresh tokens stop
-// working at once.
+// already issued stay valid until they expire (AccessTTL); their sessions
+// end, so refresh tokens stop working at once.
 func (s *Service) DeleteUser(name string) error {
 	err := s.st.Update(func(tx store.Tx) error {
 		if err := tx.Get(bucketUsers, name, &User{}); err != nil {
+			return err
+		}
+		if err := revokeSessions(tx, name); err != nil {
 			return err
 		}
 		return tx.Delete(bucketUsers, name)
@@ -176,7 +179,7 @@ func (s *Service) ListUsers() ([]User, error) {
 }
 
 // SetPassword replaces a user's password. Refresh tokens issued before stop
-// working, because they are bound to the old hash.
+// working: their sessions are revoked, and they are bound to the old hash.
 func (s *Service) SetPassword(name, password string) error {
 	if err := validatePassword(password); err != nil {
 		return fmt.Errorf("set password of %s: %w", name, err)
@@ -191,6 +194,9 @@ func (s *Service) SetPassword(name, password string) error {
 			return err
 		}
 		u.PasswordHash = hash
+		if err := revokeSessions(tx, name); err != nil {
+			return err
+		}
 		return tx.Put(bucketUsers, name, u)
 	})
 	if err != nil {
@@ -282,6 +288,9 @@ func (s *Service) EnsureAdmin(envPassword string) (generated string, err error) 
 				return err
 			}
 			s.log.Info("admin password updated from the environment", "user", AdminUser)
+			if err := revokeSessions(tx, AdminUser); err != nil {
+				return err
+			}
 			return tx.Put(bucketUsers, AdminUser, u)
 		case !errors.Is(err, store.ErrNotFound):
 			return err

@@ -75,28 +75,37 @@ func Charts(repoName string, idx *repo.IndexFile) []api.Chart {
 	return out
 }
 
-// fetchIndex downloads and parses the repository's index.yaml.
-func fetchIndex(ctx context.Context, hc *http.Client, r repoAccess) (*repo.IndexFile, error) {
+// fetchIndex downloads and parses the repository's index.yaml, and says
+// how many bytes it was.
+func fetchIndex(ctx context.Context, hc *http.Client, r repoAccess) (*repo.IndexFile, int, error) {
 	b, err := fetch(ctx, hc, r, strings.TrimRight(r.url, "/")+"/index.yaml", maxIndex)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return ParseIndex(b)
+	idx, err := ParseIndex(b)
+	return idx, len(b), err
 }
 
-// fetchChart finds name at version ("" = newest) in the repository and
+// fetchChart finds name at version ("" = newest) in the repository's
+// index, cached or, when the cached one does not list it, read again, and
 // loads its archive.
-func fetchChart(ctx context.Context, hc *http.Client, r repoAccess, name, version string) (*chart.Chart, error) {
-	idx, err := fetchIndex(ctx, hc, r)
+func fetchChart(ctx context.Context, hc *http.Client, ic *indexCache, r repoAccess, name, version string) (*chart.Chart, error) {
+	idx, err := ic.get(ctx, hc, r)
 	if err != nil {
 		return nil, err
 	}
 	cv, err := idx.Get(name, version)
 	if err != nil {
+		if idx, err = ic.refresh(ctx, hc, r); err != nil {
+			return nil, err
+		}
+		cv, err = idx.Get(name, version)
+	}
+	if err != nil {
 		if version == "" {
 			version = "any version"
 		}
-		return nil, fmt.Errorf("%w: chart %s (%s) is not in repository %s", ErrNotFound, name, version, r.url)
+		return nil, fmt.Errorf("%w: chart %s (%s) is not in repository %s", ErrNotFound, name, version, redactURL(r.url))
 	}
 	u, err := resolveChartURL(r.url, cv.URLs[0])
 	if err != nil {
@@ -116,7 +125,7 @@ func fetchChart(ctx context.Context, hc *http.Client, r repoAccess, name, versio
 func resolveChartURL(base, ref string) (string, error) {
 	b, err := url.Parse(strings.TrimRight(base, "/") + "/")
 	if err != nil {
-		return "", fmt.Errorf("%w: repository url %q: %v", ErrInvalid, base, err)
+		return "", fmt.Errorf("%w: repository url %q: not a valid URL", ErrInvalid, redactURL(base))
 	}
 	r, err := url.Parse(ref)
 	if err != nil {
@@ -128,9 +137,10 @@ func resolveChartURL(base, ref string) (string, error) {
 // fetch GETs u. Credentials go only to the repository's own host, as Helm
 // does without --pass-credentials.
 func fetch(ctx context.Context, hc *http.Client, r repoAccess, u string, limit int64) ([]byte, error) {
+	shown := redactURL(u) // messages reach every user listing charts
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, u, err)
+		return nil, fmt.Errorf("%w: url %s: not a valid URL", ErrInvalid, shown)
 	}
 	if r.username != "" || r.password != "" {
 		if base, err := url.Parse(r.url); err == nil && base.Host == req.URL.Host {
@@ -144,18 +154,18 @@ func fetch(ctx context.Context, hc *http.Client, r repoAccess, u string, limit i
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return nil, fmt.Errorf("%w: chart repository refused the credentials for %s (%s)", ErrInvalid, u, resp.Status)
+		return nil, fmt.Errorf("%w: chart repository refused the credentials for %s (%s)", ErrInvalid, shown, resp.Status)
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, u)
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, shown)
 	case resp.StatusCode >= 300:
-		return nil, fmt.Errorf("%w: GET %s: %s", ErrUnavailable, u, resp.Status)
+		return nil, fmt.Errorf("%w: GET %s: %s", ErrUnavailable, shown, resp.Status)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: GET %s: %v", ErrUnavailable, u, err)
+		return nil, fmt.Errorf("%w: GET %s: %v", ErrUnavailable, shown, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, u, limit)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalid, shown, limit)
 	}
 	return b, nil
 }

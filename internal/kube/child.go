@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -42,7 +43,11 @@ func NewChild(cfg kubeproc.ChildConfig, log *slog.Logger) (*Child, error) {
 		return nil, err
 	}
 	root := kubeproc.NewRootClient(cfg.RootSocket, cfg.Secret, log)
-	m, err := New(Config{Store: st, Root: root, Logger: log, Pressure: pc})
+	keyFile := cfg.SealKeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(filepath.Dir(cfg.Store), kubeproc.DefaultSealKeyFile)
+	}
+	m, err := New(Config{Store: st, SealKeyFile: keyFile, Root: root, Logger: log, Pressure: pc})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -51,7 +56,7 @@ func NewChild(cfg kubeproc.ChildConfig, log *slog.Logger) (*Child, error) {
 	hc := huma.DefaultConfig("Hedge Kubernetes", "")
 	hc.OpenAPIPath, hc.DocsPath = "", ""
 	hc.SchemasPath = "/api/schemas" // the $schema links read as the root's
-	Register(humago.New(mux, hc), m, APIOptions{RequireAdmin: requireAdmin})
+	Register(humago.New(mux, hc), m, APIOptions{RequireAdmin: requireAdmin, Viewer: viewer, Logger: log})
 	return &Child{m: m, st: st, h: kubeproc.Authenticate(cfg.Secret, mux), log: log}, nil
 }
 
@@ -61,6 +66,12 @@ func requireAdmin(ctx context.Context) error {
 		return huma.Error403Forbidden("this needs the Admin role")
 	}
 	return nil
+}
+
+// viewer is the caller the root vouched for.
+func viewer(ctx context.Context) Viewer {
+	c := kubeproc.CallerFrom(ctx)
+	return Viewer{UserID: c.UserID, Admin: c.Admin}
 }
 
 // Manager is the child's Kubernetes manager.

@@ -33,6 +33,9 @@ type enablerRecord struct {
 	api.Enabler
 	RepoID string `json:"repo_id"`
 	Chart  string `json:"chart"`
+	// SealedValues are the Helm values, sealed (values.go); Values is
+	// empty in the store.
+	SealedValues []byte `json:"sealed_values,omitempty"`
 }
 
 // reservedNamespaces cannot be enabler names: each enabler gets the
@@ -62,7 +65,7 @@ func timeoutOf(seconds int) (time.Duration, error) {
 // DEPLOYED when every resource is ready, or FAILED with Helm's message,
 // and then nothing of the release is left on the cluster (atomic install).
 // A chart that is missing or does not render fails the request itself.
-func (m *Manager) InstallEnabler(ctx context.Context, req api.EnablerRequest) (api.Enabler, error) {
+func (m *Manager) InstallEnabler(ctx context.Context, req api.EnablerRequest, owner Viewer) (api.Enabler, error) {
 	if !nameRE.MatchString(req.Name) || reservedNamespaces[req.Name] {
 		return api.Enabler{}, fmt.Errorf("%w: enablerName: %q must be a DNS label of at most 53 characters, and not a system namespace", ErrInvalid, req.Name)
 	}
@@ -84,7 +87,7 @@ func (m *Manager) InstallEnabler(ctx context.Context, req api.EnablerRequest) (a
 	if err != nil {
 		return api.Enabler{}, err
 	}
-	ch, err := fetchChart(ctx, m.cfg.HTTPClient, acc, chartName, req.Version)
+	ch, err := fetchChart(ctx, m.cfg.HTTPClient, m.indexes, acc, chartName, req.Version)
 	if err != nil {
 		return api.Enabler{}, err
 	}
@@ -115,7 +118,7 @@ func (m *Manager) InstallEnabler(ctx context.Context, req api.EnablerRequest) (a
 	rec := enablerRecord{Enabler: api.Enabler{
 		ID: newID(), Name: req.Name, HelmChart: repo.Name + "/" + chartName, Version: ch.Metadata.Version, Values: req.Values,
 		ClusterID: c.rec.ID, ClusterName: c.rec.Name, Namespace: req.Name, Status: api.EnablerInstalling,
-		Placement: pl, CreatedAt: now, UpdatedAt: now,
+		Placement: pl, CreatedAt: now, UpdatedAt: now, OwnerID: owner.UserID,
 	}, RepoID: repo.ID, Chart: chartName}
 	err = m.cfg.Store.Update(func(tx store.Tx) error {
 		all, err := store.ListAll[enablerRecord](tx, bucketEnablers)
@@ -127,7 +130,7 @@ func (m *Manager) InstallEnabler(ctx context.Context, req api.EnablerRequest) (a
 				return fmt.Errorf("%w: enabler %s exists (id %s)", ErrConflict, e.Name, e.ID)
 			}
 		}
-		return tx.Put(bucketEnablers, rec.ID, rec)
+		return m.putEnabler(tx, rec)
 	})
 	if err != nil {
 		return api.Enabler{}, err
@@ -216,7 +219,7 @@ func (m *Manager) saveEnabler(rec enablerRecord) {
 		if err := tx.Get(bucketEnablers, rec.ID, &cur); err != nil {
 			return err // deleted meanwhile: do not bring it back
 		}
-		return tx.Put(bucketEnablers, rec.ID, rec)
+		return m.putEnabler(tx, rec)
 	})
 	if err != nil {
 		m.log.Error("store enabler", "enabler", rec.Name, "err", err)
@@ -311,7 +314,11 @@ func (m *Manager) enablers(keep func(*enablerRecord) bool) ([]enablerRecord, err
 	out := recs[:0]
 	for i := range recs {
 		if keep == nil || keep(&recs[i]) {
-			out = append(out, recs[i])
+			rec, err := m.opened(recs[i])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rec)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -319,8 +326,8 @@ func (m *Manager) enablers(keep func(*enablerRecord) bool) ([]enablerRecord, err
 }
 
 // Enablers lists the enablers; of one cluster (by name or id) when cluster
-// is set.
-func (m *Manager) Enablers(cluster string) ([]api.Enabler, error) {
+// is set. Their values are shown only to whom v may see them.
+func (m *Manager) Enablers(cluster string, v Viewer) ([]api.Enabler, error) {
 	recs, err := m.enablers(func(e *enablerRecord) bool {
 		return cluster == "" || e.ClusterName == cluster || e.ClusterID == cluster
 	})
@@ -329,7 +336,7 @@ func (m *Manager) Enablers(cluster string) ([]api.Enabler, error) {
 	}
 	out := make([]api.Enabler, len(recs))
 	for i, r := range recs {
-		out[i] = r.Enabler
+		out[i] = v.view(r.Enabler)
 	}
 	return out, nil
 }
@@ -349,13 +356,13 @@ func (m *Manager) enabler(idOrName string) (enablerRecord, *kcluster, error) {
 	return recs[0], c, nil
 }
 
-// Enabler returns one enabler by id or name.
-func (m *Manager) Enabler(idOrName string) (api.Enabler, error) {
+// Enabler returns one enabler by id or name, as v may see it.
+func (m *Manager) Enabler(idOrName string, v Viewer) (api.Enabler, error) {
 	rec, _, err := m.enabler(idOrName)
 	if errors.Is(err, ErrConflict) {
-		return rec.Enabler, nil
+		return v.view(rec.Enabler), nil
 	}
-	return rec.Enabler, err
+	return v.view(rec.Enabler), err
 }
 
 // UpgradeEnabler upgrades the release to a new chart version and/or new
@@ -385,7 +392,7 @@ func (m *Manager) UpgradeEnabler(ctx context.Context, idOrName string, up api.En
 	if version == "" {
 		version = rec.Version
 	}
-	ch, err := fetchChart(ctx, m.cfg.HTTPClient, acc, rec.Chart, version)
+	ch, err := fetchChart(ctx, m.cfg.HTTPClient, m.indexes, acc, rec.Chart, version)
 	if err != nil {
 		return api.Enabler{}, err
 	}

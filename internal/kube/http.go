@@ -18,6 +18,12 @@ type APIOptions struct {
 	Security []map[string][]string
 	// RequireAdmin returns an HTTP error unless the caller is an admin.
 	RequireAdmin func(ctx context.Context) error
+	// Viewer returns who calls, for what they may see of enablers; the
+	// zero Viewer (no values shown) when nil.
+	Viewer func(ctx context.Context) Viewer
+	// Logger logs internal errors under the request id their answer
+	// names; slog.Default() when nil.
+	Logger *slog.Logger
 }
 
 // Register adds the Kubernetes cluster, chart repository and enabler
@@ -30,6 +36,17 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 		}
 		return o.RequireAdmin(ctx)
 	}
+	viewer := func(ctx context.Context) Viewer {
+		if o.Viewer == nil {
+			return Viewer{}
+		}
+		return o.Viewer(ctx)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	apiError := func(err error) error { return apiError(log, err) }
 	ct := []string{"kubernetes"}
 	op := func(id, method, path, summary, desc string, tags []string) huma.Operation {
 		return huma.Operation{OperationID: id, Method: method, Path: path, Summary: summary, Description: desc, Tags: tags, Security: o.Security}
@@ -134,18 +151,18 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 			if err := admin(ctx); err != nil {
 				return nil, err
 			}
-			e, err := m.InstallEnabler(ctx, in.Body)
+			e, err := m.InstallEnabler(ctx, in.Body, viewer(ctx))
 			return &enablerOut{Body: e}, apiError(err)
 		})
 	huma.Register(a, op("list-enablers", http.MethodGet, "/api/enabler/instanced", "List enablers", valuesNote, et),
 		func(ctx context.Context, _ *struct{}) (*struct{ Body []api.Enabler }, error) {
-			es, err := m.Enablers("")
-			return &struct{ Body []api.Enabler }{Body: visibleEnablers(es, admin(ctx) == nil)}, apiError(err)
+			es, err := m.Enablers("", viewer(ctx))
+			return &struct{ Body []api.Enabler }{Body: es}, apiError(err)
 		})
 	huma.Register(a, op("get-enabler", http.MethodGet, "/api/enabler/{id}", "Get an enabler", valuesNote, et),
 		func(ctx context.Context, in *idPath) (*enablerOut, error) {
-			e, err := m.Enabler(in.ID)
-			return &enablerOut{Body: visibleEnabler(e, admin(ctx) == nil)}, apiError(err)
+			e, err := m.Enabler(in.ID, viewer(ctx))
+			return &enablerOut{Body: e}, apiError(err)
 		})
 	huma.Register(a, op("upgrade-enabler", http.MethodPut, "/api/enabler/{id}", "Upgrade an enabler (Admin)",
 		"New `version` and/or `additionalParams` (values); atomic: a failed upgrade rolls back and says why in `message`.", et),
@@ -189,17 +206,17 @@ func Register(a huma.API, m *Manager, o APIOptions) {
 		func(ctx context.Context, in *struct {
 			Name string `path:"name" maxLength:"64"`
 		}) (*struct{ Body []api.Enabler }, error) {
-			es, err := m.Enablers(in.Name)
-			return &struct{ Body []api.Enabler }{Body: visibleEnablers(es, admin(ctx) == nil)}, apiError(err)
+			es, err := m.Enablers(in.Name, viewer(ctx))
+			return &struct{ Body []api.Enabler }{Body: es}, apiError(err)
 		})
 }
 
 // apiError turns domain errors into HTTP errors at the edge, with the one
-// mapping of errdefs: an internal error is logged, never echoed.
-func apiError(err error) error {
+// mapping of errdefs: an internal error is logged to log with a request id,
+// never echoed.
+func apiError(log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
 	}
-	// The handlers have no logger: internal errors go to the process's.
-	return huma.NewError(errdefs.HTTP(slog.Default(), err))
+	return huma.NewError(errdefs.HTTP(log, err))
 }

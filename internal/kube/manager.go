@@ -41,9 +41,13 @@ type Root interface {
 
 // Config configures a Manager.
 type Config struct {
-	Store  store.Store
-	Root   Root
-	Logger *slog.Logger
+	Store store.Store
+	// SealKeyFile is the file of the key that seals credentials and Helm
+	// values in Store (created, mode 0600, on first use). It lives apart
+	// from Store, so that a copy of the store alone reveals no secret.
+	SealKeyFile string
+	Root        Root
+	Logger      *slog.Logger
 	// HTTPClient fetches from chart repositories; http.DefaultClient if nil.
 	HTTPClient *http.Client
 	// CheckInterval is how often a cluster's status is checked again
@@ -52,6 +56,9 @@ type Config struct {
 	// ReportInterval is the heartbeat of a cluster's link to the root
 	// (default 2 s).
 	ReportInterval time.Duration
+	// IndexTTL is how long a chart repository's index is kept before it
+	// is read again (default 5 min).
+	IndexTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// Pressure, when set, puts every cluster's nodes under pressure
@@ -65,6 +72,8 @@ type Manager struct {
 	cfg  Config
 	log  *slog.Logger
 	seal *sealer
+	// indexes caches the chart repositories' indexes.
+	indexes *indexCache
 
 	mu       sync.Mutex
 	clusters map[string]*kcluster
@@ -124,11 +133,16 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s, err := loadSealer(cfg.Store)
+	s, err := loadSealer(cfg.Store, cfg.SealKeyFile)
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "kube"), seal: s, clusters: map[string]*kcluster{}, ops: map[string]*sync.Mutex{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "kube"), seal: s, indexes: newIndexCache(cfg.IndexTTL, cfg.Now), clusters: map[string]*kcluster{}, ops: map[string]*sync.Mutex{}}
+	if n, err := m.sealStoredValues(); err != nil {
+		return nil, err
+	} else if n > 0 {
+		m.log.Info("sealed the helm values of stored enablers", "enablers", n)
+	}
 	var recs []clusterRecord
 	err = cfg.Store.View(func(tx store.Tx) error {
 		var err error

@@ -31,7 +31,7 @@ func (m *Manager) AddRepo(ctx context.Context, req api.ChartRepoRequest) (api.Ch
 	if err := validRepo(req); err != nil {
 		return api.ChartRepo{}, err
 	}
-	if _, err := fetchIndex(ctx, m.cfg.HTTPClient, repoAccess{url: req.URL, username: req.Username, password: req.Password}); err != nil {
+	if _, err := m.indexes.refresh(ctx, m.cfg.HTTPClient, repoAccess{url: req.URL, username: req.Username, password: req.Password}); err != nil {
 		return api.ChartRepo{}, fmt.Errorf("repository %s: %w", req.URL, err)
 	}
 	rec := repoRecord{ChartRepo: api.ChartRepo{ID: newID(), Name: req.Name, Description: req.Description, URL: strings.TrimRight(req.URL, "/"),
@@ -80,11 +80,12 @@ func (m *Manager) UpdateRepo(ctx context.Context, idOrName string, req api.Chart
 	if err != nil {
 		return api.ChartRepo{}, err
 	}
+	m.indexes.forget(acc)
 	acc.url = req.URL
 	if req.Username != "" || req.Password != "" {
 		acc.username, acc.password = req.Username, req.Password
 	}
-	if _, err := fetchIndex(ctx, m.cfg.HTTPClient, acc); err != nil {
+	if _, err := m.indexes.refresh(ctx, m.cfg.HTTPClient, acc); err != nil {
 		return api.ChartRepo{}, fmt.Errorf("repository %s: %w", req.URL, err)
 	}
 	rec.Name, rec.Description, rec.URL = req.Name, req.Description, strings.TrimRight(req.URL, "/")
@@ -171,10 +172,14 @@ func (m *Manager) DeleteRepo(idOrName string) error {
 	if err != nil {
 		return err
 	}
+	if acc, err := m.repoAccess(rec); err == nil {
+		m.indexes.forget(acc)
+	}
 	return m.cfg.Store.Update(func(tx store.Tx) error { return tx.Delete(bucketRepos, rec.ID) })
 }
 
-// RepoCharts lists the charts of a repository from its index.yaml.
+// RepoCharts lists the charts of a repository from its index.yaml, read
+// at most once per Config.IndexTTL.
 func (m *Manager) RepoCharts(ctx context.Context, idOrName string) ([]api.Chart, error) {
 	rec, err := m.repo(idOrName)
 	if err != nil {
@@ -184,7 +189,7 @@ func (m *Manager) RepoCharts(ctx context.Context, idOrName string) ([]api.Chart,
 	if err != nil {
 		return nil, err
 	}
-	idx, err := fetchIndex(ctx, m.cfg.HTTPClient, acc)
+	idx, err := m.indexes.get(ctx, m.cfg.HTTPClient, acc)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", rec.Name, err)
 	}

@@ -7,22 +7,22 @@ import (
 )
 
 // valuesNote documents who sees an enabler's values.
-const valuesNote = "`additionalParams` (the Helm values, often passwords) are shown to Admins only; other users get them left out."
+const valuesNote = "`additionalParams` (the Helm values, often passwords) are shown to Admins and to the enabler's owner (who installed it) only; other users get them left out."
 
-// visibleEnabler is e as a caller sees it: only Admins (who alone install
-// and upgrade enablers, so own them) see its values.
-func visibleEnabler(e api.Enabler, admin bool) api.Enabler {
-	if !admin {
+// Viewer is who reads enablers: their values are shown to Admins and to
+// the enabler's owner (by user id, as names can be reused), and to no one
+// else.
+type Viewer struct {
+	UserID string
+	Admin  bool
+}
+
+// view is e as v sees it.
+func (v Viewer) view(e api.Enabler) api.Enabler {
+	if !v.Admin && (v.UserID == "" || v.UserID != e.OwnerID) {
 		e.Values = nil
 	}
 	return e
-}
-
-func visibleEnablers(es []api.Enabler, admin bool) []api.Enabler {
-	for i := range es {
-		es[i] = visibleEnabler(es[i], admin)
-	}
-	return es
 }
 
 // publicRepo is r with any password written into its URL replaced by

@@ -27,10 +27,36 @@ func TestEnablerValuesOnlyForAdminsUnit(t *testing.T) {
 	es := func() []api.Enabler {
 		return []api.Enabler{{Name: "db", Values: map[string]any{"auth": map[string]any{"rootPassword": "hunter2"}}}}
 	}
-	if got := visibleEnablers(es(), false); got[0].Values != nil {
-		t.Errorf("a non-admin sees the values: %v", got[0].Values)
+	if got := (Viewer{UserID: "u-other"}).view(es()[0]); got.Values != nil {
+		t.Errorf("a non-admin sees the values: %v", got.Values)
 	}
-	if got := visibleEnablers(es(), true); got[0].Values == nil {
+	if got := (Viewer{Admin: true}).view(es()[0]); got.Values == nil {
 		t.Error("an admin does not see the values")
+	}
+}
+
+func TestEnablerValuesForTheOwnerUnit(t *testing.T) {
+	e := api.Enabler{Name: "db", OwnerID: "u-1", Values: map[string]any{"password": "hunter2"}}
+	tests := []struct {
+		name string
+		v    Viewer
+		sees bool
+	}{
+		{"owner", Viewer{UserID: "u-1"}, true},
+		{"another user", Viewer{UserID: "u-2"}, false},
+		{"no user id", Viewer{}, false},
+		{"admin", Viewer{UserID: "u-2", Admin: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.v.view(e); (got.Values != nil) != tt.sees {
+				t.Errorf("%+v sees values %v, want seen = %v", tt.v, got.Values, tt.sees)
+			}
+		})
+	}
+	// An enabler of no recorded owner (installed before owners were
+	// recorded) shows its values to Admins only.
+	if got := (Viewer{}).view(api.Enabler{Values: map[string]any{"a": 1}}); got.Values != nil {
+		t.Error("an enabler without owner shows its values to a caller without user id")
 	}
 }

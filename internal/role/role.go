@@ -63,6 +63,9 @@ type RootConfig struct {
 	// KubeProgram is the hedge-kube program (found next to hedge, then on
 	// PATH, when empty).
 	KubeProgram string
+	// SealKeyFile is the key that seals Kubernetes credentials and Helm
+	// values, apart from the store (root.KubeOptions.SealKeyFile).
+	SealKeyFile string
 	// TLS configures the root's certificates; the defaults need nothing.
 	TLS    TLSConfig
 	Logger *slog.Logger
@@ -280,7 +283,14 @@ func newRoot(st store.Store, ca *pki.CA, cfg RootConfig) (*root.Root, *auth.Serv
 	if cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		kubeLevel = "debug"
 	}
-	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel}
+	sealKey := cfg.SealKeyFile
+	if sealKey != "" {
+		// hedge-kube may run in another directory.
+		if sealKey, err = filepath.Abs(sealKey); err != nil {
+			return nil, nil, fmt.Errorf("--seal-key-file: %w", err)
+		}
+	}
+	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel, SealKeyFile: sealKey}
 	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca})
 	if err != nil {
 		return nil, nil, err
@@ -406,6 +416,8 @@ type UpConfig struct {
 	Pressure PressureConfig
 	// KubeProgram is the hedge-kube program; see RootConfig.
 	KubeProgram string
+	// SealKeyFile: see RootConfig.
+	SealKeyFile string
 	// Worker carries the worker's runtime and metrics settings.
 	Worker WorkerConfig
 	// CORSOrigins are the web origins allowed to call the API from a
@@ -429,7 +441,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return err
 	}
 	defer st.Close()
-	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram,
+	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram, SealKeyFile: cfg.SealKeyFile,
 		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	rootDir := filepath.Join(cfg.DataDir, "root")
 	ca, serving, err := rootTLS(rootDir, cfg.TLS)

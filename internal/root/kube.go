@@ -3,13 +3,13 @@ package root
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/kube/kubeproc"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/store"
@@ -36,6 +36,10 @@ type KubeOptions struct {
 	Launch kubeproc.Launcher
 	// LogLevel is hedge-kube's log level.
 	LogLevel string
+	// SealKeyFile is the key that seals Kubernetes credentials and Helm
+	// values, a file of its own apart from hedge-kube's store; in Dir
+	// when empty (created, mode 0600, on first use).
+	SealKeyFile string
 }
 
 // kubePaths are the API paths hedge-kube serves (internal/kube/http.go).
@@ -55,7 +59,7 @@ func newKubeHook(r *Root) *kubeHook {
 	}
 	o := r.cfg.Kube
 	s, err := kubeproc.NewSupervisor(kubeproc.Options{
-		Dir: o.Dir, Program: o.Program, Launch: o.Launch, LogLevel: o.LogLevel,
+		Dir: o.Dir, Program: o.Program, Launch: o.Launch, LogLevel: o.LogLevel, SealKeyFile: o.SealKeyFile,
 		Backplane: r.kubeBackplane(), Legacy: r.cfg.Store, Pressure: pressure, Logger: r.log,
 	})
 	if err != nil {
@@ -83,7 +87,7 @@ func (h *kubeHook) register(mux *http.ServeMux, r *Root) {
 			kubeproc.WriteError(w, http.StatusUnauthorized, "invalid or expired token")
 			return
 		}
-		h.s.Forward(w, req, kubeproc.Caller{User: claims.Subject, Admin: claims.IsAdmin()})
+		h.s.Forward(w, req, kubeproc.Caller{User: claims.Subject, UserID: claims.UserID, Admin: claims.IsAdmin()})
 	})
 	for _, p := range kubePaths {
 		mux.Handle(p, fwd)
@@ -115,10 +119,10 @@ func (r *Root) kubeBackplane() http.Handler {
 			return
 		}
 		id, cred, err := r.kubeJoin(req.Context(), in.Name)
-		writeKube(w, kubeproc.JoinResponse{ID: id, Credential: cred}, err)
+		r.writeKube(w, kubeproc.JoinResponse{ID: id, Credential: cred}, err)
 	})
 	mux.HandleFunc("GET "+kubeproc.PathClusters, func(w http.ResponseWriter, _ *http.Request) {
-		writeKube(w, r.Clusters(false), nil)
+		r.writeKube(w, r.Clusters(false), nil)
 	})
 	mux.HandleFunc("PUT "+kubeproc.PathClusters+"/{id}/labels", func(w http.ResponseWriter, req *http.Request) {
 		var in kubeproc.LabelsRequest
@@ -126,25 +130,22 @@ func (r *Root) kubeBackplane() http.Handler {
 			kubeproc.WriteError(w, http.StatusBadRequest, "body: "+err.Error())
 			return
 		}
-		writeKube(w, nil, r.setClusterLabels(req.PathValue("id"), in.Labels))
+		r.writeKube(w, nil, r.setClusterLabels(req.PathValue("id"), in.Labels))
 	})
 	mux.HandleFunc("DELETE "+kubeproc.PathClusters+"/{id}", func(w http.ResponseWriter, req *http.Request) {
-		writeKube(w, nil, r.forgetCluster(req.PathValue("id")))
+		r.writeKube(w, nil, r.forgetCluster(req.PathValue("id")))
 	})
 	mux.Handle(kubeproc.PathLink, r.server.Handler())
 	return mux
 }
 
-func writeKube(w http.ResponseWriter, v any, err error) {
+// writeKube answers hedge-kube with v, or with err mapped by errdefs: an
+// internal error is logged under a request id and not echoed.
+func (r *Root) writeKube(w http.ResponseWriter, v any, err error) {
 	switch {
-	case errors.Is(err, ErrNotFound):
-		kubeproc.WriteError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, link.ErrInvalid):
-		kubeproc.WriteError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, link.ErrConflict):
-		kubeproc.WriteError(w, http.StatusConflict, err.Error())
 	case err != nil:
-		kubeproc.WriteError(w, http.StatusInternalServerError, err.Error())
+		status, msg := errdefs.HTTP(r.log, err)
+		kubeproc.WriteError(w, status, msg)
 	case v == nil:
 		w.WriteHeader(http.StatusNoContent)
 	default:

@@ -3,10 +3,12 @@ package root
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +26,7 @@ const fakeKubeEnv = "HEDGE_TEST_FAKE_KUBE"
 type kubeEcho struct {
 	Path          string `json:"path"`
 	User          string `json:"user"`
+	UserID        string `json:"user_id"`
 	Admin         bool   `json:"admin"`
 	Authorization string `json:"authorization"`
 	RootClusters  int    `json:"root_clusters"`
@@ -43,7 +46,7 @@ func fakeKube() int {
 	rc := kubeproc.NewRootClient(cfg.RootSocket, cfg.Secret, nil)
 	h := kubeproc.Authenticate(cfg.Secret, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		c := kubeproc.CallerFrom(req.Context())
-		_ = json.NewEncoder(w).Encode(kubeEcho{Path: req.URL.Path, User: c.User, Admin: c.Admin,
+		_ = json.NewEncoder(w).Encode(kubeEcho{Path: req.URL.Path, User: c.User, UserID: c.UserID, Admin: c.Admin,
 			Authorization: req.Header.Get("Authorization"), RootClusters: len(rc.Clusters())})
 	}))
 	srv := &http.Server{Handler: h}
@@ -127,11 +130,37 @@ func TestKubeChildGetsCallerAndRefusesStrangers(t *testing.T) {
 			if code != http.StatusOK || json.Unmarshal(body, &got) != nil {
 				t.Fatalf("POST /api/chartrepo = %d %s", code, body)
 			}
-			want := kubeEcho{Path: "/api/chartrepo", User: tt.user, Admin: tt.admin}
+			u, err := h.auth.GetUser(tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := kubeEcho{Path: "/api/chartrepo", User: tt.user, UserID: u.ID, Admin: tt.admin}
 			if got != want {
 				t.Errorf("hedge-kube was told %+v; want %+v (and no bearer token)", got, want)
 			}
 		})
+	}
+
+	// A caller cannot name another user to hedge-kube: the identity
+	// headers it sends are replaced by the root's.
+	adminUser, err := h.auth.GetUser("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(h.ctx, http.MethodPost, h.srv.URL+"/api/chartrepo", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+alice.Token)
+	req.Header.Set(kubeproc.HeaderUser, "admin")
+	req.Header.Set(kubeproc.HeaderUserID, adminUser.ID)
+	req.Header.Set(kubeproc.HeaderAdmin, "true")
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spoofed kubeEcho
+	err = json.NewDecoder(resp.Body).Decode(&spoofed)
+	resp.Body.Close()
+	if err != nil || spoofed.User != "alice" || spoofed.UserID == adminUser.ID || spoofed.Admin {
+		t.Errorf("alice sending admin's identity headers: hedge-kube was told %+v (%v); want alice", spoofed, err)
 	}
 
 	// Once hedge-kube runs, lists go to it.
@@ -166,5 +195,31 @@ func TestKubeChildGetsCallerAndRefusesStrangers(t *testing.T) {
 			}
 		}
 		hc.CloseIdleConnections()
+	}
+}
+
+// TestKubeBackplaneDoesNotEchoInternalErrors: what the root answers
+// hedge-kube goes through errdefs: errors of a kind keep their message and
+// status, and an internal error is "internal error" with a request id.
+func TestKubeBackplaneDoesNotEchoInternalErrors(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	tests := []struct {
+		name       string
+		err        error
+		status     int
+		want, hide string
+	}{
+		{"not found", fmt.Errorf("%w: cluster c-1", ErrNotFound), http.StatusNotFound, "cluster c-1", ""},
+		{"internal", errors.New("open /var/lib/hedge/root/state.db: input/output error"), http.StatusInternalServerError, "internal error (request id ", "state.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			h.root.writeKube(w, nil, tt.err)
+			body := w.Body.String()
+			if w.Code != tt.status || !strings.Contains(body, tt.want) || (tt.hide != "" && strings.Contains(body, tt.hide)) {
+				t.Errorf("answer %d %s; want %d saying %q and not %q", w.Code, body, tt.status, tt.want, tt.hide)
+			}
+		})
 	}
 }

@@ -214,3 +214,100 @@ func TestPeersClusterDelete(t *testing.T) {
 		}
 	}
 }
+
+// identityOf reads the link credential a tier keeps in its data directory.
+func identityOf(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id struct{ Credential string }
+	if err := json.Unmarshal(b, &id); err != nil || id.Credential == "" {
+		t.Fatalf("identity %s: %v", path, err)
+	}
+	return id.Credential
+}
+
+// rootState is what the root holds that the user API changes, as an
+// Admin reads it: users, applications, services and the audit log.
+func (f *fleet) rootState(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	users, err := f.c.ListUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := f.c.ListApplications(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs, err := f.c.ListServices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range svcs { // instance states move on their own
+		svcs[i].Instances, svcs[i].Status = nil, ""
+	}
+	audit, err := f.c.Audit(ctx, api.AuditQuery{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal([]any{users, apps, svcs, audit})
+	return string(b)
+}
+
+// TestPeersLinkCredentialRefusedOnUserAPI is the attacker of issue 12 who
+// took a worker's (or a cluster's) link credential from its data directory
+// and presents it as a bearer token on the root's user API: every request
+// is refused with 401, and the root's users, applications, services and
+// audit log are as they were.
+func TestPeersLinkCredentialRefusedOnUserAPI(t *testing.T) {
+	f := startFleet(t, map[string][]string{"site1": {"w1"}}, fleetOptions{})
+	s := f.deploy(1)
+	creds := map[string]string{
+		"worker":  identityOf(t, filepath.Join(f.dir, "w1", "worker", "identity.json")),
+		"cluster": identityOf(t, filepath.Join(f.dir, "site1", "cluster", "identity.json")),
+	}
+	hc := httpClient(t, f.url)
+	attacks := []struct {
+		name, method, path, body string
+	}{
+		{"register a user", http.MethodPost, "/api/auth/register", `{"username":"mallory","password":"mallory-pw-1","roles":["Admin"]}`},
+		{"create a user", http.MethodPost, "/api/user/", `{"username":"mallory2","password":"mallory-pw-1","roles":["Admin"]}`},
+		{"list users", http.MethodGet, "/api/users/", ""},
+		{"change admin's password", http.MethodPost, "/api/user/admin", `{"oldPassword":"x","newPassword":"mallory-pw-1"}`},
+		{"raise a quota", http.MethodPut, "/api/user/admin/quota", `{"instances":1000000}`},
+		{"delete the application", http.MethodDelete, "/api/application/" + s.ApplicationID, ""},
+		{"read the audit log", http.MethodGet, "/api/audit", ""},
+	}
+	before := f.rootState(t)
+	for who, cred := range creds {
+		for _, a := range attacks {
+			t.Run(who+"/"+a.name, func(t *testing.T) {
+				var body io.Reader
+				if a.body != "" {
+					body = strings.NewReader(a.body)
+				}
+				req, err := http.NewRequest(a.method, f.url+a.path, body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+cred)
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("%s %s with the %s's credential: %d %s, want 401", a.method, a.path, who, resp.StatusCode, out)
+				}
+			})
+		}
+	}
+	if after := f.rootState(t); after != before {
+		t.Errorf("refused requests changed the root:\nbefore %s\nafter  %s", before, after)
+	}
+}

@@ -13,9 +13,10 @@ import (
 // in the root's store (StateBuckets) to hedge-kube's store at path, once:
 // it copies every record, then deletes them from the root's store. It does
 // nothing if the root's store has no such record, and refuses (leaving
-// both stores as they are) if path already holds a credentials key, which
-// would not open the old records. It returns how many records moved.
-func Migrate(from store.Store, path string) (int, error) {
+// both stores as they are) if path already holds a credentials key, or
+// keyFile exists, which would not open the old records. It returns how
+// many records moved. hedge-kube then moves the key to keyFile.
+func Migrate(from store.Store, path, keyFile string) (int, error) {
 	if from == nil {
 		return 0, nil
 	}
@@ -38,6 +39,9 @@ func Migrate(from store.Store, path string) (int, error) {
 	})
 	if err != nil || len(recs) == 0 {
 		return 0, err
+	}
+	if _, err := os.Stat(keyFile); err == nil {
+		return 0, fmt.Errorf("hedge-kube already has its own credentials key %s", keyFile)
 	}
 	_, statErr := os.Stat(path)
 	to, err := store.OpenBolt(path)

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -50,6 +51,9 @@ type Options struct {
 	// Legacy is the root's store, from which Kubernetes state written by
 	// versions before the split is moved once to hedge-kube's store.
 	Legacy store.Store
+	// SealKeyFile is the file of the key that seals the secrets in
+	// hedge-kube's store; DefaultSealKeyFile in Dir when empty.
+	SealKeyFile string
 	// Pressure and LogLevel are passed on in ChildConfig.
 	Pressure []byte
 	LogLevel string
@@ -111,11 +115,20 @@ func NewSupervisor(o Options) (*Supervisor, error) {
 		Rewrite:   func(*httputil.ProxyRequest) {}, // Forward sets the request up
 		Transport: tr,
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
-			s.log.Warn("forward to hedge-kube", "path", req.URL.Path, "err", err)
-			WriteError(w, http.StatusBadGateway, "hedge-kube did not answer: "+err.Error())
+			id := errdefs.NewRequestID()
+			s.log.Warn("forward to hedge-kube", "path", req.URL.Path, "request_id", id, "err", err)
+			WriteError(w, http.StatusBadGateway, "hedge-kube did not answer (request id "+id+")")
 		},
 	}
 	return s, nil
+}
+
+// keyFile is the sealing key's file.
+func (s *Supervisor) keyFile() string {
+	if s.o.SealKeyFile != "" {
+		return s.o.SealKeyFile
+	}
+	return filepath.Join(s.o.Dir, DefaultSealKeyFile)
 }
 
 // FindProgram returns hedge-kube's path: explicit if set (it must exist),
@@ -168,7 +181,9 @@ func (s *Supervisor) Forward(w http.ResponseWriter, req *http.Request, c Caller)
 	runErr := s.runErr
 	s.mu.Unlock()
 	if runErr != nil {
-		WriteError(w, http.StatusServiceUnavailable, "Kubernetes support unavailable: "+runErr.Error())
+		id := errdefs.NewRequestID()
+		s.log.Error("kubernetes support unavailable", "request_id", id, "err", runErr)
+		WriteError(w, http.StatusServiceUnavailable, "Kubernetes support unavailable (request id "+id+")")
 		return
 	}
 	out := req.Clone(req.Context())
@@ -177,11 +192,12 @@ func (s *Supervisor) Forward(w http.ResponseWriter, req *http.Request, c Caller)
 		out.URL.Host = "hedge-kube"
 	}
 	out.RequestURI = ""
-	for _, h := range []string{"Authorization", "Cookie", HeaderSecret, HeaderUser, HeaderAdmin} {
+	for _, h := range []string{"Authorization", "Cookie", HeaderSecret, HeaderUser, HeaderUserID, HeaderAdmin} {
 		out.Header.Del(h)
 	}
 	out.Header.Set(HeaderSecret, s.secret)
 	out.Header.Set(HeaderUser, c.User)
+	out.Header.Set(HeaderUserID, c.UserID)
 	out.Header.Set(HeaderAdmin, strconv.FormatBool(c.Admin))
 	s.proxy.ServeHTTP(w, out)
 }
@@ -215,7 +231,7 @@ func (s *Supervisor) Run(ctx context.Context) {
 		_ = srv.Shutdown(sctx)
 		<-served
 	}()
-	moved, err := Migrate(s.o.Legacy, filepath.Join(s.o.Dir, StoreFile))
+	moved, err := Migrate(s.o.Legacy, filepath.Join(s.o.Dir, StoreFile), s.keyFile())
 	if err != nil {
 		s.log.Error("move kubernetes state to hedge-kube's store; it stays in the root's store", "err", err)
 	} else if moved > 0 {
@@ -266,7 +282,7 @@ func (s *Supervisor) listen() (child, back *net.UnixListener, err error) {
 // supervise launches the child and launches it again, after a pause that
 // grows to 30 s, whenever it exits before ctx ends.
 func (s *Supervisor) supervise(ctx context.Context, ln *net.UnixListener) {
-	cfg := ChildConfig{Secret: s.secret, RootSocket: filepath.Join(s.o.Dir, RootSocket), Store: filepath.Join(s.o.Dir, StoreFile),
+	cfg := ChildConfig{Secret: s.secret, RootSocket: filepath.Join(s.o.Dir, RootSocket), Store: filepath.Join(s.o.Dir, StoreFile), SealKeyFile: s.keyFile(),
 		LogLevel: s.o.LogLevel, Pressure: s.o.Pressure}
 	pause := time.Second
 	for {

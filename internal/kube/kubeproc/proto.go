@@ -17,6 +17,9 @@ const (
 	RootSocket = "kube-root.sock"
 	// StoreFile is hedge-kube's own state store.
 	StoreFile = "kube.db"
+	// DefaultSealKeyFile holds the key that seals the secrets of
+	// StoreFile, apart from it (mode 0600).
+	DefaultSealKeyFile = "kube-seal.key"
 )
 
 // StateBuckets are the buckets of Kubernetes state. Versions before the
@@ -42,6 +45,8 @@ const (
 	HeaderSecret = "Hedge-Kube-Secret"
 	HeaderUser   = "Hedge-Kube-User"
 	HeaderAdmin  = "Hedge-Kube-Admin"
+	// HeaderUserID is the caller's user id (names can be reused).
+	HeaderUserID = "Hedge-Kube-User-Id"
 )
 
 // ErrUnavailable is returned when the root cannot reach hedge-kube.
@@ -57,6 +62,9 @@ type ChildConfig struct {
 	RootSocket string `json:"root_socket"`
 	// Store is the path of hedge-kube's state store.
 	Store string `json:"store"`
+	// SealKeyFile is the file of the key that seals the secrets in Store;
+	// DefaultSealKeyFile next to Store when empty.
+	SealKeyFile string `json:"seal_key_file,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level,omitempty"`
 	// Pressure is the pressure control of Kubernetes nodes, as
@@ -66,8 +74,9 @@ type ChildConfig struct {
 
 // Caller is who called the root's API, as the root authenticated them.
 type Caller struct {
-	User  string
-	Admin bool
+	User   string
+	UserID string
+	Admin  bool
 }
 
 type callerKey struct{}
@@ -90,7 +99,7 @@ func Authenticate(secret string, next http.Handler) http.Handler {
 			return
 		}
 		admin, _ := strconv.ParseBool(req.Header.Get(HeaderAdmin))
-		c := Caller{User: req.Header.Get(HeaderUser), Admin: admin}
+		c := Caller{User: req.Header.Get(HeaderUser), UserID: req.Header.Get(HeaderUserID), Admin: admin}
 		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), callerKey{}, c)))
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/link"
 )
 
@@ -98,6 +99,13 @@ func (c *RootClient) Clusters() []api.Cluster {
 	return out
 }
 
+// kinds maps the root's answers back to the errdefs kinds it mapped.
+var kinds = map[int]error{
+	http.StatusBadRequest: errdefs.ErrInvalid,
+	http.StatusNotFound:   errdefs.ErrNotFound,
+	http.StatusConflict:   errdefs.ErrConflict,
+}
+
 func (c *RootClient) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -127,6 +135,10 @@ func (c *RootClient) do(ctx context.Context, method, path string, in, out any) e
 		var e errorBody
 		if json.Unmarshal(raw, &e) != nil || e.Detail == "" {
 			e.Detail = string(raw)
+		}
+		if kind, ok := kinds[resp.StatusCode]; ok {
+			// The root's answer was written for the user: keep its kind.
+			return fmt.Errorf("%w: %s", kind, e.Detail)
 		}
 		return fmt.Errorf("root %s %s: %s: %s", method, path, resp.Status, e.Detail)
 	}
