@@ -31,7 +31,7 @@ func TestJoinTrustRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := joinTrust(context.Background(), log, t.TempDir(), "--root", tt.upper, "root.hedge", tt.token, tt.trust)
+			_, _, _, err := joinTrust(context.Background(), log, t.TempDir(), "--root", tt.upper, "root.hedge", tt.token, tt.trust, pki.NewServing(nil))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -41,7 +41,7 @@ func TestJoinTrustRefusesBadInput(t *testing.T) {
 
 func TestInsecureAPINeedsATLSLinkListener(t *testing.T) {
 	cfg := RootConfig{Addr: "127.0.0.1:0", TLS: TLSConfig{InsecureHTTP: true}, Logger: slog.New(slog.DiscardHandler)}
-	if _, _, err := rootListeners(cfg, nil); err == nil || !strings.Contains(err.Error(), "--link-addr") {
+	if _, _, err := rootListeners(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "--link-addr") {
 		t.Errorf("--api-insecure-http without --link-addr: err = %v, want one naming --link-addr", err)
 	}
 	// On the plain listener, the link is refused; the API is served.
