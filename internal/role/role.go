@@ -332,7 +332,7 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	}
 	go c.Run(ctx)
 	go link.Run(ctx, lc, c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
-	go renewPeer(ctx, cfg.Logger, serving, files, lc, cfg.Name)
+	go renewPeer(ctx, cfg.Logger, serving, files, hc, lc, cfg.Name)
 	ln = tls.NewListener(ln, serving.MutualConfig(hc.Transport.(*http.Transport).TLSClientConfig.RootCAs))
 	tok, err := metricsToken(filepath.Join(cfg.DataDir, "cluster"), cfg.MetricsToken)
 	if err != nil {
@@ -393,7 +393,7 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	renewed := make(chan struct{})
 	go func() {
 		defer close(renewed)
-		renewPeer(rctx, cfg.Logger, cert, files, lc, cfg.Name)
+		renewPeer(rctx, cfg.Logger, cert, files, hc, lc, cfg.Name)
 	}()
 	link.Run(ctx, lc, w, link.RunOptions{Logger: cfg.Logger.With("link", "cluster"), ReportInterval: cfg.ReportInterval})
 	stopRenew()

@@ -288,6 +288,9 @@ func connectPeer(ctx context.Context, log *slog.Logger, dir, upper, secret, name
 		}
 		cert.Set(c)
 	}
+	// The join's connection presented no certificate: the link's requests
+	// take new connections that present this one.
+	hc.CloseIdleConnections()
 	c := cert.Current()
 	if c == nil {
 		return link.Identity{}, fmt.Errorf("%s signed no client certificate at the join (an upper tier from before mutual TLS?)", upper)
@@ -302,7 +305,7 @@ func connectPeer(ctx context.Context, log *slog.Logger, dir, upper, secret, name
 // key over the link (authenticated by the current certificate) past two
 // thirds of its life, and the next handshake (and, for a cluster, its
 // listener) uses it.
-func renewPeer(ctx context.Context, log *slog.Logger, cert *pki.Serving, files peerFiles, lc *link.Client, name string) {
+func renewPeer(ctx context.Context, log *slog.Logger, cert *pki.Serving, files peerFiles, hc *http.Client, lc *link.Client, name string) {
 	renew := func(ctx context.Context) (*tls.Certificate, error) {
 		key, err := pki.NewKey()
 		if err != nil {
@@ -316,12 +319,18 @@ func renewPeer(ctx context.Context, log *slog.Logger, cert *pki.Serving, files p
 		if err != nil {
 			return nil, fmt.Errorf("certificate from the upper tier: %w", err)
 		}
-		return files.store(chain, key)
+		c, err := files.store(chain, key)
+		if err != nil {
+			return nil, err
+		}
+		// Connections made with the old certificate are not reused:
+		// idle ones are closed, so the next request proves the new one.
+		cert.Set(c)
+		hc.CloseIdleConnections()
+		return c, nil
 	}
 	if pki.NeedsRenewal(cert.Current(), time.Now()) {
-		if c, err := renew(ctx); err == nil {
-			cert.Set(c)
-		} else {
+		if _, err := renew(ctx); err != nil {
 			log.Warn("tls: cannot renew the certificate yet", "err", err)
 		}
 	}
