@@ -254,12 +254,16 @@ func (f peerFiles) store(chain []byte, key *ecdsa.PrivateKey) (*tls.Certificate,
 // the peer's client certificate in cert: the stored one while it is valid,
 // or the one signed at a new join. An identity kept without a valid
 // certificate (joined before mutual TLS, or whose certificate expired while
-// it was down) is dropped, so that the peer joins again with its token.
+// it was down) is dropped, so that the peer joins again with its token; with
+// no token it is kept and the start fails, saying so.
 func connectPeer(ctx context.Context, log *slog.Logger, dir, upper, secret, name string, hc *http.Client, cert *pki.Serving, files peerFiles) (link.Identity, error) {
 	pool := hc.Transport.(*http.Transport).TLSClientConfig.RootCAs
 	idPath := filepath.Join(dir, "identity.json")
 	if _, err := os.Stat(idPath); err == nil {
 		c, err := files.load(pool)
+		if err != nil && secret == "" {
+			return link.Identity{}, fmt.Errorf("the stored identity has no valid client certificate (%w): join again with a join token (--join-token)", err)
+		}
 		if err != nil {
 			log.Warn("tls: the stored identity has no valid client certificate; joining again", "err", err)
 			if err := os.Remove(idPath); err != nil {
