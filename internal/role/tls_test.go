@@ -102,3 +102,26 @@ func TestRootTLSTakesTheOperatorsCertificatesAndCA(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredIdentityWithoutCertificate: a peer that joined before mutual
+// TLS (an identity, no client certificate) and has no token to join again
+// is told so, and its identity is kept.
+func TestStoredIdentityWithoutCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idPath := filepath.Join(dir, "identity.json")
+	if err := os.WriteFile(idPath, []byte(`{"upper":"https://10.0.0.1:10100","id":"n-1","credential":"n-1.secret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hc := linkClient(ca.Pool(), pki.ClusterName, pki.NewServing(nil))
+	_, err = connectPeer(context.Background(), slog.New(slog.DiscardHandler), dir, "https://10.0.0.1:10100", "", "w", hc, pki.NewServing(nil), workerFiles(dir))
+	if err == nil || !strings.Contains(err.Error(), "--join-token") {
+		t.Errorf("err = %v, want one asking for a join token", err)
+	}
+	if _, err := os.Stat(idPath); err != nil {
+		t.Errorf("identity dropped with no token to join again: %v", err)
+	}
+}
