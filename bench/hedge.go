@@ -311,31 +311,7 @@ func login(ctx context.Context, s *server, url, password, dataDir string) (*api.
 // waitNodes waits until n nodes are READY, so that a measurement never
 // includes the time a worker takes to join.
 func (d *deployment) waitNodes(ctx context.Context, n int) error {
-	last := ""
-	err := poll(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
-		for _, s := range d.tiers {
-			if ok, err := s.exited(); ok {
-				return false, fmt.Errorf("%s exited (%v); its log:\n%s", s.name, err, s.tail())
-			}
-		}
-		nodes, err := d.client.ListNodes(ctx)
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		ready := 0
-		for _, nd := range nodes {
-			if nd.State == api.NodeReady {
-				ready++
-			}
-		}
-		last = fmt.Sprintf("%d of %d nodes READY", ready, len(nodes))
-		return ready >= n, nil
-	})
-	if err != nil {
-		return fmt.Errorf("wait for %d READY node(s) (last: %s): %w", n, last, err)
-	}
-	return nil
+	return waitReady(ctx, d.client, n, 30*time.Second, d.tiers)
 }
 
 // pids returns the process ids of the deployment's tiers, in order.

@@ -19,23 +19,26 @@ func main() {
 // scenarios in the order `-scenario all` runs them: idle first, on a fresh
 // machine, so that the footprint is not measured in the wake of the others.
 // inProcess marks a scenario that runs no hedge process: run alone, it needs
-// no hedge binary.
+// no hedge binary. alone marks one that `all` leaves out (it is long and
+// loads the machine): it runs only when named.
 var scenarios = []struct {
 	name      string
 	run       func(context.Context, *lab, config) ([]figure, error)
 	inProcess bool
+	alone     bool
 }{
-	{"idle", idle, false},
-	{"latency", latency, false},
-	{"throughput", throughput, false},
-	{"containers", containers, false},
-	{"placement", placementScenario, true},
-	{"console", consoleScenario, false},
+	{"idle", idle, false, false},
+	{"latency", latency, false, false},
+	{"throughput", throughput, false, false},
+	{"containers", containers, false, false},
+	{"placement", placementScenario, true, false},
+	{"console", consoleScenario, false, false},
+	{"scale", scale, false, true},
 }
 
 func run() int {
 	var (
-		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers, placement, console or all")
+		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers, placement, console, all (these), or scale")
 		n        = flag.Int("n", 100, "latency: instances submitted one after the other")
 		inst     = flag.Int("instances", 200, "throughput: instances of the one service")
 		hedge    = flag.String("hedge", "", "hedge binary to measure (default: build ./cmd/hedge into a temporary directory)")
@@ -48,6 +51,12 @@ func run() int {
 		placeFor = flag.Duration("placement-time", time.Second, "placement: how long each case places, again and again")
 		idleWin  = flag.Duration("idle-window", 60*time.Second, "idle: how long each footprint's CPU use is sampled")
 		idleN    = flag.String("idle-instances", "200,1000", "idle: the instance counts `hedge up` is measured with, after none")
+		clusters = flag.Int("clusters", 10, "scale: hedge cluster processes")
+		workers  = flag.Int("workers", 100, "scale: simulated workers per cluster")
+		scaleN   = flag.Int("scale-instances", 10000, "scale: instances submitted through the API")
+		batch    = flag.Int("scale-batch", 500, "scale: instances per SLA (at most 1000)")
+		subs     = flag.Int("scale-submitters", 4, "scale: SLAs submitted at once")
+		scaleTO  = flag.Duration("scale-timeout", 5*time.Minute, "scale: how long to wait for nodes READY, and for instances RUNNING")
 		check    = flag.Bool("check", false, "exit 1 when an idle figure is more than twice the one recorded in bench/idle-recorded.json")
 	)
 	flag.Parse()
@@ -56,7 +65,8 @@ func run() int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor, idleWindow: *idleWin}
+	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor, idleWindow: *idleWin,
+		scale: scaleConfig{clusters: *clusters, workers: *workers, instances: *scaleN, batch: *batch, submitters: *subs, poll: 250 * time.Millisecond, timeout: *scaleTO}}
 	var err error
 	if cfg.idleInstances, err = parseCounts(*idleN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -idle-instances:", err)
@@ -89,7 +99,7 @@ func run() int {
 
 	res := results{Machine: machineFacts(l.bin), Started: start}
 	for _, s := range scenarios {
-		if *scenario != "all" && *scenario != s.name {
+		if *scenario != s.name && (*scenario != "all" || s.alone) {
 			continue
 		}
 		log.Info("running scenario", "scenario", s.name)
@@ -139,7 +149,7 @@ func run() int {
 // processes, and so needs the hedge binary.
 func needsHedge(scenario string) bool {
 	for _, s := range scenarios {
-		if (scenario == "all" || scenario == s.name) && !s.inProcess {
+		if (scenario == s.name || (scenario == "all" && !s.alone)) && !s.inProcess {
 			return true
 		}
 	}
@@ -153,7 +163,7 @@ func (c config) validate(scenario string) error {
 	}
 	switch {
 	case !known:
-		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers, placement, console or all", scenario)
+		return fmt.Errorf("-scenario %q: want latency, throughput, idle, containers, placement, console, all or scale", scenario)
 	case c.latencyN < 1:
 		return fmt.Errorf("-n %d: want at least 1", c.latencyN)
 	case c.instances < 1 || c.instances > 1000:
@@ -164,6 +174,14 @@ func (c config) validate(scenario string) error {
 		return fmt.Errorf("-window %s: want at least 1s, CPU time is counted in 10 ms ticks", c.window)
 	case c.pollPeriod <= 0:
 		return fmt.Errorf("-poll %s: want a positive duration", c.pollPeriod)
+	case scenario == "scale" && (c.scale.clusters < 1 || c.scale.workers < 1):
+		return fmt.Errorf("-clusters %d, -workers %d: want at least 1 of each", c.scale.clusters, c.scale.workers)
+	case scenario == "scale" && c.scale.instances < 1:
+		return fmt.Errorf("-scale-instances %d: want at least 1", c.scale.instances)
+	case scenario == "scale" && (c.scale.batch < 1 || c.scale.batch > 1000):
+		return fmt.Errorf("-scale-batch %d: want 1 to 1000 (a service's limit)", c.scale.batch)
+	case scenario == "scale" && c.scale.submitters < 1:
+		return fmt.Errorf("-scale-submitters %d: want at least 1", c.scale.submitters)
 	case c.placementTime <= 0:
 		return fmt.Errorf("-placement-time %s: want a positive duration", c.placementTime)
 	}

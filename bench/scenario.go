@@ -45,6 +45,8 @@ type config struct {
 	// idleInstances are the instance counts the idle scenario measures
 	// `hedge up` with, after it measured it with none.
 	idleInstances []int
+	// scale sizes the scale scenario.
+	scale scaleConfig
 }
 
 // deploy starts Hedge as `hedge up` (topo "up") or as three tiers ("tiers").

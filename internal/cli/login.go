@@ -87,7 +87,9 @@ func (a *app) loginCA(cmd *cobra.Command, cfg config, server, pin string) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("--ca-pin: %w", err)
 	}
-	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, server+"/api/health", nil)
+	// Root replicas share one CA (ADR 015): the first of a list is asked.
+	first := api.ParseEndpoints(server).Current()
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, first+"/api/health", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
@@ -77,6 +78,9 @@ type Server struct {
 	// held is, by peer, the instances of its last full report and their
 	// digest, for its reports of unchanged instances.
 	held map[string]heldInstances
+
+	// served counts the requests served, by endpoint (Requests).
+	served sync.Map // endpoint -> *atomic.Uint64
 }
 
 // heldInstances are the instances of a peer's last full report.
@@ -101,14 +105,34 @@ func NewServer(up Upper, log *slog.Logger) *Server {
 // Handler serves the protocol under /link/v1/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /link/v1/join", s.join)
-	mux.HandleFunc("POST /link/v1/report", s.authed(s.report))
-	mux.HandleFunc("GET /link/v1/assignments", s.authed(s.assignments))
-	mux.HandleFunc("GET /link/v1/requests", s.authed(s.requests))
-	mux.HandleFunc("POST /link/v1/response", s.authed(s.response))
-	mux.HandleFunc("POST /link/v1/worker-token", s.authed(s.workerToken))
-	mux.HandleFunc("POST /link/v1/certificate", s.authed(s.certificate))
+	handle := func(method, endpoint string, h http.HandlerFunc) {
+		v, _ := s.served.LoadOrStore(endpoint, new(atomic.Uint64)) // one count across handlers
+		c := v.(*atomic.Uint64)
+		mux.HandleFunc(method+" /link/v1/"+endpoint, func(w http.ResponseWriter, r *http.Request) {
+			c.Add(1)
+			h(w, r)
+		})
+	}
+	handle("POST", "join", s.join)
+	handle("POST", "report", s.authed(s.report))
+	handle("GET", "assignments", s.authed(s.assignments))
+	handle("GET", "requests", s.authed(s.requests))
+	handle("POST", "response", s.authed(s.response))
+	handle("POST", "worker-token", s.authed(s.workerToken))
+	handle("POST", "certificate", s.authed(s.certificate))
 	return mux
+}
+
+// Requests returns how many link requests the server has answered since it
+// started, by endpoint ("report", "assignments", "join", ...): the link
+// messages its peers send, for hedge_link_requests_total.
+func (s *Server) Requests() map[string]uint64 {
+	out := map[string]uint64{}
+	s.served.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
 }
 
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, string)) http.HandlerFunc {

@@ -10,6 +10,20 @@ import (
 	"github.com/hedgeorch/hedge/internal/root"
 )
 
+// counterCollector exports labelled counters read at scrape time.
+type counterCollector struct {
+	desc  *prometheus.Desc
+	count func() map[string]uint64
+}
+
+func (c counterCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c counterCollector) Collect(ch chan<- prometheus.Metric) {
+	for label, n := range c.count() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), label)
+	}
+}
+
 // countCollector exports a labelled count computed at scrape time.
 type countCollector struct {
 	desc  *prometheus.Desc
@@ -25,7 +39,8 @@ func (c countCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // rootMetrics is the root's Prometheus handler: host, process and Go
-// metrics, plus instances by state and clusters by state.
+// metrics, plus instances by state, clusters by state and link requests
+// by endpoint.
 func rootMetrics(r *root.Root, token string) http.Handler {
 	return requireToken(token, prom.Handler(rootRegistry(r)))
 }
@@ -52,6 +67,10 @@ func rootRegistry(r *root.Root) *prometheus.Registry {
 			}
 			return out
 		},
+	})
+	_ = reg.Register(counterCollector{
+		desc:  prometheus.NewDesc("hedge_link_requests_total", "Link requests from clusters answered by the root, by endpoint.", []string{"endpoint"}, nil),
+		count: r.LinkHandler().Requests,
 	})
 	return reg
 }

@@ -224,6 +224,13 @@ func userNames(t *testing.T, c *api.Client) []string {
 // 200 instances runs exactly once.
 func TestE2ERootFailoverUnderLoad(t *testing.T) {
 	ctx := context.Background()
+	// Runs last, once the tiers are stopped: the 200 instances outlive
+	// them, and the next tests count echo processes.
+	t.Cleanup(func() {
+		for _, pid := range echoPIDs() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	_, storeURL := etcdCluster(t)
 	pw := randomPassword()
 	env := []string{"HEDGE_ADMIN_PASSWORD=" + pw}

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/simworker"
+)
+
+// scaleConfig sizes the scale scenario.
+type scaleConfig struct {
+	clusters   int // hedge cluster processes
+	workers    int // simulated workers per cluster
+	instances  int // instances submitted through the API
+	batch      int // instances per SLA (at most 1,000, a service's limit)
+	submitters int // SLAs submitted at once
+	poll       time.Duration
+	timeout    time.Duration // for each wait: nodes ready, instances running
+}
+
+// scaleTopo is a running root, its clusters and their simulated workers.
+type scaleTopo struct {
+	root     *server
+	rootArgs []string
+	rootEnv  []string
+	apiURL   string
+	rootDir  string // where the root keeps its CA
+	password string
+	client   *api.Client
+	clusters []*server
+	fleets   []*simworker.Fleet
+	stop     context.CancelFunc
+}
+
+// scale measures the root and clusters at size: a real `hedge root`, real
+// `hedge cluster` processes, and simulated workers (internal/simworker)
+// joined to each cluster through the real link, many in the bench's own
+// process. It prints the idle footprint with heartbeats only, the link
+// messages per second at the root, the time the root takes to see every
+// node READY again after a restart, then the submission of many instances
+// through the API and how fast they are all RUNNING.
+func scale(ctx context.Context, l *lab, cfg config) (figs []figure, err error) {
+	sc := cfg.scale
+	nodes := sc.clusters * sc.workers
+	t0 := time.Now()
+	t, err := l.startScale(ctx, sc)
+	if t != nil {
+		defer t.close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, t.client, nodes, sc.timeout, t.processes()); err != nil {
+		return nil, err
+	}
+	l.log.Info("every simulated worker READY at the root", "nodes", nodes, "after", time.Since(t0).Round(time.Millisecond))
+	figs = append(figs, figure{Name: fmt.Sprintf("start: root, clusters and %d nodes READY", nodes), Value: time.Since(t0).Seconds(), Unit: "s"})
+
+	if err := sleep(ctx, cfg.settle); err != nil {
+		return figs, err
+	}
+	idle, err := t.footprint(ctx, cfg.window, "idle")
+	figs = append(figs, idle...)
+	if err != nil {
+		return figs, err
+	}
+
+	restart, err := t.restartRoot(ctx, l, sc, nodes)
+	if err != nil {
+		return figs, fmt.Errorf("root restart: %w", err)
+	}
+	figs = append(figs, figure{Name: fmt.Sprintf("root restart: time until %d nodes READY", nodes), Value: restart.Seconds(), Unit: "s"})
+
+	sub, err := t.submit(ctx, l, sc)
+	figs = append(figs, sub...)
+	if err != nil {
+		return figs, err
+	}
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return figs, err
+	}
+	loaded, err := t.footprint(ctx, cfg.window, fmt.Sprintf("with %d running", sc.instances))
+	return append(figs, loaded...), err
+}
+
+// startScale starts the root, the clusters and the simulated workers.
+func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error) {
+	apiAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	data := filepath.Join(l.dir, "scale")
+	t := &scaleTopo{apiURL: "https://" + apiAddr, rootDir: filepath.Join(data, "root"), password: randomHex(12)}
+	t.rootEnv = []string{"HEDGE_ADMIN_PASSWORD=" + t.password, "HEDGE_METRICS_TOKEN=" + metricsToken}
+	t.rootArgs = []string{"root", "--data-dir", t.rootDir, "--api-addr", apiAddr}
+	if t.root, err = l.start("root", t.rootEnv, t.rootArgs...); err != nil {
+		return nil, err
+	}
+	if t.client, err = login(ctx, t.root, t.apiURL, t.password, t.rootDir); err != nil {
+		return t, err
+	}
+	ct, err := t.client.IssueToken(ctx, api.CreateTokenRequest{Kind: api.TokenKindCluster, TTLSeconds: 3600})
+	if err != nil {
+		return t, fmt.Errorf("create a cluster token: %w", err)
+	}
+	wt, err := t.client.IssueToken(ctx, api.CreateTokenRequest{Kind: api.TokenKindWorker, TTLSeconds: 3600})
+	if err != nil {
+		return t, fmt.Errorf("create a worker token: %w", err)
+	}
+	addrs := make([]string, sc.clusters)
+	for i := range sc.clusters {
+		if addrs[i], err = freeAddr(); err != nil {
+			return t, err
+		}
+		name := fmt.Sprintf("c%03d", i)
+		c, err := l.start("cluster-"+name, []string{"HEDGE_METRICS_TOKEN=" + metricsToken}, "cluster",
+			"--data-dir", filepath.Join(data, name), "--root", t.apiURL, "--join-token", ct.Token,
+			"--listen", addrs[i], "--name", name)
+		if err != nil {
+			return t, err
+		}
+		t.clusters = append(t.clusters, c)
+	}
+	fctx, stop := context.WithCancel(context.Background())
+	t.stop = stop
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for i, c := range t.clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := waitListening(ctx, c, addrs[i])
+			var f *simworker.Fleet
+			if err == nil {
+				f, err = simworker.Start(fctx, simworker.Config{Cluster: "https://" + addrs[i], Token: wt.Token,
+					Prefix: fmt.Sprintf("c%03d-w", i), Count: sc.workers, Logger: l.log.With("cluster", c.name)})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if f != nil {
+				t.fleets = append(t.fleets, f)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	return t, errors.Join(errs...)
+}
+
+// metricsToken is what the bench's root and clusters take for /metrics.
+var metricsToken = randomHex(16)
+
+// processes are the hedge processes of the topology, root first.
+func (t *scaleTopo) processes() []*server { return append([]*server{t.root}, t.clusters...) }
+
+// close stops the simulated workers (the lab stops the processes).
+func (t *scaleTopo) close() {
+	if t.stop == nil {
+		return
+	}
+	t.stop()
+	for _, f := range t.fleets {
+		f.Wait()
+	}
+}
+
+// footprint samples the root, the clusters and the bench process (the
+// simulator) over window, and counts the link messages the root answered.
+func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label string) ([]figure, error) {
+	procs := t.processes()
+	pids := make([]int, 0, len(procs)+1)
+	for _, p := range procs {
+		pids = append(pids, p.pid())
+	}
+	pids = append(pids, os.Getpid())
+	before, err := t.linkRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	us, err := sampleUsage(ctx, pids, window)
+	if err != nil {
+		return nil, err
+	}
+	after, err := t.linkRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(t0).Seconds()
+	var maxRSS, sumRSS int64
+	var maxCPU, sumCPU float64
+	cl := us[1 : len(us)-1]
+	for _, u := range cl {
+		maxRSS, sumRSS = max(maxRSS, u.RSSKB), sumRSS+u.RSSKB
+		maxCPU, sumCPU = max(maxCPU, u.CPUPercent), sumCPU+u.CPUPercent
+	}
+	n := float64(len(cl))
+	sim := us[len(us)-1]
+	// The issue's targets are for idle (heartbeats only): root under
+	// 500 MB and one core, a cluster under 50 MB.
+	var rootMB, rootCPU, clusterMB float64
+	if label == "idle" {
+		rootMB, rootCPU, clusterMB = 500, 100, 50
+	}
+	return []figure{
+		{Name: "root RSS " + label, Value: mb(us[0].RSSKB), Unit: "MB", Max: rootMB},
+		{Name: "root CPU " + label, Value: us[0].CPUPercent, Unit: "% core", Max: rootCPU},
+		{Name: "cluster RSS " + label + " (mean)", Value: mb(int64(float64(sumRSS) / n)), Unit: "MB"},
+		{Name: "cluster RSS " + label + " (max)", Value: mb(maxRSS), Unit: "MB", Max: clusterMB},
+		{Name: "cluster CPU " + label + " (mean)", Value: sumCPU / n, Unit: "% core"},
+		{Name: "cluster CPU " + label + " (max)", Value: maxCPU, Unit: "% core"},
+		{Name: "link messages at the root " + label, Value: float64(after-before) / secs, Unit: "/s"},
+		{Name: "simulator (bench process) CPU " + label, Value: sim.CPUPercent, Unit: "% core"},
+		{Name: "simulator (bench process) RSS " + label, Value: mb(sim.RSSKB), Unit: "MB"},
+	}, nil
+}
+
+// linkRequests reads hedge_link_requests_total, summed over endpoints,
+// from the root's /metrics.
+func (t *scaleTopo) linkRequests(ctx context.Context) (float64, error) {
+	resp, err := t.rootCall(ctx, http.MethodGet, "/metrics", metricsToken, nil)
+	if err != nil {
+		return 0, fmt.Errorf("scrape the root's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	var sum float64
+	found := false
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "hedge_link_requests_total{")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("root metrics: %q: %w", sc.Text(), err)
+		}
+		sum, found = sum+v, true
+	}
+	if !found {
+		return 0, errors.New("root metrics: no hedge_link_requests_total (a hedge binary older than the scale scenario?)")
+	}
+	return sum, sc.Err()
+}
+
+// rootCall sends one request to the root's API with bearer, trusting the
+// root's CA, and returns an answer of status 200.
+func (t *scaleTopo) rootCall(ctx context.Context, method, path, bearer string, body any) (*http.Response, error) {
+	b, err := os.ReadFile(filepath.Join(t.rootDir, "root", "ca.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("read the root's CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(b)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	var rd io.Reader
+	if body != nil {
+		j, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, t.apiURL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}
+
+// raiseQuota gives the admin room for n instances: the default quota of a
+// user (1,000 instances, 200 services) is below what the scenario submits.
+func (t *scaleTopo) raiseQuota(ctx context.Context, n, services int) error {
+	tp, err := t.client.Login(ctx, "admin", t.password)
+	if err != nil {
+		return fmt.Errorf("log in: %w", err)
+	}
+	q := map[string]any{"instances": max(n, 1000), "services": max(services, 200), "vcpus": 1e6, "memory_mb": int64(1) << 40}
+	resp, err := t.rootCall(ctx, http.MethodPut, "/api/user/admin/quota", tp.Token, q)
+	if err != nil {
+		return fmt.Errorf("raise the admin's quota: %w", err)
+	}
+	return resp.Body.Close()
+}
+
+// restartRoot stops the root as an operator would, starts it again on the
+// same data and address, and returns the time from the new process's start
+// until it lists every node READY.
+func (t *scaleTopo) restartRoot(ctx context.Context, l *lab, sc scaleConfig, nodes int) (time.Duration, error) {
+	t.root.stop()
+	t0 := time.Now()
+	var err error
+	if t.root, err = l.start("root", t.rootEnv, t.rootArgs...); err != nil {
+		return 0, err
+	}
+	if t.client, err = login(ctx, t.root, t.apiURL, t.password, t.rootDir); err != nil {
+		return 0, err
+	}
+	if err := waitReady(ctx, t.client, nodes, sc.timeout, t.processes()); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// submit submits sc.instances instances in SLAs of sc.batch, sc.submitters
+// at a time, then polls the services until every instance is RUNNING.
+func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figure, error) {
+	type sla struct {
+		n    int
+		sent time.Time
+	}
+	var slas []sla
+	for left := sc.instances; left > 0; left -= sc.batch {
+		slas = append(slas, sla{n: min(left, sc.batch)})
+	}
+	if err := t.raiseQuota(ctx, sc.instances, len(slas)); err != nil {
+		return nil, err
+	}
+	sentAt := map[string]time.Time{} // service id -> its POST
+	var mu sync.Mutex
+	var firstErr error
+	next := make(chan int)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range sc.submitters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				sent := time.Now()
+				res, err := t.client.SubmitSLA(ctx, sleepSLA(fmt.Sprintf("scale%d", i), l.marker, slas[i].n), "application/json")
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = fmt.Errorf("submit SLA %d: %w", i, err)
+				}
+				for _, s := range res.Services {
+					sentAt[s.ID] = sent
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range slas {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(next)
+	wg.Wait()
+	submitted := time.Since(t0)
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l.log.Info("submitted", "instances", sc.instances, "slas", len(slas), "took", submitted.Round(time.Millisecond))
+
+	// Poll until every instance is RUNNING; an instance's latency is from
+	// its SLA's POST to the first poll that shows it RUNNING.
+	seen := map[string]time.Duration{}
+	last := ""
+	err := poll(ctx, sc.timeout, sc.poll, func() (bool, error) {
+		for _, p := range t.processes() {
+			if ok, err := p.exited(); ok {
+				return false, fmt.Errorf("%s exited (%v); its log:\n%s", p.name, err, p.tail())
+			}
+		}
+		svcs, err := t.client.ListServices(ctx)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		now := time.Now()
+		count := map[api.InstanceState]int{}
+		for _, s := range svcs {
+			sent, ok := sentAt[s.ID]
+			if !ok {
+				continue
+			}
+			for _, in := range s.Instances {
+				count[in.Status]++
+				if _, done := seen[in.ID]; !done && in.Status == api.StateRunning {
+					seen[in.ID] = now.Sub(sent)
+				}
+			}
+		}
+		last = fmt.Sprint(count)
+		return len(seen) >= sc.instances, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wait for %d RUNNING (last: %s): %w", sc.instances, last, err)
+	}
+	all := time.Since(t0)
+	lat := make([]time.Duration, 0, len(seen))
+	for _, d := range seen {
+		lat = append(lat, d)
+	}
+	n := sc.instances
+	return []figure{
+		{Name: fmt.Sprintf("submissions through the API (%d SLAs of %d)", len(slas), sc.batch), Value: float64(n) / submitted.Seconds(), Unit: "instances/s"},
+		{Name: fmt.Sprintf("time until %d RUNNING", n), Value: all.Seconds(), Unit: "s", Max: 60},
+		{Name: "placements end to end (API to node, RUNNING)", Value: float64(n) / all.Seconds(), Unit: "/s"},
+		{Name: "submit->RUNNING p50", Value: ms(percentile(lat, 50)), Unit: "ms"},
+		{Name: "submit->RUNNING p99", Value: ms(percentile(lat, 99)), Unit: "ms"},
+	}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// waitReady waits until the root lists n READY nodes, failing early if one
+// of procs exited.
+func waitReady(ctx context.Context, c *api.Client, n int, timeout time.Duration, procs []*server) error {
+	last := ""
+	err := poll(ctx, timeout, 100*time.Millisecond, func() (bool, error) {
+		for _, p := range procs {
+			if ok, err := p.exited(); ok {
+				return false, fmt.Errorf("%s exited (%v); its log:\n%s", p.name, err, p.tail())
+			}
+		}
+		nodes, err := c.ListNodes(ctx)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		ready := 0
+		for _, nd := range nodes {
+			if nd.State == api.NodeReady {
+				ready++
+			}
+		}
+		last = fmt.Sprintf("%d of %d nodes READY", ready, len(nodes))
+		return ready >= n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("wait for %d READY nodes (last: %s): %w", n, last, err)
+	}
+	return nil
+}
