@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -54,6 +55,9 @@ func (s *Server) signJoin(ctx context.Context, req JoinRequest, resp *JoinRespon
 		return nil
 	}
 	chain, err := signer.SignCertificate(ctx, resp.ID, []byte(req.CSR))
+	if errors.Is(err, ErrNotFound) {
+		return nil // this tier has no one to sign: no certificate
+	}
 	if err != nil {
 		return fmt.Errorf("client certificate of %s: %w", resp.ID, err)
 	}
