@@ -59,6 +59,13 @@ type TokenChecker interface {
 	CheckWorkerToken(ctx context.Context, c link.TokenCheck) error
 }
 
+// NodeCertifier has the root sign a worker's client certificate;
+// *link.Client implements it. A Root without it gives workers no
+// certificate.
+type NodeCertifier interface {
+	NodeCertificate(ctx context.Context, nodeID string, csrPEM []byte) ([]byte, error)
+}
+
 // Cluster places and tracks the instances of one site.
 type Cluster struct {
 	cfg      Config

@@ -10,6 +10,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
@@ -24,6 +25,29 @@ import (
 func (c *Cluster) Join(ctx context.Context, req link.JoinRequest) (link.JoinResponse, error) {
 	return c.roster.Join(ctx, req)
 }
+
+// SignCertificate implements link.Signer for the cluster's workers: their
+// client certificate, at the join and when they renew it, is signed by the
+// root (the CA's key never leaves it), which names the node. A root that
+// cannot be reached gives link.ErrNotReady, so the worker retries.
+func (c *Cluster) SignCertificate(ctx context.Context, nodeID string, csrPEM []byte) ([]byte, error) {
+	nc, ok := c.cfg.Root.(NodeCertifier)
+	if !ok {
+		return nil, fmt.Errorf("%w: this cluster has no root to sign certificates", link.ErrNotFound)
+	}
+	chain, err := nc.NodeCertificate(ctx, nodeID, csrPEM)
+	switch {
+	case err == nil:
+		return chain, nil
+	case errors.Is(err, link.ErrInvalid):
+		return nil, fmt.Errorf("%w: the root refused the certificate request: %v", link.ErrInvalid, err)
+	}
+	c.log.Warn("cannot have the root sign a worker's certificate", "node_id", nodeID, "err", err)
+	return nil, fmt.Errorf("%w: cannot reach the root to sign the certificate; retry", link.ErrNotReady)
+}
+
+// PeerKind implements link.PeerKind: a cluster's peers are workers.
+func (c *Cluster) PeerKind() string { return pki.KindNode }
 
 // admit is the roster's Admit: local tokens are checked here, any other
 // token is asked about at the root. A root that cannot be reached gives

@@ -18,6 +18,10 @@ type Identity struct {
 	Upper      string `json:"upper"`
 	ID         string `json:"id"`
 	Credential string `json:"credential"`
+	// Certificate is the client certificate chain the upper tier signed at
+	// this join, for the caller to keep with its key; empty for an
+	// identity read from disk. It is not stored in the identity file.
+	Certificate string `json:"-"`
 }
 
 // Connect returns the identity stored at path, or joins the upper tier with
@@ -25,8 +29,9 @@ type Identity struct {
 // URL is replaced by a new join; one that shares a URL with upper (a root
 // replica added to the list, or one taken away) is kept. While the upper tier cannot be reached the
 // join is retried with backoff (tiers may start in any order); a refused token
-// ends it at once.
-func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper, token, name string) (Identity, error) {
+// ends it at once. csr, when set, asks for a client certificate at the join
+// (Identity.Certificate).
+func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper, token, name string, csr []byte) (Identity, error) {
 	var id Identity
 	b, err := os.ReadFile(path)
 	switch {
@@ -47,7 +52,7 @@ func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper
 	var resp JoinResponse
 	var retry backoff
 	for {
-		resp, err = Join(ctx, hc, upper, JoinRequest{Token: token, Name: name})
+		resp, err = Join(ctx, hc, upper, JoinRequest{Token: token, Name: name, CSR: string(csr)})
 		var se *StatusError
 		if err == nil || (errors.As(err, &se) && se.Code < 500) || ctx.Err() != nil {
 			break
@@ -58,7 +63,7 @@ func Connect(ctx context.Context, hc *http.Client, log *slog.Logger, path, upper
 	if err != nil {
 		return Identity{}, fmt.Errorf("join %s: %w", upper, err)
 	}
-	id = Identity{Upper: upper, ID: resp.ID, Credential: resp.Credential}
+	id = Identity{Upper: upper, ID: resp.ID, Credential: resp.Credential, Certificate: resp.Certificate}
 	b, _ = json.Marshal(id)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return Identity{}, fmt.Errorf("store identity: %w", err)

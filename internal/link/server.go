@@ -148,6 +148,11 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, string)) http
 			s.writeErr(w, err)
 			return
 		}
+		if err := s.checkClientCert(r, id); err != nil {
+			s.log.Warn("link: rejected client certificate", "peer_id", id, "remote", r.RemoteAddr, "err", err)
+			s.writeErr(w, err)
+			return
+		}
 		h(w, r, id)
 	}
 }
@@ -159,6 +164,9 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp, err := s.up.Join(r.Context(), req)
+	if err == nil {
+		err = s.signJoin(r.Context(), req, &resp)
+	}
 	if err != nil {
 		s.log.Warn("link: join refused", "remote", r.RemoteAddr, "name", req.Name, "err", err)
 		s.writeErr(w, err)

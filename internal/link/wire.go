@@ -11,12 +11,19 @@ import (
 type JoinRequest struct {
 	Token string `json:"token"`
 	Name  string `json:"name"`
+	// CSR, optional, is a PEM certificate request for the peer's client
+	// certificate; only its key is used.
+	CSR string `json:"csr,omitempty"`
 }
 
 // JoinResponse carries the identity and the credential the peer uses from now on.
 type JoinResponse struct {
 	ID         string `json:"id"`
 	Credential string `json:"credential"`
+	// Certificate is the client certificate signed for the CSR of the
+	// request, followed by the CA, naming the peer's id; empty when no CSR
+	// was sent or the upper tier signs none.
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // Assignment is one instance the upper tier wants the peer to run.

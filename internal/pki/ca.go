@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,10 +152,14 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
-// Sign issues a certificate for pub, valid for a year, that names the DNS
-// names and IP addresses in names. The names of a CSR are never used: the
-// caller decides them.
+// Sign issues a serving certificate for pub, valid for a year, that names
+// the DNS names and IP addresses in names. The names of a CSR are never
+// used: the caller decides them.
 func (ca *CA) Sign(pub any, commonName string, names []string) ([]byte, error) {
+	return ca.sign(pub, commonName, names, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+}
+
+func (ca *CA) sign(pub any, commonName string, names []string, uris []*url.URL, usage []x509.ExtKeyUsage) ([]byte, error) {
 	now := ca.now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
@@ -162,7 +167,8 @@ func (ca *CA) Sign(pub any, commonName string, names []string) ([]byte, error) {
 		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     now.Add(leafLifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  usage,
+		URIs:         uris,
 	}
 	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
 		tmpl.NotAfter = ca.Cert.NotAfter
@@ -186,6 +192,68 @@ func (ca *CA) Sign(pub any, commonName string, names []string) ([]byte, error) {
 // names are ignored). It returns the certificate followed by the CA's, so
 // that the holder serves the whole chain.
 func (ca *CA) SignCSR(csrPEM []byte, commonName string, names []string) ([]byte, error) {
+	pub, err := csrKey(csrPEM)
+	if err != nil {
+		return nil, err
+	}
+	leaf, err := ca.Sign(pub, commonName, names)
+	if err != nil {
+		return nil, err
+	}
+	return append(leaf, ca.PEM...), nil
+}
+
+// SignPeer checks a PEM certificate request's signature and issues a
+// client certificate for its key that names a peer of a tier link: common
+// name id and the URI PeerURI(kind, id). With names (a cluster's
+// cluster.hedge) the certificate also serves TLS under those names. The
+// request's own names are ignored. It returns the chain [leaf, CA].
+func (ca *CA) SignPeer(csrPEM []byte, kind, id string, names []string) ([]byte, error) {
+	if kind != KindCluster && kind != KindNode || id == "" || strings.ContainsAny(id, "/?#") {
+		return nil, fmt.Errorf("peer certificate for %s %q: want a cluster or node id: %w", kind, id, ErrInvalid)
+	}
+	pub, err := csrKey(csrPEM)
+	if err != nil {
+		return nil, err
+	}
+	usage := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if len(names) > 0 {
+		usage = append(usage, x509.ExtKeyUsageServerAuth)
+	}
+	leaf, err := ca.sign(pub, id, names, []*url.URL{PeerURI(kind, id)}, usage)
+	if err != nil {
+		return nil, err
+	}
+	return append(leaf, ca.PEM...), nil
+}
+
+// Kinds of peers named in client certificates.
+const (
+	KindCluster = "cluster"
+	KindNode    = "node"
+)
+
+// PeerURI is the URI a peer's client certificate names it by:
+// hedge://cluster/<id> or hedge://node/<id>.
+func PeerURI(kind, id string) *url.URL {
+	return &url.URL{Scheme: "hedge", Host: kind, Path: "/" + id}
+}
+
+// PeerOf returns the kind and id of the peer a client certificate names
+// (its hedge:// URI), or ok false if it names none.
+func PeerOf(cert *x509.Certificate) (kind, id string, ok bool) {
+	for _, u := range cert.URIs {
+		id, found := strings.CutPrefix(u.Path, "/")
+		if u.Scheme == "hedge" && (u.Host == KindCluster || u.Host == KindNode) && found && id != "" {
+			return u.Host, id, true
+		}
+	}
+	return "", "", false
+}
+
+// csrKey returns the public key of a PEM certificate request whose
+// signature checks.
+func csrKey(csrPEM []byte) (any, error) {
 	b, _ := pem.Decode(csrPEM)
 	if b == nil || b.Type != "CERTIFICATE REQUEST" {
 		return nil, fmt.Errorf("csr: want a PEM CERTIFICATE REQUEST: %w", ErrInvalid)
@@ -197,11 +265,7 @@ func (ca *CA) SignCSR(csrPEM []byte, commonName string, names []string) ([]byte,
 	if err := csr.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("csr: signature: %v: %w", err, ErrInvalid)
 	}
-	leaf, err := ca.Sign(csr.PublicKey, commonName, names)
-	if err != nil {
-		return nil, err
-	}
-	return append(leaf, ca.PEM...), nil
+	return csr.PublicKey, nil
 }
 
 // Pin returns "sha256:<hex>" of the certificate's SubjectPublicKeyInfo, the

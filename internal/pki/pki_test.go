@@ -232,3 +232,135 @@ func TestRenewReplacesAnAgingCertificate(t *testing.T) {
 		t.Error("certificate past two thirds of its life was not renewed")
 	}
 }
+
+func TestSignPeerNamesThePeer(t *testing.T) {
+	ca := newCA(t)
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := CSR(key, "a name the CA ignores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, kind, id string
+		names          []string
+		serves         bool
+		wantErr        bool
+	}{
+		{name: "cluster", kind: KindCluster, id: "c-1", names: []string{ClusterName}, serves: true},
+		{name: "worker", kind: KindNode, id: "n-1"},
+		{name: "unknown kind", kind: "root", id: "r", wantErr: true},
+		{name: "empty id", kind: KindNode, id: "", wantErr: true},
+		{name: "id with a slash", kind: KindNode, id: "a/b", wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			chain, err := ca.SignPeer(csr, tt.kind, tt.id, tt.names)
+			if tt.wantErr {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("err = %v, want ErrInvalid", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			kp, err := KeyPair(chain, KeyPEM(key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+			if _, err := kp.Leaf.Verify(client); err != nil {
+				t.Errorf("not a client certificate of the CA: %v", err)
+			}
+			if kind, id, ok := PeerOf(kp.Leaf); !ok || kind != tt.kind || id != tt.id || kp.Leaf.Subject.CommonName != tt.id {
+				t.Errorf("names %s %q (CN %q), want %s %q", kind, id, kp.Leaf.Subject.CommonName, tt.kind, tt.id)
+			}
+			_, err = kp.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: ClusterName})
+			if serves := err == nil; serves != tt.serves {
+				t.Errorf("serves TLS as %s: %v, want %v", ClusterName, serves, tt.serves)
+			}
+			if _, err := kp.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: RootName}); err == nil {
+				t.Error("a peer's certificate passes as the root's")
+			}
+		})
+	}
+}
+
+// TestExpiredClientCertificateIsRenewed: a peer whose client certificate
+// has expired (signed by a CA whose clock was two years back) is refused
+// by a mutual-TLS listener; Renew, checking with the clock, replaces it
+// and the same client is accepted at its next connection, without being
+// rebuilt.
+func TestExpiredClientCertificateIsRenewed(t *testing.T) {
+	ca := newCA(t)
+	issue := func(now time.Time) *tls.Certificate {
+		t.Helper()
+		ca.now = func() time.Time { return now }
+		key, err := NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr, err := CSR(key, "n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain, err := ca.SignPeer(csr, KindNode, "n-1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, err := KeyPair(chain, KeyPEM(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kp
+	}
+	serving, err := ca.IssueLocal("root", []string{RootName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := issue(time.Now().Add(-2 * leafLifetime))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) == 0 {
+			http.Error(w, "no client certificate", http.StatusUnauthorized)
+		}
+	}))
+	srv.TLS = NewServing(serving).MutualConfig(ca.Pool())
+	srv.StartTLS()
+	defer srv.Close()
+	holder := NewServing(expired)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: PeerConfig(ca.Pool(), RootName, holder), DisableKeepAlives: true}}
+	call := func() error {
+		resp, err := hc.Get(srv.URL)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
+	}
+	if err := call(); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("with an expired client certificate: %v, want the handshake refused as expired", err)
+	}
+
+	now := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Renew(ctx, holder, time.Millisecond, func() time.Time { return now }, slog.New(slog.DiscardHandler), func(context.Context) (*tls.Certificate, error) {
+			cancel()
+			return issue(now), nil
+		})
+	}()
+	<-done
+	if c := holder.Current(); c == expired || !c.Leaf.NotAfter.After(now) {
+		t.Fatal("the expired certificate was not renewed")
+	}
+	if err := call(); err != nil {
+		t.Errorf("renewed certificate refused: %v", err)
+	}
+}

@@ -18,8 +18,9 @@ import (
 	"time"
 )
 
-// Serving holds a serving certificate that can be replaced while servers
-// use it, so that certificates rotate without a restart.
+// Serving holds a certificate that can be replaced while servers (or, for
+// a link's client certificate, clients) use it, so that certificates rotate
+// without a restart.
 type Serving struct {
 	mu   sync.RWMutex
 	cert *tls.Certificate
@@ -69,6 +70,27 @@ func (s *Serving) ServerConfig() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.GetCertificate}
 }
 
+// MutualConfig is ServerConfig on a listener where tier links arrive: a
+// client certificate is asked for, and one that is given must verify
+// against clients (the CA) for client authentication, or the handshake
+// fails. Clients without one (API users, a join) still connect; the link
+// server refuses their link requests.
+func (s *Serving) MutualConfig(clients *x509.CertPool) *tls.Config {
+	c := s.ServerConfig()
+	c.ClientCAs, c.ClientAuth = clients, tls.VerifyClientCertIfGiven
+	return c
+}
+
+// GetClientCertificate implements tls.Config.GetClientCertificate: s holds
+// the client certificate of a link (a peer's). Before it holds one (while
+// joining) no certificate is sent.
+func (s *Serving) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	if c := s.Current(); c != nil {
+		return c, nil
+	}
+	return &tls.Certificate{}, nil
+}
+
 // NeedsRenewal reports whether cert has passed two thirds of its lifetime
 // at now (or cannot be read).
 func NeedsRenewal(cert *tls.Certificate, now time.Time) bool {
@@ -97,11 +119,11 @@ func Renew(ctx context.Context, s *Serving, interval time.Duration, now func() t
 		}
 		c, err := renew(ctx)
 		if err != nil {
-			log.Warn("tls: cannot renew the serving certificate yet", "err", err)
+			log.Warn("tls: cannot renew the certificate yet", "err", err)
 			continue
 		}
 		s.Set(c)
-		log.Info("tls: serving certificate renewed", "not_after", c.Leaf.NotAfter)
+		log.Info("tls: certificate renewed", "not_after", c.Leaf.NotAfter)
 	}
 }
 
@@ -207,6 +229,15 @@ func HostNames(extra []string) []string {
 // server to be named serverName ("" for the host dialled).
 func ClientConfig(pool *x509.CertPool, serverName string) *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, ServerName: serverName}
+}
+
+// PeerConfig is ClientConfig for a tier link that proves the peer's
+// identity with the client certificate held by cert, read at each
+// handshake so that a renewed one is used at once.
+func PeerConfig(pool *x509.CertPool, serverName string, cert *Serving) *tls.Config {
+	c := ClientConfig(pool, serverName)
+	c.GetClientCertificate = cert.GetClientCertificate
+	return c
 }
 
 // PinnedConfig returns TLS settings for the first contact with an upper

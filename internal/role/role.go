@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -179,7 +180,7 @@ func runRootLeading(ctx context.Context, st store.Store, cfg RootConfig) error {
 	if err != nil {
 		return err
 	}
-	lns, url, err := rootListeners(cfg, serving)
+	lns, url, err := rootListeners(cfg, serving, ca.Pool())
 	if err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ type listener struct {
 // rootListeners opens the API listener (TLS unless InsecureHTTP) and the
 // link listener (always TLS) when one is asked for, and returns the URL
 // of the API.
-func rootListeners(cfg RootConfig, serving *pki.Serving) ([]listener, string, error) {
+func rootListeners(cfg RootConfig, serving *pki.Serving, clients *x509.CertPool) ([]listener, string, error) {
 	if cfg.TLS.InsecureHTTP && cfg.TLS.LinkAddr == "" {
 		return nil, "", errors.New("--api-insecure-http: needs --link-addr, a TLS listener for clusters (tier links never run in plain text)")
 	}
@@ -237,7 +238,7 @@ func rootListeners(cfg RootConfig, serving *pki.Serving) ([]listener, string, er
 		url = "http://" + ln.Addr().String()
 		cfg.Logger.Warn("the API serves PLAIN HTTP (--api-insecure-http): passwords and tokens cross the network in clear unless a TLS-terminating proxy is in front", "addr", ln.Addr().String())
 	} else {
-		lns[0].ln = tls.NewListener(ln, serving.ServerConfig())
+		lns[0].ln = tls.NewListener(ln, serving.MutualConfig(clients))
 	}
 	if cfg.TLS.LinkAddr != "" {
 		lln, err := net.Listen("tcp", cfg.TLS.LinkAddr)
@@ -246,7 +247,7 @@ func rootListeners(cfg RootConfig, serving *pki.Serving) ([]listener, string, er
 			return nil, "", fmt.Errorf("listen for clusters on %s: %w", cfg.TLS.LinkAddr, err)
 		}
 		cfg.Logger.Info("root listening for clusters", "url", "https://"+lln.Addr().String())
-		lns = append(lns, listener{ln: tls.NewListener(lln, serving.ServerConfig())})
+		lns = append(lns, listener{ln: tls.NewListener(lln, serving.MutualConfig(clients))})
 	}
 	return lns, url, nil
 }
@@ -311,11 +312,15 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 		return err
 	}
 	dir := filepath.Join(cfg.DataDir, "cluster")
-	rootURL, secret, hc, err := joinTrust(ctx, cfg.Logger, dir, "--root", cfg.Root, pki.RootName, cfg.JoinToken, cfg.Trust)
+	// One certificate, signed by the root at the join, serves the workers
+	// and proves the cluster to the root.
+	serving := pki.NewServing(nil)
+	rootURL, secret, hc, err := joinTrust(ctx, cfg.Logger, dir, "--root", cfg.Root, pki.RootName, cfg.JoinToken, cfg.Trust, serving)
 	if err != nil {
 		return err
 	}
-	id, err := link.Connect(ctx, hc, cfg.Logger, filepath.Join(dir, "identity.json"), rootURL, secret, cfg.Name)
+	files := clusterFiles(dir)
+	id, err := connectPeer(ctx, cfg.Logger, dir, rootURL, secret, cfg.Name, hc, serving, files)
 	if err != nil {
 		return err
 	}
@@ -326,11 +331,6 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	if err != nil {
 		return err
 	}
-	cert, err := clusterCert(ctx, cfg.Logger, dir, hc.Transport.(*http.Transport).TLSClientConfig.RootCAs, lc)
-	if err != nil {
-		return err
-	}
-	serving := pki.NewServing(cert)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen for workers on %s: %w", cfg.Addr, err)
@@ -342,10 +342,8 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 	}
 	go c.Run(ctx)
 	go link.Run(ctx, lc, c, link.RunOptions{Logger: cfg.Logger.With("link", "root")})
-	go pki.Renew(ctx, serving, renewCheck, time.Now, cfg.Logger, func(ctx context.Context) (*tls.Certificate, error) {
-		return requestClusterCert(ctx, dir, lc)
-	})
-	ln = tls.NewListener(ln, serving.ServerConfig())
+	go renewPeer(ctx, cfg.Logger, serving, files, hc, lc, cfg.Name)
+	ln = tls.NewListener(ln, serving.MutualConfig(hc.Transport.(*http.Transport).TLSClientConfig.RootCAs))
 	tok, err := metricsToken(filepath.Join(cfg.DataDir, "cluster"), cfg.MetricsToken)
 	if err != nil {
 		return err
@@ -386,11 +384,13 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		}
 		serveWorkerMetrics(ctx, cfg.MetricsAddr, tok, cfg.Logger)
 	}
-	clusterURL, secret, hc, err := joinTrust(ctx, cfg.Logger, dir, "--cluster", cfg.Cluster, pki.ClusterName, cfg.JoinToken, cfg.Trust)
+	cert := pki.NewServing(nil)
+	clusterURL, secret, hc, err := joinTrust(ctx, cfg.Logger, dir, "--cluster", cfg.Cluster, pki.ClusterName, cfg.JoinToken, cfg.Trust, cert)
 	if err != nil {
 		return err
 	}
-	id, err := link.Connect(ctx, hc, cfg.Logger, filepath.Join(dir, "identity.json"), clusterURL, secret, cfg.Name)
+	files := workerFiles(dir)
+	id, err := connectPeer(ctx, cfg.Logger, dir, clusterURL, secret, cfg.Name, hc, cert, files)
 	if err != nil {
 		return err
 	}
@@ -398,7 +398,16 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
-	link.Run(ctx, link.NewClient(clusterURL, id.Credential, hc), w, link.RunOptions{Logger: cfg.Logger.With("link", "cluster"), ReportInterval: cfg.ReportInterval})
+	lc := link.NewClient(clusterURL, id.Credential, hc)
+	rctx, stopRenew := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		renewPeer(rctx, cfg.Logger, cert, files, hc, lc, cfg.Name)
+	}()
+	link.Run(ctx, lc, w, link.RunOptions{Logger: cfg.Logger.With("link", "cluster"), ReportInterval: cfg.ReportInterval})
+	stopRenew()
+	<-renewed
 	w.Wait()
 	return nil
 }
@@ -457,7 +466,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 		return fmt.Errorf("listen for the API on %s: %w", cfg.APIAddr, err)
 	}
 	apiURL := "https://" + ln.Addr().String()
-	ln = tls.NewListener(ln, serving.ServerConfig())
+	ln = tls.NewListener(ln, serving.MutualConfig(ca.Pool()))
 	go renewRoot(ctx, ca, serving, cfg.TLS, cfg.Logger)
 	trust := Trust{Pin: ca.Pin()}
 	// The in-process cluster joins once, on the first start: a single-use

@@ -2,6 +2,7 @@ package role
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -193,70 +194,157 @@ func storeCA(path string, b []byte) error {
 }
 
 // linkClient is the HTTP client of a link to an upper tier: TLS that trusts
-// only pool and expects serverName.
-func linkClient(pool *x509.CertPool, serverName string) *http.Client {
+// only pool, expects serverName, and presents the client certificate that
+// cert holds (none while joining).
+func linkClient(pool *x509.CertPool, serverName string, cert *pki.Serving) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = pki.ClientConfig(pool, serverName)
+	tr.TLSClientConfig = pki.PeerConfig(pool, serverName, cert)
 	return &http.Client{Transport: tr}
 }
 
-// clusterCert returns the cluster's serving certificate: the one kept in
-// dir while it still verifies against pool and is not due for renewal, or a
-// new one the root signs (retried until the root answers).
-func clusterCert(ctx context.Context, log *slog.Logger, dir string, pool *x509.CertPool, lc *link.Client) (*tls.Certificate, error) {
-	certPath, keyPath := filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem")
-	if c, err := pki.LoadKeyPair(certPath, keyPath); err == nil && !pki.NeedsRenewal(c, time.Now()) {
-		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: pki.ClusterName}); err == nil {
-			return c, nil
-		}
-	}
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		c, err := requestClusterCert(ctx, dir, lc)
-		if err == nil {
-			return c, nil
-		}
-		if errors.Is(err, link.ErrUnauthorized) || errors.Is(err, link.ErrInvalid) {
-			return nil, err
-		}
-		log.Warn("tls: cannot get a certificate from the root yet, retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+// peerFiles are where a lower tier keeps the certificate of its link and
+// its key. A cluster's (serverName pki.ClusterName) also serves its
+// workers.
+type peerFiles struct {
+	cert, key  string
+	serverName string
 }
 
-// requestClusterCert has the root sign a certificate for a new key and
-// keeps both in dir.
-func requestClusterCert(ctx context.Context, dir string, lc *link.Client) (*tls.Certificate, error) {
-	key, err := pki.NewKey()
+// clusterFiles and workerFiles are the certificate files of a cluster and
+// a worker in their data directories.
+func clusterFiles(dir string) peerFiles {
+	return peerFiles{filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem"), pki.ClusterName}
+}
+
+func workerFiles(dir string) peerFiles {
+	return peerFiles{cert: filepath.Join(dir, "client-cert.pem"), key: filepath.Join(dir, "client-key.pem")}
+}
+
+// load returns the stored certificate if it is still valid: signed by
+// pool's CA for client authentication (and serverName), naming a peer.
+func (f peerFiles) load(pool *x509.CertPool) (*tls.Certificate, error) {
+	c, err := pki.LoadKeyPair(f.cert, f.key)
 	if err != nil {
 		return nil, err
 	}
-	csr, err := pki.CSR(key, "hedge cluster")
-	if err != nil {
-		return nil, err
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: f.serverName, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", f.cert, err)
 	}
-	chain, err := lc.Certificate(ctx, csr)
-	if err != nil {
-		return nil, fmt.Errorf("certificate from the root: %w", err)
+	if _, _, ok := pki.PeerOf(c.Leaf); !ok {
+		return nil, fmt.Errorf("certificate %s names no peer (issued before mutual TLS)", f.cert)
 	}
+	return c, nil
+}
+
+// store keeps a chain the upper tier signed with its key, and returns them
+// as a certificate.
+func (f peerFiles) store(chain []byte, key *ecdsa.PrivateKey) (*tls.Certificate, error) {
 	keyPEM := pki.KeyPEM(key)
 	c, err := pki.KeyPair(chain, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("certificate from the root: %w", err)
+		return nil, fmt.Errorf("certificate from the upper tier: %w", err)
 	}
-	if err := pki.StoreKeyPair(filepath.Join(dir, "tls-cert.pem"), filepath.Join(dir, "tls-key.pem"), chain, keyPEM); err != nil {
+	if err := pki.StoreKeyPair(f.cert, f.key, chain, keyPEM); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
+// connectPeer joins the upper tier (or reads the stored identity) and puts
+// the peer's client certificate in cert: the stored one while it is valid,
+// or the one signed at a new join. An identity kept without a valid
+// certificate (joined before mutual TLS, or whose certificate expired while
+// it was down) is dropped, so that the peer joins again with its token; with
+// no token it is kept and the start fails, saying so.
+func connectPeer(ctx context.Context, log *slog.Logger, dir, upper, secret, name string, hc *http.Client, cert *pki.Serving, files peerFiles) (link.Identity, error) {
+	pool := hc.Transport.(*http.Transport).TLSClientConfig.RootCAs
+	idPath := filepath.Join(dir, "identity.json")
+	if _, err := os.Stat(idPath); err == nil {
+		c, err := files.load(pool)
+		if err != nil && secret == "" {
+			return link.Identity{}, fmt.Errorf("the stored identity has no valid client certificate (%w): join again with a join token (--join-token)", err)
+		}
+		if err != nil {
+			log.Warn("tls: the stored identity has no valid client certificate; joining again", "err", err)
+			if err := os.Remove(idPath); err != nil {
+				return link.Identity{}, fmt.Errorf("drop identity: %w", err)
+			}
+		} else {
+			cert.Set(c)
+		}
+	}
+	key, err := pki.NewKey()
+	if err != nil {
+		return link.Identity{}, err
+	}
+	csr, err := pki.CSR(key, name)
+	if err != nil {
+		return link.Identity{}, err
+	}
+	id, err := link.Connect(ctx, hc, log, idPath, upper, secret, name, csr)
+	if err != nil {
+		return link.Identity{}, err
+	}
+	if id.Certificate != "" {
+		c, err := files.store([]byte(id.Certificate), key)
+		if err != nil {
+			return link.Identity{}, err
+		}
+		cert.Set(c)
+	}
+	// The join's connection presented no certificate: the link's requests
+	// take new connections that present this one.
+	hc.CloseIdleConnections()
+	c := cert.Current()
+	if c == nil {
+		return link.Identity{}, fmt.Errorf("%s signed no client certificate at the join (an upper tier from before mutual TLS?)", upper)
+	}
+	if _, peer, _ := pki.PeerOf(c.Leaf); peer != id.ID {
+		return link.Identity{}, fmt.Errorf("certificate %s names %q, not this peer (%s): remove it and identity.json and join again", files.cert, peer, id.ID)
+	}
+	return id, nil
+}
+
+// renewPeer keeps the peer's certificate fresh: the upper tier signs a new
+// key over the link (authenticated by the current certificate) past two
+// thirds of its life, and the next handshake (and, for a cluster, its
+// listener) uses it.
+func renewPeer(ctx context.Context, log *slog.Logger, cert *pki.Serving, files peerFiles, hc *http.Client, lc *link.Client, name string) {
+	renew := func(ctx context.Context) (*tls.Certificate, error) {
+		key, err := pki.NewKey()
+		if err != nil {
+			return nil, err
+		}
+		csr, err := pki.CSR(key, name)
+		if err != nil {
+			return nil, err
+		}
+		chain, err := lc.Certificate(ctx, csr)
+		if err != nil {
+			return nil, fmt.Errorf("certificate from the upper tier: %w", err)
+		}
+		c, err := files.store(chain, key)
+		if err != nil {
+			return nil, err
+		}
+		// Connections made with the old certificate are not reused:
+		// idle ones are closed, so the next request proves the new one.
+		cert.Set(c)
+		hc.CloseIdleConnections()
+		return c, nil
+	}
+	if pki.NeedsRenewal(cert.Current(), time.Now()) {
+		if _, err := renew(ctx); err != nil {
+			log.Warn("tls: cannot renew the certificate yet", "err", err)
+		}
+	}
+	pki.Renew(ctx, cert, renewCheck, time.Now, log, renew)
+}
+
 // joinTrust checks the upper tier's URL, splits the join token into its CA
-// pin and secret, and returns the link's HTTP client, trusting only that CA
-// and expecting serverName.
-func joinTrust(ctx context.Context, log *slog.Logger, dir, flag, upper, serverName, token string, tr Trust) (string, string, *http.Client, error) {
+// pin and secret, and returns the link's HTTP client, trusting only that CA,
+// expecting serverName and presenting the client certificate cert holds.
+func joinTrust(ctx context.Context, log *slog.Logger, dir, flag, upper, serverName, token string, tr Trust, cert *pki.Serving) (string, string, *http.Client, error) {
 	u, err := httpsURL(flag, upper)
 	if err != nil {
 		return "", "", nil, err
@@ -279,5 +367,5 @@ func joinTrust(ctx context.Context, log *slog.Logger, dir, flag, upper, serverNa
 	if err != nil {
 		return "", "", nil, err
 	}
-	return u, secret, linkClient(pool, serverName), nil
+	return u, secret, linkClient(pool, serverName, cert), nil
 }

@@ -31,7 +31,7 @@ func TestJoinTrustRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, _, err := joinTrust(context.Background(), log, t.TempDir(), "--root", tt.upper, "root.hedge", tt.token, tt.trust)
+			_, _, _, err := joinTrust(context.Background(), log, t.TempDir(), "--root", tt.upper, "root.hedge", tt.token, tt.trust, pki.NewServing(nil))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -41,7 +41,7 @@ func TestJoinTrustRefusesBadInput(t *testing.T) {
 
 func TestInsecureAPINeedsATLSLinkListener(t *testing.T) {
 	cfg := RootConfig{Addr: "127.0.0.1:0", TLS: TLSConfig{InsecureHTTP: true}, Logger: slog.New(slog.DiscardHandler)}
-	if _, _, err := rootListeners(cfg, nil); err == nil || !strings.Contains(err.Error(), "--link-addr") {
+	if _, _, err := rootListeners(cfg, nil, nil); err == nil || !strings.Contains(err.Error(), "--link-addr") {
 		t.Errorf("--api-insecure-http without --link-addr: err = %v, want one naming --link-addr", err)
 	}
 	// On the plain listener, the link is refused; the API is served.
@@ -100,5 +100,28 @@ func TestRootTLSTakesTheOperatorsCertificatesAndCA(t *testing.T) {
 		if _, _, err := rootTLS(t.TempDir(), bad); err == nil || !strings.Contains(err.Error(), "--tls-") {
 			t.Errorf("rootTLS(%+v): err = %v, want one naming the flag", bad, err)
 		}
+	}
+}
+
+// TestStoredIdentityWithoutCertificate: a peer that joined before mutual
+// TLS (an identity, no client certificate) and has no token to join again
+// is told so, and its identity is kept.
+func TestStoredIdentityWithoutCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idPath := filepath.Join(dir, "identity.json")
+	if err := os.WriteFile(idPath, []byte(`{"upper":"https://10.0.0.1:10100","id":"n-1","credential":"n-1.secret"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hc := linkClient(ca.Pool(), pki.ClusterName, pki.NewServing(nil))
+	_, err = connectPeer(context.Background(), slog.New(slog.DiscardHandler), dir, "https://10.0.0.1:10100", "", "w", hc, pki.NewServing(nil), workerFiles(dir))
+	if err == nil || !strings.Contains(err.Error(), "--join-token") {
+		t.Errorf("err = %v, want one asking for a join token", err)
+	}
+	if _, err := os.Stat(idPath); err != nil {
+		t.Errorf("identity dropped with no token to join again: %v", err)
 	}
 }

@@ -181,12 +181,29 @@ func (r *Root) forgetClusterLocked(id string, c *cluster) {
 	r.trigger()
 }
 
-// SignCertificate implements link.Signer: a cluster gets a certificate for
-// its worker-facing listener, naming only pki.ClusterName whatever it asks
-// for, so that it can never pose as the root.
+// SignCertificate implements link.Signer: a cluster gets one certificate,
+// at its join and when it renews, that it serves to its workers and
+// presents to the root as its client certificate. It names only
+// pki.ClusterName whatever the cluster asks for, so that it can never pose
+// as the root, and the cluster's id (hedge://cluster/<id>).
 func (r *Root) SignCertificate(_ context.Context, peer string, csrPEM []byte) ([]byte, error) {
 	if r.cfg.CA == nil {
 		return nil, fmt.Errorf("%w: this root has no CA (it serves plain HTTP)", link.ErrInvalid)
 	}
-	return r.cfg.CA.SignCSR(csrPEM, "hedge cluster "+peer, []string{pki.ClusterName})
+	return r.cfg.CA.SignPeer(csrPEM, pki.KindCluster, peer, []string{pki.ClusterName})
 }
+
+// SignNodeCertificate implements link.NodeSigner: the client certificate of
+// a worker, which its cluster asks for when the worker joins or renews. It
+// names the node only and serves nothing, so it cannot pass as a cluster
+// (link servers check the kind) nor serve TLS.
+func (r *Root) SignNodeCertificate(_ context.Context, clusterID, nodeID string, csrPEM []byte) ([]byte, error) {
+	if r.cfg.CA == nil {
+		return nil, fmt.Errorf("%w: this root has no CA (it serves plain HTTP)", link.ErrInvalid)
+	}
+	r.log.Info("signing a worker's client certificate", "cluster_id", clusterID, "node_id", nodeID)
+	return r.cfg.CA.SignPeer(csrPEM, pki.KindNode, nodeID, nil)
+}
+
+// PeerKind implements link.PeerKind: the root's peers are clusters.
+func (r *Root) PeerKind() string { return pki.KindCluster }

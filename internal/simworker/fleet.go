@@ -118,8 +118,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 				return
 			}
 			defer func() { <-sem }()
-			hc := linkClient(pool)
-			resp, err := join(jctx, hc, cfg.Cluster, secret, w.name)
+			cert := pki.NewServing(nil)
+			hc := linkClient(pool, cert)
+			resp, err := join(jctx, hc, cfg.Cluster, secret, w.name, cert)
 			if err != nil {
 				errs <- fmt.Errorf("simworker %s: %w", w.name, err)
 				cancel()
@@ -147,13 +148,32 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 // ended).
 func (f *Fleet) Wait() { f.wg.Wait() }
 
-// join presents the token, retrying while the cluster cannot be reached
-// or answers 5xx; a refusal ends it.
-func join(ctx context.Context, hc *http.Client, cluster, secret, name string) (link.JoinResponse, error) {
+// join presents the token with a certificate request, retrying while the
+// cluster cannot be reached or answers 5xx; a refusal ends it. The client
+// certificate signed at the join goes into cert, and the join's connection
+// (made without one) is closed, as a worker does.
+func join(ctx context.Context, hc *http.Client, cluster, secret, name string, cert *pki.Serving) (link.JoinResponse, error) {
+	key, err := pki.NewKey()
+	if err != nil {
+		return link.JoinResponse{}, err
+	}
+	csr, err := pki.CSR(key, name)
+	if err != nil {
+		return link.JoinResponse{}, err
+	}
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		resp, err := link.Join(ctx, hc, cluster, link.JoinRequest{Token: secret, Name: name})
+		resp, err := link.Join(ctx, hc, cluster, link.JoinRequest{Token: secret, Name: name, CSR: string(csr)})
 		var se *link.StatusError
-		if err == nil || (errors.As(err, &se) && se.Code < 500) {
+		if err == nil {
+			c, err := pki.KeyPair([]byte(resp.Certificate), pki.KeyPEM(key))
+			if err != nil {
+				return link.JoinResponse{}, fmt.Errorf("join: client certificate: %w", err)
+			}
+			cert.Set(c)
+			hc.CloseIdleConnections()
+			return resp, nil
+		}
+		if errors.As(err, &se) && se.Code < 500 {
 			return resp, err
 		}
 		select {
@@ -165,10 +185,11 @@ func join(ctx context.Context, hc *http.Client, cluster, secret, name string) (l
 }
 
 // linkClient is one worker's HTTP client: its own connections, TLS that
-// trusts only the pinned CA and expects the cluster's name, as a worker's.
-func linkClient(pool *x509.CertPool) *http.Client {
+// trusts only the pinned CA, expects the cluster's name and presents the
+// client certificate cert holds, as a worker's.
+func linkClient(pool *x509.CertPool, cert *pki.Serving) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = pki.ClientConfig(pool, pki.ClusterName)
+	tr.TLSClientConfig = pki.PeerConfig(pool, pki.ClusterName, cert)
 	tr.MaxIdleConnsPerHost = 4 // the two long-polls and a report
 	return &http.Client{Transport: tr}
 }

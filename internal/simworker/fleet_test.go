@@ -31,12 +31,12 @@ func realCluster(t *testing.T, ctx context.Context) (*cluster.Cluster, string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cluster.New(cluster.Config{Name: "sim", Store: store.NewMemory(), WorkerTokens: []string{secret}})
+	c, err := cluster.New(cluster.Config{Name: "sim", Store: store.NewMemory(), WorkerTokens: []string{secret}, Root: caRoot{ca}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(c.Handler().Handler())
-	srv.TLS = pki.NewServing(cert).ServerConfig()
+	srv.TLS = pki.NewServing(cert).MutualConfig(ca.Pool())
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -44,6 +44,18 @@ func realCluster(t *testing.T, ctx context.Context) (*cluster.Cluster, string, s
 	go func() { defer close(done); c.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c, srv.URL, ca.Pin()
+}
+
+// caRoot stands for the root of realCluster: it signs the workers' client
+// certificates with the CA, and knows no worker join tokens.
+type caRoot struct{ ca *pki.CA }
+
+func (r caRoot) CheckWorkerToken(context.Context, link.TokenCheck) error {
+	return link.ErrUnauthorized
+}
+
+func (r caRoot) NodeCertificate(_ context.Context, nodeID string, csr []byte) ([]byte, error) {
+	return r.ca.SignPeer(csr, pki.KindNode, nodeID, nil)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
