@@ -63,12 +63,14 @@ func buildHedge(ctx context.Context, dir string) (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("find the module root: run the bench from inside the hedge module, or pass -hedge")
 	}
+	// hedge-init beside hedge, as installed: the sandbox's init of every
+	// process instance (ADR 012).
 	bin := filepath.Join(dir, "hedge")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/hedge")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+"/", "./cmd/hedge", "./cmd/hedge-init")
 	cmd.Dir = filepath.Dir(gomod)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build ./cmd/hedge: %w", err)
+		return "", fmt.Errorf("build ./cmd/hedge and ./cmd/hedge-init: %w", err)
 	}
 	return bin, nil
 }

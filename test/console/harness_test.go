@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	hedgeBin = filepath.Join(dir, "hedge")
-	cmd := exec.Command("go", "build", "-o", hedgeBin, "../../cmd/hedge")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../../cmd/hedge", "../../cmd/hedge-init")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build hedge:", err)

@@ -37,7 +37,9 @@ func TestMain(m *testing.M) {
 	}
 	bin.hedge = filepath.Join(dir, "hedge")
 	bin.echo = filepath.Join(dir, "echoserver")
-	for _, b := range []struct{ out, pkg string }{{bin.hedge, "../../cmd/hedge"}, {bin.echo, "./testdata/echoserver"}} {
+	// hedge-init beside hedge, as installed: the sandbox's init of every
+	// process instance.
+	for _, b := range []struct{ out, pkg string }{{bin.hedge, "../../cmd/hedge"}, {filepath.Join(dir, "hedge-init"), "../../cmd/hedge-init"}, {bin.echo, "./testdata/echoserver"}} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
+	"github.com/hedgeorch/hedge/internal/runtime/process/sandboxinit"
 )
 
 // Network modes of the sandbox (Sandbox.Network).
@@ -24,10 +25,10 @@ const (
 	// NetworkHost keeps instances on the host's network, as Nomad's exec
 	// driver does by default: they listen on the node's ports and reach
 	// service addresses.
-	NetworkHost = "host"
+	NetworkHost = sandboxinit.NetworkHost
 	// NetworkPrivate gives each instance a network namespace of its own
 	// with only a loopback interface.
-	NetworkPrivate = "private"
+	NetworkPrivate = sandboxinit.NetworkPrivate
 )
 
 // DefaultUIDs is the range of user ids given to instances when the worker
@@ -58,8 +59,11 @@ type Sandbox struct {
 	// lies in or above them. The driver's own data directory always is.
 	Protect []string
 	// Init is the executable that sets the sandbox up and runs the
-	// instance: it must call RunInit when its first argument is InitArg.
-	// The default is this very program (/proc/self/exe).
+	// instance: it must call sandboxinit.RunInitIfAsked. The default is
+	// hedge-init beside this program (cmd/hedge-init, which starts in a
+	// millisecond), else this very program (/proc/self/exe, which runs
+	// every package's initialisation first: tens of milliseconds and
+	// ~20 MB per start).
 	Init string
 }
 
@@ -347,12 +351,12 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string, cgroupDir 
 		net = NetworkHost
 	}
 	sb := &sandboxStart{status: status, started: started, startW: startW, instanceCgroup: cgroupDir, d: d}
-	args := []string{"hedge", InitArg, "-uid", strconv.FormatUint(uint64(uid), 10), "-root", rootfs,
+	args := []string{"hedge", sandboxinit.InitArg, "-uid", strconv.FormatUint(uint64(uid), 10), "-root", rootfs,
 		"-work", work, codeFlag, codePath, "-net", net}
 	if cgroupDir != nil {
 		if cg, err := d.cg.create(initCgroup(id), limits{}); err == nil && cg != nil {
 			sb.initCgroup = cg
-			args = append(args, "-cgroup-fd", strconv.Itoa(cgroupFD))
+			args = append(args, "-cgroup-fd", strconv.Itoa(sandboxinit.CgroupFD))
 		}
 	}
 	args = append(args, "--", exe)
@@ -362,7 +366,7 @@ func (d *Driver) prepareSandbox(id, code, work string, argv []string, cgroupDir 
 	}
 	init := d.sandbox.Init
 	if init == "" {
-		init = "/proc/self/exe"
+		init = defaultInit()
 	}
 	sb.path, sb.argv, sb.flags = init, append(args, argv...), flags
 	return sb, nil
@@ -377,17 +381,11 @@ func (d *Driver) onlyCodeFile(dir string) bool {
 		return true
 	}
 	for _, p := range append([]string{d.dataDir}, d.sandbox.Protect...) {
-		if p, err := filepath.Abs(p); err == nil && (within(dir, p) || within(p, dir)) {
+		if p, err := filepath.Abs(p); err == nil && (sandboxinit.Within(dir, p) || sandboxinit.Within(p, dir)) {
 			return true
 		}
 	}
 	return false
-}
-
-// within reports whether path is dir or lies under it.
-func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // statusPath is where the init of a sandboxed instance writes how its
@@ -419,3 +417,16 @@ func checkNetwork(n string) error {
 	}
 	return errors.New("instance network " + strconv.Quote(n) + ": want host or private")
 }
+
+// initProgram is the name of cmd/hedge-init, looked for beside hedge.
+const initProgram = "hedge-init"
+
+var defaultInit = sync.OnceValue(func() string {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), initProgram)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return "/proc/self/exe"
+})

@@ -1,4 +1,10 @@
-package process
+// Package sandboxinit is the init of a process instance's sandbox (ADR
+// 012): it enters the namespaces' view, drops to the instance's user, runs
+// the program and records how it ended. It imports only the standard
+// library and x/sys, so that cmd/hedge-init, the small program the worker
+// starts for every instance, starts in a millisecond instead of the tens of
+// milliseconds the whole hedge binary's initialisation takes.
+package sandboxinit
 
 import (
 	"errors"
@@ -9,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,9 +31,16 @@ const InitArg = "sandbox-init"
 const (
 	statusFD = 3
 	startFD  = 4
-	// cgroupFD is the instance's cgroup (v2), into which the init starts
+	// CgroupFD is the instance's cgroup (v2), into which the init starts
 	// the program, when the init runs in a cgroup of its own.
-	cgroupFD = 5
+	CgroupFD = 5
+)
+
+// Network modes of the sandbox: the host's, or a namespace of its own
+// with only a loopback interface.
+const (
+	NetworkHost    = "host"
+	NetworkPrivate = "private"
 )
 
 // hostDirs are the host's directories every instance sees, read-only, as
@@ -44,7 +58,7 @@ type initConfig struct {
 	codeDir  string
 	codeFile string
 	network  string
-	cgroupFD int
+	CgroupFD int
 	exe      string
 	argv     []string
 }
@@ -89,7 +103,7 @@ func parseInit(args []string) (*initConfig, error) {
 	fl.StringVar(&c.codeDir, "code-dir", "", "")
 	fl.StringVar(&c.codeFile, "code-file", "", "")
 	fl.StringVar(&c.network, "net", NetworkHost, "")
-	fl.IntVar(&c.cgroupFD, "cgroup-fd", -1, "")
+	fl.IntVar(&c.CgroupFD, "cgroup-fd", -1, "")
 	if err := fl.Parse(args); err != nil {
 		return nil, err
 	}
@@ -189,7 +203,7 @@ func resolvConf(r string) error {
 // underHostDir is whether path lies in one of hostDirs (already shown).
 func underHostDir(path string) bool {
 	for _, d := range hostDirs {
-		if within(path, d) {
+		if Within(path, d) {
 			return true
 		}
 	}
@@ -311,9 +325,9 @@ func (c *initConfig) run() int {
 		return failStart(fmt.Errorf("sandbox: no_new_privs: %w", err))
 	}
 	sys := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: c.uid, Gid: c.uid, Groups: []uint32{}}}
-	if c.cgroupFD >= 0 {
-		unix.CloseOnExec(c.cgroupFD)
-		sys.UseCgroupFD, sys.CgroupFD = true, c.cgroupFD
+	if c.CgroupFD >= 0 {
+		unix.CloseOnExec(c.CgroupFD)
+		sys.UseCgroupFD, sys.CgroupFD = true, c.CgroupFD
 	}
 	attr := &syscall.ProcAttr{Dir: c.work, Env: os.Environ(), Files: []uintptr{0, 1, 2}, Sys: sys}
 	pid, err := syscall.ForkExec(c.exe, c.argv, attr)
@@ -361,4 +375,10 @@ func RunInitIfAsked() {
 	if len(os.Args) > 1 && os.Args[1] == InitArg {
 		os.Exit(RunInit(os.Args[2:]))
 	}
+}
+
+// Within reports whether path is dir or lies under it.
+func Within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
