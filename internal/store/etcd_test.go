@@ -18,7 +18,8 @@ import (
 var etcdServer struct {
 	once      sync.Once
 	endpoint  string
-	err       error
+	err       error // why etcd is not ready, when it is not
+	ready     bool
 	cmd       *exec.Cmd
 	dir       string
 	prefixSeq atomic.Int64
@@ -80,13 +81,14 @@ func openEtcdForTest(t *testing.T) Store {
 			st, err := OpenEtcd(EtcdConfig{Endpoints: []string{etcdServer.endpoint}, Timeout: time.Second})
 			if err == nil {
 				_ = st.Close()
+				etcdServer.ready = true
 				return
 			}
 			etcdServer.err = err
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-	if etcdServer.cmd == nil || etcdServer.err != nil && etcdServer.endpoint == "" {
+	if !etcdServer.ready {
 		t.Fatalf("start etcd: %v", etcdServer.err)
 	}
 	return openEtcdAt(t, fmt.Sprintf("/test-%d-%d/", os.Getpid(), etcdServer.prefixSeq.Add(1)))
