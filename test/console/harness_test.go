@@ -2,13 +2,10 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +19,14 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/test/browser"
+	"github.com/hedgeorch/hedge/test/testkit"
+)
+
+// The helpers shared with the other end-to-end suite.
+var (
+	freeAddr       = testkit.FreeAddr
+	randomPassword = testkit.RandomPassword
+	eventually     = testkit.Eventually
 )
 
 // hedgeBin is the hedge binary built once for the package's tests.
@@ -86,38 +91,6 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 		}
 	})
 	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func randomPassword() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-// eventually polls cond every 100 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s; last state: %s", timeout, what, last)
 }
 
 // hedge is a running Hedge: `hedge up` plus more workers, all on this
