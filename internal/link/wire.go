@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
+	"github.com/hedgeorch/hedge/internal/netmap"
 )
 
 // JoinRequest is sent once by a lower tier that has no credential yet.
@@ -85,6 +86,8 @@ type InstanceStatus struct {
 	CPU        float64           `json:"cpu,omitempty"`
 	MemoryMB   int64             `json:"memory_mb,omitempty"`
 	Limited    bool              `json:"limited,omitempty"`
+	// IP is the instance's address on the instance network, if it has one.
+	IP string `json:"ip,omitempty"`
 }
 
 // NodeReport is a worker's description of its machine.
@@ -95,6 +98,8 @@ type NodeReport struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	Capacity api.Resources     `json:"capacity"`
 	Metrics  api.HostMetrics   `json:"metrics"`
+	// Tunnel is the worker's end of the instance network, once it has one.
+	Tunnel *netmap.TunnelInfo `json:"tunnel,omitempty"`
 }
 
 // ClusterReport is a cluster's aggregate and its nodes, for the root.

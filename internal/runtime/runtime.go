@@ -21,6 +21,24 @@ var ErrUnavailable = errdefs.New(errdefs.ErrUnavailable, "runtime unavailable")
 type Spec struct {
 	InstanceID string
 	Service    api.ServiceSpec
+	// Network, when set, is the instance's address on the instance network
+	// (internal/overlay): container and unikernel drivers attach the
+	// instance to Bridge with Address. Nil means the driver's own default
+	// network (and always for processes, which share the host's).
+	Network *Network
+}
+
+// Network is an instance's place on the instance network.
+type Network struct {
+	// Address is the instance's address with its prefix ("10.18.1.5/24").
+	Address string
+	// Gateway is the worker's address on Bridge, the instance's default
+	// route and DNS server.
+	Gateway string
+	// Bridge is the worker's bridge device for instances ("hedge0").
+	Bridge string
+	// DNS are the name servers the instance gets (Gateway first).
+	DNS []string
 }
 
 // Task describes a started (or re-attached) instance.
