@@ -15,6 +15,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/link"
+	"github.com/hedgeorch/hedge/internal/netmap"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/runtime"
 	"github.com/hedgeorch/hedge/internal/store"
@@ -69,6 +70,29 @@ type Config struct {
 	// before ADR 007 kept their task records (instances/<id>/task.json);
 	// Start moves those records into Store (see migrateTaskFiles).
 	TaskFileDirs []TaskFileDir
+	// Net, when set, is the instance network (internal/overlay): the worker
+	// gives it every network map its cluster publishes and takes from it
+	// the address of each container and unikernel instance. Nil: instances
+	// use their drivers' own networks.
+	Net NetPlane
+}
+
+// NetPlane is the worker's side of the instance network
+// (docs/adr/016-service-networking.md), implemented by internal/overlay.
+type NetPlane interface {
+	// Apply programs the worker's tables from the whole map; it is called
+	// with each new revision and must be idempotent.
+	Apply(ctx context.Context, m *netmap.Map) error
+	// Attach returns the address of an instance on the instance network,
+	// the same one each time for the same instance until Detach. It fails
+	// with an error wrapping errdefs.ErrUnavailable while the worker has no
+	// subnet yet.
+	Attach(instanceID string) (*runtime.Network, error)
+	// Detach releases the instance's address.
+	Detach(instanceID string)
+	// Tunnel is the worker's tunnel end, for its node report; nil until
+	// the plane is up.
+	Tunnel() *netmap.TunnelInfo
 }
 
 // TaskFileDir is a driver data directory of an earlier release and the
