@@ -1,0 +1,279 @@
+package overlay_test
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hedgeorch/hedge/internal/netmap"
+	"github.com/hedgeorch/hedge/internal/overlay"
+	"github.com/hedgeorch/hedge/internal/worker"
+)
+
+var _ worker.NetPlane = (*overlay.Plane)(nil)
+
+// threeHosts is the lab of the issue: A and B in cluster 1, C in cluster 2.
+func threeHosts(t *testing.T) (*lab, *host, *host, *host) {
+	l := newLab(t)
+	a := l.addHost("a", "c1", "10.18.1.0/24")
+	b := l.addHost("b", "c1", "10.18.2.0/24")
+	c := l.addHost("c", "c2", "10.18.17.0/24")
+	return l, a, b, c
+}
+
+func mustWho(t *testing.T, ns, addr, want string) {
+	t.Helper()
+	got, err := who(t, ns, addr)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", addr, err)
+	}
+	if got != want {
+		t.Fatalf("%s answered %q, want %q", addr, got, want)
+	}
+}
+
+func TestLabInstancesReachEachOther(t *testing.T) {
+	l, a, b, c := threeHosts(t)
+	l.apply()
+	a1, a2 := a.addInstance("a1"), a.addInstance("a2")
+	b1, c1 := b.addInstance("b1"), c.addInstance("c1")
+	cases := []struct {
+		name string
+		from string
+		to   *instance
+	}{
+		{"same host", a1.ns, a2},
+		{"same cluster", a1.ns, b1},
+		{"other cluster", a1.ns, c1},
+		{"back across clusters", c1.ns, a1},
+		{"host process to remote instance", a.ns, c1},
+		{"host process to own instance", b.ns, b1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mustWho(t, tc.from, net.JoinHostPort(tc.to.ip, "80"), tc.to.id)
+		})
+	}
+	t.Run("callee sees the caller's instance address", func(t *testing.T) {
+		_, caller, err := whoSees(t, a1.ns, net.JoinHostPort(c1.ip, "80"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if caller != a1.ip {
+			t.Fatalf("c1 sees the caller as %s, want a1's %s (overlay traffic is never masqueraded)", caller, a1.ip)
+		}
+	})
+	t.Run("address of no instance is refused at once", func(t *testing.T) {
+		_, err := dial(t, a1.ns, "10.18.2.200:80")
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("connect to an unused address: %v, want connection refused", err)
+		}
+	})
+}
+
+func TestLabRoundRobin(t *testing.T) {
+	l, a, b, c := threeHosts(t)
+	l.apply()
+	client := a.addInstance("client")
+	s1, s2, s3 := a.addInstance("s1"), b.addInstance("s2"), c.addInstance("s3")
+	l.setService(netmap.Service{ID: "web", Name: "web", App: "shop", Namespace: "default",
+		RRIP: "10.30.0.10", ClosestIP: "10.30.0.11", Instances: backends(s1, s2, s3)})
+	l.apply()
+	counts := map[string]int{}
+	for i := 0; i < 300; i++ {
+		id, err := who(t, client.ns, "10.30.0.10:80")
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		counts[id]++
+	}
+	for _, id := range []string{"s1", "s2", "s3"} {
+		if n := counts[id]; n < 99 || n > 101 {
+			t.Errorf("%s answered %d of 300 calls, want 100 ± 1 (all: %v)", id, n, counts)
+		}
+	}
+	t.Logf("round robin over 3: %v", counts)
+}
+
+func TestLabClosest(t *testing.T) {
+	l, a, b, c := threeHosts(t)
+	l.apply()
+	client := a.addInstance("client")
+	near, site, far := a.addInstance("near"), b.addInstance("site"), c.addInstance("far")
+	svc := netmap.Service{ID: "db", Name: "db", App: "shop", Namespace: "default", RRIP: "10.30.0.20", ClosestIP: "10.30.0.21"}
+	steps := []struct {
+		name string
+		live []*instance
+		want string
+	}{
+		{"own worker first", []*instance{near, site, far}, "near"},
+		{"then the same cluster", []*instance{site, far}, "site"},
+		{"then the other cluster", []*instance{far}, "far"},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			svc.Instances = backends(st.live...)
+			l.setService(svc)
+			l.apply()
+			for i := 0; i < 10; i++ {
+				mustWho(t, client.ns, "10.30.0.21:80", st.want)
+			}
+			// A host process gets the same answer.
+			mustWho(t, a.ns, "10.30.0.21:80", st.want)
+		})
+	}
+	t.Run("no instance left: refused", func(t *testing.T) {
+		svc.Instances = nil
+		l.setService(svc)
+		l.apply()
+		if _, err := dial(t, client.ns, "10.30.0.21:80"); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("connect to a service with no instance: %v, want connection refused", err)
+		}
+	})
+}
+
+func TestLabRemovedBackendFailsFast(t *testing.T) {
+	l, a, b, c := threeHosts(t)
+	l.apply()
+	client := a.addInstance("client")
+	x, y := b.addInstance("x"), c.addInstance("y")
+	svc := netmap.Service{ID: "api", Name: "api", App: "shop", Namespace: "default", RRIP: "10.30.0.30", ClosestIP: "10.30.0.31",
+		Instances: backends(x, y)}
+	l.setService(svc)
+	l.apply()
+	// Hold a connection to x through the service address.
+	var held net.Conn
+	for i := 0; i < 4 && held == nil; i++ {
+		conn, err := dial(t, client.ns, "10.30.0.30:80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := make([]byte, 2)
+		if _, err := conn.Read(line); err != nil {
+			t.Fatal(err)
+		}
+		if string(line) == "x\n" {
+			held = conn
+		} else {
+			conn.Close()
+		}
+	}
+	if held == nil {
+		t.Fatal("no connection reached x")
+	}
+	defer held.Close()
+
+	x.kill()
+	svc.Instances = backends(y)
+	l.setService(svc)
+	l.apply()
+
+	t.Run("the held connection fails at once", func(t *testing.T) {
+		_ = held.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err := held.Write([]byte("ping\n"))
+		if err == nil {
+			_, err = held.Read(make([]byte, 16))
+		}
+		var ne net.Error
+		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			t.Fatalf("the connection to a removed instance: %v, want it reset", err)
+		}
+	})
+	t.Run("new connections reach the live instance", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			mustWho(t, client.ns, "10.30.0.30:80", "y")
+		}
+	})
+	t.Run("the dead instance's address is refused", func(t *testing.T) {
+		if _, err := dial(t, client.ns, net.JoinHostPort(x.ip, "80")); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("connect to the removed instance: %v, want connection refused", err)
+		}
+	})
+}
+
+func TestLabIsolation(t *testing.T) {
+	l, a, b, c := threeHosts(t)
+	l.apply()
+	prod1, prod2 := c.addInstance("prod1"), a.addInstance("prod2")
+	dev, ops := a.addInstance("dev"), b.addInstance("ops")
+	l.setService(netmap.Service{ID: "p", Name: "p", App: "app", Namespace: "prod", RRIP: "10.30.1.1", ClosestIP: "10.30.1.2", Instances: backends(prod1, prod2)})
+	l.setService(netmap.Service{ID: "d", Name: "d", App: "app", Namespace: "dev", RRIP: "10.30.1.3", ClosestIP: "10.30.1.4", Instances: backends(dev)})
+	l.setService(netmap.Service{ID: "o", Name: "o", App: "app", Namespace: "ops", RRIP: "10.30.1.5", ClosestIP: "10.30.1.6", Instances: backends(ops)})
+	l.mu.Lock()
+	l.isolated = []netmap.Isolation{{Namespace: "prod", Allow: []string{"ops"}}}
+	l.mu.Unlock()
+	l.apply()
+	refused := []struct {
+		name string
+		from *instance
+		addr string
+	}{
+		{"other namespace, other cluster", dev, net.JoinHostPort(prod1.ip, "80")},
+		{"other namespace, same worker", dev, net.JoinHostPort(prod2.ip, "80")},
+		{"other namespace, through the service address", dev, "10.30.1.2:80"},
+	}
+	for _, tc := range refused {
+		t.Run("refused: "+tc.name, func(t *testing.T) {
+			if _, err := dial(t, tc.from.ns, tc.addr); !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Fatalf("dev -> %s: %v, want refused", tc.addr, err)
+			}
+		})
+	}
+	t.Run("allowed: own namespace", func(t *testing.T) { mustWho(t, prod2.ns, net.JoinHostPort(prod1.ip, "80"), "prod1") })
+	t.Run("allowed: a namespace in allow", func(t *testing.T) { mustWho(t, ops.ns, net.JoinHostPort(prod1.ip, "80"), "prod1") })
+	t.Run("not isolated: prod reaches dev", func(t *testing.T) { mustWho(t, prod1.ns, net.JoinHostPort(dev.ip, "80"), "dev") })
+}
+
+func TestLabDNS(t *testing.T) {
+	l, a, b, _ := threeHosts(t)
+	l.apply()
+	client := a.addInstance("client")
+	s := b.addInstance("s")
+	l.setService(netmap.Service{ID: "web", Name: "web", App: "shop", Namespace: "default", RRIP: "10.30.0.40", ClosestIP: "10.30.0.41", Instances: backends(s)})
+	l.apply()
+	cases := []struct {
+		name  string
+		q     string
+		want  string
+		rcode int
+	}{
+		{"service name", netmap.Name("web", "shop", "default"), "10.30.0.40", 0},
+		{"closest name", "closest." + netmap.Name("web", "shop", "default"), "10.30.0.41", 0},
+		{"unknown name", netmap.Name("nope", "shop", "default"), "", 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, proto := range []string{"udp", "tcp"} {
+				got, rcode := lookup(t, client.ns, client.gw, proto, tc.q)
+				if rcode != tc.rcode || got != tc.want {
+					t.Fatalf("%s %s: %q rcode %d, want %q rcode %d", proto, tc.q, got, rcode, tc.want, tc.rcode)
+				}
+			}
+		})
+	}
+	t.Run("the name connects", func(t *testing.T) {
+		ip, _ := lookup(t, client.ns, client.gw, "udp", netmap.Name("web", "shop", "default"))
+		mustWho(t, client.ns, net.JoinHostPort(ip, "80"), "s")
+	})
+}
+
+func TestLabWireGuard(t *testing.T) {
+	l := newLab(t)
+	l.encrypt = true
+	a := l.addHost("a", "c1", "10.18.1.0/24")
+	b := l.addHost("b", "c2", "10.18.17.0/24")
+	l.apply()
+	a1, b1 := a.addInstance("a1"), b.addInstance("b1")
+	l.setService(netmap.Service{ID: "web", Name: "web", App: "shop", Namespace: "default", RRIP: "10.30.0.50", ClosestIP: "10.30.0.51", Instances: backends(b1)})
+	l.apply()
+	mustWho(t, a1.ns, net.JoinHostPort(b1.ip, "80"), "b1")
+	mustWho(t, b1.ns, net.JoinHostPort(a1.ip, "80"), "a1")
+	mustWho(t, a1.ns, "10.30.0.50:80", "b1")
+	mustWho(t, a.ns, "10.30.0.51:80", "b1")
+	// Nothing in the clear: no VXLAN device carries it.
+	if out, err := execIn(a.ns, "ip", "-o", "link", "show", overlay.VXLANName); err == nil {
+		t.Fatalf("encrypted mode left %s up: %s", overlay.VXLANName, out)
+	}
+}
