@@ -18,6 +18,8 @@ const TableName = "hedge"
 const (
 	icmpPortUnreachable = 3
 	icmpAdminProhibited = 13
+	// ipsDstNAT is conntrack's IPS_DST_NAT status bit.
+	ipsDstNAT = 1 << 5
 )
 
 func table() *nftables.Table {
@@ -74,7 +76,7 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 				&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
 			}
 		}
-		dnat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, Specified: true}
+		dnat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}
 		rule := cat(daddrIs(s.IP), target, []expr.Any{dnat})
 		c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: cat(iifIs(BridgeName), rule)})
 		c.AddRule(&nftables.Rule{Table: t, Chain: nout, Exprs: rule})
@@ -108,12 +110,29 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 		if err := c.AddSet(src, addrElems(iso.Src)); err != nil {
 			return fmt.Errorf("overlay: isolation of %s: %w", iso.Namespace, err)
 		}
+		// New connections only: the answers of a connection the isolated
+		// side opened pass.
 		match := []expr.Any{
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: dst.Name, SetID: dst.ID},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: src.Name, SetID: src.ID},
 		}
+		// A connection this worker itself translated (a service address
+		// answered on this worker) is dropped: a reset made here would
+		// leave with the instance's address, not the service's, and the
+		// caller would ignore it. Elsewhere it is refused.
+		dnatted := []expr.Any{
+			&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+				Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: binaryutil.NativeEndian.PutUint32(0)},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		}
+		c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: cat(match, dnatted, []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})})
 		for _, r := range reject(match, icmpAdminProhibited) {
 			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: r})
 		}
