@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/hedgeorch/hedge/internal/netmap"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -126,6 +127,9 @@ func (f *workerFlags) bind(c *cobra.Command, metricsAddr string) {
 	c.Flags().Var(&uidFlag{&f.Sandbox.UIDs}, "instance-uids", "user ids for process instances, one per instance, first-last")
 	c.Flags().StringVar(&f.Sandbox.Network, "instance-network", process.NetworkHost, "network of process instances: host (the node's) or private (own namespace, loopback only)")
 	c.Flags().Var(&sandboxFlag{&f.Sandbox.Off}, "instance-sandbox", "on, or off to run process instances as the worker's user without namespaces (development without root only)")
+	c.Flags().StringVar(&f.Overlay.Mode, "overlay", "", "instance network with service addresses: on or off (default: on when root or CAP_NET_ADMIN)")
+	c.Flags().IntVar(&f.Overlay.TunnelPort, "tunnel-port", netmap.DefaultTunnelPort, "UDP port of this worker's tunnel end (VXLAN or WireGuard)")
+	c.Flags().StringVar(&f.Overlay.TunnelAddr, "tunnel-addr", "", "underlay address other workers reach the tunnel at (default: this host's address toward its cluster)")
 }
 
 // uidFlag is --instance-uids.

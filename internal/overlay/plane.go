@@ -117,9 +117,25 @@ func underlayAddr(addr, upstream string) (netip.Addr, error) {
 	if h, _, err := net.SplitHostPort(upstream); err == nil {
 		host = h
 	}
-	c, err := net.Dial("udp4", net.JoinHostPort(host, "9"))
+	a, err := sourceToward(host)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("overlay: find the tunnel address toward %s: %w", host, err)
+	}
+	if a.IsLoopback() {
+		// The cluster runs on this host (hedge up): other workers need an
+		// address they can reach, the one of the default route.
+		if d, err := sourceToward("192.0.2.1"); err == nil {
+			a = d
+		}
+	}
+	return a, nil
+}
+
+// sourceToward is the source address the kernel picks for host.
+func sourceToward(host string) (netip.Addr, error) {
+	c, err := net.Dial("udp4", net.JoinHostPort(host, "9"))
+	if err != nil {
+		return netip.Addr{}, err
 	}
 	defer c.Close()
 	ap, err := netip.ParseAddrPort(c.LocalAddr().String())

@@ -126,6 +126,8 @@ type WorkerConfig struct {
 	// Sandbox confines process instances (ADR 012); its Protect gets the
 	// tier's data directory added.
 	Sandbox process.Sandbox
+	// Overlay is the instance network's data path (ADR 016).
+	Overlay OverlayConfig
 }
 
 // RunRoot serves the root until ctx ends.
@@ -360,7 +362,14 @@ func RunWorker(ctx context.Context, cfg WorkerConfig) error {
 		return err
 	}
 	defer st.Close()
-	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity,
+	var np worker.NetPlane
+	if plane, err := newOverlay(cfg.Overlay, dir, cfg.Cluster, cfg.Logger); err != nil {
+		return err
+	} else if plane != nil {
+		defer plane.Close()
+		np = plane
+	}
+	w := worker.New(worker.Config{Name: cfg.Name, Labels: cfg.Labels, Store: st, Host: metrics.NewHost(dir), Logger: cfg.Logger, StopGrace: cfg.StopGrace, Capacity: cfg.Capacity, Net: np,
 		TaskFileDirs: []worker.TaskFileDir{
 			{Virtualization: api.VirtProcess, Dir: filepath.Join(dir, "process")},
 			{Virtualization: api.VirtUnikernel, Dir: filepath.Join(dir, "unikernel", "vm")},
