@@ -189,7 +189,7 @@ func (p *Plane) Apply(ctx context.Context, m *netmap.Map) error {
 
 // program writes m unless it compiles to what is already there. p.mu held.
 func (p *Plane) program(ctx context.Context, m *netmap.Map) error {
-	prog, err := compile(m, p.rttOf)
+	prog, err := compile(m, p.rttOf, p.prog)
 	if err != nil {
 		return fmt.Errorf("overlay: map revision %d: %w", m.Revision, err)
 	}

@@ -60,8 +60,11 @@ func (p *program) digest() [32]byte {
 }
 
 // compile derives the program for worker self from m. rtt gives the
-// measured round trip to a peer worker (false when not measured yet).
-func compile(m *netmap.Map, rtt func(worker string) (time.Duration, bool)) (*program, error) {
+// measured round trip to a peer worker (false when not measured yet); prev
+// is the program in place (nil at first), whose closest choices are kept
+// while they stay about as good, so that noise in the round trips does
+// not move flows back and forth.
+func compile(m *netmap.Map, rtt func(worker string) (time.Duration, bool), prev *program) (*program, error) {
 	p := &program{Encrypt: m.Encrypt, Names: map[string]netip.Addr{}}
 	var err error
 	instCIDR, svcCIDR := m.InstanceCIDR, m.ServiceCIDR
@@ -135,7 +138,7 @@ func compile(m *netmap.Map, rtt func(worker string) (time.Duration, bool)) (*pro
 		}
 		if ip, err := netip.ParseAddr(s.ClosestIP); err == nil && ip.Is4() {
 			var t []netip.Addr
-			if c, ok := closest(backends, m.Self.ID, selfCluster, workers, rtt); ok {
+			if c, ok := closest(backends, m.Self.ID, selfCluster, workers, rtt, prev.closestTarget(ip)); ok {
 				t = []netip.Addr{c}
 			}
 			p.Services = append(p.Services, serviceRule{IP: ip, Targets: t})
@@ -169,13 +172,13 @@ func compile(m *netmap.Map, rtt func(worker string) (time.Duration, bool)) (*pro
 // one in this worker's cluster, then one elsewhere; within a tier the lowest
 // measured round trip wins, unmeasured ones come last, ties go to the lower
 // address so that every Apply picks the same.
-func closest(bs []netmap.Backend, self, selfCluster string, workers map[string]netmap.Worker, rtt func(string) (time.Duration, bool)) (netip.Addr, bool) {
+func closest(bs []netmap.Backend, self, selfCluster string, workers map[string]netmap.Worker, rtt func(string) (time.Duration, bool), sticky netip.Addr) (netip.Addr, bool) {
 	type cand struct {
 		ip   netip.Addr
 		tier int
 		rtt  time.Duration
 	}
-	var best *cand
+	var best, kept *cand
 	for _, b := range bs {
 		ip, err := netip.ParseAddr(b.IP)
 		if err != nil {
@@ -193,6 +196,10 @@ func closest(bs []netmap.Backend, self, selfCluster string, workers map[string]n
 				c.rtt = d
 			}
 		}
+		if c.ip == sticky {
+			cc := c
+			kept = &cc
+		}
 		if best == nil || c.tier < best.tier || (c.tier == best.tier && (c.rtt < best.rtt || (c.rtt == best.rtt && c.ip.Less(best.ip)))) {
 			cc := c
 			best = &cc
@@ -201,7 +208,25 @@ func closest(bs []netmap.Backend, self, selfCluster string, workers map[string]n
 	if best == nil {
 		return netip.Addr{}, false
 	}
+	// Keep the earlier choice while it is in the best tier and within a
+	// fifth (and a quarter millisecond) of the best round trip.
+	if kept != nil && kept.tier == best.tier && kept.rtt <= best.rtt+best.rtt/5+250*time.Microsecond {
+		return kept.ip, true
+	}
 	return best.ip, true
+}
+
+// closestTarget is where the program sends the closest address ip.
+func (p *program) closestTarget(ip netip.Addr) netip.Addr {
+	if p == nil {
+		return netip.Addr{}
+	}
+	for _, s := range p.Services {
+		if s.IP == ip && len(s.Targets) == 1 {
+			return s.Targets[0]
+		}
+	}
+	return netip.Addr{}
 }
 
 func parseV4Prefix(field, s string) (netip.Prefix, error) {
