@@ -123,7 +123,7 @@ func runHelper() int {
 }
 
 type lab struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	subnet string
 	sw     string
@@ -168,7 +168,7 @@ func needLab(t testing.TB) {
 	}
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	needLab(t)
 	var b [2]byte
@@ -369,7 +369,35 @@ func (h *host) addInstance(id string) *instance {
 	}
 	l.t.Cleanup(func() { in.ln.Close() })
 	go serveEcho(in.ln, id)
+	var sink net.Listener
+	inNS(l.t, in.ns, func() { sink, err = net.Listen("tcp", ":81") })
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() { sink.Close() })
+	go serveSink(sink)
 	return in
+}
+
+// serveSink reads until the caller closes its side, then answers one byte
+// (for throughput: the caller knows everything arrived).
+func serveSink(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 256<<10)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					break
+				}
+			}
+			_, _ = c.Write([]byte{1})
+		}()
+	}
 }
 
 // kill takes the instance off its host's bridge and releases its address,
