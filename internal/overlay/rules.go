@@ -7,6 +7,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	mnl "github.com/mdlayher/netlink"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -30,7 +31,7 @@ func table() *nftables.Table {
 // netlink batch: either the whole new table is in place or the old one
 // still is.
 func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
-	c, err := nftables.New()
+	c, err := nftables.New(nftables.WithSockOptions(bigReceiveBuffer))
 	if err != nil {
 		return fmt.Errorf("overlay: nftables: %w", err)
 	}
@@ -54,13 +55,29 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 
 	// Service addresses: only instances (prerouting on the bridge) and this
 	// host's processes (output) are translated.
+	// Addresses with one target share one map and one rule.
+	single := &nftables.Set{Table: t, Name: "single", IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeIPAddr}
+	var singles []nftables.SetElement
+	for _, s := range p.Services {
+		if len(s.Targets) == 1 {
+			singles = append(singles, nftables.SetElement{Key: s.IP.AsSlice(), Val: s.Targets[0].AsSlice()})
+		}
+	}
+	if err := c.AddSet(single, singles); err != nil {
+		return fmt.Errorf("overlay: map single: %w", err)
+	}
+	singleRule := []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: single.Name, SetID: single.ID},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}
+	c.AddRule(&nftables.Rule{Table: t, Chain: pre, Exprs: cat(iifIs(BridgeName), singleRule)})
+	c.AddRule(&nftables.Rule{Table: t, Chain: nout, Exprs: singleRule})
 	for i, s := range p.Services {
 		var target []expr.Any
 		switch len(s.Targets) {
-		case 0:
-			continue // rejected below
-		case 1:
-			target = []expr.Any{&expr.Immediate{Register: 1, Data: s.Targets[0].AsSlice()}}
+		case 0, 1:
+			continue // rejected below, or in the map above
 		default:
 			m := &nftables.Set{Table: t, Name: fmt.Sprintf("rr%d", i), IsMap: true, Constant: true,
 				KeyType: nftables.TypeInteger, DataType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.NativeEndian}
@@ -280,4 +297,21 @@ func reject(match []expr.Any, code uint8) [][]expr.Any {
 	})
 	other := cat(match, []expr.Any{&expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: code}})
 	return [][]expr.Any{tcp, other}
+}
+
+// bigReceiveBuffer lets the kernel's acknowledgements of a large batch (one
+// per rule) fit in the socket; the default buffer overflows at a few
+// hundred rules.
+func bigReceiveBuffer(c *mnl.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
