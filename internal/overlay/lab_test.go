@@ -28,6 +28,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netns"
+	"go.uber.org/goleak"
 
 	"github.com/hedgeorch/hedge/internal/netmap"
 	"github.com/hedgeorch/hedge/internal/overlay"
@@ -66,11 +67,6 @@ func runHelper() int {
 		return 2
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	p, err := overlay.New(cfg)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		return 1
-	}
 	sock := filepath.Join(cfg.DataDir, "helper.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -80,11 +76,25 @@ func runHelper() int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-sig; ln.Close() }()
+	// Everything the plane starts must be gone after Close and Teardown.
+	mine := goleak.IgnoreCurrent()
+	leaked := func() int {
+		if err := goleak.Find(mine); err != nil {
+			fmt.Fprintln(os.Stderr, "helper: goroutines left after the plane closed:", err)
+			return 3
+		}
+		return 0
+	}
+	p, err := overlay.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 1
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			_ = p.Close()
-			return 0
+			return leaked()
 		}
 		var req request
 		var rep reply
@@ -117,7 +127,7 @@ func runHelper() int {
 		c.Close()
 		if req.Op == "teardown" {
 			ln.Close()
-			return 0
+			return leaked()
 		}
 	}
 }
@@ -207,7 +217,14 @@ func (l *lab) addHost(name, cluster, subnet string) *host {
 	l.t.Helper()
 	n := len(l.hosts) + 1
 	h := &host{lab: l, name: name, ns: "ho" + l.id + name, ip: fmt.Sprintf("%s.%d", l.subnet, n+1),
-		cluster: cluster, subnet: subnet, dir: l.t.TempDir()}
+		cluster: cluster, subnet: subnet}
+	// Not t.TempDir: that would be removed before the lab's cleanup asks
+	// the planes to tear down over their sockets in it.
+	dir, err := os.MkdirTemp("", "overlay-"+name+"-")
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	h.dir = dir
 	inner, port := fmt.Sprintf("ho%sh%d", l.id, n), fmt.Sprintf("ho%sp%d", l.id, n)
 	l.run("ip", "netns", "add", h.ns)
 	l.run("ip", "link", "add", inner, "type", "veth", "peer", "name", port)
@@ -256,13 +273,16 @@ func (h *host) start() {
 }
 
 // stop ends the host's Plane process (its kernel state stays, as when a
-// worker restarts).
+// worker restarts); the process fails if the plane left goroutines.
 func (h *host) stop() {
 	if h.cmd == nil {
 		return
 	}
 	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	_ = h.cmd.Wait()
+	if err := h.cmd.Wait(); err != nil {
+		b, _ := os.ReadFile(filepath.Join(h.dir, "plane.log"))
+		h.lab.t.Errorf("plane on %s: %v\n%s", h.name, err, b)
+	}
 	h.cmd = nil
 }
 
@@ -529,8 +549,15 @@ func execIn(ns string, args ...string) ([]byte, error) {
 func (l *lab) close() {
 	for _, h := range l.hosts {
 		if h.cmd != nil {
-			_, _ = h.try(request{Op: "teardown"})
-			h.stop()
+			if _, err := h.try(request{Op: "teardown"}); err != nil {
+				l.t.Errorf("teardown on %s: %v", h.name, err)
+				_ = h.cmd.Process.Signal(syscall.SIGTERM)
+			}
+			if err := h.cmd.Wait(); err != nil {
+				b, _ := os.ReadFile(filepath.Join(h.dir, "plane.log"))
+				l.t.Errorf("plane on %s: %v\n%s", h.name, err, b)
+			}
+			h.cmd = nil
 		}
 	}
 	out, _ := exec.Command("ip", "netns", "list").Output()
@@ -541,4 +568,7 @@ func (l *lab) close() {
 		}
 	}
 	_ = exec.Command("ip", "link", "del", "ho"+l.id+"t").Run()
+	for _, h := range l.hosts {
+		_ = os.RemoveAll(h.dir)
+	}
 }

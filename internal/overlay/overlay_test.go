@@ -414,3 +414,28 @@ func vxlanFrame(from, to netip.Prefix, src, dst netip.Addr, payload []byte) []by
 	out = append(out, ip...)
 	return append(out, udp...)
 }
+
+func TestLabTeardownRemovesDevices(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "c1", "10.18.1.0/24")
+	l.addHost("b", "c1", "10.18.2.0/24")
+	l.apply()
+	for _, dev := range []string{overlay.BridgeName, overlay.VXLANName} {
+		if out, err := execIn(a.ns, "ip", "link", "show", dev); err != nil {
+			t.Fatalf("%s missing after apply: %s", dev, out)
+		}
+	}
+	a.call(request{Op: "teardown"})
+	if err := a.cmd.Wait(); err != nil {
+		t.Fatalf("plane after teardown: %v", err)
+	}
+	a.cmd = nil
+	for _, dev := range []string{overlay.BridgeName, overlay.VXLANName, overlay.WGName} {
+		if out, err := execIn(a.ns, "ip", "link", "show", dev); err == nil {
+			t.Fatalf("%s still there after teardown: %s", dev, out)
+		}
+	}
+	if out, _ := execIn(a.ns, "ip", "route", "show", "10.30.0.0/16"); len(out) > 0 {
+		t.Fatalf("service route still there after teardown: %s", out)
+	}
+}
