@@ -256,6 +256,8 @@ func (h *host) start() {
 	h.cmd = exec.Command("ip", "netns", "exec", h.ns, self, "-test.run=^$")
 	h.cmd.Env = append(os.Environ(), helperEnv+"="+string(cfg))
 	h.cmd.Stdout, h.cmd.Stderr = logf, logf
+	// A plane outliving a killed test would hold its namespace.
+	h.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
