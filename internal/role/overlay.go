@@ -50,6 +50,11 @@ func newOverlay(cfg OverlayConfig, dir, cluster string, log *slog.Logger) (*over
 	p, err := overlay.New(overlay.Config{DataDir: dir, TunnelPort: cfg.TunnelPort, TunnelAddr: cfg.TunnelAddr,
 		Upstream: upstream, Logger: log.With("part", "overlay")})
 	if err != nil {
+		if cfg.Mode == "" && cfg.TunnelAddr == "" {
+			// Asked for nothing: run without rather than not at all.
+			log.Warn("instance network off: no tunnel address (give --tunnel-addr)", "error", err)
+			return nil, nil
+		}
 		return nil, fmt.Errorf("instance network (--overlay, --tunnel-port, --tunnel-addr): %w", err)
 	}
 	return p, nil
