@@ -134,6 +134,19 @@ func TestLabClosest(t *testing.T) {
 			mustWho(t, a.ns, "10.30.0.21:80", st.want)
 		})
 	}
+	t.Run("round trips to every peer are measured", func(t *testing.T) {
+		// Probes run every 500ms in the lab; wait for a round with both.
+		var rtts map[string]time.Duration
+		for i := 0; i < 100; i++ {
+			rtts = a.call(request{Op: "rtts"}).RTTs
+			if rtts["b"] > 0 && rtts["c"] > 0 {
+				t.Logf("round trips from a: %v", rtts)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("round trips from a: %v, want b and c", rtts)
+	})
 	t.Run("no instance left: refused", func(t *testing.T) {
 		svc.Instances = nil
 		l.setService(svc)
@@ -247,10 +260,10 @@ func TestLabIsolation(t *testing.T) {
 }
 
 func TestLabDNS(t *testing.T) {
-	l, a, b, _ := threeHosts(t)
+	l, a, _, c := threeHosts(t)
 	l.apply()
 	client := a.addInstance("client")
-	s := b.addInstance("s")
+	s := c.addInstance("s") // in the other cluster
 	l.setService(netmap.Service{ID: "web", Name: "web", App: "shop", Namespace: "default", RRIP: "10.30.0.40", ClosestIP: "10.30.0.41", Instances: backends(s)})
 	l.apply()
 	cases := []struct {
