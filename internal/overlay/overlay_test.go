@@ -6,10 +6,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/hedgeorch/hedge/internal/netmap"
 	"github.com/hedgeorch/hedge/internal/overlay"
@@ -450,5 +453,43 @@ func TestLabTeardownRemovesDevices(t *testing.T) {
 	}
 	if out, _ := execIn(a.ns, "ip", "route", "show", "10.30.0.0/16"); len(out) > 0 {
 		t.Fatalf("service route still there after teardown: %s", out)
+	}
+}
+
+func TestLabDNSForwardsOtherNames(t *testing.T) {
+	l := newLab(t)
+	// The host's resolver, as its resolv.conf names it (ip netns exec
+	// mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf).
+	up := l.subnet + ".254"
+	pc, err := net.ListenPacket("udp4", up+":53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Name == "example.test." {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5},
+				A: net.ParseIP("192.0.2.99")})
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		_ = w.WriteMsg(m)
+	})}
+	go func() { _ = srv.ActivateAndServe() }()
+	defer func() { _ = srv.Shutdown() }()
+	etc := "/etc/netns/ho" + l.id + "a"
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(etc)
+	if err := os.WriteFile(etc+"/resolv.conf", []byte("nameserver 127.0.0.53\nnameserver "+up+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := l.addHost("a", "c1", "10.18.1.0/24")
+	l.apply()
+	client := a.addInstance("client")
+	if ip, rcode := lookup(t, client.ns, client.gw, "udp", "example.test"); ip != "192.0.2.99" {
+		t.Fatalf("example.test through the gateway: %q rcode %d, want the host resolver's 192.0.2.99 (loopback servers skipped)", ip, rcode)
 	}
 }
