@@ -144,6 +144,8 @@ type lab struct {
 	services []netmap.Service
 	isolated []netmap.Isolation
 	encrypt  bool
+	// ports are tunnel ports other than the default, by host name.
+	ports map[string]int
 }
 
 type host struct {
@@ -243,7 +245,7 @@ func (l *lab) addHost(name, cluster, subnet string) *host {
 func (h *host) start() {
 	t := h.lab.t
 	t.Helper()
-	cfg, _ := json.Marshal(overlay.Config{DataDir: h.dir, TunnelAddr: h.ip, ProbeInterval: 500 * time.Millisecond})
+	cfg, _ := json.Marshal(overlay.Config{DataDir: h.dir, TunnelAddr: h.ip, TunnelPort: h.lab.ports[h.name], ProbeInterval: 500 * time.Millisecond})
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

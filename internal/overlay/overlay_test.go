@@ -22,8 +22,10 @@ import (
 var _ worker.NetPlane = (*overlay.Plane)(nil)
 
 // threeHosts is the lab of the issue: A and B in cluster 1, C in cluster 2.
+// C's tunnel listens on another port than the others'.
 func threeHosts(t *testing.T) (*lab, *host, *host, *host) {
 	l := newLab(t)
+	l.ports = map[string]int{"c": 4800}
 	a := l.addHost("a", "c1", "10.18.1.0/24")
 	b := l.addHost("b", "c1", "10.18.2.0/24")
 	c := l.addHost("c", "c2", "10.18.17.0/24")
@@ -70,6 +72,73 @@ func TestLabInstancesReachEachOther(t *testing.T) {
 		}
 		if caller != a1.ip {
 			t.Fatalf("c1 sees the caller as %s, want a1's %s (overlay traffic is never masqueraded)", caller, a1.ip)
+		}
+	})
+	t.Run("the world sees the host's address", func(t *testing.T) {
+		// Host b's own underlay address is outside both ranges.
+		var ln net.Listener
+		var err error
+		inNS(t, b.ns, func() { ln, err = net.Listen("tcp", b.ip+":0") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go serveEcho(ln, "world")
+		_, caller, err := whoSees(t, a1.ns, ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if caller != a.ip {
+			t.Fatalf("the world sees a1 as %s, want host a's %s (masqueraded)", caller, a.ip)
+		}
+	})
+	t.Run("a machine on the underlay cannot connect in", func(t *testing.T) {
+		// A plain machine on the switch that routes the instance
+		// network through host a.
+		ns, in, out := "ho"+l.id+"x", "ho"+l.id+"xi", "ho"+l.id+"xo"
+		l.run("ip", "netns", "add", ns)
+		l.run("ip", "link", "add", in, "type", "veth", "peer", "name", out)
+		l.run("ip", "link", "set", in, "netns", ns)
+		l.run("ip", "link", "set", out, "netns", l.sw)
+		l.in(l.sw, "ip", "link", "set", out, "master", "br0", "up")
+		l.in(ns, "ip", "addr", "add", l.subnet+".250/24", "dev", in)
+		l.in(ns, "ip", "link", "set", in, "up")
+		l.in(ns, "ip", "route", "add", "10.18.0.0/16", "via", a.ip)
+		// One-way (UDP): a TCP answer would be masqueraded on its way
+		// out and fail anyway, proving nothing about the way in.
+		var pc net.PacketConn
+		var err error
+		inNS(t, a1.ns, func() { pc, err = net.ListenPacket("udp4", ":9998") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		var c net.Conn
+		inNS(t, ns, func() { c, err = net.Dial("udp4", net.JoinHostPort(a1.ip, "9998")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("knock")); err != nil {
+			t.Fatal(err)
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if n, from, err := pc.ReadFrom(make([]byte, 16)); err == nil {
+			t.Fatalf("a1 received %d bytes from %s, a machine outside the overlay", n, from)
+		}
+		// The same datagram from an instance arrives (else the check
+		// above proves nothing).
+		inNS(t, b1.ns, func() { c, err = net.Dial("udp4", net.JoinHostPort(a1.ip, "9998")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("knock")); err != nil {
+			t.Fatal(err)
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := pc.ReadFrom(make([]byte, 16)); err != nil {
+			t.Fatalf("a1 did not receive b1's datagram: %v", err)
 		}
 	})
 	t.Run("address of no instance is refused at once", func(t *testing.T) {

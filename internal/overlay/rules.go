@@ -114,8 +114,10 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: r})
 		}
 	}
-	// Instances are reached only from their bridge and the tunnels.
-	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: cat(daddrIn(p.Subnet),
+	// Connections into instances come only from their bridge and the
+	// tunnels (answers to their own connections to the world come back
+	// on the underlay).
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: cat(ctNew(), daddrIn(p.Subnet),
 		iifIsNot(BridgeName), iifIsNot(VXLANName), iifIsNot(WGName), []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})})
 	// Isolated namespaces.
 	for i, iso := range p.Isolation {
@@ -129,16 +131,12 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 		}
 		// New connections only: the answers of a connection the isolated
 		// side opened pass.
-		match := []expr.Any{
-			&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-				Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
-			&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+		match := cat(ctNew(), []expr.Any{
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: dst.Name, SetID: dst.ID},
 			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
 			&expr.Lookup{SourceRegister: 1, SetName: src.Name, SetID: src.ID},
-		}
+		})
 		// A connection this worker itself translated (a service address
 		// answered on this worker) is dropped: a reset made here would
 		// leave with the instance's address, not the service's, and the
@@ -244,6 +242,16 @@ func cat(parts ...[]expr.Any) []expr.Any {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// ctNew matches the first packet of a connection.
+func ctNew() []expr.Any {
+	return []expr.Any{
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitNEW), Xor: binaryutil.NativeEndian.PutUint32(0)},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
+	}
 }
 
 func daddrIs(ip netip.Addr) []expr.Any {
