@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // request and reply are the helper's protocol: one JSON request per
@@ -406,22 +406,15 @@ func (h *host) addInstance(id string) *instance {
 // serveSink reads until the caller closes its side, then answers one byte
 // (for throughput: the caller knows everything arrived).
 func serveSink(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			buf := make([]byte, 256<<10)
-			for {
-				if _, err := c.Read(buf); err != nil {
-					break
-				}
+	serve(ln, func(c net.Conn) {
+		buf := make([]byte, 256<<10)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				break
 			}
-			_, _ = c.Write([]byte{1})
-		}()
-	}
+		}
+		_, _ = c.Write([]byte{1})
+	})
 }
 
 // kill takes the instance off its host's bridge and releases its address,
@@ -432,25 +425,50 @@ func (in *instance) kill() {
 }
 
 func serveEcho(ln net.Listener, id string) {
+	serve(ln, func(c net.Conn) {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintf(c, "%s %s\n", id, host)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// serve runs handle for each connection of ln; when ln is closed, it
+// closes the connections still open (a peer that vanished never closes
+// its side) and waits for the handlers.
+func serve(ln net.Listener, handle func(net.Conn)) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	open := map[net.Conn]bool{}
+	defer func() {
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
+		mu.Lock()
+		open[c] = true
+		mu.Unlock()
+		wg.Add(1)
 		go func() {
-			defer c.Close()
-			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			fmt.Fprintf(c, "%s %s\n", id, host)
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				if _, err := c.Write(buf[:n]); err != nil {
-					return
-				}
-			}
+			defer wg.Done()
+			defer func() { mu.Lock(); delete(open, c); mu.Unlock(); c.Close() }()
+			handle(c)
 		}()
 	}
 }
