@@ -562,3 +562,23 @@ func TestLabDNSForwardsOtherNames(t *testing.T) {
 		t.Fatalf("example.test through the gateway: %q rcode %d, want the host resolver's 192.0.2.99 (loopback servers skipped)", ip, rcode)
 	}
 }
+
+func TestLabCallsItsOwnService(t *testing.T) {
+	l := newLab(t)
+	a := l.addHost("a", "c1", "10.18.1.0/24")
+	l.apply()
+	me, other := a.addInstance("me"), a.addInstance("other")
+	l.setService(netmap.Service{ID: "s", Name: "s", App: "x", Namespace: "n", RRIP: "10.30.0.60", ClosestIP: "10.30.0.61", Instances: backends(me, other)})
+	l.apply()
+	counts := map[string]int{}
+	for i := 0; i < 10; i++ {
+		id, err := who(t, me.ns, "10.30.0.60:80")
+		if err != nil {
+			t.Fatalf("call %d through its own service's address: %v", i, err)
+		}
+		counts[id]++
+	}
+	if counts["me"] != 5 || counts["other"] != 5 {
+		t.Fatalf("answers %v, want 5 from itself and 5 from the other", counts)
+	}
+}

@@ -95,8 +95,9 @@ func New(cfg Config) (*Plane, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Plane{cfg: cfg, log: cfg.Logger, key: key, local: local, cancel: cancel, ipam: a, rtts: map[string]time.Duration{}}
-	p.done.Add(1)
+	p.done.Add(2)
 	go p.measure(ctx)
+	go p.hairpin(ctx)
 	return p, nil
 }
 

@@ -99,6 +99,26 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 		c.AddRule(&nftables.Rule{Table: t, Chain: nout, Exprs: rule})
 	}
 
+	// An instance answered by itself through a service address would see
+	// a packet from its own address and drop it: such calls come from the
+	// gateway instead (the port is in hairpin mode, see hairpin.go).
+	var local []netip.Addr
+	for _, s := range p.Services {
+		for _, ip := range s.Targets {
+			if p.Subnet.Contains(ip) {
+				local = append(local, ip)
+			}
+		}
+	}
+	for _, ip := range uniq(local) {
+		c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip.AsSlice()},
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip.AsSlice()},
+			&expr.Masq{},
+		}})
+	}
 	// Instances leaving for the world look like the host; overlay traffic
 	// keeps its instance source.
 	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: cat(
