@@ -126,6 +126,23 @@ func TestLabInstancesReachEachOther(t *testing.T) {
 		if n, from, err := pc.ReadFrom(make([]byte, 16)); err == nil {
 			t.Fatalf("a1 received %d bytes from %s, a machine outside the overlay", n, from)
 		}
+		// Nor does it get answers from the gateway's resolver.
+		var dc net.Conn
+		inNS(t, ns, func() { dc, err = net.Dial("udp4", net.JoinHostPort(a1.gw, "53")) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dc.Close()
+		q := new(dns.Msg)
+		q.SetQuestion("nothing.x.y.hedge.", dns.TypeA) // answered at once, were it let in
+		_ = dc.SetDeadline(time.Now().Add(2 * time.Second))
+		d := &dns.Conn{Conn: dc}
+		if err := d.WriteMsg(q); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := d.ReadMsg(); err == nil {
+			t.Fatalf("the gateway's resolver answered a machine outside the overlay: %v", r)
+		}
 		// The same datagram from an instance arrives (else the check
 		// above proves nothing).
 		inNS(t, b1.ns, func() { c, err = net.Dial("udp4", net.JoinHostPort(a1.ip, "9998")) })

@@ -172,6 +172,10 @@ func writeRules(p *program, live []netip.Addr, tunnelPort int) error {
 			c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: r})
 		}
 	}
+	// The gateway's services (names, round-trip echo) are for instances,
+	// peers through the tunnels and this host; not for the underlay.
+	c.AddRule(&nftables.Rule{Table: t, Chain: in, Exprs: cat(daddrIs(p.Gateway),
+		iifIsNot(BridgeName), iifIsNot(VXLANName), iifIsNot(WGName), iifIsNot("lo"), []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}})})
 	// VXLAN carries no authentication of its own: take its packets only
 	// from the workers in the map.
 	if !p.Encrypt {
