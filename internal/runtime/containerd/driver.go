@@ -109,6 +109,10 @@ type Driver struct {
 	pullPolicy  string
 	registries  *registries
 	net         *network // nil: containers share the host's network
+	// cniDirs and nsDir serve the instance network (runtime.Spec.Network)
+	// whatever the driver's own network mode.
+	cniDirs []string
+	nsDir   string
 	http        *http.Client
 	ownHTTP     bool
 	logLimit    int64
@@ -175,6 +179,14 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		logLimit:    opts.LogLimit,
 		logEvery:    opts.LogCheckInterval,
 		swapLimit:   swapAccounted(),
+		cniDirs:     opts.CNIBinDirs,
+		nsDir:       opts.NetNSDir,
+	}
+	if len(d.cniDirs) == 0 {
+		d.cniDirs = DefaultCNIBinDirs
+	}
+	if d.nsDir == "" {
+		d.nsDir = DefaultNetNSDir
 	}
 	if d.snapshotter == "" {
 		d.snapshotter = DefaultSnapshotter
@@ -265,7 +277,11 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 	if err != nil {
 		return nil, fmt.Errorf("port: %w", err)
 	}
-	if d.net == nil {
+	if spec.Network != nil {
+		if err := spec.Network.Check(); err != nil {
+			return nil, err
+		}
+	} else if d.net == nil {
 		if err := checkHostPorts(ports); err != nil {
 			return nil, err
 		}
@@ -306,7 +322,7 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 		return nil, err
 	}
 	cid := d.containerID(id)
-	netOpts, netReady, err := d.attachNetwork(ctx, id, ports)
+	netOpts, netReady, err := d.attachNetwork(ctx, id, ports, spec.Network)
 	if err != nil {
 		return nil, err
 	}
