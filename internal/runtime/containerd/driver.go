@@ -111,12 +111,12 @@ type Driver struct {
 	net         *network // nil: containers share the host's network
 	// cniDirs and nsDir serve the instance network (runtime.Spec.Network)
 	// whatever the driver's own network mode.
-	cniDirs []string
-	nsDir   string
-	http        *http.Client
-	ownHTTP     bool
-	logLimit    int64
-	logEvery    time.Duration
+	cniDirs  []string
+	nsDir    string
+	http     *http.Client
+	ownHTTP  bool
+	logLimit int64
+	logEvery time.Duration
 	// clog carries the driver's logger into the containerd client.
 	clog *clog.Entry
 	// swapLimit is whether the kernel accounts swap, so that the memory
