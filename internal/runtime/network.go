@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
@@ -93,4 +96,15 @@ func AllowForward(bridge string) error {
 		}
 	}
 	return nil
+}
+
+// BridgeMTU is the MTU of an existing bridge (the instance network lowers it
+// for its tunnels), 0 when there is no such device.
+func BridgeMTU(name string) int {
+	b, err := os.ReadFile(filepath.Join("/sys/class/net", name, "mtu"))
+	if err != nil {
+		return 0
+	}
+	mtu, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return mtu
 }

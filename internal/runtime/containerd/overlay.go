@@ -3,9 +3,6 @@ package containerd
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	gocni "github.com/containerd/go-cni"
@@ -38,7 +35,7 @@ func (d *Driver) instanceCNI(n *runtime.Network) (gocni.CNI, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("instance network: %w: CNI plugins %s not found in %s (apt-get install containernetworking-plugins)", runtime.ErrUnavailable, strings.Join(missing, ", "), strings.Join(d.cniDirs, ", "))
 	}
-	conf, err := instanceConfList(n, bridgeMTU(n.Bridge))
+	conf, err := instanceConfList(n, runtime.BridgeMTU(n.Bridge))
 	if err != nil {
 		return nil, err
 	}
@@ -82,15 +79,4 @@ func instanceConfList(n *runtime.Network, mtu int) ([]byte, error) {
 		return nil, fmt.Errorf("instance network: CNI configuration: %w", err)
 	}
 	return b, nil
-}
-
-// bridgeMTU is the MTU of an existing bridge (the instance network lowers it
-// for its tunnels), 0 when there is no such device.
-func bridgeMTU(name string) int {
-	b, err := os.ReadFile(filepath.Join("/sys/class/net", name, "mtu"))
-	if err != nil {
-		return 0
-	}
-	mtu, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return mtu
 }
