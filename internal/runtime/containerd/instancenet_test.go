@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -53,32 +52,13 @@ func TestContainerdInstanceNetwork(t *testing.T) {
 	}
 
 	netB := br.Network(6, br.Gateway.String())
-	addrB := netB.Prefix().Addr()
-	b := spec("net-b", busybox, "sh", "-c", fmt.Sprintf(
-		`cat /etc/resolv.conf; ip -4 addr show eth0; ip route; echo "peer: $(wget -q -O- http://%s:8080/)"; echo "host: $(nc %s %d </dev/null)"; echo checked; exec sleep 600`,
-		addrA, host.Addr.Addr(), host.Addr.Port()))
+	b := spec("net-b", busybox, "sh", "-c", runtimetest.ProbeScript(addrA, host))
 	b.Network = netB
 	if _, err := d1.Start(ctx, b); err != nil {
 		t.Fatalf("Start b: %v", err)
 	}
 	logs := waitLogs(t, d1, "net-b", "checked")
-	for _, want := range []string{
-		"nameserver " + br.Gateway.String() + "\n",
-		"inet " + netB.Address + " ",
-		"default via " + br.Gateway.String() + " dev eth0",
-		"peer: hello from net-a",
-		"host: hello from the host",
-	} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("b's output lacks %q:\n%s", want, logs)
-		}
-	}
-	if strings.Count(logs, "nameserver") != 1 {
-		t.Errorf("b's resolv.conf names other servers than its network's DNS:\n%s", logs)
-	}
-	if from := host.From(); !slices.Contains(from, addrB) {
-		t.Errorf("the host's listener on %s saw connections from %v, want one from b (%s) through its default route", host.Addr, from, addrB)
-	}
+	br.CheckProbe(t, logs, netB, host)
 	resolvA, err := os.ReadFile(filepath.Join(d1.instanceDir("net-a"), "resolv.conf"))
 	if err != nil || !strings.HasPrefix(string(resolvA), "nameserver "+br.Gateway.String()+"\nnameserver 192.0.2.53\n") {
 		t.Errorf("a's resolv.conf = %q, %v; want the gateway, then 192.0.2.53", resolvA, err)
@@ -92,23 +72,13 @@ func TestContainerdInstanceNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2, _ := newTestDriver(t, Options{DataDir: dataDir})
-	if tasks, err := d2.Recover(ctx); err != nil || len(tasks) != 2 {
-		t.Fatalf("Recover = %+v, %v; want both containers", tasks, err)
-	}
+	d2.RecoverAndRemove(t, "net-a", "net-b")
 	for _, id := range []string{"net-a", "net-b"} {
-		if err := d2.Remove(ctx, id); err != nil {
-			t.Fatalf("Remove %s: %v", id, err)
-		}
 		if _, err := os.Stat(filepath.Join(d2.nsDir, d2.containerID(id))); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("network namespace of %s after Remove: %v, want it gone", id, err)
 		}
 	}
-	if ports := br.Ports(t); len(ports) != 0 {
-		t.Errorf("bridge ports after Remove = %v, want no veth left", ports)
-	}
-	if addrs := br.Addresses(t); !slices.Equal(addrs, []string{gatewayCIDR(br)}) {
-		t.Errorf("bridge addresses after Remove = %v, want only the gateway's %s", addrs, gatewayCIDR(br))
-	}
+	br.CheckClean(t)
 	out, err := exec.Command("iptables-save", "-t", "nat").CombinedOutput()
 	if err != nil {
 		t.Fatalf("iptables-save: %v: %s", err, out)
@@ -122,11 +92,6 @@ func TestContainerdInstanceNetwork(t *testing.T) {
 		c.Close()
 		t.Errorf("%s:8080 still answers after Remove", addrA)
 	}
-}
-
-// gatewayCIDR is the bridge's gateway address with its prefix, as ip(8) shows it.
-func gatewayCIDR(br *runtimetest.Bridge) string {
-	return fmt.Sprintf("%s/%d", br.Gateway, br.Prefix.Bits())
 }
 
 func TestContainerdInstanceNetworkRefusesBadInput(t *testing.T) {

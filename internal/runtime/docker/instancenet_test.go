@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,32 +50,13 @@ func TestDockerInstanceNetwork(t *testing.T) {
 	}
 
 	netB := br.Network(6, br.Gateway.String())
-	addrB := netB.Prefix().Addr()
-	b := shSpec(idB, busybox, fmt.Sprintf(
-		`cat /etc/resolv.conf; ip -4 addr show eth0; ip route; echo "peer: $(wget -q -O- http://%s:8080/)"; echo "host: $(nc %s %d </dev/null)"; echo checked; exec sleep 600`,
-		addrA, host.Addr.Addr(), host.Addr.Port()))
+	b := shSpec(idB, busybox, runtimetest.ProbeScript(addrA, host))
 	b.Network = netB
 	if _, err := d1.Start(ctx, b); err != nil {
 		t.Fatalf("Start b: %v", err)
 	}
 	logs := waitLogs(t, d1, idB, "checked")
-	for _, want := range []string{
-		"nameserver " + br.Gateway.String() + "\n",
-		"inet " + netB.Address + " ",
-		"default via " + br.Gateway.String() + " dev eth0",
-		"peer: hello from",
-		"host: hello from the host",
-	} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("b's output lacks %q:\n%s", want, logs)
-		}
-	}
-	if strings.Count(logs, "nameserver") != 1 {
-		t.Errorf("b's resolv.conf names other servers than its network's DNS:\n%s", logs)
-	}
-	if from := host.From(); !slices.Contains(from, addrB) {
-		t.Errorf("the host's listener on %s saw connections from %v, want one from b (%s) through its default route", host.Addr, from, addrB)
-	}
+	br.CheckProbe(t, logs, netB, host)
 	if ports := br.Ports(t); len(ports) != 2 {
 		t.Errorf("bridge ports = %v, want a veth for each of the two containers", ports)
 	}
@@ -86,21 +66,8 @@ func TestDockerInstanceNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	d2, _ := newTestDriver(t, Options{DataDir: dataDir})
-	if tasks, err := d2.Recover(ctx); err != nil || len(tasks) != 2 {
-		t.Fatalf("Recover = %+v, %v; want both containers", tasks, err)
-	}
-	for _, id := range []string{idA, idB} {
-		if err := d2.Remove(ctx, id); err != nil {
-			t.Fatalf("Remove %s: %v", id, err)
-		}
-	}
-	if ports := br.Ports(t); len(ports) != 0 {
-		t.Errorf("bridge ports after Remove = %v, want no veth left", ports)
-	}
-	want := fmt.Sprintf("%s/%d", br.Gateway, br.Prefix.Bits())
-	if addrs := br.Addresses(t); !slices.Equal(addrs, []string{want}) {
-		t.Errorf("bridge addresses after Remove = %v, want only the gateway's %s", addrs, want)
-	}
+	d2.RecoverAndRemove(t, idA, idB)
+	br.CheckClean(t)
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:8080", addrA), time.Second); err == nil {
 		c.Close()
 		t.Errorf("%s:8080 still answers after Remove", addrA)

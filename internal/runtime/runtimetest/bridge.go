@@ -225,3 +225,51 @@ func (w *Witness) From() []netip.Addr {
 	defer w.mu.Unlock()
 	return slices.Clone(w.from)
 }
+
+// ProbeScript is a busybox sh script that prints what the instance network
+// gave the instance running it: its resolv.conf, eth0's address, its routes,
+// the answer of http://peer:8080/ (the test server's hello) and of the
+// host's witness. It prints "checked" when done, then sleeps.
+func ProbeScript(peer netip.Addr, host *Witness) string {
+	return fmt.Sprintf(`cat /etc/resolv.conf; ip -4 addr show eth0; ip route; echo "peer: $(wget -q -O- http://%s:8080/)"; echo "host: $(nc %s %d </dev/null)"; echo checked; exec sleep 600`,
+		peer, host.Addr.Addr(), host.Addr.Port())
+}
+
+// CheckProbe checks the output of ProbeScript run by an instance on n whose
+// only name server is the gateway: exactly its address, a default route via
+// the gateway (which the host's witness, on an address outside the instance
+// network, confirms by the connection it saw from the instance), the peer's
+// hello.
+func (b *Bridge) CheckProbe(t testing.TB, logs string, n *runtime.Network, host *Witness) {
+	t.Helper()
+	for _, want := range []string{
+		"nameserver " + b.Gateway.String() + "\n",
+		"inet " + n.Address + " ",
+		"default via " + b.Gateway.String() + " dev eth0",
+		"peer: hello from",
+		"host: hello from the host",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the probe's output lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Count(logs, "nameserver") != 1 {
+		t.Errorf("the probe's resolv.conf names other servers than its network's DNS:\n%s", logs)
+	}
+	if from := host.From(); !slices.Contains(from, n.Prefix().Addr()) {
+		t.Errorf("the host's listener on %s saw connections from %v, want one from %s through its default route", host.Addr, from, n.Prefix().Addr())
+	}
+}
+
+// CheckClean checks that nothing of the instances is left on the bridge: no
+// port (veth, TAP), and no address but the gateway's.
+func (b *Bridge) CheckClean(t testing.TB) {
+	t.Helper()
+	if ports := b.Ports(t); len(ports) != 0 {
+		t.Errorf("bridge ports after Remove = %v, want none left", ports)
+	}
+	want := netip.PrefixFrom(b.Gateway, b.Prefix.Bits()).String()
+	if addrs := b.Addresses(t); !slices.Equal(addrs, []string{want}) {
+		t.Errorf("bridge addresses after Remove = %v, want only the gateway's %s", addrs, want)
+	}
+}

@@ -26,10 +26,7 @@ func TestUnikernelInstanceNetwork(t *testing.T) {
 	br := runtimetest.NewBridge(t, "hut")
 	dir := t.TempDir()
 	d1, exits := newTestDriver(t, Options{DataDir: dir})
-	kernel := filepath.Join(t.TempDir(), "hello.tar.gz")
-	if err := os.WriteFile(kernel, kerneltest.TarGz(t, map[string][]byte{"kernel": kerneltest.MultibootKernel(banner + "\r\n")}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	kernel := helloImage(t)
 	ctx := context.Background()
 	n := br.Network(7, br.Gateway.String())
 	tap := d1.tapName("vm-n")
@@ -98,9 +95,7 @@ func TestUnikernelInstanceNetwork(t *testing.T) {
 	if err := d2.Remove(ctx, "vm-n"); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	if ports := br.Ports(t); len(ports) != 0 {
-		t.Errorf("bridge ports after Remove = %v, want none", ports)
-	}
+	br.CheckClean(t)
 	if _, err := os.Stat(filepath.Join("/sys/class/net", tap)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("TAP %s after Remove: %v, want it gone", tap, err)
 	}
@@ -142,4 +137,15 @@ func TestUnitGuestNetArgs(t *testing.T) {
 	if !strings.Contains(line, "-append "+strings.Join(tests[0].want, " ")+" -- serve") {
 		t.Errorf("command line %q: want the address first on the kernel command line, then the service's args", line)
 	}
+}
+
+// helloImage writes an image of the test kernel that prints banner, and
+// returns its path.
+func helloImage(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hello.tar.gz")
+	if err := os.WriteFile(path, kerneltest.TarGz(t, map[string][]byte{"kernel": kerneltest.MultibootKernel(banner + "\r\n")}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
