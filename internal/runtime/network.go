@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
 )
@@ -81,10 +82,16 @@ func ForwardRules(bridge string) [][]string {
 	}
 }
 
+// forwardMu keeps this process's drivers from inserting a rule twice
+// between a check and an insert.
+var forwardMu sync.Mutex
+
 // AllowForward inserts ForwardRules(bridge) at the head of FORWARD unless
 // they are there already. They stay (like the bridge itself) until the
 // instance network removes the bridge.
 func AllowForward(bridge string) error {
+	forwardMu.Lock()
+	defer forwardMu.Unlock()
 	for _, r := range ForwardRules(bridge) {
 		check := append([]string{"-w", "-t", "filter", "-C", "FORWARD"}, r...)
 		if exec.Command("iptables", check...).Run() == nil {

@@ -120,3 +120,34 @@ func TestUnitInstanceConfList(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerdInstanceNetworkMakesAMissingBridge: the CNI bridge plugin
+// makes the instance network's bridge when it is not there yet, without an
+// address (isGateway is false: the gateway address is the instance
+// network's to put there).
+func TestContainerdInstanceNetworkMakesAMissingBridge(t *testing.T) {
+	needContainerd(t)
+	br := runtimetest.NewBridge(t, "hcm")
+	if out, err := exec.Command("ip", "link", "del", br.Name).CombinedOutput(); err != nil {
+		t.Fatalf("ip link del %s: %v: %s", br.Name, err, out)
+	}
+	d, _ := newTestDriver(t, Options{})
+	busybox := imagetest.StartRegistry(t).PushBusybox(t, "busybox", "1")
+	s := spec("lone", busybox, "sleep", "600")
+	s.Network = br.Network(9, br.Gateway.String())
+	if _, err := d.Start(context.Background(), s); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/class/net", br.Name, "bridge")); err != nil {
+		t.Fatalf("bridge %s after Start: %v, want it made", br.Name, err)
+	}
+	if addrs := br.Addresses(t); len(addrs) != 0 {
+		t.Errorf("addresses of the bridge the plugin made = %v, want none", addrs)
+	}
+	if err := d.Remove(context.Background(), "lone"); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if ports := br.Ports(t); len(ports) != 0 {
+		t.Errorf("bridge ports after Remove = %v, want none", ports)
+	}
+}
