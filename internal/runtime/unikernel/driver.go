@@ -190,15 +190,15 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 	if err != nil {
 		return runtime.Task{}, err
 	}
-	img, err := d.images.unpack(ctx, svc.Code, d.instanceDir(id), func(msg string) { d.onProgress(id, msg) })
-	if err != nil {
-		return runtime.Task{}, err
-	}
 	if spec.Network != nil {
 		if err := spec.Network.Check(); err != nil {
 			return runtime.Task{}, err
 		}
 		m.tap, m.network = d.tapName(id), spec.Network
+	}
+	img, err := d.images.unpack(ctx, svc.Code, d.instanceDir(id), func(msg string) { d.onProgress(id, msg) })
+	if err != nil {
+		return runtime.Task{}, err
 	}
 	args, err := m.args(id, img, svc)
 	if err != nil {
