@@ -82,16 +82,24 @@ func ForwardRules(bridge string) [][]string {
 	}
 }
 
-// forwardMu keeps this process's drivers from inserting a rule twice
-// between a check and an insert.
-var forwardMu sync.Mutex
+// Forwarder sets ForwardRules once per bridge for the driver that holds it,
+// as the container driver sets its subnet's rules once per start: after that
+// a start costs no iptables call. Its zero value is ready to use; it is safe
+// for concurrent use.
+type Forwarder struct {
+	mu   sync.Mutex
+	done map[string]bool
+}
 
-// AllowForward inserts ForwardRules(bridge) at the head of FORWARD unless
-// they are there already. They stay (like the bridge itself) until the
-// instance network removes the bridge.
-func AllowForward(bridge string) error {
-	forwardMu.Lock()
-	defer forwardMu.Unlock()
+// Allow inserts ForwardRules(bridge) at the head of FORWARD unless they are
+// there already, the first time it is asked for bridge. They stay (like the
+// bridge itself) until the instance network removes the bridge.
+func (f *Forwarder) Allow(bridge string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done[bridge] {
+		return nil
+	}
 	for _, r := range ForwardRules(bridge) {
 		check := append([]string{"-w", "-t", "filter", "-C", "FORWARD"}, r...)
 		if exec.Command("iptables", check...).Run() == nil {
@@ -102,6 +110,10 @@ func AllowForward(bridge string) error {
 			return fmt.Errorf("iptables %s: %w: %s", strings.Join(add, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
+	if f.done == nil {
+		f.done = make(map[string]bool)
+	}
+	f.done[bridge] = true
 	return nil
 }
 

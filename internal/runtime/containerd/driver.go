@@ -111,8 +111,10 @@ type Driver struct {
 	net         *network // nil: containers share the host's network
 	// cniDirs and nsDir serve the instance network (runtime.Spec.Network)
 	// whatever the driver's own network mode.
-	cniDirs  []string
-	nsDir    string
+	cniDirs []string
+	nsDir   string
+	// fwd opens FORWARD for the instance network's bridges.
+	fwd      runtime.Forwarder
 	http     *http.Client
 	ownHTTP  bool
 	logLimit int64

@@ -249,7 +249,7 @@ func (d *Driver) attachNetwork(ctx context.Context, id string, ports []sla.PortM
 		return nil, nil, err
 	}
 	if inst != nil {
-		if err := runtime.AllowForward(inst.Bridge); err != nil {
+		if err := d.fwd.Allow(inst.Bridge); err != nil {
 			return nil, nil, fmt.Errorf("instance network: %w", err)
 		}
 	}

@@ -62,6 +62,8 @@ type Driver struct {
 	ownHTTP    bool
 	// netMu serializes making the Docker networks of the instance network.
 	netMu sync.Mutex
+	// fwd opens FORWARD for the instance network's bridges.
+	fwd runtime.Forwarder
 
 	// ctx lives as long as the driver; Close cancels it, which ends every
 	// Wait.

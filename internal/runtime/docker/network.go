@@ -44,7 +44,7 @@ func (d *Driver) attachInstanceNetwork(ctx context.Context, id string, n *runtim
 	if err != nil {
 		return nil, err
 	}
-	if err := runtime.AllowForward(n.Bridge); err != nil {
+	if err := d.fwd.Allow(n.Bridge); err != nil {
 		return nil, fmt.Errorf("instance network: %w", err)
 	}
 	resolv := filepath.Join(d.instanceDir(id), "resolv.conf")

@@ -57,6 +57,8 @@ type Driver struct {
 	onProgress runtime.ProgressFunc
 	log        *slog.Logger
 	ownHTTP    *http.Client
+	// fwd opens FORWARD for the instance network's bridges.
+	fwd runtime.Forwarder
 
 	closed atomic.Bool
 
@@ -205,7 +207,7 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 		return runtime.Task{}, err
 	}
 	if m.tap != "" {
-		if err := runtime.AllowForward(spec.Network.Bridge); err != nil {
+		if err := d.fwd.Allow(spec.Network.Bridge); err != nil {
 			return runtime.Task{}, fmt.Errorf("instance network: %w", err)
 		}
 		if err := createTap(m.tap, spec.Network.Bridge); err != nil {
