@@ -3,12 +3,15 @@ package unikernel
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/runtime"
@@ -148,4 +151,66 @@ func helloImage(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestUnikernelLinuxGuestOnInstanceNetwork boots a Linux guest on an
+// instance network and checks from the host that it took the address the
+// driver gave it on its kernel command line, through the TAP on the bridge:
+// the host reaches its HTTP server at that address, it reaches the host
+// through its default route via the gateway, its resolv.conf names the
+// network's DNS. Remove leaves the bridge as it was. It needs a Linux kernel
+// with the virtio_net module (kerneltest.LinuxEnv).
+func TestUnikernelLinuxGuestOnInstanceNetwork(t *testing.T) {
+	requireQemu(t)
+	image := filepath.Join(t.TempDir(), "linux.tar.gz")
+	if err := os.WriteFile(image, kerneltest.LinuxGuest(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	br := runtimetest.NewBridge(t, "hul")
+	host := runtimetest.NewWitness(t, runtimetest.HostAddress(t))
+	d, _ := newTestDriver(t, Options{})
+	ctx := context.Background()
+
+	n := br.Network(8, br.Gateway.String())
+	s := vmSpec("vm-linux", image)
+	s.Network = n
+	s.Service.MemoryMB = 256
+	s.Service.Cmd = []string{"console=ttyS0", "quiet"}
+	s.Service.Args = []string{"hedge.witness=" + host.Addr.String()}
+	if _, err := d.Start(ctx, s); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	logs := waitLogs(t, d, "vm-linux", "guest serving")
+	url := "http://" + n.Prefix().Addr().String() + ":8080/"
+	var got string
+	runtimetest.Eventually(t, 30*time.Second, url+" answers", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got = string(b)
+		return resp.StatusCode == http.StatusOK
+	})
+	if got != "hello from the guest\n" {
+		t.Errorf("GET %s = %q, want the guest's hello", url, got)
+	}
+	for _, want := range []string{
+		"nameserver " + br.Gateway.String(),
+		"inet " + n.Address + " ",
+		"default via " + br.Gateway.String() + " dev eth0",
+		"host: hello from the host",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the guest's console lacks %q:\n%s", want, logs)
+		}
+	}
+	if from := host.From(); !slices.Contains(from, n.Prefix().Addr()) {
+		t.Errorf("the host's listener on %s saw connections from %v, want one from the guest (%s) through its default route", host.Addr, from, n.Prefix().Addr())
+	}
+	if err := d.Remove(ctx, "vm-linux"); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	br.CheckClean(t)
 }
