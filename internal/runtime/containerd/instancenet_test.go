@@ -151,3 +151,38 @@ func TestContainerdInstanceNetworkMakesAMissingBridge(t *testing.T) {
 		t.Errorf("bridge ports after Remove = %v, want none", ports)
 	}
 }
+
+// TestContainerdInstanceNetworkCrashBeforeContainer: a worker that dies
+// after the network was set up but before the container was made leaves a
+// veth on the bridge and a pinned namespace; a new driver's Remove undoes
+// them from network.json.
+func TestContainerdInstanceNetworkCrashBeforeContainer(t *testing.T) {
+	needContainerd(t)
+	br := runtimetest.NewBridge(t, "hcc")
+	dataDir := t.TempDir()
+	d1, _ := newTestDriver(t, Options{DataDir: dataDir})
+	if err := os.MkdirAll(d1.instanceDir("torn"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, ready, err := d1.attachNetwork(d1.withNamespace(context.Background()), "torn", nil, br.Network(4, br.Gateway.String()))
+	if err != nil {
+		t.Fatalf("attachNetwork: %v", err)
+	}
+	if err := ready(); err != nil {
+		t.Fatalf("network setup: %v", err)
+	}
+	if ports := br.Ports(t); len(ports) != 1 {
+		t.Fatalf("bridge ports = %v, want the veth of the interrupted start", ports)
+	}
+	if err := d1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := newTestDriver(t, Options{DataDir: dataDir})
+	if err := d2.Remove(context.Background(), "torn"); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	br.CheckClean(t)
+	if _, err := os.Stat(filepath.Join(d2.nsDir, d2.containerID("torn"))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("network namespace after Remove: %v, want it gone", err)
+	}
+}

@@ -60,6 +60,13 @@ func TestDockerInstanceNetwork(t *testing.T) {
 	if ports := br.Ports(t); len(ports) != 2 {
 		t.Errorf("bridge ports = %v, want a veth for each of the two containers", ports)
 	}
+	// The bridge's Docker network is in use: another subnet on the same
+	// bridge is a conflict, not a silent move.
+	other := shSpec(instanceID("net-c"), busybox, "sleep 600")
+	other.Network = &runtime.Network{Address: "10.17.250.5/24", Gateway: "10.17.250.1", Bridge: br.Name}
+	if _, err := d1.Start(ctx, other); !errors.Is(err, ErrNetworkConflict) {
+		t.Errorf("Start on another subnet of the same bridge = %v, want ErrNetworkConflict", err)
+	}
 
 	// The worker restarts: a new driver re-attaches and then removes both.
 	if err := d1.Close(); err != nil {
