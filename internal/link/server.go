@@ -120,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST", "response", s.authed(s.response))
 	handle("POST", "worker-token", s.authed(s.workerToken))
 	handle("POST", "certificate", s.authed(s.certificate))
+	handle("GET", "netmap", s.authed(s.netmap))
 	return mux
 }
 
