@@ -11,7 +11,7 @@ import (
 // Sentinel errors.
 var (
 	// ErrInvalid: a setting or an address is malformed or out of range.
-	ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid network setting")
+	ErrInvalid = errdefs.New(errdefs.ErrInvalid, "invalid")
 	// ErrExhausted: a range has no free subnet or address left.
 	ErrExhausted = errdefs.New(errdefs.ErrConflict, "address range exhausted")
 )
