@@ -498,7 +498,8 @@ func (c *Client) ListEvents(ctx context.Context) ([]Event, error) {
 // SetIsolation sets a namespace's isolation on the instance network (Admin).
 func (c *Client) SetIsolation(ctx context.Context, namespace string, iso NamespaceIsolation) (NamespaceIsolation, error) {
 	var out NamespaceIsolation
-	err := c.call(ctx, request{method: http.MethodPut, path: "/api/namespaces/" + url.PathEscape(namespace) + "/isolation", body: iso}, &out)
+	err := c.call(ctx, request{method: http.MethodPut, path: "/api/namespaces/" + url.PathEscape(namespace) + "/isolation",
+		body: IsolationRequest{Isolated: iso.Isolated, Allow: iso.Allow}}, &out)
 	return out, err
 }
 

@@ -391,6 +391,12 @@ type Node struct {
 	TunnelPublicKey string `json:"tunnel_public_key,omitempty"`
 }
 
+// IsolationRequest is the body of PUT /api/namespaces/{ns}/isolation.
+type IsolationRequest struct {
+	Isolated bool     `json:"isolated"`
+	Allow    []string `json:"allow,omitempty"`
+}
+
 // NamespaceIsolation is the instance network's policy for one namespace
 // (an application namespace): when Isolated, its instances take
 // connections only from instances of the same namespace and of those in
