@@ -73,7 +73,8 @@ func (c *Cluster) FollowsNetMap() bool { return true }
 
 // ApplyNetMap implements link.NetPeer: the root's new map. When the root
 // gives the cluster another range than before, every worker gets a new
-// subnet from it.
+// subnet from it (when it next asks). Subnets are handed out to the
+// workers that ask for the map, that is those with an instance network.
 func (c *Cluster) ApplyNetMap(_ context.Context, m *netmap.Map) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -86,16 +87,7 @@ func (c *Cluster) ApplyNetMap(_ context.Context, m *netmap.Map) error {
 		c.releaseSubnetsLocked(nil)
 	}
 	c.net.root = m
-	changed := false
-	for id := range c.nodes {
-		if c.net.subnets[id] == "" && c.subnetLocked(id) != "" {
-			changed = true
-		}
-	}
 	c.net.desired.Bump()
-	if changed {
-		c.notify() // the root learns the subnets with the next report
-	}
 	return nil
 }
 
