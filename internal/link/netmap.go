@@ -43,23 +43,10 @@ func (s *Server) netmap(w http.ResponseWriter, r *http.Request, peer string) {
 		return
 	}
 	have, _ := strconv.ParseUint(r.URL.Query().Get("revision"), 10, 64)
-	timer := time.NewTimer(waitParam(r))
-	defer timer.Stop()
-	for {
+	longPoll(w, r, have, func() (any, uint64, <-chan struct{}) {
 		m, changed := nm.NetMap(peer)
-		if m.Revision != have {
-			writeJSON(w, m)
-			return
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			writeJSON(w, m)
-			return
-		case <-r.Context().Done():
-			return
-		}
-	}
+		return m, m.Revision, changed
+	})
 }
 
 // NetMap long-polls for a map whose revision differs from have, waiting at
@@ -102,14 +89,5 @@ func watchNetMap(ctx context.Context, c *Client, p NetPeer, o RunOptions) {
 			continue
 		}
 		rev = m.Revision
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -194,7 +194,12 @@ func (b *backoff) wait(ctx context.Context) {
 	} else {
 		b.d = min(2*b.d, 5*time.Second)
 	}
-	t := time.NewTimer(b.d)
+	sleep(ctx, b.d)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
