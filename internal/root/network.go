@@ -282,9 +282,13 @@ func (r *Root) netViewLocked(v *api.Service, s *service) {
 
 // --- the map ---
 
-// markNetLocked notes that the map must be rebuilt; the placement loop's
-// next tick does it. r.mu held.
-func (r *Root) markNetLocked() { r.net.dirty = true }
+// markNetLocked notes that the map must be rebuilt and kicks the placement
+// loop, whose next pass does it (so that a batch of changes rebuilds it
+// once). r.mu held.
+func (r *Root) markNetLocked() {
+	r.net.dirty = true
+	r.trigger()
+}
 
 // refreshNetLocked rebuilds the map and publishes a new revision if its
 // content changed. r.mu held.

@@ -345,6 +345,9 @@ func (r *Root) unassignLocked(in *instance, state api.InstanceState, reason stri
 func (r *Root) schedule(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.net.dirty {
+		r.refreshNetLocked()
+	}
 	pending := roster.Pending(r.insts, func(in *instance) bool { return in.ClusterID == "" && !in.Status.State.Terminal() })
 	if len(pending) == 0 {
 		return

@@ -28,6 +28,8 @@ type fakeNet struct {
 	addrs       map[string]string
 	detached    []string
 	maps        []*netmap.Map
+	// at is when each map was applied.
+	at []time.Time
 }
 
 var _ NetPlane = (*fakeNet)(nil)
@@ -40,6 +42,7 @@ func (n *fakeNet) Apply(_ context.Context, m *netmap.Map) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.maps = append(n.maps, m)
+	n.at = append(n.at, time.Now())
 	return nil
 }
 
