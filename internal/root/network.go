@@ -175,7 +175,11 @@ func (r *Root) addrClaimsLocked() *addrClaims {
 		if s.Net == nil {
 			continue
 		}
-		who := r.describeServiceLocked(s.Spec.Name, s.ApplicationID, s.AppName)
+		ns := ""
+		if a := r.apps[s.ApplicationID]; a != nil {
+			ns = a.Namespace
+		}
+		who := serviceWho(s.Spec.Name, s.AppName, ns)
 		for _, ip := range []string{s.Net.RRIP, s.Net.ClosestIP} {
 			if a, err := netip.ParseAddr(ip); err == nil {
 				c.taken[a] = who
@@ -185,12 +189,10 @@ func (r *Root) addrClaimsLocked() *addrClaims {
 	return c
 }
 
-func (r *Root) describeServiceLocked(name, appID, appName string) string {
-	ns := ""
-	if a := r.apps[appID]; a != nil {
-		ns = " (namespace " + a.Namespace + ")"
-	}
-	return fmt.Sprintf("service %s of application %s%s", name, appName, ns)
+// serviceWho names a service in a refusal: "service db of application
+// shop (namespace test)".
+func serviceWho(name, app, namespace string) string {
+	return fmt.Sprintf("service %s of application %s (namespace %s)", name, app, namespace)
 }
 
 // claim gives a new service (spec, described by who, at path in the
@@ -254,11 +256,7 @@ func (r *Root) claimAllLocked(app *api.Application, paths []string, specs []api.
 	c := r.addrClaimsLocked()
 	out := make([]*svcNet, len(specs))
 	for i, spec := range specs {
-		ns := ""
-		if app != nil {
-			ns = " (namespace " + app.Namespace + ")"
-		}
-		n, err := c.claim(paths[i], fmt.Sprintf("service %s of application %s%s", spec.Name, app.Name, ns), spec)
+		n, err := c.claim(paths[i], serviceWho(spec.Name, app.Name, app.Namespace), spec)
 		if err != nil {
 			return nil, err
 		}

@@ -70,7 +70,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 			if topology.HasDataflows(a.Services) {
 				continue // placed as a whole: its services claim theirs then
 			}
-			n, err := claims.claim(path, fmt.Sprintf("service %s of application %s (namespace %s)", spec.Name, a.Name, a.Namespace), spec)
+			n, err := claims.claim(path, serviceWho(spec.Name, a.Name, a.Namespace), spec)
 			if err != nil {
 				return nil, nil, err
 			}

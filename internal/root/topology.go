@@ -736,7 +736,7 @@ func (r *Root) syncFADeplServicesLocked(rec *fadeplRecord) error {
 		}
 		spec := want[name]
 		spec.Addresses = nil
-		addrs, err := claims.claim("microservices["+name+"]", fmt.Sprintf("service %s of application %s (namespace %s)", name, updated.Name, updated.Namespace), spec)
+		addrs, err := claims.claim("microservices["+name+"]", serviceWho(name, updated.Name, updated.Namespace), spec)
 		if err != nil {
 			return err
 		}
