@@ -265,6 +265,70 @@ func (r *Root) claimAllLocked(app *api.Application, paths []string, specs []api.
 	return out, nil
 }
 
+// backfillServiceAddrs gives addresses to the services stored by a release
+// before service networking: those their SLA named where still free, else
+// free ones (logged), in the order the services were created.
+func (r *Root) backfillServiceAddrs() error {
+	var todo []*service
+	for _, s := range r.svcs {
+		if s.Net == nil {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	sort.Slice(todo, func(i, j int) bool {
+		if !todo[i].CreatedAt.Equal(todo[j].CreatedAt) {
+			return todo[i].CreatedAt.Before(todo[j].CreatedAt)
+		}
+		return todo[i].ID < todo[j].ID
+	})
+	c := r.addrClaimsLocked()
+	for _, s := range todo {
+		ns := ""
+		if a := r.apps[s.ApplicationID]; a != nil {
+			ns = a.Namespace
+		}
+		who := serviceWho(s.Spec.Name, s.AppName, ns)
+		n, err := c.claim("service "+s.ID, who, s.Spec)
+		if err != nil {
+			r.log.Warn("a stored service's own addresses cannot be used: it gets free ones", "service_id", s.ID, "err", err)
+			free := s.Spec
+			free.Addresses = nil
+			if n, err = c.claim("service "+s.ID, who, free); err != nil {
+				return err
+			}
+		}
+		s.Net = n
+	}
+	return r.cfg.Store.Update(func(tx store.Tx) error {
+		for _, s := range todo {
+			if err := tx.Put(bucketServices, s.ID, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// keepsAddresses refuses an update of a service whose addresses differ
+// from those it has: they are its for its life.
+func keepsAddresses(s *service, spec api.ServiceSpec) error {
+	if spec.Addresses == nil || s.Net == nil {
+		return nil
+	}
+	for _, f := range []struct{ field, want, have string }{
+		{"addresses.rr_ip", spec.Addresses.RRIP, s.Net.RRIP},
+		{"addresses.closest_ip", spec.Addresses.ClosestIP, s.Net.ClosestIP},
+	} {
+		if f.want != "" && f.want != f.have {
+			return fmt.Errorf("%w: %s: the service has %s for its whole life; delete it and create it again to change it", ErrConflict, f.field, f.have)
+		}
+	}
+	return nil
+}
+
 // netViewLocked fills a service view's addresses and names. r.mu held.
 func (r *Root) netViewLocked(v *api.Service, s *service) {
 	if s.Net != nil {

@@ -285,3 +285,66 @@ func TestUnitNamespaceIsolation(t *testing.T) {
 		t.Errorf("opened namespace still isolated: %+v", m.Isolated)
 	}
 }
+
+// TestUnitServicesOfAnEarlierReleaseGetAddresses: services stored without
+// addresses (before service networking) get them at the next start: their
+// SLA's where free, else free ones.
+func TestUnitServicesOfAnEarlierReleaseGetAddresses(t *testing.T) {
+	st := store.NewMemory()
+	h := newHarness(t, harnessOptions{store: st})
+	h.addUser("alice")
+	c, _ := h.login("alice", userPassword)
+	first := h.submit(c, slaDoc(t, "one", svc("web", 64, addresses("10.30.55.55", "")))).Services[0]
+	h.clock.Advance(time.Second)
+	second := h.submit(c, slaDoc(t, "two", svc("web", 64))).Services[0]
+	h.closeAll()
+	// As an earlier release stored them: no addresses, and (as it allowed)
+	// both asking for 10.30.55.55.
+	err := st.Update(func(tx store.Tx) error {
+		for _, id := range []string{first.ID, second.ID} {
+			var raw map[string]any
+			if err := tx.Get(bucketServices, id, &raw); err != nil {
+				return err
+			}
+			delete(raw, "net")
+			raw["spec"].(map[string]any)["addresses"] = map[string]any{"rr_ip": "10.30.55.55"}
+			if err := tx.Put(bucketServices, id, raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := newHarness(t, harnessOptions{store: st, clock: h.clock})
+	c2, _ := h2.login("alice", userPassword)
+	s1, _ := c2.GetService(h2.ctx, first.ID)
+	s2, _ := c2.GetService(h2.ctx, second.ID)
+	if s1.RRIP != "10.30.55.55" || s1.ClosestIP == "" {
+		t.Errorf("the older service: %s/%s, want its own 10.30.55.55 and a closest_ip", s1.RRIP, s1.ClosestIP)
+	}
+	if s2.RRIP == "" || s2.RRIP == "10.30.55.55" || s2.ClosestIP == "" || s2.ClosestIP == s1.ClosestIP {
+		t.Errorf("the newer service: %s/%s, want free addresses of its own", s2.RRIP, s2.ClosestIP)
+	}
+}
+
+// TestUnitUpdateKeepsAddresses: an update may repeat a service's addresses
+// but not change them.
+func TestUnitUpdateKeepsAddresses(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addUser("alice")
+	c, tok := h.login("alice", userPassword)
+	s := h.submit(c, slaDoc(t, "shop", svc("web", 64, addresses("10.30.1.1", "")))).Services[0]
+	status, body := h.do(http.MethodPut, "/api/service/"+s.ID, tok.Token, "application/json", mustJSON(t, svc("web", 64, addresses("10.30.1.2", ""))))
+	if status != http.StatusConflict || !strings.Contains(string(body), "addresses.rr_ip: the service has 10.30.1.1 for its whole life") {
+		t.Fatalf("update changing rr_ip: %d %s, want 409 naming addresses.rr_ip", status, body)
+	}
+	status, body = h.do(http.MethodPut, "/api/service/"+s.ID, tok.Token, "application/json", mustJSON(t, svc("web", 128, addresses("10.30.1.1", ""))))
+	if status != http.StatusOK {
+		t.Fatalf("update keeping rr_ip: %d %s", status, body)
+	}
+	if v, _ := c.GetService(h.ctx, s.ID); v.RRIP != "10.30.1.1" || v.ClosestIP != s.ClosestIP {
+		t.Errorf("after an update: %s/%s, want %s/%s", v.RRIP, v.ClosestIP, "10.30.1.1", s.ClosestIP)
+	}
+}

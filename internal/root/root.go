@@ -243,6 +243,9 @@ func New(cfg Config) (*Root, error) {
 	if err := r.storeNetworkSettings(); err != nil {
 		return nil, fmt.Errorf("store network settings: %w", err)
 	}
+	if err := r.backfillServiceAddrs(); err != nil {
+		return nil, fmt.Errorf("load root state: service addresses: %w", err)
+	}
 	if err := r.assignOwnerIDs(); err != nil {
 		return nil, fmt.Errorf("load root state: owners: %w", err)
 	}
