@@ -284,6 +284,21 @@ func TestUnitNamespaceIsolation(t *testing.T) {
 	if m := fc.netMap(m1.Revision, time.Minute); len(m.Isolated) != 0 {
 		t.Errorf("opened namespace still isolated: %+v", m.Isolated)
 	}
+	// Each change is in the audit log, with the namespace and who did it
+	// (the tenant's refusals too).
+	page, err := admin.Audit(h.ctx, api.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byWho := map[string][]int{}
+	for _, e := range page.Entries {
+		if e.Path == "/api/namespaces/test/isolation" && e.Method == http.MethodPut && e.Object == "test" {
+			byWho[e.User] = append(byWho[e.User], e.Status)
+		}
+	}
+	if len(byWho[auth.AdminUser]) != 3 || len(byWho["alice"]) != 1 || byWho["alice"][0] != http.StatusForbidden {
+		t.Errorf("audit entries of the isolation changes by user and status: %v; want admin's three and alice's 403", byWho)
+	}
 }
 
 // TestUnitServicesOfAnEarlierReleaseGetAddresses: services stored without
