@@ -71,8 +71,10 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 		}
 	}
 	r.persistInstancesLocked(changed)
-	if len(changed) > 0 || nodesNetKey(c.nodes) != netBefore || r.net.dirty {
-		r.refreshNetLocked()
+	if len(changed) > 0 || nodesNetKey(c.nodes) != netBefore {
+		// Rebuilt by the placement loop's pass this kicks, so that a burst
+		// of reports rebuilds the map once.
+		r.markNetLocked()
 	}
 	if !wasReady || capChanged {
 		r.trigger()
