@@ -175,11 +175,7 @@ func (r *Root) addrClaimsLocked() *addrClaims {
 		if s.Net == nil {
 			continue
 		}
-		ns := ""
-		if a := r.apps[s.ApplicationID]; a != nil {
-			ns = a.Namespace
-		}
-		who := serviceWho(s.Spec.Name, s.AppName, ns)
+		who := serviceWho(s.Spec.Name, s.AppName, r.appNamespaceLocked(s.ApplicationID))
 		for _, ip := range []string{s.Net.RRIP, s.Net.ClosestIP} {
 			if a, err := netip.ParseAddr(ip); err == nil {
 				c.taken[a] = who
@@ -187,6 +183,15 @@ func (r *Root) addrClaimsLocked() *addrClaims {
 		}
 	}
 	return c
+}
+
+// appNamespaceLocked is the namespace of an application ("" if it is
+// gone). r.mu held.
+func (r *Root) appNamespaceLocked(appID string) string {
+	if a := r.apps[appID]; a != nil {
+		return a.Namespace
+	}
+	return ""
 }
 
 // serviceWho names a service in a refusal: "service db of application
@@ -286,11 +291,7 @@ func (r *Root) backfillServiceAddrs() error {
 	})
 	c := r.addrClaimsLocked()
 	for _, s := range todo {
-		ns := ""
-		if a := r.apps[s.ApplicationID]; a != nil {
-			ns = a.Namespace
-		}
-		who := serviceWho(s.Spec.Name, s.AppName, ns)
+		who := serviceWho(s.Spec.Name, s.AppName, r.appNamespaceLocked(s.ApplicationID))
 		n, err := c.claim("service "+s.ID, who, s.Spec)
 		if err != nil {
 			r.log.Warn("a stored service's own addresses cannot be used: it gets free ones", "service_id", s.ID, "err", err)
@@ -399,10 +400,7 @@ func (r *Root) buildNetMapLocked() netmap.Map {
 		if s.Net == nil {
 			continue
 		}
-		ns := ""
-		if a := r.apps[s.ApplicationID]; a != nil {
-			ns = a.Namespace
-		}
+		ns := r.appNamespaceLocked(s.ApplicationID)
 		bs := backends[s.ID]
 		if bs == nil {
 			bs = []netmap.Backend{}
