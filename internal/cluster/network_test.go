@@ -97,3 +97,26 @@ func TestUnitWorkersFollowTheRootsMap(t *testing.T) {
 		t.Fatalf("worker's map: %+v", m)
 	}
 }
+
+// TestUnitAnotherRangeRenumbersWorkers: when the root gives the cluster
+// another range (it joined again under a new identity), every worker gets
+// a subnet of the new one.
+func TestUnitAnotherRangeRenumbersWorkers(t *testing.T) {
+	f := newFixture(t, options{})
+	w1 := f.join("w1")
+	if err := f.c.ApplyNetMap(f.ctx, rootMap(1, "10.18.0.0/20")); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.subnet(w1); got != "10.18.0.0/24" {
+		t.Fatalf("subnet %q in the first range", got)
+	}
+	if err := f.c.ApplyNetMap(f.ctx, rootMap(2, "10.18.48.0/20")); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.subnet(w1); got != "10.18.48.0/24" {
+		t.Errorf("subnet %q after the range moved, want 10.18.48.0/24", got)
+	}
+	if n := f.nodeInfo(w1); n.Subnet != "10.18.48.0/24" {
+		t.Errorf("node reported with subnet %q", n.Subnet)
+	}
+}
