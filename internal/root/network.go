@@ -82,8 +82,10 @@ func (r *Root) loadNetwork(tx store.Tx) error {
 			return fmt.Errorf("network settings: %w: %s; a root keeps the numbering it first started with, since addresses were handed out under it: leave the flag out (or give the stored value)", ErrInvalid, msg)
 		}
 	}
+	inst, _ := netip.ParsePrefix(s.InstanceCIDR) // both checked by Validate
+	svc, _ := netip.ParsePrefix(s.ServiceCIDR)
 	r.net = &network{
-		settings: s, inst: netip.MustParsePrefix(s.InstanceCIDR), svc: netip.MustParsePrefix(s.ServiceCIDR),
+		settings: s, inst: inst, svc: svc,
 		ranges: map[string]string{}, isolation: map[string]api.NamespaceIsolation{},
 		desired: roster.NewDesired(r.epoch), dirty: true,
 	}
