@@ -18,6 +18,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/cli"
 	"github.com/hedgeorch/hedge/internal/footprint"
+	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
@@ -101,6 +102,20 @@ func (f *pressureFlags) bind(c *cobra.Command) {
 	c.Flags().StringVar(&f.NodesFile, "pressure-nodes", "", "FRACTAL nodes.yaml: more hosts to watch (Glances) and act on (Docker)")
 }
 
+// netFlags are the root's instance network settings (docs/networking.md).
+// A flag left out keeps what the root stored at its first start (the
+// default then); one that would renumber is refused.
+type netFlags struct{ ipam.Settings }
+
+func (f *netFlags) bind(c *cobra.Command) {
+	d := ipam.Defaults()
+	c.Flags().StringVar(&f.InstanceCIDR, "instance-cidr", "", fmt.Sprintf("instance network: every container and unikernel instance gets an address in it (first start default %s; kept after)", d.InstanceCIDR))
+	c.Flags().StringVar(&f.ServiceCIDR, "service-cidr", "", fmt.Sprintf("range of services' rr_ip and closest_ip (first start default %s; kept after)", d.ServiceCIDR))
+	c.Flags().IntVar(&f.ClusterPrefix, "cluster-prefix", 0, fmt.Sprintf("prefix length of the range each cluster gets of the instance network (first start default %d; kept after)", d.ClusterPrefix))
+	c.Flags().IntVar(&f.WorkerPrefix, "worker-prefix", 0, fmt.Sprintf("prefix length of the subnet each worker gets of its cluster's range (first start default %d; kept after)", d.WorkerPrefix))
+	c.Flags().BoolVar(&f.Encrypt, "overlay-encrypt", false, "carry traffic between workers through WireGuard instead of plain VXLAN (given at each start)")
+}
+
 func (f *pressureFlags) config() role.PressureConfig {
 	p := f.PressureConfig
 	p.Policy = pressure.Policy{
@@ -182,6 +197,7 @@ func upCommand() *cobra.Command {
 	var pf pressureFlags
 	var wf workerFlags
 	var tf tlsFlags
+	var nf netFlags
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run root, cluster and worker in one process",
@@ -199,7 +215,7 @@ func upCommand() *cobra.Command {
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
 				CORSOrigins: append(origins, dashboards...),
-				KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig,
+				KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Network: nf.Settings,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge is up.\n  Console:  %s/  (the browser must trust the CA, docs/console.md)\n  API:      %s/api/  (docs: %s/api/docs)\n  CA:       %s (the API's certificate is signed by it)\n  Log in:   hedge login --server %s --ca-cert %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url, ca, url, ca)
@@ -220,6 +236,7 @@ func upCommand() *cobra.Command {
 	pf.bind(c)
 	wf.bind(c, "127.0.0.1:61208")
 	tf.bind(c, false)
+	nf.bind(c)
 	return c
 }
 
@@ -233,6 +250,7 @@ func rootCommand() *cobra.Command {
 	var proxies prefixList
 	var pf pressureFlags
 	var tf tlsFlags
+	var nf netFlags
 	c := &cobra.Command{
 		Use:   "root",
 		Short: "Run the root control plane (REST API)",
@@ -243,7 +261,7 @@ func rootCommand() *cobra.Command {
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
 				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Logger: f.logger(), Out: out,
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Network: nf.Settings, Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  CA:            %s\n  Log in:        hedge login --server %s --ca-cert %s --username admin\n  Cluster token: hedge token create --kind cluster  (the token carries the CA's pin)\n", url, url, ca, url, ca)
 				},
@@ -262,6 +280,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	tf.bind(c, true)
+	nf.bind(c)
 	c.AddCommand(migrateCommand())
 	return c
 }

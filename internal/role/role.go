@@ -24,6 +24,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/cluster"
+	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/leader"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/metrics"
@@ -68,9 +69,11 @@ type RootConfig struct {
 	// values, apart from the store (root.KubeOptions.SealKeyFile).
 	SealKeyFile string
 	// TLS configures the root's certificates; the defaults need nothing.
-	TLS    TLSConfig
-	Logger *slog.Logger
-	Out    io.Writer
+	TLS TLSConfig
+	// Network are the instance network's settings (root.Config.Network).
+	Network ipam.Settings
+	Logger  *slog.Logger
+	Out     io.Writer
 	// Ready, when set, is called with the API URL and the path of the CA
 	// once it is listening.
 	Ready func(url, caPath string)
@@ -292,7 +295,7 @@ func newRoot(st store.Store, ca *pki.CA, cfg RootConfig) (*root.Root, *auth.Serv
 		}
 	}
 	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel, SealKeyFile: sealKey}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca})
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca, Network: cfg.Network})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -433,9 +436,11 @@ type UpConfig struct {
 	// browser, such as Oakestra's dashboard served elsewhere.
 	CORSOrigins []string
 	// TLS configures the root's certificates (SANs, an operator's CA).
-	TLS    TLSConfig
-	Logger *slog.Logger
-	Out    io.Writer
+	TLS TLSConfig
+	// Network are the root's instance network settings.
+	Network ipam.Settings
+	Logger  *slog.Logger
+	Out     io.Writer
 	// Ready is called with the API URL and the path of the CA.
 	Ready func(url, caPath string)
 }
@@ -451,7 +456,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	}
 	defer st.Close()
 	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram, SealKeyFile: cfg.SealKeyFile,
-		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
+		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Network: cfg.Network, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	rootDir := filepath.Join(cfg.DataDir, "root")
 	ca, serving, err := rootTLS(rootDir, cfg.TLS)
 	if err != nil {
