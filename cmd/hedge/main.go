@@ -228,6 +228,7 @@ func rootCommand() *cobra.Command {
 	var addr, kubeProgram, sealKeyFile, storeSpec string
 	var etcdTLS role.EtcdTLS
 	var leaseTTL time.Duration
+	var advertise string
 	var clusterTimeout time.Duration
 	var origins []string
 	var proxies prefixList
@@ -242,7 +243,7 @@ func rootCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
-				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
+				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdvertiseURL: advertise, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
 				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  CA:            %s\n  Log in:        hedge login --server %s --ca-cert %s --username admin\n  Cluster token: hedge token create --kind cluster  (the token carries the CA's pin)\n", url, url, ca, url, ca)
@@ -260,6 +261,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by root replicas, one of which leads")
 	bindEtcdTLS(c, &etcdTLS)
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
+	c.Flags().StringVar(&advertise, "advertise-url", "", "with an etcd store: the URL where the other replicas reach this one's API to forward writes while it leads (default: https:// and --api-addr, with the host name when --api-addr names no host)")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	tf.bind(c, true)
 	c.AddCommand(migrateCommand())

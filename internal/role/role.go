@@ -18,13 +18,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/cluster"
-	"github.com/hedgeorch/hedge/internal/leader"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/metrics/prom"
@@ -47,6 +45,10 @@ type RootConfig struct {
 	EtcdTLS EtcdTLS
 	// LeaseTTL is the leader's etcd lease (leader.DefaultTTL when zero).
 	LeaseTTL time.Duration
+	// AdvertiseURL is where the other replicas on etcd reach this one's API
+	// to forward writes while it leads; derived from Addr (and the host
+	// name when Addr names no host) when empty.
+	AdvertiseURL string
 	// AdminPassword sets the admin password (HEDGE_ADMIN_PASSWORD); when empty
 	// one is generated on first start and printed once to Out.
 	AdminPassword  string
@@ -128,74 +130,73 @@ type WorkerConfig struct {
 	Sandbox process.Sandbox
 }
 
-// RunRoot serves the root until ctx ends.
+// RunRoot serves the root until ctx ends. On etcd it runs as one of the
+// root's replicas (runReplica).
 func RunRoot(ctx context.Context, cfg RootConfig) error {
 	st, err := openRootStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lease, err := leader.Campaign(ctx, st, rootStorePrefix(cfg), replicaID(cfg), cfg.LeaseTTL, cfg.Logger)
+	if store.EtcdClient(st) != nil {
+		return runReplica(ctx, st, cfg)
+	}
+	ca, serving, err := replicaTLS(st, cfg)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while standing by
-		}
 		return err
 	}
-	defer lease.Resign()
-	var lost atomic.Bool
-	go func() {
-		select {
-		case <-lease.Done():
-			lost.Store(true)
-			cfg.Logger.Error("root: lost the leadership (etcd lease ended); stopping at once")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err = runRootLeading(ctx, st, cfg)
-	if lost.Load() {
-		return errLostLeadership
+	h, err := leadingHandler(ctx, st, ca, serving, cfg)
+	if err != nil {
+		return err
 	}
-	return err
+	return listenRoot(ctx, cfg, ca, serving, h)
 }
 
-// runRootLeading serves the root's API and runs its loops: on bbolt always,
-// on etcd while this replica leads.
-func runRootLeading(ctx context.Context, st store.Store, cfg RootConfig) error {
+// replicaTLS loads (or, first of all, makes) the root's CA and serving
+// certificate; on etcd, the CA the replicas share.
+func replicaTLS(st store.Store, cfg RootConfig) (*pki.CA, *pki.Serving, error) {
 	dir := filepath.Join(cfg.DataDir, "root")
 	if err := shareCA(st, dir, cfg.TLS); err != nil {
-		return err
+		return nil, nil, err
 	}
 	ca, serving, err := rootTLS(dir, cfg.TLS)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := saveSharedCA(st, dir, cfg.TLS); err != nil {
-		return err
+		return nil, nil, err
 	}
+	return ca, serving, nil
+}
+
+// leadingHandler builds the root over st, starts its loops (placement,
+// failover, timers) and returns its handler: on bbolt always, on etcd
+// while this replica leads.
+func leadingHandler(ctx context.Context, st store.Store, ca *pki.CA, serving *pki.Serving, cfg RootConfig) (http.Handler, error) {
 	r, _, err := newRoot(st, ca, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	tok, err := metricsToken(filepath.Join(cfg.DataDir, "root"), cfg.MetricsToken)
+	if err != nil {
+		return nil, err
+	}
+	go r.Run(ctx)
+	return withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok)), nil
+}
+
+// listenRoot serves h on the root's listeners until ctx ends.
+func listenRoot(ctx context.Context, cfg RootConfig, ca *pki.CA, serving *pki.Serving, h http.Handler) error {
 	lns, url, err := rootListeners(cfg, serving, ca.Pool())
 	if err != nil {
 		return err
 	}
-	caPath := filepath.Join(dir, pki.CAFile)
+	caPath := filepath.Join(cfg.DataDir, "root", pki.CAFile)
 	cfg.Logger.Info("root listening", "url", url, "ca", caPath, "ca_pin", ca.Pin())
 	if cfg.Ready != nil {
 		cfg.Ready(url, caPath)
 	}
-	go r.Run(ctx)
 	go renewRoot(ctx, ca, serving, cfg.TLS, cfg.Logger)
-	tok, err := metricsToken(dir, cfg.MetricsToken)
-	if err != nil {
-		return err
-	}
-	h := withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok))
 	errs := make(chan error, len(lns))
 	for _, l := range lns {
 		go func() {

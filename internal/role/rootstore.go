@@ -68,12 +68,6 @@ func rootStorePrefix(cfg RootConfig) string {
 	return ecfg.Prefix
 }
 
-// replicaID names this replica to the others: its host and API address.
-func replicaID(cfg RootConfig) string {
-	host, _ := os.Hostname()
-	return host + " " + cfg.Addr
-}
-
 // OpenStore opens a store named as `hedge root migrate` names them:
 // bolt:PATH, or etcd://host:port,.../prefix (etcds:// for TLS endpoints).
 func OpenStore(spec string, tlsFiles EtcdTLS) (store.Store, error) {
