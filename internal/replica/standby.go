@@ -7,6 +7,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -45,10 +46,14 @@ type Config struct {
 	// View builds a handler serving reads over the copy as it is now (a
 	// root over the copy). It is called again once the copy has changed.
 	View func() (http.Handler, error)
-	// Leader returns the API URL of the leading replica.
+	// Leader returns the API URL of the leading replica, or an error
+	// wrapping ErrNoLeader when none leads.
 	Leader func(ctx context.Context) (string, error)
 	// Transport reaches the leader (TLS verifying the replicas' CA).
 	Transport http.RoundTripper
+	// LeaderCheck is how often a forwarded request still waiting checks
+	// that its leader still leads (500 ms when zero).
+	LeaderCheck time.Duration
 	// SyncTimeout bounds how long a forwarded write waits for the copy to
 	// hold it before answering (2 s when zero).
 	SyncTimeout time.Duration
@@ -69,8 +74,14 @@ var _ http.Handler = (*Standby)(nil)
 
 type targetKey struct{}
 
+// ErrNoLeader is wrapped by Config.Leader's error when no replica leads.
+var ErrNoLeader = errors.New("no replica leads")
+
 // New returns the handler of a standby replica.
 func New(cfg Config) *Standby {
+	if cfg.LeaderCheck <= 0 {
+		cfg.LeaderCheck = 500 * time.Millisecond
+	}
 	if cfg.SyncTimeout <= 0 {
 		cfg.SyncTimeout = 2 * time.Second
 	}
@@ -171,7 +182,31 @@ func (s *Standby) forward(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set(HeaderServedBy, ServedByLeader)
-	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), targetKey{}, u)))
+	ctx, cancel := context.WithCancel(context.WithValue(r.Context(), targetKey{}, u))
+	defer cancel()
+	go s.whileLeading(ctx, cancel, leader)
+	s.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// whileLeading cancels a forwarded request once leader no longer leads: a
+// leader cut off from the network would otherwise hold it until the
+// connection times out, though it can apply nothing more (it is fenced).
+// It returns when ctx ends.
+func (s *Standby) whileLeading(ctx context.Context, cancel context.CancelFunc, leader string) {
+	t := time.NewTicker(s.cfg.LeaderCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now, err := s.cfg.Leader(ctx); err == nil && now != leader || errors.Is(err, ErrNoLeader) {
+			s.cfg.Logger.Warn("standby: the leader changed while it was asked; dropping the request", "leader", leader, "now", now)
+			cancel()
+			return
+		}
+	}
 }
 
 // afterForward makes a write answered by the leader visible in the copy

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -159,5 +160,38 @@ func TestUnitStandbyWithoutAReachableLeaderSaysRetry(t *testing.T) {
 				t.Fatal("waited for a write that was not made")
 			}
 		})
+	}
+}
+
+// A leader cut off from the network never answers; once another replica
+// leads, the request forwarded to it is dropped (502: it may have been
+// applied before the cut) instead of hanging.
+func TestUnitStandbyDropsAForwardWhenTheLeaderChanges(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	var asked atomic.Int32
+	h := New(Config{
+		Copy: &fakeCopy{},
+		View: func() (http.Handler, error) { return nil, errors.New("unused") },
+		Leader: func(context.Context) (string, error) {
+			if asked.Add(1) <= 2 {
+				return hung.URL, nil
+			}
+			return "https://new-leader:10000", nil
+		},
+		Transport:   hung.Client().Transport,
+		LeaderCheck: time.Millisecond,
+	})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/application/", strings.NewReader("{}")))
+	if w.Code != http.StatusBadGateway {
+		t.Fatalf("a write forwarded to a leader that lost the leadership = %d %q; want 502", w.Code, w.Body)
 	}
 }

@@ -83,8 +83,12 @@ func runReplica(ctx context.Context, st store.Store, cfg RootConfig) error {
 		}
 		return w.err
 	}
-	defer w.lease.Resign()
 	var lost atomic.Bool
+	defer func() {
+		if !lost.Load() { // a lease already ended has nothing to give up
+			w.lease.Resign()
+		}
+	}()
 	go func() {
 		select {
 		case <-w.lease.Done():
@@ -162,7 +166,11 @@ func standbyHandler(ctx context.Context, st store.Store, prefix string, ca *pki.
 		Leader: func(ctx context.Context) (string, error) {
 			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			return leader.Current(ctx, st, prefix)
+			u, err := leader.Current(ctx, st, prefix)
+			if errors.Is(err, leader.ErrNoLeader) {
+				return "", fmt.Errorf("%w: %w", replica.ErrNoLeader, err)
+			}
+			return u, err
 		},
 		Transport: tr,
 		Logger:    cfg.Logger,

@@ -163,7 +163,9 @@ func TestE2ERootEveryReplicaServes(t *testing.T) {
 	killed := time.Now()
 	c := clients[standbys[1]]
 	for {
-		_, err := c.CreateUser(ctx, "after", "after-password-1", "Application_Provider")
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := c.CreateUser(actx, "after", "after-password-1", "Application_Provider")
+		cancel()
 		if err == nil || errors.Is(err, api.ErrConflict) {
 			break
 		}
