@@ -296,8 +296,9 @@ func migrateCommand() *cobra.Command {
 
 func clusterCommand() *cobra.Command {
 	var f serverFlags
-	var name, rootURL, token, addr string
-	var nodeTimeout time.Duration
+	var name, rootURL, token, addr, storeSpec string
+	var nodeTimeout, leaseTTL time.Duration
+	var etcdTLS role.EtcdTLS
 	var pf pressureFlags
 	var trust trustFlags
 	c := &cobra.Command{
@@ -314,6 +315,7 @@ func clusterCommand() *cobra.Command {
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), Trust: trust.Trust,
 				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(),
+				Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL,
 			})
 		},
 	}
@@ -323,6 +325,9 @@ func clusterCommand() *cobra.Command {
 	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
 	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")
+	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by this cluster's replicas, one of which leads (default prefix /hedge-clusters/NAME)")
+	bindEtcdTLS(c, &etcdTLS)
+	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
 	pf.bind(c)
 	trust.bind(c)
 	return c
@@ -373,7 +378,7 @@ func workerCommand() *cobra.Command {
 	}
 	f.bind(c)
 	c.Flags().StringVar(&name, "name", role.Hostname(), "node name")
-	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster")
+	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster (the URLs of cluster replicas on etcd, comma-separated)")
 	c.Flags().StringVar(&token, "join-token", "", "worker join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
 	c.Flags().DurationVar(&grace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")

@@ -83,21 +83,8 @@ func runReplica(ctx context.Context, st store.Store, cfg RootConfig) error {
 		}
 		return w.err
 	}
-	var lost atomic.Bool
-	defer func() {
-		if !lost.Load() { // a lease already ended has nothing to give up
-			w.lease.Resign()
-		}
-	}()
-	go func() {
-		select {
-		case <-w.lease.Done():
-			lost.Store(true)
-			cfg.Logger.Error("root: lost the leadership (etcd lease ended); stopping at once")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	lost := holdLease(ctx, cancel, w.lease, cfg.Logger)
+	defer releaseLease(w.lease, lost)
 	if ca, serving, err = replicaTLS(st, cfg); err != nil {
 		return err
 	}

@@ -2,8 +2,11 @@ package role
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hedgeorch/hedge/internal/store"
 )
 
 func TestUnitAdvertiseURL(t *testing.T) {
@@ -39,5 +42,67 @@ func TestUnitAdvertiseURL(t *testing.T) {
 				t.Fatalf("advertiseURL = %q, %v; want %q", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestUnitClusterStoreSpec(t *testing.T) {
+	tests := []struct {
+		name, store, want, wantErr string
+	}{
+		{name: "no prefix: one of its own", store: "etcd://e1:2379,e2:2379", want: "etcd://e1:2379,e2:2379/hedge-clusters/site%201"},
+		{name: "a prefix given", store: "etcds://e1:2379/prod/site1", want: "etcds://e1:2379/prod/site1"},
+		{name: "not etcd", store: "bolt:/x", wantErr: "--store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := clusterStoreSpec(ClusterConfig{Name: "site 1", Store: tt.store})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("clusterStoreSpec = %q, %v; want an error naming %s", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("clusterStoreSpec = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// The next leader of a cluster's replicas finds the identity the first
+// one joined with, byte for byte, in its own data directory.
+func TestUnitPeerFilesRestored(t *testing.T) {
+	st := store.NewMemory()
+	want := map[string]string{}
+	if err := st.Update(func(tx store.Tx) error {
+		for _, name := range peerFileNames {
+			want[name] = "contents of " + name
+			if err := tx.Put(peerFilesBucket, name, []byte(want[name])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "cluster")
+	if err := restorePeerFiles(st, dir); err != nil {
+		t.Fatalf("restorePeerFiles: %v", err)
+	}
+	for name, w := range want {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || string(b) != w {
+			t.Fatalf("%s = %q, %v; want %q", name, b, err, w)
+		}
+		if fi, _ := os.Stat(filepath.Join(dir, name)); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s has mode %v; want 0600 (it holds the cluster's key and credential)", name, fi.Mode().Perm())
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "cluster")
+	if err := restorePeerFiles(store.NewMemory(), empty); err != nil {
+		t.Fatalf("restorePeerFiles from a store without them: %v", err)
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Fatalf("the first leader's directory was touched (%v); it joins instead", err)
 	}
 }

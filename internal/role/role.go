@@ -92,8 +92,17 @@ type ClusterConfig struct {
 	NodeTimeout  time.Duration
 	Pressure     PressureConfig
 	MetricsToken string
-	Logger       *slog.Logger
-	Ready        func(url string)
+	// Store is where the cluster's state lives: "" for a bbolt file in
+	// DataDir, or etcd://host:port,.../prefix shared by the cluster's
+	// replicas, of which one leads (docs/adr/015-root-on-etcd.md). Each
+	// cluster needs a prefix of its own.
+	Store string
+	// EtcdTLS is the client certificate for etcds:// stores.
+	EtcdTLS EtcdTLS
+	// LeaseTTL is the leader's etcd lease (leader.DefaultTTL when zero).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
+	Ready    func(url string)
 }
 
 // WorkerConfig configures `hedge worker`.
@@ -300,13 +309,22 @@ func newRoot(st store.Store, ca *pki.CA, cfg RootConfig) (*root.Root, *auth.Serv
 	return r, au, nil
 }
 
-// RunCluster runs a cluster linked to its root until ctx ends.
+// RunCluster runs a cluster linked to its root until ctx ends. On etcd it
+// runs as one of the cluster's replicas (runClusterReplica).
 func RunCluster(ctx context.Context, cfg ClusterConfig) error {
-	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "cluster", "state.db"))
+	st, err := openClusterStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if store.EtcdClient(st) != nil {
+		return runClusterReplica(ctx, st, cfg)
+	}
+	return runCluster(ctx, st, cfg)
+}
+
+// runCluster joins (or reconnects to) the root and serves the workers.
+func runCluster(ctx context.Context, st store.Store, cfg ClusterConfig) error {
 	cfg.Pressure.StateDir = filepath.Join(cfg.DataDir, "cluster")
 	policy, targets, err := cfg.Pressure.build(ctx, cfg.Logger)
 	if err != nil {
@@ -326,6 +344,9 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 		return err
 	}
 	cfg.Logger.Info("cluster joined root", "cluster_id", id.ID, "root", rootURL)
+	if err := savePeerFiles(st, dir); err != nil {
+		return err
+	}
 	lc := link.NewClient(rootURL, id.Credential, hc)
 	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens,
 		Root: lc, Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})

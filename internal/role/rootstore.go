@@ -14,9 +14,9 @@ import (
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
-// errLostLeadership ends a root replica whose etcd lease ended: it must not
-// act any more, and its supervisor restarts it as a standby.
-var errLostLeadership = errors.New("lost the leadership of the root replicas (etcd lease ended); restart to stand by")
+// errLostLeadership ends a root or cluster replica whose etcd lease ended:
+// it must not act any more, and its supervisor restarts it as a standby.
+var errLostLeadership = errors.New("lost the leadership of the replicas (etcd lease ended); restart to stand by")
 
 // openRootStore opens cfg.Store: bbolt in the data dir by default, or etcd.
 func openRootStore(cfg RootConfig) (store.Store, error) {
