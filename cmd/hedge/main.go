@@ -261,7 +261,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by root replicas, one of which leads")
 	bindEtcdTLS(c, &etcdTLS)
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
-	c.Flags().StringVar(&advertise, "advertise-url", "", "with an etcd store: the URL where the other replicas reach this one's API to forward writes while it leads (default: https:// and --api-addr, with the host name when --api-addr names no host)")
+	c.Flags().StringVar(&advertise, "advertise-url", "", "with an etcd store: the URL where the other replicas reach this one's API to forward writes while it leads (default: https:// and --api-addr, with the host name when --api-addr names no host); the replica's certificate must name its host (--tls-san)")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	tf.bind(c, true)
 	c.AddCommand(migrateCommand())

@@ -64,7 +64,9 @@ func runReplica(ctx context.Context, st store.Store, cfg RootConfig) error {
 		if ca, serving, err = replicaTLS(st, cfg); err != nil {
 			return err
 		}
-		sb, err := standbyHandler(ctx, st, prefix, ca, cfg)
+		sctx, stopStandby := context.WithCancel(ctx)
+		defer stopStandby()
+		sb, err := standbyHandler(sctx, st, prefix, ca, cfg)
 		if err != nil {
 			return err
 		}
@@ -73,6 +75,11 @@ func runReplica(ctx context.Context, st store.Store, cfg RootConfig) error {
 		go func() { listening <- listenRoot(ctx, cfg, ca, serving, current) }()
 		select {
 		case w = <-campaign:
+			// Until the root is loaded, say so rather than forward to
+			// itself.
+			var taking http.Handler = http.HandlerFunc(takingOver)
+			h.Store(&taking)
+			stopStandby() // the copy's watch: the leader reads etcd
 		case err := <-listening:
 			return err
 		}
@@ -205,4 +212,11 @@ func advertiseURL(cfg RootConfig) (string, error) {
 		scheme = "http"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// takingOver answers while a replica that has just won the leadership
+// loads the root.
+func takingOver(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "this replica is taking over as the leader: retry in a second", http.StatusServiceUnavailable)
 }
