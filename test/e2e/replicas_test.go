@@ -79,8 +79,9 @@ func (rs *replicaSet) get(ctx context.Context, url, path, token string) (*http.R
 // etcd: a user logs in, reads and writes through each of them (a standby
 // reads from its watched copy and forwards writes to the leader, which
 // alone applies them), tier links are refused by standbys with a retry
-// naming the leader; then the leader is killed (SIGKILL) and the two others
-// go on serving reads and writes.
+// naming the leader, so a cluster given the standbys first links to the
+// leader; then the leader is killed (SIGKILL), the two others go on serving
+// reads and writes, and the cluster follows to the new leader.
 func TestE2ERootEveryReplicaServes(t *testing.T) {
 	ctx := context.Background()
 	_, storeURL := etcdCluster(t)
@@ -158,6 +159,29 @@ func TestE2ERootEveryReplicaServes(t *testing.T) {
 		t.Fatalf("link request on a standby = %s %q (Hedge-Standby %q); want 503 naming %s", resp.Status, body, resp.Header.Get("Hedge-Standby"), lead)
 	}
 
+	// A cluster given the standbys first joins and links to the leader,
+	// moving past their refusals.
+	ct, err := clients[lead].CreateToken(ctx, "cluster", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, err := clients[lead].CreateToken(ctx, "worker", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterAddr := freeAddr(t)
+	startProc(t, "cluster", nil, "cluster", "--data-dir", filepath.Join(rs.dir, "cluster"), "--root", strings.Join(append(slices.Clone(standbys), lead), ","),
+		"--join-token", ct.Token, "--listen", clusterAddr, "--name", "site1")
+	startProc(t, "worker", nil, "worker", "--data-dir", filepath.Join(rs.dir, "w1"), "--cluster", "https://"+clusterAddr,
+		"--join-token", wt.Token, "--name", "w1", "--memory-mb", "500", "--heartbeat", "500ms")
+	nodeReady := func(c *api.Client) func() (bool, string) {
+		return func() (bool, string) {
+			nodes, err := c.ListNodes(ctx)
+			return err == nil && len(nodes) == 1 && nodes[0].State == api.NodeReady, fmt.Sprint(nodes, err)
+		}
+	}
+	eventually(t, 30*time.Second, "w1 READY through a cluster given the standbys first", nodeReady(clients[standbys[0]]))
+
 	// Kill the leader; the two others go on.
 	rs.procs[lead].kill()
 	killed := time.Now()
@@ -186,4 +210,6 @@ func TestE2ERootEveryReplicaServes(t *testing.T) {
 			t.Fatalf("scale through %s after the failover: %v", u, err)
 		}
 	}
+	// The cluster follows to the new leader.
+	eventually(t, 30*time.Second, "w1 READY at the new leader", nodeReady(c))
 }
