@@ -85,15 +85,22 @@ func runReplica(ctx context.Context, st store.Store, cfg RootConfig) error {
 		}
 	}
 	if w.err != nil {
-		if ctx.Err() != nil {
+		stopped := ctx.Err() != nil
+		if started {
+			cancel()
+			<-listening
+		}
+		if stopped {
 			return nil // stopped while standing by
 		}
 		return w.err
 	}
 	lost := holdLease(ctx, cancel, w.lease, cfg.Logger)
 	defer releaseLease(w.lease, lost)
-	if ca, serving, err = replicaTLS(st, cfg); err != nil {
-		return err
+	if ca == nil { // it led at once: nothing loaded, nothing listens yet
+		if ca, serving, err = replicaTLS(st, cfg); err != nil {
+			return err
+		}
 	}
 	lh, err := leadingHandler(ctx, st, ca, serving, cfg)
 	if err != nil {
