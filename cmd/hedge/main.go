@@ -245,6 +245,7 @@ func rootCommand() *cobra.Command {
 	var addr, kubeProgram, sealKeyFile, storeSpec string
 	var etcdTLS role.EtcdTLS
 	var leaseTTL time.Duration
+	var advertise string
 	var clusterTimeout time.Duration
 	var origins []string
 	var proxies prefixList
@@ -260,7 +261,7 @@ func rootCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
-				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
+				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdvertiseURL: advertise, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
 				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Network: nf.Settings, Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  CA:            %s\n  Log in:        hedge login --server %s --ca-cert %s --username admin\n  Cluster token: hedge token create --kind cluster  (the token carries the CA's pin)\n", url, url, ca, url, ca)
@@ -278,6 +279,7 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by root replicas, one of which leads")
 	bindEtcdTLS(c, &etcdTLS)
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
+	c.Flags().StringVar(&advertise, "advertise-url", "", "with an etcd store: the URL where the other replicas reach this one's API to forward writes while it leads (default: https:// and --api-addr, with the host name when --api-addr names no host); the replica's certificate must name its host (--tls-san)")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	tf.bind(c, true)
 	nf.bind(c)
@@ -313,8 +315,9 @@ func migrateCommand() *cobra.Command {
 
 func clusterCommand() *cobra.Command {
 	var f serverFlags
-	var name, rootURL, token, addr string
-	var nodeTimeout time.Duration
+	var name, rootURL, token, addr, storeSpec string
+	var nodeTimeout, leaseTTL time.Duration
+	var etcdTLS role.EtcdTLS
 	var pf pressureFlags
 	var trust trustFlags
 	c := &cobra.Command{
@@ -331,6 +334,7 @@ func clusterCommand() *cobra.Command {
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), Trust: trust.Trust,
 				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(),
+				Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL,
 			})
 		},
 	}
@@ -340,6 +344,9 @@ func clusterCommand() *cobra.Command {
 	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
 	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")
+	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by this cluster's replicas, one of which leads (default prefix /hedge-clusters/NAME)")
+	bindEtcdTLS(c, &etcdTLS)
+	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
 	pf.bind(c)
 	trust.bind(c)
 	return c
@@ -390,7 +397,7 @@ func workerCommand() *cobra.Command {
 	}
 	f.bind(c)
 	c.Flags().StringVar(&name, "name", role.Hostname(), "node name")
-	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster")
+	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster (the URLs of cluster replicas on etcd, comma-separated)")
 	c.Flags().StringVar(&token, "join-token", "", "worker join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
 	c.Flags().DurationVar(&grace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")
