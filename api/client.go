@@ -494,3 +494,18 @@ func (c *Client) ListEvents(ctx context.Context) ([]Event, error) {
 	err := c.call(ctx, request{method: http.MethodGet, path: "/api/events"}, &evs)
 	return evs, err
 }
+
+// SetIsolation sets a namespace's isolation on the instance network (Admin).
+func (c *Client) SetIsolation(ctx context.Context, namespace string, iso NamespaceIsolation) (NamespaceIsolation, error) {
+	var out NamespaceIsolation
+	err := c.call(ctx, request{method: http.MethodPut, path: "/api/namespaces/" + url.PathEscape(namespace) + "/isolation",
+		body: IsolationRequest{Isolated: iso.Isolated, Allow: iso.Allow}}, &out)
+	return out, err
+}
+
+// ListIsolation lists the namespaces that are isolated (Admin).
+func (c *Client) ListIsolation(ctx context.Context) ([]NamespaceIsolation, error) {
+	var out []NamespaceIsolation
+	err := c.call(ctx, request{method: http.MethodGet, path: "/api/namespaces/isolation"}, &out)
+	return out, err
+}

@@ -222,6 +222,9 @@ type Instance struct {
 	Limited   bool       `json:"limited,omitempty"`
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	UpdatedAt time.Time  `json:"updated_at"`
+	// IP is the instance's address on the instance network, as its worker
+	// reported it (container and unikernel instances).
+	IP string `json:"ip,omitempty"`
 	OakestraInstance
 }
 
@@ -271,6 +274,16 @@ type Service struct {
 	Spec      ServiceSpec `json:"spec"`
 	Instances []Instance  `json:"instance_list"`
 	CreatedAt time.Time   `json:"created_at"`
+	// ClosestIP is the service's closest address on the instance network;
+	// its round-robin address is RR_ip (OakestraService.RRIP). Both are
+	// the service's for its whole life (docs/networking.md).
+	ClosestIP string `json:"closest_ip,omitempty"`
+	// RRIPv6 is the IPv6 round-robin address the SLA gave, kept and shown
+	// but not routed yet.
+	RRIPv6 string `json:"rr_ip_v6,omitempty"`
+	// Names are the DNS names the instance network's resolvers answer with
+	// the service's addresses: <service>.<app>.<namespace>.hedge.
+	Names []string `json:"names,omitempty"`
 	OakestraService
 }
 
@@ -370,6 +383,28 @@ type Node struct {
 	Metrics   HostMetrics       `json:"metrics"`
 	Instances int               `json:"instances"`
 	LastSeen  time.Time         `json:"last_seen"`
+	// Subnet is the node's subnet of the instance network, given by its
+	// cluster; TunnelEndpoint ("ip:port", UDP) and TunnelPublicKey (its
+	// WireGuard public key) are where its tunnel ends, as it reported.
+	Subnet          string `json:"subnet,omitempty"`
+	TunnelEndpoint  string `json:"tunnel_endpoint,omitempty"`
+	TunnelPublicKey string `json:"tunnel_public_key,omitempty"`
+}
+
+// IsolationRequest is the body of PUT /api/namespaces/{ns}/isolation.
+type IsolationRequest struct {
+	Isolated bool     `json:"isolated"`
+	Allow    []string `json:"allow,omitempty"`
+}
+
+// NamespaceIsolation is the instance network's policy for one namespace
+// (an application namespace): when Isolated, its instances take
+// connections only from instances of the same namespace and of those in
+// Allow.
+type NamespaceIsolation struct {
+	Namespace string   `json:"namespace"`
+	Isolated  bool     `json:"isolated"`
+	Allow     []string `json:"allow,omitempty"`
 }
 
 // Cluster is a cluster orchestrator registered with the root, with the

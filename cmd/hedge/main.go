@@ -19,6 +19,7 @@ import (
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/cli"
 	"github.com/hedgeorch/hedge/internal/footprint"
+	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
@@ -100,6 +101,20 @@ func (f *pressureFlags) bind(c *cobra.Command) {
 	c.Flags().DurationVar(&f.Interval, "pressure-interval", 5*time.Second, "how often nodes are sampled")
 	c.Flags().StringVar(&f.PolicyFile, "pressure-policy", "", "YAML file with default and per-node thresholds")
 	c.Flags().StringVar(&f.NodesFile, "pressure-nodes", "", "FRACTAL nodes.yaml: more hosts to watch (Glances) and act on (Docker)")
+}
+
+// netFlags are the root's instance network settings (docs/networking.md).
+// A flag left out keeps what the root stored at its first start (the
+// default then); one that would renumber is refused.
+type netFlags struct{ ipam.Settings }
+
+func (f *netFlags) bind(c *cobra.Command) {
+	d := ipam.Defaults()
+	c.Flags().StringVar(&f.InstanceCIDR, "instance-cidr", "", fmt.Sprintf("instance network: every container and unikernel instance gets an address in it (first start default %s; kept after)", d.InstanceCIDR))
+	c.Flags().StringVar(&f.ServiceCIDR, "service-cidr", "", fmt.Sprintf("range of services' rr_ip and closest_ip (first start default %s; kept after)", d.ServiceCIDR))
+	c.Flags().IntVar(&f.ClusterPrefix, "cluster-prefix", 0, fmt.Sprintf("prefix length of the range each cluster gets of the instance network (first start default %d; kept after)", d.ClusterPrefix))
+	c.Flags().IntVar(&f.WorkerPrefix, "worker-prefix", 0, fmt.Sprintf("prefix length of the subnet each worker gets of its cluster's range (first start default %d; kept after)", d.WorkerPrefix))
+	c.Flags().BoolVar(&f.Encrypt, "overlay-encrypt", false, "carry traffic between workers through WireGuard instead of plain VXLAN (given at each start)")
 }
 
 func (f *pressureFlags) config() role.PressureConfig {
@@ -186,6 +201,7 @@ func upCommand() *cobra.Command {
 	var pf pressureFlags
 	var wf workerFlags
 	var tf tlsFlags
+	var nf netFlags
 	c := &cobra.Command{
 		Use:   "up",
 		Short: "Run root, cluster and worker in one process",
@@ -203,7 +219,7 @@ func upCommand() *cobra.Command {
 			return role.RunUp(ctx, role.UpConfig{
 				DataDir: f.dataDir, APIAddr: apiAddr, ClusterAddr: clusterAddr, Name: name, Labels: lbl, Demo: demo, Pressure: pf.config(), Worker: wf.WorkerConfig,
 				CORSOrigins: append(origins, dashboards...),
-				KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig,
+				KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Network: nf.Settings,
 				AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"), Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge is up.\n  Console:  %s/  (the browser must trust the CA, docs/console.md)\n  API:      %s/api/  (docs: %s/api/docs)\n  CA:       %s (the API's certificate is signed by it)\n  Log in:   hedge login --server %s --ca-cert %s --username admin\n  Deploy:   hedge apply -f examples/hello.yaml\n", url, url, url, ca, url, ca)
@@ -224,6 +240,7 @@ func upCommand() *cobra.Command {
 	pf.bind(c)
 	wf.bind(c, "127.0.0.1:61208")
 	tf.bind(c, false)
+	nf.bind(c)
 	return c
 }
 
@@ -232,11 +249,13 @@ func rootCommand() *cobra.Command {
 	var addr, kubeProgram, sealKeyFile, storeSpec string
 	var etcdTLS role.EtcdTLS
 	var leaseTTL time.Duration
+	var advertise string
 	var clusterTimeout time.Duration
 	var origins []string
 	var proxies prefixList
 	var pf pressureFlags
 	var tf tlsFlags
+	var nf netFlags
 	c := &cobra.Command{
 		Use:   "root",
 		Short: "Run the root control plane (REST API)",
@@ -246,8 +265,8 @@ func rootCommand() *cobra.Command {
 			defer stop()
 			out := cmd.OutOrStdout()
 			return role.RunRoot(ctx, role.RootConfig{
-				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
-				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Logger: f.logger(), Out: out,
+				DataDir: f.dataDir, Addr: addr, Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL, AdvertiseURL: advertise, AdminPassword: os.Getenv("HEDGE_ADMIN_PASSWORD"),
+				ClusterTimeout: clusterTimeout, MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Pressure: pf.config(), CORSOrigins: origins, TrustedProxies: proxies, KubeProgram: kubeProgram, SealKeyFile: sealKeyFile, TLS: tf.TLSConfig, Network: nf.Settings, Logger: f.logger(), Out: out,
 				Ready: func(url, ca string) {
 					fmt.Fprintf(out, "Hedge root is up at %s\n  Console:       %s/\n  CA:            %s\n  Log in:        hedge login --server %s --ca-cert %s --username admin\n  Cluster token: hedge token create --kind cluster  (the token carries the CA's pin)\n", url, url, ca, url, ca)
 				},
@@ -264,8 +283,10 @@ func rootCommand() *cobra.Command {
 	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by root replicas, one of which leads")
 	bindEtcdTLS(c, &etcdTLS)
 	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
+	c.Flags().StringVar(&advertise, "advertise-url", "", "with an etcd store: the URL where the other replicas reach this one's API to forward writes while it leads (default: https:// and --api-addr, with the host name when --api-addr names no host); the replica's certificate must name its host (--tls-san)")
 	pf.bind(c) // the root is the cluster tier of Kubernetes clusters
 	tf.bind(c, true)
+	nf.bind(c)
 	c.AddCommand(migrateCommand())
 	return c
 }
@@ -298,8 +319,9 @@ func migrateCommand() *cobra.Command {
 
 func clusterCommand() *cobra.Command {
 	var f serverFlags
-	var name, rootURL, token, addr string
-	var nodeTimeout time.Duration
+	var name, rootURL, token, addr, storeSpec string
+	var nodeTimeout, leaseTTL time.Duration
+	var etcdTLS role.EtcdTLS
 	var pf pressureFlags
 	var trust trustFlags
 	c := &cobra.Command{
@@ -316,6 +338,7 @@ func clusterCommand() *cobra.Command {
 			return role.RunCluster(ctx, role.ClusterConfig{
 				DataDir: f.dataDir, Name: name, Root: rootURL, JoinToken: firstNonEmpty(token, os.Getenv("HEDGE_JOIN_TOKEN")), Trust: trust.Trust,
 				Addr: addr, NodeTimeout: nodeTimeout, Pressure: pf.config(), MetricsToken: os.Getenv("HEDGE_METRICS_TOKEN"), Logger: f.logger(),
+				Store: storeSpec, EtcdTLS: etcdTLS, LeaseTTL: leaseTTL,
 			})
 		},
 	}
@@ -325,6 +348,9 @@ func clusterCommand() *cobra.Command {
 	c.Flags().StringVar(&token, "join-token", "", "cluster join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringVar(&addr, "listen", "0.0.0.0:10100", "address where workers reach this cluster")
 	c.Flags().DurationVar(&nodeTimeout, "node-timeout", 5*time.Second, "a worker silent this long is NOT_READY and its instances move")
+	c.Flags().StringVar(&storeSpec, "store", "", "state store: empty for a bbolt file in --data-dir, or etcd://host:port[,host:port...][/prefix] (etcds:// for TLS) shared by this cluster's replicas, one of which leads (default prefix /hedge-clusters/NAME)")
+	bindEtcdTLS(c, &etcdTLS)
+	c.Flags().DurationVar(&leaseTTL, "lease-ttl", 5*time.Second, "with an etcd store: the leader's lease; a standby replica takes over this long after the leader stops renewing it")
 	pf.bind(c)
 	trust.bind(c)
 	return c
@@ -375,7 +401,7 @@ func workerCommand() *cobra.Command {
 	}
 	f.bind(c)
 	c.Flags().StringVar(&name, "name", role.Hostname(), "node name")
-	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster")
+	c.Flags().StringVar(&clusterURL, "cluster", "", "URL of the cluster (the URLs of cluster replicas on etcd, comma-separated)")
 	c.Flags().StringVar(&token, "join-token", "", "worker join token (or HEDGE_JOIN_TOKEN); needed on the first start only")
 	c.Flags().StringArrayVar(&labels, "label", nil, "node label key=value (repeatable)")
 	c.Flags().DurationVar(&grace, "stop-grace", 10*time.Second, "time between SIGTERM and SIGKILL when stopping an instance")

@@ -121,6 +121,8 @@ func (a *app) describeService(ctx context.Context, c *api.Client, w io.Writer, f
 		kv.add("One-shot", yesNo(sp.OneShot))
 		kv.add("Privileged", yesNo(sp.Privileged))
 		kv.add("Addresses", addressesText(sp.Addresses))
+		kv.add("Service IPs", addressesText(&api.Addresses{RRIP: svc.RRIP, RRIPv6: svc.RRIPv6, ClosestIP: svc.ClosestIP}))
+		kv.add("Names", strings.Join(svc.Names, " "))
 		kv.add("Constraints", constraintsText(sp.Constraints))
 		if err := kv.flush(); err != nil {
 			return err
@@ -138,7 +140,14 @@ func (a *app) instanceTable(w io.Writer, s api.Service) error {
 	}
 	insts := slices.Clone(s.Instances)
 	slices.SortFunc(insts, func(x, y api.Instance) int { return cmp.Compare(x.Number, y.Number) })
-	t := newTable(w, "#", "STATUS", "CLUSTER", "NODE", "RESTARTS", "EXIT", "PID", "AGE", "UPDATED", "REASON")
+	// The IP column (the instance network's address) only when an
+	// instance has one.
+	withIP := slices.ContainsFunc(insts, func(i api.Instance) bool { return i.IP != "" })
+	cols := []string{"#", "STATUS", "CLUSTER", "NODE", "RESTARTS", "EXIT", "PID", "AGE", "UPDATED", "REASON"}
+	if withIP {
+		cols = slices.Insert(cols, 4, "IP")
+	}
+	t := newTable(w, cols...)
 	for _, inst := range insts {
 		exit, pid := "", ""
 		if inst.ExitCode != nil {
@@ -147,9 +156,13 @@ func (a *app) instanceTable(w io.Writer, s api.Service) error {
 		if inst.PID > 0 {
 			pid = strconv.Itoa(inst.PID)
 		}
-		t.row(strconv.Itoa(inst.Number), string(inst.Status), cmp.Or(inst.ClusterName, inst.ClusterID),
+		row := []string{strconv.Itoa(inst.Number), string(inst.Status), cmp.Or(inst.ClusterName, inst.ClusterID),
 			cmp.Or(inst.NodeName, inst.NodeID), strconv.Itoa(inst.Restarts), exit, pid, instanceAge(a, inst),
-			ago(a.now(), inst.UpdatedAt), inst.Reason)
+			ago(a.now(), inst.UpdatedAt), inst.Reason}
+		if withIP {
+			row = slices.Insert(row, 4, cmp.Or(inst.IP, "-"))
+		}
+		t.row(row...)
 	}
 	return t.flush()
 }

@@ -43,7 +43,9 @@ type fakeRoot struct {
 	clusters []api.Cluster
 	nodes    []api.Node
 	tokens   []api.JoinToken
-	logs     map[string][]byte // "serviceID/n" -> output
+	// isolation is the namespaces' isolation, by namespace.
+	isolation map[string]api.NamespaceIsolation
+	logs      map[string][]byte // "serviceID/n" -> output
 
 	// submit answers POST /api/application/; nil means 400.
 	submit func(contentType string, body []byte) (api.SubmitResult, *api.Error)
@@ -255,6 +257,30 @@ func (f *fakeRoot) handler() http.Handler {
 	auth.HandleFunc("GET /api/clusters/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.clusters) })
 	auth.HandleFunc("GET /api/clusters/active", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, []api.Cluster{}) })
 	auth.HandleFunc("GET /api/nodes/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.nodes) })
+	auth.HandleFunc("PUT /api/namespaces/{ns}/isolation", func(w http.ResponseWriter, r *http.Request) {
+		var body api.IsolationRequest
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			problem(w, 400, err.Error())
+			return
+		}
+		iso := api.NamespaceIsolation{Namespace: r.PathValue("ns"), Isolated: body.Isolated, Allow: body.Allow}
+		if f.isolation == nil {
+			f.isolation = map[string]api.NamespaceIsolation{}
+		}
+		if iso.Isolated {
+			f.isolation[iso.Namespace] = iso
+		} else {
+			delete(f.isolation, iso.Namespace)
+		}
+		writeJSON(w, 200, iso)
+	})
+	auth.HandleFunc("GET /api/namespaces/isolation", func(w http.ResponseWriter, r *http.Request) {
+		out := []api.NamespaceIsolation{}
+		for _, iso := range f.isolation {
+			out = append(out, iso)
+		}
+		writeJSON(w, 200, out)
+	})
 	auth.HandleFunc("GET /api/users/", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, f.users) })
 	auth.HandleFunc("POST /api/user/", func(w http.ResponseWriter, r *http.Request) {
 		var req api.CreateUserRequest

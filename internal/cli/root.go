@@ -122,6 +122,7 @@ func NewRootCommand(opts ...Option) *cobra.Command {
 		a.userCommand(),
 		a.allowCommand(),
 		a.nodeCommand(),
+		a.namespaceCommand(),
 		PlanCommand(),
 		a.kubeCommand(),
 		a.versionCommand(),

@@ -85,6 +85,8 @@ type Cluster struct {
 	epoch uint64
 	nodes map[string]*node
 	insts map[string]*inst
+	// net is the cluster's share of the instance network (network.go).
+	net netState
 }
 
 // node is a worker as the cluster tracks it.
@@ -180,7 +182,7 @@ func New(cfg Config) (*Cluster, error) {
 				n.info.Reserved = n.info.Reserved.Add(in.A.Spec.Demand())
 			}
 		}
-		return nil
+		return c.loadNetwork(tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load cluster state: %w", err)

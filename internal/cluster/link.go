@@ -73,7 +73,10 @@ func (c *Cluster) admit(ctx context.Context, token, name string, use bool) error
 // forgetNodeLocked is the roster's Forget: the instances of a node that was
 // deleted (or replaced by a new worker of its name) are placed on other
 // nodes. Its worker's open long-poll wakes and finds it gone. c.mu held.
-func (c *Cluster) forgetNodeLocked(_ string, n *node) {
+func (c *Cluster) forgetNodeLocked(id string, n *node) {
+	if _, ok := c.net.subnets[id]; ok {
+		c.releaseSubnetsLocked([]string{id})
+	}
 	var moved []*inst
 	for iid := range n.assigned {
 		in := c.insts[iid]
@@ -164,6 +167,14 @@ func (c *Cluster) Report(ctx context.Context, peer string, r *link.Report) error
 	n.info.LastSeen = c.cfg.Now()
 	n.info.State = api.NodeReady
 	changed := !wasReady || capacityChanged
+	var endpoint, key string
+	if t := r.Node.Tunnel; t != nil {
+		endpoint, key = t.Endpoint, t.PublicKey
+	}
+	if endpoint != n.info.TunnelEndpoint || key != n.info.TunnelPublicKey {
+		n.info.TunnelEndpoint, n.info.TunnelPublicKey = endpoint, key
+		c.notify() // the root's map follows at once
+	}
 	if !wasReady {
 		c.log.Info("node ready", "node_id", peer, "node", n.info.Name)
 	}
@@ -178,7 +189,7 @@ func (c *Cluster) Report(ctx context.Context, peer string, r *link.Report) error
 			running++
 		}
 		if in.Status != st {
-			if in.Status.State != st.State || in.Status.Reason != st.Reason {
+			if in.Status.State != st.State || in.Status.Reason != st.Reason || in.Status.IP != st.IP {
 				changed = true
 			}
 			in.Status = st

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/hedgeorch/hedge/internal/store"
@@ -29,7 +30,7 @@ type Lease struct {
 
 // Campaign blocks until this process leads the replicas sharing st (an etcd
 // store), then fences st with the leadership. id names this replica to the
-// others (its API URL). It returns at once for stores other than etcd, with
+// others: the URL of its API, where standbys forward writes. It returns at once for stores other than etcd, with
 // a nil Lease: there is nothing to share.
 func Campaign(ctx context.Context, st store.Store, prefix, id string, ttl time.Duration, log *slog.Logger) (*Lease, error) {
 	cli := store.EtcdClient(st)
@@ -43,7 +44,7 @@ func Campaign(ctx context.Context, st store.Store, prefix, id string, ttl time.D
 	if err != nil {
 		return nil, fmt.Errorf("leader: lease: %w", err)
 	}
-	el := concurrency.NewElection(sess, prefix+"leader")
+	el := concurrency.NewElection(sess, electionPrefix(prefix))
 	if cur, err := el.Leader(ctx); err == nil {
 		log.Info("leader: standing by", "leader", string(cur.Kvs[0].Value))
 	} else if !errors.Is(err, concurrency.ErrElectionNoLeader) {
@@ -83,3 +84,26 @@ func (l *Lease) Resign() {
 	_ = l.el.Resign(ctx)
 	_ = l.sess.Close()
 }
+
+// ErrNoLeader: no replica leads at the moment (the last one's lease ended
+// and no other has taken over yet).
+var ErrNoLeader = errors.New("no root replica leads at the moment")
+
+// Current returns the id (the advertised API URL) the leading replica
+// campaigned with, read from etcd, so that a standby can forward to it.
+func Current(ctx context.Context, st store.Store, prefix string) (string, error) {
+	cli := store.EtcdClient(st)
+	if cli == nil {
+		return "", fmt.Errorf("leader: %T is not an etcd store", st)
+	}
+	resp, err := cli.Get(ctx, electionPrefix(prefix)+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return "", fmt.Errorf("leader: read the current leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", ErrNoLeader
+	}
+	return string(resp.Kvs[0].Value), nil
+}
+
+func electionPrefix(prefix string) string { return prefix + "leader" }

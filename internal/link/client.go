@@ -82,6 +82,12 @@ func (c *Client) CheckWorkerToken(ctx context.Context, tc TokenCheck) error {
 	return c.do(ctx, http.MethodPost, "/link/v1/worker-token", tc, nil)
 }
 
+// fromStandby reports whether resp is the refusal of a replica that does
+// not lead (RefuseStandby), which applied nothing.
+func fromStandby(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusServiceUnavailable && len(resp.Header.Values(HeaderStandby)) > 0
+}
+
 // StatusError is an HTTP error answer from the upper tier.
 type StatusError struct {
 	Code int
@@ -139,9 +145,15 @@ func (c *Client) doHeader(ctx context.Context, method, path string, in, out any,
 			req.Header.Set("Authorization", "Bearer "+c.cred)
 		}
 		if resp, err = c.hc.Do(req); err == nil {
-			break
-		}
-		if !api.Unreachable(err) || c.bases.Len() == 1 {
+			if !fromStandby(resp) || c.bases.Len() == 1 {
+				break
+			}
+			// A standby replica applied nothing: the next may lead.
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			err = &StatusError{Code: resp.StatusCode, Body: string(b)}
+			resp = nil
+		} else if !api.Unreachable(err) || c.bases.Len() == 1 {
 			return err
 		}
 		lastErr = err

@@ -31,7 +31,7 @@ func TestServerCountsRequestsByEndpoint(t *testing.T) {
 		}
 	}
 	got := s.Requests()
-	want := map[string]uint64{"join": 2, "report": 3, "assignments": 0, "requests": 0, "response": 0, "worker-token": 0, "certificate": 0}
+	want := map[string]uint64{"join": 2, "report": 3, "assignments": 0, "requests": 0, "response": 0, "worker-token": 0, "certificate": 0, "netmap": 0}
 	if !maps.Equal(got, want) {
 		t.Errorf("Requests() = %v, want %v", got, want)
 	}

@@ -50,6 +50,7 @@ func Digest(sts []InstanceStatus) string {
 		} else {
 			num(0)
 		}
+		str(st.IP)
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }

@@ -9,5 +9,7 @@
 // instances by value, or by digest when the upper tier acknowledged them and
 // they did not change, ADR 010). A lost message therefore never loses state,
 // and a peer that was cut off simply converges on the next exchange. Requests that need an answer from below (logs)
-// are relayed through a second long-poll. See docs/adr/002-tier-link.md.
+// are relayed through a second long-poll. The instance network's map
+// (netmap.go) is long-polled by revision as the assignments are, by peers
+// that take part in it. See docs/adr/002-tier-link.md.
 package link

@@ -41,8 +41,8 @@ func TestUntilNext(t *testing.T) {
 
 func TestDigestCountsEveryField(t *testing.T) {
 	// A field added to InstanceStatus must be added to Digest (and here).
-	if n := reflect.TypeFor[InstanceStatus]().NumField(); n != 13 {
-		t.Fatalf("InstanceStatus has %d fields; Digest hashes 13: add the new ones to it", n)
+	if n := reflect.TypeFor[InstanceStatus]().NumField(); n != 14 {
+		t.Fatalf("InstanceStatus has %d fields; Digest hashes 14: add the new ones to it", n)
 	}
 	code, now := 1, time.Now()
 	base := InstanceStatus{InstanceID: "a", Generation: 1, State: api.StateRunning}
@@ -58,6 +58,7 @@ func TestDigestCountsEveryField(t *testing.T) {
 		"NodeID":     func(s *InstanceStatus) { s.NodeID = "n" },
 		"NodeName":   func(s *InstanceStatus) { s.NodeName = "n" },
 		"CPU":        func(s *InstanceStatus) { s.CPU = 0.5 },
+		"IP":         func(s *InstanceStatus) { s.IP = "10.18.0.2" },
 		"MemoryMB":   func(s *InstanceStatus) { s.MemoryMB = 3 },
 		"Limited":    func(s *InstanceStatus) { s.Limited = true },
 	}

@@ -44,8 +44,8 @@ type RunOptions struct {
 }
 
 // Run keeps p linked to the upper tier through c until ctx ends: it long-polls
-// assignments and relayed requests and reports state on change and on every
-// heartbeat. Errors are logged and retried with backoff; Run never gives up,
+// assignments and relayed requests (and, for a NetPeer, the instance
+// network's map) and reports state on change and on every heartbeat. Errors are logged and retried with backoff; Run never gives up,
 // so a peer cut off from its upper tier reconnects when the link returns.
 func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	if o.ReportInterval <= 0 {
@@ -61,6 +61,10 @@ func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	var wg sync.WaitGroup
+	if np, ok := p.(NetPeer); ok && np.FollowsNetMap() {
+		wg.Add(1)
+		go func() { defer wg.Done(); watchNetMap(ctx, c, np, o) }()
+	}
 	wg.Add(3)
 	go func() { defer wg.Done(); watchAssignments(ctx, c, p, o) }()
 	go func() { defer wg.Done(); serveRequests(ctx, c, p, o) }()
@@ -190,7 +194,12 @@ func (b *backoff) wait(ctx context.Context) {
 	} else {
 		b.d = min(2*b.d, 5*time.Second)
 	}
-	t := time.NewTimer(b.d)
+	sleep(ctx, b.d)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

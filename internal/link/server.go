@@ -120,6 +120,7 @@ func (s *Server) Handler() http.Handler {
 	handle("POST", "response", s.authed(s.response))
 	handle("POST", "worker-token", s.authed(s.workerToken))
 	handle("POST", "certificate", s.authed(s.certificate))
+	handle("GET", "netmap", s.authed(s.netmap))
 	return mux
 }
 
@@ -233,18 +234,28 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 
 func (s *Server) assignments(w http.ResponseWriter, r *http.Request, peer string) {
 	have, _ := strconv.ParseUint(r.URL.Query().Get("rev"), 10, 64)
+	longPoll(w, r, have, func() (any, uint64, <-chan struct{}) {
+		a, changed := s.up.Assignments(peer)
+		return a, a.Revision, changed
+	})
+}
+
+// longPoll answers with what get returns once its revision differs from
+// have, or when the request's wait ends; get also returns a channel closed
+// on its next change.
+func longPoll(w http.ResponseWriter, r *http.Request, have uint64, get func() (any, uint64, <-chan struct{})) {
 	timer := time.NewTimer(waitParam(r))
 	defer timer.Stop()
 	for {
-		a, changed := s.up.Assignments(peer)
-		if a.Revision != have {
-			writeJSON(w, a)
+		v, rev, changed := get()
+		if rev != have {
+			writeJSON(w, v)
 			return
 		}
 		select {
 		case <-changed:
 		case <-timer.C:
-			writeJSON(w, a)
+			writeJSON(w, v)
 			return
 		case <-r.Context().Done():
 			return

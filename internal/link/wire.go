@@ -2,6 +2,7 @@ package link
 
 import (
 	"encoding/json"
+	"net/http"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -132,6 +133,23 @@ type Report struct {
 // HeaderDigest is the header of the answer to a report that acknowledges
 // its instances by their Digest.
 const HeaderDigest = "Hedge-Report-Digest"
+
+// HeaderStandby marks the answer of a replica of the upper tier that does
+// not lead (503 Service Unavailable): it applied nothing, and the link
+// client sends the request on to the next replica it was given. Its value
+// is the leader's URL when known.
+const HeaderStandby = "Hedge-Standby"
+
+// RefuseStandby answers a link request on a replica that does not lead.
+func RefuseStandby(w http.ResponseWriter, leader string) {
+	w.Header().Set(HeaderStandby, leader)
+	w.Header().Set("Retry-After", "1")
+	msg := "this replica stands by and serves no tier link: dial the leading replica"
+	if leader != "" {
+		msg += " (" + leader + ")"
+	}
+	http.Error(w, msg, http.StatusServiceUnavailable)
+}
 
 // Request is a question relayed down to a peer (for example, the logs of an
 // instance it runs).

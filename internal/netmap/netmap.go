@@ -31,6 +31,9 @@ type Map struct {
 	// range of service addresses (10.30.0.0/16).
 	InstanceCIDR string `json:"instance_cidr"`
 	ServiceCIDR  string `json:"service_cidr"`
+	// WorkerPrefix is the prefix length of the subnet a cluster gives each
+	// of its workers out of its range (hedge root --worker-prefix).
+	WorkerPrefix int `json:"worker_prefix,omitempty"`
 	// Encrypt asks every worker to carry traffic between workers through
 	// WireGuard instead of plain VXLAN (hedge root --overlay-encrypt).
 	Encrypt bool `json:"encrypt,omitempty"`

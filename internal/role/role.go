@@ -18,13 +18,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
 	"github.com/hedgeorch/hedge/internal/cluster"
-	"github.com/hedgeorch/hedge/internal/leader"
+	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/metrics"
 	"github.com/hedgeorch/hedge/internal/metrics/prom"
@@ -47,6 +46,10 @@ type RootConfig struct {
 	EtcdTLS EtcdTLS
 	// LeaseTTL is the leader's etcd lease (leader.DefaultTTL when zero).
 	LeaseTTL time.Duration
+	// AdvertiseURL is where the other replicas on etcd reach this one's API
+	// to forward writes while it leads; derived from Addr (and the host
+	// name when Addr names no host) when empty.
+	AdvertiseURL string
 	// AdminPassword sets the admin password (HEDGE_ADMIN_PASSWORD); when empty
 	// one is generated on first start and printed once to Out.
 	AdminPassword  string
@@ -68,9 +71,11 @@ type RootConfig struct {
 	// values, apart from the store (root.KubeOptions.SealKeyFile).
 	SealKeyFile string
 	// TLS configures the root's certificates; the defaults need nothing.
-	TLS    TLSConfig
-	Logger *slog.Logger
-	Out    io.Writer
+	TLS TLSConfig
+	// Network are the instance network's settings (root.Config.Network).
+	Network ipam.Settings
+	Logger  *slog.Logger
+	Out     io.Writer
 	// Ready, when set, is called with the API URL and the path of the CA
 	// once it is listening.
 	Ready func(url, caPath string)
@@ -90,8 +95,17 @@ type ClusterConfig struct {
 	NodeTimeout  time.Duration
 	Pressure     PressureConfig
 	MetricsToken string
-	Logger       *slog.Logger
-	Ready        func(url string)
+	// Store is where the cluster's state lives: "" for a bbolt file in
+	// DataDir, or etcd://host:port,.../prefix shared by the cluster's
+	// replicas, of which one leads (docs/adr/015-root-on-etcd.md). Each
+	// cluster needs a prefix of its own.
+	Store string
+	// EtcdTLS is the client certificate for etcds:// stores.
+	EtcdTLS EtcdTLS
+	// LeaseTTL is the leader's etcd lease (leader.DefaultTTL when zero).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
+	Ready    func(url string)
 }
 
 // WorkerConfig configures `hedge worker`.
@@ -130,74 +144,73 @@ type WorkerConfig struct {
 	Overlay OverlayConfig
 }
 
-// RunRoot serves the root until ctx ends.
+// RunRoot serves the root until ctx ends. On etcd it runs as one of the
+// root's replicas (runReplica).
 func RunRoot(ctx context.Context, cfg RootConfig) error {
 	st, err := openRootStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	lease, err := leader.Campaign(ctx, st, rootStorePrefix(cfg), replicaID(cfg), cfg.LeaseTTL, cfg.Logger)
+	if store.EtcdClient(st) != nil {
+		return runReplica(ctx, st, cfg)
+	}
+	ca, serving, err := replicaTLS(st, cfg)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while standing by
-		}
 		return err
 	}
-	defer lease.Resign()
-	var lost atomic.Bool
-	go func() {
-		select {
-		case <-lease.Done():
-			lost.Store(true)
-			cfg.Logger.Error("root: lost the leadership (etcd lease ended); stopping at once")
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	err = runRootLeading(ctx, st, cfg)
-	if lost.Load() {
-		return errLostLeadership
+	h, err := leadingHandler(ctx, st, ca, serving, cfg)
+	if err != nil {
+		return err
 	}
-	return err
+	return listenRoot(ctx, cfg, ca, serving, h)
 }
 
-// runRootLeading serves the root's API and runs its loops: on bbolt always,
-// on etcd while this replica leads.
-func runRootLeading(ctx context.Context, st store.Store, cfg RootConfig) error {
+// replicaTLS loads (or, first of all, makes) the root's CA and serving
+// certificate; on etcd, the CA the replicas share.
+func replicaTLS(st store.Store, cfg RootConfig) (*pki.CA, *pki.Serving, error) {
 	dir := filepath.Join(cfg.DataDir, "root")
 	if err := shareCA(st, dir, cfg.TLS); err != nil {
-		return err
+		return nil, nil, err
 	}
 	ca, serving, err := rootTLS(dir, cfg.TLS)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := saveSharedCA(st, dir, cfg.TLS); err != nil {
-		return err
+		return nil, nil, err
 	}
+	return ca, serving, nil
+}
+
+// leadingHandler builds the root over st, starts its loops (placement,
+// failover, timers) and returns its handler: on bbolt always, on etcd
+// while this replica leads.
+func leadingHandler(ctx context.Context, st store.Store, ca *pki.CA, serving *pki.Serving, cfg RootConfig) (http.Handler, error) {
 	r, _, err := newRoot(st, ca, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	tok, err := metricsToken(filepath.Join(cfg.DataDir, "root"), cfg.MetricsToken)
+	if err != nil {
+		return nil, err
+	}
+	go r.Run(ctx)
+	return withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok)), nil
+}
+
+// listenRoot serves h on the root's listeners until ctx ends.
+func listenRoot(ctx context.Context, cfg RootConfig, ca *pki.CA, serving *pki.Serving, h http.Handler) error {
 	lns, url, err := rootListeners(cfg, serving, ca.Pool())
 	if err != nil {
 		return err
 	}
-	caPath := filepath.Join(dir, pki.CAFile)
+	caPath := filepath.Join(cfg.DataDir, "root", pki.CAFile)
 	cfg.Logger.Info("root listening", "url", url, "ca", caPath, "ca_pin", ca.Pin())
 	if cfg.Ready != nil {
 		cfg.Ready(url, caPath)
 	}
-	go r.Run(ctx)
 	go renewRoot(ctx, ca, serving, cfg.TLS, cfg.Logger)
-	tok, err := metricsToken(dir, cfg.MetricsToken)
-	if err != nil {
-		return err
-	}
-	h := withMetrics(root.WithCORS(r.Handler(), cfg.CORSOrigins), rootMetrics(r, tok))
 	errs := make(chan error, len(lns))
 	for _, l := range lns {
 		go func() {
@@ -294,20 +307,29 @@ func newRoot(st store.Store, ca *pki.CA, cfg RootConfig) (*root.Root, *auth.Serv
 		}
 	}
 	kube := root.KubeOptions{Dir: filepath.Join(cfg.DataDir, "root"), Program: cfg.KubeProgram, LogLevel: kubeLevel, SealKeyFile: sealKey}
-	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca})
+	r, err := root.New(root.Config{Store: st, Auth: au, Logger: cfg.Logger, ClusterTimeout: cfg.ClusterTimeout, KubePressure: kp, Kube: kube, CA: ca, Network: cfg.Network})
 	if err != nil {
 		return nil, nil, err
 	}
 	return r, au, nil
 }
 
-// RunCluster runs a cluster linked to its root until ctx ends.
+// RunCluster runs a cluster linked to its root until ctx ends. On etcd it
+// runs as one of the cluster's replicas (runClusterReplica).
 func RunCluster(ctx context.Context, cfg ClusterConfig) error {
-	st, err := store.OpenBolt(filepath.Join(cfg.DataDir, "cluster", "state.db"))
+	st, err := openClusterStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if store.EtcdClient(st) != nil {
+		return runClusterReplica(ctx, st, cfg)
+	}
+	return runCluster(ctx, st, cfg)
+}
+
+// runCluster joins (or reconnects to) the root and serves the workers.
+func runCluster(ctx context.Context, st store.Store, cfg ClusterConfig) error {
 	cfg.Pressure.StateDir = filepath.Join(cfg.DataDir, "cluster")
 	policy, targets, err := cfg.Pressure.build(ctx, cfg.Logger)
 	if err != nil {
@@ -327,6 +349,9 @@ func RunCluster(ctx context.Context, cfg ClusterConfig) error {
 		return err
 	}
 	cfg.Logger.Info("cluster joined root", "cluster_id", id.ID, "root", rootURL)
+	if err := savePeerFiles(st, dir); err != nil {
+		return err
+	}
 	lc := link.NewClient(rootURL, id.Credential, hc)
 	c, err := cluster.New(cluster.Config{Name: cfg.Name, Store: st, Logger: cfg.Logger, NodeTimeout: cfg.NodeTimeout, WorkerTokens: cfg.WorkerTokens,
 		Root: lc, Pressure: policy, PressureInterval: cfg.Pressure.Interval, PressureTargets: targets})
@@ -442,9 +467,11 @@ type UpConfig struct {
 	// browser, such as Oakestra's dashboard served elsewhere.
 	CORSOrigins []string
 	// TLS configures the root's certificates (SANs, an operator's CA).
-	TLS    TLSConfig
-	Logger *slog.Logger
-	Out    io.Writer
+	TLS TLSConfig
+	// Network are the root's instance network settings.
+	Network ipam.Settings
+	Logger  *slog.Logger
+	Out     io.Writer
 	// Ready is called with the API URL and the path of the CA.
 	Ready func(url, caPath string)
 }
@@ -460,7 +487,7 @@ func RunUp(ctx context.Context, cfg UpConfig) error {
 	}
 	defer st.Close()
 	rcfg := RootConfig{DataDir: cfg.DataDir, Addr: cfg.APIAddr, AdminPassword: cfg.AdminPassword, Pressure: cfg.Pressure, KubeProgram: cfg.KubeProgram, SealKeyFile: cfg.SealKeyFile,
-		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
+		MetricsToken: cfg.Worker.MetricsToken, CORSOrigins: cfg.CORSOrigins, Network: cfg.Network, Logger: cfg.Logger.With("tier", "root"), Out: cfg.Out}
 	rootDir := filepath.Join(cfg.DataDir, "root")
 	ca, serving, err := rootTLS(rootDir, cfg.TLS)
 	if err != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/hedgeorch/hedge/internal/store"
 )
 
-// errLostLeadership ends a root replica whose etcd lease ended: it must not
-// act any more, and its supervisor restarts it as a standby.
-var errLostLeadership = errors.New("lost the leadership of the root replicas (etcd lease ended); restart to stand by")
+// errLostLeadership ends a root or cluster replica whose etcd lease ended:
+// it must not act any more, and its supervisor restarts it as a standby.
+var errLostLeadership = errors.New("lost the leadership of the replicas (etcd lease ended); restart to stand by")
 
 // openRootStore opens cfg.Store: bbolt in the data dir by default, or etcd.
 func openRootStore(cfg RootConfig) (store.Store, error) {
@@ -66,12 +66,6 @@ func rootStorePrefix(cfg RootConfig) string {
 		return ""
 	}
 	return ecfg.Prefix
-}
-
-// replicaID names this replica to the others: its host and API address.
-func replicaID(cfg RootConfig) string {
-	host, _ := os.Hostname()
-	return host + " " + cfg.Addr
 }
 
 // OpenStore opens a store named as `hedge root migrate` names them:

@@ -47,6 +47,7 @@ func TestErrorsReachTheClient(t *testing.T) {
 		{"topology invalid", topology.ErrInvalid, 400, api.ErrInvalid},
 		{"placement unschedulable", placement.ErrUnschedulable, 422, api.ErrInvalid},
 		{"link peer gone", link.ErrNoPeer, 503, nil},
+		{"store fenced: another replica leads", store.ErrFenced, 503, nil},
 		{"internal", store.ErrClosed, 500, nil},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/store"
 )
@@ -79,6 +80,8 @@ type harnessOptions struct {
 	kube KubeOptions
 	// auth changes the auth service's options (the clock is the harness's).
 	auth auth.Options
+	// network are the instance network's settings given to the root.
+	network ipam.Settings
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -102,7 +105,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			t.Fatalf("EnsureAdmin: %v", err)
 		}
 	}
-	r, err := New(Config{Store: o.store, Auth: a, ClusterTimeout: o.clusterTimeout, Now: o.clock.Now, Kube: o.kube})
+	r, err := New(Config{Store: o.store, Auth: a, ClusterTimeout: o.clusterTimeout, Now: o.clock.Now, Kube: o.kube, Network: o.network})
 	if err != nil {
 		t.Fatalf("root.New: %v", err)
 	}

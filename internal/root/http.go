@@ -53,6 +53,7 @@ func (r *Root) Handler() http.Handler {
 	r.registerAudit(a, log)
 	r.registerApps(a)
 	r.registerInfra(a)
+	r.registerNetwork(a)
 	r.registerTopology(a)
 	r.registerConsole(a)
 	r.kube.register(mux, r)

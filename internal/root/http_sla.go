@@ -105,6 +105,7 @@ func parseServicesBody(raw []byte, deploy bool) ([]api.ServiceSpec, string, erro
 var readOnlyServiceFields = []string{
 	"$schema", "_id", "microserviceID", "applicationID", "app_name", "app_ns", "owner", "spec",
 	"instance_list", "created_at", "status", "RR_ip", "userId", "owner_id", "next_number",
+	"closest_ip", "rr_ip_v6", "names",
 }
 
 // parseServiceUpdate reads the body of PUT /api/service/{id} and validates

@@ -42,6 +42,7 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 	agg.State, agg.LastSeen = api.NodeReady, now
 	capChanged := agg.Capacity != c.info.Capacity || agg.MaxNodeFree != c.info.MaxNodeFree || fmt.Sprint(agg.Runtimes) != fmt.Sprint(c.info.Runtimes)
 	c.info = agg
+	netBefore := nodesNetKey(c.nodes)
 	c.nodes = r.reportedNodesLocked(peer, rep.Cluster.Nodes)
 	c.events = rep.Cluster.Events
 	for i := range c.nodes {
@@ -70,6 +71,11 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 		}
 	}
 	r.persistInstancesLocked(changed)
+	if len(changed) > 0 || nodesNetKey(c.nodes) != netBefore {
+		// Rebuilt by the placement loop's pass this kicks, so that a burst
+		// of reports rebuilds the map once.
+		r.markNetLocked()
+	}
 	if !wasReady || capChanged {
 		r.trigger()
 	}
@@ -78,7 +84,7 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 
 // differs reports whether a status change is worth storing.
 func differs(a, b link.InstanceStatus) bool {
-	if a.State != b.State || a.Reason != b.Reason || a.Restarts != b.Restarts || a.PID != b.PID || a.NodeID != b.NodeID {
+	if a.State != b.State || a.Reason != b.Reason || a.Restarts != b.Restarts || a.PID != b.PID || a.NodeID != b.NodeID || a.IP != b.IP {
 		return true
 	}
 	if (a.ExitCode == nil) != (b.ExitCode == nil) || (a.ExitCode != nil && *a.ExitCode != *b.ExitCode) {
@@ -178,6 +184,7 @@ func (r *Root) forgetClusterLocked(id string, c *cluster) {
 	}
 	c.bumpLocked()
 	r.persistInstancesLocked(moved)
+	r.releaseClusterRangeLocked(id)
 	r.trigger()
 }
 

@@ -275,6 +275,9 @@ func TestOakestraClientContract(t *testing.T) {
 	shape(t, "add nginx again", added, "detail:string")
 	list := readTestdata(t, "dashboard-microservices.json")
 	list = []byte(strings.Replace(string(list), `"microservice_name": "nginx"`, `"microservice_name": "web"`, 1))
+	// Its own service address: nginx has 10.30.55.55 (a second service
+	// asking for it is refused with 409, see TestUnitServiceAddresses).
+	list = []byte(strings.Replace(string(list), `"10.30.55.55"`, `"10.30.55.56"`, 1))
 	added = h.call("POST", "/api/service/?applicationID="+appID, tok, list, 200)
 	shape(t, "POST /api/service/ (list)", added, "0:object")
 	shape(t, "POST /api/service/ (list) [0]", added.([]any)[0], serviceFields...)

@@ -47,6 +47,7 @@ func TestOpenAPIMatchesAPITypes(t *testing.T) {
 		{"list-clusters", api.Cluster{}}, {"list-active-clusters", api.Cluster{}},
 		{"list-nodes", api.Node{}}, {"control-node", api.Node{}}, {"list-events", api.Event{}},
 		{"list-audit", api.AuditPage{}},
+		{"set-namespace-isolation", api.NamespaceIsolation{}}, {"list-namespace-isolation", api.NamespaceIsolation{}},
 	}
 	for _, tt := range responses {
 		t.Run("answer of "+tt.op, func(t *testing.T) {
@@ -67,6 +68,7 @@ func TestOpenAPIMatchesAPITypes(t *testing.T) {
 		{"scale-service", api.ScaleRequest{}}, {"register-user", api.RegisterRequest{}},
 		{"update-user", api.UpdateUserRequest{}}, {"change-password", api.ChangePasswordRequest{}},
 		{"create-organization", api.OrganizationRequest{}}, {"update-organization", api.OrganizationRequest{}},
+		{"set-namespace-isolation", api.IsolationRequest{}},
 	}
 	for _, tt := range requests {
 		t.Run("body of "+tt.op, func(t *testing.T) {

@@ -58,12 +58,23 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 		}
 	}
 	var d demand
+	claims := r.addrClaimsLocked()
+	nets := make([][]*svcNet, len(doc.Applications))
 	for i, a := range doc.Applications {
 		for j, spec := range a.Services {
-			if err := r.checkPrivileged(who, fmt.Sprintf("applications[%d].microservices[%d]", i, j), spec); err != nil {
+			path := fmt.Sprintf("applications[%d].microservices[%d]", i, j)
+			if err := r.checkPrivileged(who, path, spec); err != nil {
 				return nil, nil, err
 			}
 			d.service(spec, initialInstances(spec, deploy))
+			if topology.HasDataflows(a.Services) {
+				continue // placed as a whole: its services claim theirs then
+			}
+			n, err := claims.claim(path, serviceWho(spec.Name, a.Name, a.Namespace), spec)
+			if err != nil {
+				return nil, nil, err
+			}
+			nets[i] = append(nets[i], n)
 		}
 	}
 	if err := r.checkQuotaLocked(who.User, who.UserID, d); err != nil {
@@ -74,7 +85,7 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 	var insts []*instance
 	var whole []api.Application
 	var wholeSvcs []api.Service
-	for _, a := range doc.Applications {
+	for i, a := range doc.Applications {
 		if topology.HasDataflows(a.Services) {
 			app, s, err := r.submitWholeLocked(ctx, who, a)
 			if err != nil {
@@ -91,8 +102,8 @@ func (r *Root) Submit(ctx context.Context, who Caller, doc *sla.Document, deploy
 			continue
 		}
 		app := &api.Application{ID: newID(), Name: a.Name, Namespace: a.Namespace, Description: a.Description, Owner: who.User, OwnerID: who.UserID, CreatedAt: now}
-		for _, spec := range a.Services {
-			s, is := r.newServiceLocked(app, spec, now, deploy)
+		for j, spec := range a.Services {
+			s, is := r.newServiceLocked(app, spec, now, deploy, nets[i][j])
 			svcs = append(svcs, s)
 			insts = append(insts, is...)
 		}
@@ -133,11 +144,17 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 		}
 	}
 	var d demand
+	paths := make([]string, len(specs))
 	for i, spec := range specs {
-		if err := r.checkPrivileged(who, fmt.Sprintf("microservices[%d]", i), spec); err != nil {
+		paths[i] = fmt.Sprintf("microservices[%d]", i)
+		if err := r.checkPrivileged(who, paths[i], spec); err != nil {
 			return nil, err
 		}
 		d.service(spec, initialInstances(spec, deploy))
+	}
+	nets, err := r.claimAllLocked(app, paths, specs)
+	if err != nil {
+		return nil, err
 	}
 	if err := r.checkQuotaLocked(app.Owner, app.OwnerID, d); err != nil {
 		return nil, err
@@ -146,8 +163,8 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 	updated.ServiceIDs = append([]string(nil), app.ServiceIDs...)
 	var svcs []*service
 	var insts []*instance
-	for _, spec := range specs {
-		s, is := r.newServiceLocked(&updated, spec, now, deploy)
+	for i, spec := range specs {
+		s, is := r.newServiceLocked(&updated, spec, now, deploy, nets[i])
 		svcs = append(svcs, s)
 		insts = append(insts, is...)
 	}
@@ -159,15 +176,16 @@ func (r *Root) AddServices(ctx context.Context, who Caller, appID string, specs 
 	return r.viewsLocked(svcs), nil
 }
 
-// newServiceLocked builds a service and its first instances (spec.Instances
+// newServiceLocked builds a service with its addresses on the instance
+// network (claimed by addrClaims) and its first instances (spec.Instances
 // of them, at least one when deploy is set); nothing is stored or published
 // yet.
-func (r *Root) newServiceLocked(app *api.Application, spec api.ServiceSpec, now time.Time, deploy bool) (*service, []*instance) {
+func (r *Root) newServiceLocked(app *api.Application, spec api.ServiceSpec, now time.Time, deploy bool, addrs *svcNet) (*service, []*instance) {
 	n := max(spec.Instances, 0)
 	if deploy && n == 0 {
 		n = 1
 	}
-	s := &service{Service: api.Service{ID: newID(), ApplicationID: app.ID, AppName: app.Name, Owner: app.Owner, OwnerID: app.OwnerID, Spec: spec, CreatedAt: now}}
+	s := &service{Service: api.Service{ID: newID(), ApplicationID: app.ID, AppName: app.Name, Owner: app.Owner, OwnerID: app.OwnerID, Spec: spec, CreatedAt: now}, Net: addrs}
 	app.ServiceIDs = append(app.ServiceIDs, s.ID)
 	var out []*instance
 	for range n {
@@ -210,6 +228,7 @@ func (r *Root) persistLocked(apps []*api.Application, svcs []*service, insts []*
 }
 
 func (r *Root) commitLocked(svcs []*service, insts []*instance) {
+	r.markNetLocked()
 	for _, s := range svcs {
 		r.svcs[s.ID] = s
 	}
@@ -364,6 +383,7 @@ func (r *Root) deleteServiceTx(tx store.Tx, sid string) error {
 }
 
 func (r *Root) dropServiceLocked(sid string) {
+	r.markNetLocked()
 	for id, in := range r.insts {
 		if in.ServiceID == sid {
 			r.dropInstanceLocked(id)
@@ -388,6 +408,7 @@ func (r *Root) dropInstanceLocked(id string) {
 	}
 	delete(r.insts, id)
 	delete(r.usage, id)
+	r.markNetLocked()
 }
 
 // AddInstance requests one more instance of a service.
@@ -509,6 +530,7 @@ func (r *Root) viewsLocked(svcs []*service) []api.Service {
 			v.Instances = append(v.Instances, r.instanceViewLocked(in))
 		}
 		r.oakServiceLocked(&v)
+		r.netViewLocked(&v, s)
 		out = append(out, v)
 	}
 	return out
@@ -520,7 +542,7 @@ func (r *Root) instanceViewLocked(in *instance) api.Instance {
 		ClusterID: in.ClusterID, NodeID: in.Status.NodeID, NodeName: in.Status.NodeName,
 		ExitCode: in.Status.ExitCode, Restarts: in.Status.Restarts, PID: in.Status.PID,
 		CPU: in.Status.CPU, MemoryMB: in.Status.MemoryMB, Limited: in.Status.Limited,
-		StartedAt: in.Status.StartedAt, UpdatedAt: in.UpdatedAt,
+		StartedAt: in.Status.StartedAt, UpdatedAt: in.UpdatedAt, IP: in.Status.IP,
 	}
 	if c := r.clusters[in.ClusterID]; c != nil {
 		v.ClusterName = c.info.Name

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
+	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/pki"
 	"github.com/hedgeorch/hedge/internal/placement"
@@ -49,6 +50,10 @@ type Config struct {
 	// CA, when set, signs the serving certificates of clusters and its pin
 	// is part of every join token issued.
 	CA *pki.CA
+	// Network are the instance network's settings given on the command
+	// line; a field not given takes the stored value, or the default on a
+	// first start (see loadNetwork).
+	Network ipam.Settings
 }
 
 // KubePressure configures pressure control of Kubernetes nodes; see
@@ -87,6 +92,8 @@ type Root struct {
 	latencyTopo *topology.Topology
 	// usage is each instance's recent CPU and memory figures (oakestra.go).
 	usage map[string]*usage
+	// net is the instance network's state (network.go).
+	net *network
 }
 
 // nodeControl is an operator's order for a node, kept at the root.
@@ -99,6 +106,8 @@ type nodeControl struct {
 type service struct {
 	api.Service
 	NextNumber int `json:"next_number"`
+	// Net holds the service's addresses on the instance network.
+	Net *svcNet `json:"net,omitempty"`
 }
 
 // instance is the root's record of one instance.
@@ -177,6 +186,9 @@ func New(cfg Config) (*Root, error) {
 	r.roster, r.creds, r.server, r.fw, r.loop, r.epoch = t.Roster, t.Creds, t.Server, t.FW, t.Loop, t.Epoch
 	r.kube = newKubeHook(r)
 	err := cfg.Store.View(func(tx store.Tx) error {
+		if err := r.loadNetwork(tx); err != nil {
+			return err
+		}
 		apps, err := store.ListAll[api.Application](tx, bucketApps)
 		if err != nil {
 			return err
@@ -227,6 +239,12 @@ func New(cfg Config) (*Root, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load root state: %w", err)
+	}
+	if err := r.storeNetworkSettings(); err != nil {
+		return nil, fmt.Errorf("store network settings: %w", err)
+	}
+	if err := r.backfillServiceAddrs(); err != nil {
+		return nil, fmt.Errorf("load root state: service addresses: %w", err)
 	}
 	if err := r.assignOwnerIDs(); err != nil {
 		return nil, fmt.Errorf("load root state: owners: %w", err)
@@ -292,6 +310,11 @@ func (c *cluster) bumpLocked() { c.desired.Bump() }
 func (r *Root) checkClusters() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() {
+		if r.net.dirty {
+			r.refreshNetLocked()
+		}
+	}()
 	var moved []*instance
 	for _, sc := range r.roster.ExpireLocked() {
 		for id := range sc.Member.assigned {
@@ -315,6 +338,7 @@ func (r *Root) unassignLocked(in *instance, state api.InstanceState, reason stri
 		c.bumpLocked()
 	}
 	in.ClusterID = ""
+	r.markNetLocked()
 	in.Generation++
 	in.Status = link.InstanceStatus{InstanceID: in.ID, Generation: in.Generation, State: state, Reason: reason, Restarts: in.Status.Restarts}
 	in.UpdatedAt = r.cfg.Now()
@@ -324,6 +348,9 @@ func (r *Root) unassignLocked(in *instance, state api.InstanceState, reason stri
 func (r *Root) schedule(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.net.dirty {
+		r.refreshNetLocked()
+	}
 	pending := roster.Pending(r.insts, func(in *instance) bool { return in.ClusterID == "" && !in.Status.State.Terminal() })
 	if len(pending) == 0 {
 		return

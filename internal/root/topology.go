@@ -726,11 +726,21 @@ func (r *Root) syncFADeplServicesLocked(rec *fadeplRecord) error {
 	}
 	var svcs []*service
 	var insts []*instance
+	// A microservice placed in several regions is one service per region:
+	// each takes free addresses, as one address the SLA gives cannot be
+	// all of theirs.
+	claims := r.addrClaimsLocked()
 	for _, name := range order {
 		if have[name] {
 			continue
 		}
-		s, is := r.newServiceLocked(&updated, want[name], now, true)
+		spec := want[name]
+		spec.Addresses = nil
+		addrs, err := claims.claim("microservices["+name+"]", serviceWho(name, updated.Name, updated.Namespace), spec)
+		if err != nil {
+			return err
+		}
+		s, is := r.newServiceLocked(&updated, want[name], now, true, addrs)
 		svcs = append(svcs, s)
 		insts = append(insts, is...)
 	}

@@ -67,6 +67,9 @@ func (r *Root) UpdateService(who Caller, id string, spec api.ServiceSpec) (api.S
 	if err := r.checkPrivileged(who, "", spec); err != nil {
 		return api.Service{}, err
 	}
+	if err := keepsAddresses(s, spec); err != nil {
+		return api.Service{}, err
+	}
 	insts := r.instancesOfLocked(id)
 	if err := r.checkQuotaLocked(s.Owner, s.OwnerID, resized(s.Spec, spec, len(insts))); err != nil {
 		return api.Service{}, err

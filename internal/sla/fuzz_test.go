@@ -17,6 +17,10 @@ func FuzzParse(f *testing.F) {
 		"dataflows.json", "dataflows.yaml"} {
 		f.Add(readTestdata(f, name))
 	}
+	// Every address field, valid (the service networking's inputs).
+	f.Add([]byte(`{"sla_version":"v2.0","customerID":"Admin","applications":[{"application_name":"app","application_namespace":"test",` +
+		`"microservices":[{"microservice_name":"web","microservice_namespace":"test","virtualization":"container","code":"docker.io/library/nginx:latest",` +
+		`"memory":100,"vcpus":1,"addresses":{"rr_ip":"10.30.55.55","closest_ip":"10.30.55.56","rr_ip_v6":"fdff:2000::55:55"}}]}]}`))
 	for _, c := range append(invalidCases(f), connectivityCases(f)...) {
 		if len(c.input) <= 64<<10 {
 			f.Add(c.input)

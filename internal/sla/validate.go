@@ -149,6 +149,10 @@ func checkName(s string) string {
 	return ""
 }
 
+// CheckName checks an Oakestra name (application, namespace,
+// microservice) as the SLA does; "" if it is fine, else what is wrong.
+func CheckName(s string) string { return checkName(s) }
+
 func (v *checker) name(field, s string) {
 	if msg := checkName(s); msg != "" {
 		v.addf(field, "%s", msg)

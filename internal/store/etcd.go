@@ -15,6 +15,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // The etcd backend keeps each record under its own key, so a replicated root
@@ -142,7 +144,9 @@ func EtcdClient(st Store) *clientv3.Client {
 
 // ErrFenced: a write was refused because this process no longer holds the
 // leadership the store was fenced with.
-var ErrFenced = errors.New("not the leader any more: write refused")
+// It is of kind errdefs.ErrUnavailable (503): another replica leads, and
+// the caller may retry there.
+var ErrFenced = errdefs.New(errdefs.ErrUnavailable, "not the leader any more: write refused")
 
 // FenceEtcd makes every later write of st conditional on key still having
 // create revision rev: the key of an election won (concurrency.Election's Key

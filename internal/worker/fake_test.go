@@ -41,6 +41,8 @@ type fakeDriver struct {
 	exitedMeanwhile []string
 	logs            map[string][]byte
 	logCalls        []string
+	// networks is the Spec.Network of each instance's last start.
+	networks map[string]*runtime.Network
 }
 
 var _ runtime.Driver = (*fakeDriver)(nil)
@@ -49,6 +51,7 @@ func newFakeDriver(name string) *fakeDriver {
 	return &fakeDriver{
 		name: name, nextPID: 1000, live: map[string]int{}, ends: map[string]chan runtime.Exit{}, startedAt: map[string][]time.Time{},
 		failStart: map[string]error{}, exitInStart: map[string]runtime.Exit{}, logs: map[string][]byte{},
+		networks: map[string]*runtime.Network{},
 	}
 }
 
@@ -61,6 +64,7 @@ func (d *fakeDriver) Start(ctx context.Context, spec runtime.Spec) (runtime.Task
 	d.starts = append(d.starts, id)
 	d.calls = append(d.calls, "start "+id)
 	d.startedAt[id] = append(d.startedAt[id], time.Now())
+	d.networks[id] = spec.Network
 	if err := d.failStart[id]; err != nil {
 		return runtime.Task{}, err
 	}
@@ -206,6 +210,10 @@ type workerOptions struct {
 	maxBackoff time.Duration
 	// more drivers besides the one under test.
 	more []*fakeDriver
+	// net is the instance network, if any.
+	net NetPlane
+	// attachWait bounds the wait for an address (default: the worker's).
+	attachWait time.Duration
 }
 
 // startWorker starts a worker with driver d; it is stopped (its context
@@ -221,8 +229,11 @@ func startWorker(t *testing.T, d *fakeDriver, o workerOptions) (*Worker, func())
 	}
 	w := New(Config{
 		Name: "n1", Store: o.store, MaxBackoff: o.maxBackoff, StopGrace: time.Second,
-		Capacity: &api.Resources{VCPUs: 4, MemoryMB: 4096},
+		Capacity: &api.Resources{VCPUs: 4, MemoryMB: 4096}, Net: o.net,
 	})
+	if o.attachWait > 0 {
+		w.attachWait = o.attachWait
+	}
 	for _, dd := range append([]*fakeDriver{d}, o.more...) {
 		w.AddDriver(dd)
 	}

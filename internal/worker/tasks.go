@@ -18,25 +18,35 @@ import (
 // and acts on each exit once, and after a restart recovers the tasks from
 // their handles and sweeps the starts that were cut short.
 
-// startTask records that id is being started, starts it, and records the
-// driver's handle. A start that fails leaves no record.
-func (w *Worker) startTask(a link.Assignment) (runtime.Driver, runtime.Task, error) {
+// startTask records that id is being started, takes its address on the
+// instance network (containers and unikernels, when the worker has one),
+// starts it, and records the driver's handle. A start that fails leaves no
+// record.
+func (w *Worker) startTask(a link.Assignment) (runtime.Driver, runtime.Task, *runtime.Network, error) {
 	d, ok := w.drivers[a.Spec.Virtualization]
 	if !ok {
-		return nil, runtime.Task{}, fmt.Errorf("runtime %q is not available on this worker (it has %v)", a.Spec.Virtualization, w.Runtimes())
+		return nil, runtime.Task{}, nil, fmt.Errorf("runtime %q is not available on this worker (it has %v)", a.Spec.Virtualization, w.Runtimes())
 	}
 	id := a.InstanceID
 	if err := runtime.CheckID(id); err != nil {
-		return nil, runtime.Task{}, err
+		return nil, runtime.Task{}, nil, err
+	}
+	spec := runtime.Spec{InstanceID: id, Service: a.Spec}
+	if w.onNetwork(a.Spec.Virtualization) {
+		n, err := w.attach(id)
+		if err != nil {
+			return nil, runtime.Task{}, nil, err
+		}
+		spec.Network = n
 	}
 	rec := taskRecord{Virtualization: a.Spec.Virtualization, Generation: a.Generation}
 	if err := store.Batch(w.cfg.Store, func(tx store.Tx) error { return tx.Put(bucketTasks, id, rec) }); err != nil {
-		return nil, runtime.Task{}, fmt.Errorf("record start of instance %s: %w", id, err)
+		return nil, runtime.Task{}, nil, fmt.Errorf("record start of instance %s: %w", id, err)
 	}
-	t, err := d.Start(w.ctx, runtime.Spec{InstanceID: id, Service: a.Spec})
+	t, err := d.Start(w.ctx, spec)
 	if err != nil {
 		w.forgetTask(id, nil)
-		return nil, runtime.Task{}, err
+		return nil, runtime.Task{}, nil, err
 	}
 	rec.Handle = t.Handle
 	if err := store.Batch(w.cfg.Store, func(tx store.Tx) error { return tx.Put(bucketTasks, id, rec) }); err != nil {
@@ -54,9 +64,9 @@ func (w *Worker) startTask(a link.Assignment) (runtime.Driver, runtime.Task, err
 			w.log.Warn("remove instance", "instance", id, "err", err)
 		}
 		w.forgetTask(id, nil)
-		return nil, runtime.Task{}, fmt.Errorf("record instance handle: %w", err)
+		return nil, runtime.Task{}, nil, fmt.Errorf("record instance handle: %w", err)
 	}
-	return d, t, nil
+	return d, t, spec.Network, nil
 }
 
 // watchLocked waits on the task of in in the background and acts on its exit
@@ -162,6 +172,13 @@ func (w *Worker) recover(ctx context.Context) error {
 		}
 		started := t.StartedAt
 		in.running, in.state, in.pid, in.started = true, api.StateRunning, t.PID, &started
+		if w.onNetwork(rec.Virtualization) {
+			// The same address as before the restart (Attach is stable
+			// until Detach).
+			if n, err := w.cfg.Net.Attach(id); err == nil {
+				in.ip = ipOf(n)
+			}
+		}
 		w.watchLocked(d, id, in, rec.Handle)
 		w.mu.Unlock()
 		w.log.Info("re-attached instance", "instance", id, "pid", t.PID)

@@ -121,6 +121,10 @@ type Worker struct {
 	// completes (a new generation of an instance waits for the old one).
 	desired []link.Assignment
 
+	// attachWait is how long a start waits for an address on the
+	// instance network while the worker has no subnet (network.go).
+	attachWait time.Duration
+
 	// reported is set by Snapshot: usage figures are wanted.
 	reported atomic.Bool
 
@@ -139,6 +143,8 @@ type instance struct {
 	restarts int
 	pid      int
 	started  *time.Time
+	// ip is the instance's address on the instance network, if it has one.
+	ip string
 
 	running  bool // the driver has a live task
 	done     bool // ended and, by its restart policy, stays ended
@@ -168,12 +174,13 @@ func New(cfg Config) *Worker {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	return &Worker{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		drivers:   map[string]runtime.Driver{},
-		changed:   make(chan struct{}, 1),
-		sem:       make(chan struct{}, 8),
-		instances: map[string]*instance{},
+		cfg:        cfg,
+		log:        cfg.Logger,
+		drivers:    map[string]runtime.Driver{},
+		changed:    make(chan struct{}, 1),
+		sem:        make(chan struct{}, 8),
+		instances:  map[string]*instance{},
+		attachWait: defaultAttachWait,
 	}
 }
 
@@ -334,7 +341,7 @@ func (w *Worker) startLocked(id string, in *instance) {
 	go func() {
 		defer w.wg.Done()
 		w.sem <- struct{}{}
-		d, task, err := w.startTask(a)
+		d, task, nw, err := w.startTask(a)
 		<-w.sem
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -347,7 +354,7 @@ func (w *Worker) startLocked(id string, in *instance) {
 			return
 		}
 		started := task.StartedAt
-		in.running, in.pid, in.started, in.exitCode = true, task.PID, &started, nil
+		in.running, in.pid, in.started, in.exitCode, in.ip = true, task.PID, &started, nil, ipOf(nw)
 		in.state = api.StateRunning
 		w.watchLocked(d, id, in, task.Handle)
 		if !in.desired {
@@ -396,6 +403,7 @@ func (w *Worker) stopLocked(id string, in *instance) {
 	}
 	in.stopping = true
 	d := w.drivers[in.a.Spec.Virtualization]
+	virt := in.a.Spec.Virtualization
 	wasDone := in.done
 	w.wg.Add(1)
 	go func() {
@@ -410,6 +418,7 @@ func (w *Worker) stopLocked(id string, in *instance) {
 			}
 			cancel()
 		}
+		w.detach(id, virt)
 		if wasDone {
 			if err := w.cfg.Store.Update(func(tx store.Tx) error { return tx.Delete(bucketEnded, id) }); err != nil {
 				w.log.Warn("forget ended instance", "instance", id, "err", err)
@@ -537,6 +546,7 @@ func (w *Worker) Snapshot(ctx context.Context) *link.Report {
 		Labels:   w.cfg.Labels,
 		Capacity: w.capacity,
 		Metrics:  w.hostMetrics(ctx),
+		Tunnel:   w.tunnel(),
 	}}
 	w.mu.Lock()
 	rep.Instances = make([]link.InstanceStatus, 0, len(w.instances))
@@ -545,6 +555,7 @@ func (w *Worker) Snapshot(ctx context.Context) *link.Report {
 			InstanceID: id, Generation: in.a.Generation, State: in.state, Reason: in.reason,
 			ExitCode: in.exitCode, Restarts: in.restarts, PID: in.pid, StartedAt: in.started,
 			CPU: in.cpuRate, MemoryMB: in.memoryMB, Limited: in.a.Limit != nil,
+			IP: in.reportedIP(),
 		})
 		if in.running {
 			rep.Node.Metrics.InstancesCPU += in.cpuRate
@@ -554,6 +565,14 @@ func (w *Worker) Snapshot(ctx context.Context) *link.Report {
 	w.mu.Unlock()
 	slices.SortFunc(rep.Instances, func(a, b link.InstanceStatus) int { return compare(a.InstanceID, b.InstanceID) })
 	return rep
+}
+
+// reportedIP is the instance's address while it runs.
+func (in *instance) reportedIP() string {
+	if !in.running {
+		return ""
+	}
+	return in.ip
 }
 
 func compare(a, b string) int {

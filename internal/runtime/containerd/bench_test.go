@@ -10,12 +10,16 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/hedgeorch/hedge/internal/runtime"
 	"github.com/hedgeorch/hedge/internal/runtime/imagetest"
+	"github.com/hedgeorch/hedge/internal/runtime/runtimetest"
 )
 
 // BenchmarkContainerdStart measures start-to-running (Start returns once the
 // task runs) of an image that is already present, through the driver with
-// its bridge network (netns + CNI bridge and portmap), through the
+// its bridge network (netns + CNI bridge and portmap), through the driver on
+// the instance network (runtime.Spec.Network: netns + CNI bridge with static
+// IPAM on a bridge that holds the gateway, and portmap), through the
 // driver on the host's network, and with `ctr run -d` (exec'd; a new empty
 // network namespace, no CNI) for comparison. Each start is followed, off the
 // clock, by the removal of the container.
@@ -23,15 +27,22 @@ func BenchmarkContainerdStart(b *testing.B) {
 	needContainerd(b)
 	reg := imagetest.StartRegistry(b)
 	ref := reg.PushServer(b, "server", "bench")
-	b.Run("driver-bridge", func(b *testing.B) { benchDriver(b, Options{}, ref) })
-	b.Run("driver-hostnet", func(b *testing.B) { benchDriver(b, Options{Network: NetworkHost}, ref) })
+	b.Run("driver-bridge", func(b *testing.B) { benchDriver(b, Options{}, ref, nil) })
+	b.Run("driver-instance-net", func(b *testing.B) {
+		br := runtimetest.NewBridge(b, "hcb")
+		benchDriver(b, Options{}, ref, br.Network(5, br.Gateway.String()))
+	})
+	b.Run("driver-hostnet", func(b *testing.B) { benchDriver(b, Options{Network: NetworkHost}, ref, nil) })
 	b.Run("ctr-run", func(b *testing.B) { benchCtr(b, ref) })
 }
 
-func benchDriver(b *testing.B, opts Options, ref string) {
+// benchDriver times Start through a driver with opts, on the instance
+// network inst when it is not nil.
+func benchDriver(b *testing.B, opts Options, ref string, inst *runtime.Network) {
 	d, _ := newTestDriver(b, opts)
 	ctx := context.Background()
 	s := spec("bench", ref)
+	s.Network = inst
 	s.Service.Environment = []string{fmt.Sprintf("PORT=%d", freePort(b))}
 	// Pull once, off the clock.
 	if _, err := d.Start(ctx, s); err != nil {

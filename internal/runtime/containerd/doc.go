@@ -10,7 +10,11 @@
 // /run/hedge/netns, on a host bridge set up by the CNI plugins (bridge,
 // host-local, portmap, loopback); ports of the SLA's port field are
 // published on the worker with portmap. Without the plugins, containers share
-// the host's network and a port can only be published as itself. See
+// the host's network and a port can only be published as itself. An instance
+// given a place on the instance network (runtime.Spec.Network) goes instead on
+// that network's bridge with exactly its address (CNI bridge with static
+// IPAM, no masquerading), the network's name servers in its resolv.conf, and
+// its ports still published with portmap. See
 // docs/adr/004-container-networking.md.
 //
 // Added files: each entry of a service's added_files (an absolute host path or

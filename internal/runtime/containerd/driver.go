@@ -109,10 +109,16 @@ type Driver struct {
 	pullPolicy  string
 	registries  *registries
 	net         *network // nil: containers share the host's network
-	http        *http.Client
-	ownHTTP     bool
-	logLimit    int64
-	logEvery    time.Duration
+	// cniDirs and nsDir serve the instance network (runtime.Spec.Network)
+	// whatever the driver's own network mode.
+	cniDirs []string
+	nsDir   string
+	// fwd opens FORWARD for the instance network's bridges.
+	fwd      runtime.Forwarder
+	http     *http.Client
+	ownHTTP  bool
+	logLimit int64
+	logEvery time.Duration
 	// clog carries the driver's logger into the containerd client.
 	clog *clog.Entry
 	// swapLimit is whether the kernel accounts swap, so that the memory
@@ -175,6 +181,14 @@ func New(ctx context.Context, opts Options) (*Driver, error) {
 		logLimit:    opts.LogLimit,
 		logEvery:    opts.LogCheckInterval,
 		swapLimit:   swapAccounted(),
+		cniDirs:     opts.CNIBinDirs,
+		nsDir:       opts.NetNSDir,
+	}
+	if len(d.cniDirs) == 0 {
+		d.cniDirs = DefaultCNIBinDirs
+	}
+	if d.nsDir == "" {
+		d.nsDir = DefaultNetNSDir
 	}
 	if d.snapshotter == "" {
 		d.snapshotter = DefaultSnapshotter
@@ -265,7 +279,11 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 	if err != nil {
 		return nil, fmt.Errorf("port: %w", err)
 	}
-	if d.net == nil {
+	if spec.Network != nil {
+		if err := spec.Network.Check(); err != nil {
+			return nil, err
+		}
+	} else if d.net == nil {
 		if err := checkHostPorts(ports); err != nil {
 			return nil, err
 		}
@@ -306,7 +324,7 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (_ *task, err err
 		return nil, err
 	}
 	cid := d.containerID(id)
-	netOpts, netReady, err := d.attachNetwork(ctx, id, ports)
+	netOpts, netReady, err := d.attachNetwork(ctx, id, ports, spec.Network)
 	if err != nil {
 		return nil, err
 	}

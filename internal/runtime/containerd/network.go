@@ -22,6 +22,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/hedgeorch/hedge/internal/runtime"
 	"github.com/hedgeorch/hedge/internal/sla"
 )
 
@@ -221,6 +222,9 @@ func checkHostPorts(ports []sla.PortMapping) error {
 type netRecord struct {
 	NetNS string            `json:"netns"`
 	Ports []sla.PortMapping `json:"ports,omitempty"`
+	// Instance is the instance network the container was attached to
+	// (runtime.Spec.Network); nil for the driver's own bridge network.
+	Instance *runtime.Network `json:"instance,omitempty"`
 }
 
 func (d *Driver) netRecordPath(id string) string {
@@ -228,19 +232,29 @@ func (d *Driver) netRecordPath(id string) string {
 }
 
 // attachNetwork gives the instance its network: a pinned network namespace
-// on the bridge with its ports published, or the host's. It returns the spec
-// options that put the container there, and a function that waits for the
-// network to be ready. The CNI plugins (which take about half a second, most
-// of it in iptables) run meanwhile, while the container and its task are
-// created; the caller must call ready before it starts the task, and before
-// it undoes anything on failure.
-func (d *Driver) attachNetwork(ctx context.Context, id string, ports []sla.PortMapping) (opts []oci.SpecOpts, ready func() error, err error) {
-	if d.net == nil {
+// on the instance network's bridge when inst is set (see instanceCNI), else
+// on the driver's bridge with its ports published, or the host's. It returns
+// the spec options that put the container there, and a function that waits
+// for the network to be ready. The CNI plugins (which take about half a
+// second, most of it in iptables) run meanwhile, while the container and its
+// task are created; the caller must call ready before it starts the task,
+// and before it undoes anything on failure.
+func (d *Driver) attachNetwork(ctx context.Context, id string, ports []sla.PortMapping, inst *runtime.Network) (opts []oci.SpecOpts, ready func() error, err error) {
+	if d.net == nil && inst == nil {
 		opts = []oci.SpecOpts{oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf}
 		return opts, func() error { return nil }, nil
 	}
+	cni, err := d.cniOf(inst)
+	if err != nil {
+		return nil, nil, err
+	}
+	if inst != nil {
+		if err := d.fwd.Allow(inst.Bridge); err != nil {
+			return nil, nil, fmt.Errorf("instance network: %w", err)
+		}
+	}
 	cid := d.containerID(id)
-	rec := netRecord{NetNS: filepath.Join(d.net.nsDir, cid), Ports: ports}
+	rec := netRecord{NetNS: filepath.Join(d.nsDir, cid), Ports: ports, Instance: inst}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, nil, err
@@ -259,12 +273,17 @@ func (d *Driver) attachNetwork(ctx context.Context, id string, ports []sla.PortM
 		return nil, nil, fmt.Errorf("network: %w", err)
 	}
 	resolv := filepath.Join(d.instanceDir(id), "resolv.conf")
-	if err := os.WriteFile(resolv, containerResolvConf(), 0o644); err != nil {
+	conf := containerResolvConf()
+	if inst != nil {
+		host, _ := os.ReadFile("/etc/resolv.conf")
+		conf = inst.ResolvConf(host)
+	}
+	if err := os.WriteFile(resolv, conf, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("network: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- d.setupNetwork(ctx, cid, rec, hosts, hostname(id))
+		done <- d.setupNetwork(ctx, cni, cid, rec, hosts, hostname(id))
 	}()
 	var once sync.Once
 	var setupErr error
@@ -282,10 +301,20 @@ func (d *Driver) attachNetwork(ctx context.Context, id string, ports []sla.PortM
 	return opts, ready, nil
 }
 
+// cniOf is the CNI of the instance network inst, or of the driver's bridge
+// network when inst is nil.
+func (d *Driver) cniOf(inst *runtime.Network) (gocni.CNI, error) {
+	if inst != nil {
+		return d.instanceCNI(inst)
+	}
+	return d.net.cni, nil
+}
+
 // setupNetwork runs the CNI plugins on the namespace and writes the address
-// they gave into the hosts file.
-func (d *Driver) setupNetwork(ctx context.Context, cid string, rec netRecord, hosts, name string) error {
-	res, err := d.net.cni.Setup(ctx, cid, rec.NetNS, gocni.WithCapabilityPortMap(cniPorts(rec.Ports)))
+// they gave into the hosts file. On the instance network the address must
+// be the one asked for.
+func (d *Driver) setupNetwork(ctx context.Context, cni gocni.CNI, cid string, rec netRecord, hosts, name string) error {
+	res, err := cni.Setup(ctx, cid, rec.NetNS, gocni.WithCapabilityPortMap(cniPorts(rec.Ports)))
 	if err != nil {
 		return fmt.Errorf("network: %w", err)
 	}
@@ -295,6 +324,9 @@ func (d *Driver) setupNetwork(ctx context.Context, cid string, rec netRecord, ho
 	}
 	if ip == nil {
 		return fmt.Errorf("network: CNI gave %s no address", ifName)
+	}
+	if rec.Instance != nil && ip.String() != rec.Instance.Prefix().Addr().String() {
+		return fmt.Errorf("instance network: CNI gave %s address %s, want %s", ifName, ip, rec.Instance.Address)
 	}
 	if err := os.WriteFile(hosts, hostsFile(ip, name), 0o644); err != nil {
 		return fmt.Errorf("network: %w", err)
@@ -325,14 +357,23 @@ func (d *Driver) detachNetwork(ctx context.Context, id string) error {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		return fmt.Errorf("network: %s: %w", d.netRecordPath(id), err)
 	}
-	if d.net != nil {
+	var cni gocni.CNI
+	switch {
+	case rec.Instance != nil:
+		if cni, err = d.instanceCNI(rec.Instance); err != nil {
+			return fmt.Errorf("network teardown: %w", err)
+		}
+	case d.net != nil:
+		cni = d.net.cni
+	}
+	if cni != nil {
 		path := rec.NetNS
 		if !isNetNS(path) {
 			// Gone (a reboot) or never made: the plugins can still release
 			// the address and the port mappings.
 			path = ""
 		}
-		if err := d.net.cni.Remove(ctx, d.containerID(id), path, gocni.WithCapabilityPortMap(cniPorts(rec.Ports))); err != nil {
+		if err := cni.Remove(ctx, d.containerID(id), path, gocni.WithCapabilityPortMap(cniPorts(rec.Ports))); err != nil {
 			return fmt.Errorf("network teardown: %w", err)
 		}
 	}

@@ -11,6 +11,12 @@
 // containers. The daemon does not restart them (the worker decides), and their
 // logs are json-file, bounded to 2 x 10 MB.
 //
+// An instance given a place on the instance network (runtime.Spec.Network) is
+// attached to a user-defined Docker bridge network, hedge-<bridge>, on that
+// network's own bridge, with exactly its address and a resolv.conf naming the
+// network's name servers (see network.go and
+// docs/adr/004-container-networking.md).
+//
 // Added files: each entry of a service's added_files (an absolute host path or
 // an http(s) URL) is copied into the instance's directory under the driver's
 // DataDir and appears read-only in the container as /hedge/files/<basename>.

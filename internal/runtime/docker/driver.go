@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
 	"github.com/hedgeorch/hedge/api"
@@ -58,6 +60,10 @@ type Driver struct {
 	auth       *credentials
 	http       *http.Client
 	ownHTTP    bool
+	// netMu serializes making the Docker networks of the instance network.
+	netMu sync.Mutex
+	// fwd opens FORWARD for the instance network's bridges.
+	fwd runtime.Forwarder
 
 	// ctx lives as long as the driver; Close cancels it, which ends every
 	// Wait.
@@ -162,11 +168,22 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.Network != nil {
+		if err := spec.Network.Check(); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.ensureImage(ctx, id, ref); err != nil {
 		return nil, err
 	}
 	if err := d.prepareFiles(ctx, id, spec.Service.AddedFiles, host); err != nil {
 		return nil, err
+	}
+	var netCfg *network.NetworkingConfig
+	if spec.Network != nil {
+		if netCfg, err = d.attachInstanceNetwork(ctx, id, spec.Network, host); err != nil {
+			return nil, err
+		}
 	}
 
 	name := d.containerName(id)
@@ -175,7 +192,7 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (*task, error) {
 	if err := d.removeContainer(ctx, name); err != nil {
 		return nil, err
 	}
-	created, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: host})
+	created, err := d.cli.ContainerCreate(ctx, client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: host, NetworkingConfig: netCfg})
 	if err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}

@@ -317,3 +317,30 @@ func (p *ProgressLog) All() []string {
 	defer p.mu.Unlock()
 	return append([]string(nil), p.all...)
 }
+
+// RecoverAndRemove plays a restarted worker: it recovers every handle the
+// exit log keeps, wants them to be exactly the running instances ids, and
+// removes them.
+func (d *Driver) RecoverAndRemove(t testing.TB, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	tasks, err := d.Recover(ctx)
+	if err != nil {
+		t.Fatalf("Recover: %v", err)
+	}
+	var got []string
+	for _, task := range tasks {
+		got = append(got, task.InstanceID)
+	}
+	sort.Strings(got)
+	want := append([]string(nil), ids...)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("Recover = %v, want %v", got, want)
+	}
+	for _, id := range ids {
+		if err := d.Remove(ctx, id); err != nil {
+			t.Fatalf("Remove %s: %v", id, err)
+		}
+	}
+}

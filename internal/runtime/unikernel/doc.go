@@ -8,7 +8,11 @@
 // emulation otherwise), and a clean shutdown through QMP.
 //
 // The guest's serial console is its log. Ports of the SLA are forwarded from
-// the host to the guest by QEMU's user-mode network. A service's cmd and args
+// the host to the guest by QEMU's user-mode network. An instance given a place
+// on the instance network (runtime.Spec.Network) gets a TAP device on that
+// network's bridge instead, and its address on the kernel command line (Linux
+// ip=, Unikraft netdev.ip=); it is reached at that address, and host ports
+// are not published for it. A service's cmd and args
 // form the kernel command line; environment and added files are not passed
 // to the guest.
 package unikernel

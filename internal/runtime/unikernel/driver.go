@@ -57,6 +57,8 @@ type Driver struct {
 	onProgress runtime.ProgressFunc
 	log        *slog.Logger
 	ownHTTP    *http.Client
+	// fwd opens FORWARD for the instance network's bridges.
+	fwd runtime.Forwarder
 
 	closed atomic.Bool
 
@@ -156,6 +158,10 @@ func (d *Driver) Wait(ctx context.Context, instanceID string) (runtime.Exit, err
 	if err != nil {
 		return e, err
 	}
+	// QEMU is gone: its TAP, if it had one, serves nothing any more.
+	if err := deleteTap(d.tapName(instanceID)); err != nil {
+		d.log.Warn("remove the TAP of an ended VM", "instance", instanceID, "error", err)
+	}
 	d.mu.Lock()
 	v := d.vms[instanceID]
 	delete(d.vms, instanceID)
@@ -186,6 +192,12 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 	if err != nil {
 		return runtime.Task{}, err
 	}
+	if spec.Network != nil {
+		if err := spec.Network.Check(); err != nil {
+			return runtime.Task{}, err
+		}
+		m.tap, m.network = d.tapName(id), spec.Network
+	}
 	img, err := d.images.unpack(ctx, svc.Code, d.instanceDir(id), func(msg string) { d.onProgress(id, msg) })
 	if err != nil {
 		return runtime.Task{}, err
@@ -193,6 +205,14 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 	args, err := m.args(id, img, svc)
 	if err != nil {
 		return runtime.Task{}, err
+	}
+	if m.tap != "" {
+		if err := d.fwd.Allow(spec.Network.Bridge); err != nil {
+			return runtime.Task{}, fmt.Errorf("instance network: %w", err)
+		}
+		if err := createTap(m.tap, spec.Network.Bridge); err != nil {
+			return runtime.Task{}, err
+		}
 	}
 	// QEMU is the worker's own program, not the tenant's: the tenant's code
 	// runs inside the VM, so QEMU runs outside the process sandbox (Raw),
@@ -202,6 +222,9 @@ func (d *Driver) start(ctx context.Context, spec runtime.Spec) (runtime.Task, er
 		Code: m.qemu, Cmd: args, MemoryMB: m.memoryMB + qemuOverheadMB, VCPUs: svc.VCPUs, Raw: true,
 	}})
 	if err != nil {
+		if m.tap != "" {
+			_ = deleteTap(m.tap)
+		}
 		return runtime.Task{}, err
 	}
 	d.track(id)
@@ -251,6 +274,9 @@ func (d *Driver) Remove(ctx context.Context, instanceID string) error {
 	if err := d.proc.Remove(ctx, instanceID); err != nil {
 		return err
 	}
+	if err := deleteTap(d.tapName(instanceID)); err != nil {
+		return fmt.Errorf("remove instance %s: %w", instanceID, err)
+	}
 	if err := os.RemoveAll(d.instanceDir(instanceID)); err != nil {
 		return fmt.Errorf("remove instance %s: %w", instanceID, err)
 	}
@@ -273,8 +299,13 @@ func (d *Driver) Usage(ctx context.Context, instanceID string) (float64, int64, 
 // driver.
 func (d *Driver) Recover(ctx context.Context, instanceID string, handle []byte) (runtime.Task, error) {
 	t, err := d.proc.Recover(ctx, instanceID, handle)
-	if err == nil && t.Exited == nil {
+	switch {
+	case err == nil && t.Exited == nil:
 		d.track(instanceID)
+	case err == nil:
+		if derr := deleteTap(d.tapName(instanceID)); derr != nil {
+			d.log.Warn("remove the TAP of an ended VM", "instance", instanceID, "error", derr)
+		}
 	}
 	return t, err
 }

@@ -97,6 +97,10 @@ type machine struct {
 	kvm      bool
 	memoryMB int64
 	cpus     int
+	// tap and network, when set, put the guest on the instance network
+	// through the TAP device tap instead of QEMU's user-mode network.
+	tap     string
+	network *runtime.Network
 }
 
 // machine picks the architecture (the first of the SLA's arch list that this
@@ -150,9 +154,18 @@ func (m machine) args(id string, img image, svc *api.ServiceSpec) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("port: %w", err)
 	}
-	netdev := "user,id=net0"
+	netdev, nic := "user,id=net0", "virtio-net-pci,netdev=net0,romfile="
 	for _, p := range ports {
 		netdev += fmt.Sprintf(",hostfwd=%s::%d-:%d", p.Protocol, p.Host, p.Container)
+	}
+	var guestNet []string
+	if m.tap != "" {
+		if len(ports) > 0 {
+			return nil, fmt.Errorf("port %q: %w: a unikernel on the instance network is reached at its address (%s); host ports are not published for it", svc.Port, runtime.ErrInvalidNetwork, m.network.Address)
+		}
+		netdev = "tap,id=net0,ifname=" + m.tap + ",script=no,downscript=no"
+		nic += ",mac=" + tapMAC(m.tap)
+		guestNet = guestNetArgs(m.network)
 	}
 	args := []string{
 		"-name", "hedge-" + id,
@@ -176,7 +189,7 @@ func (m machine) args(id string, img image, svc *api.ServiceSpec) ([]string, err
 	if img.initrd != "" {
 		args = append(args, "-initrd", img.initrd)
 	}
-	if cmdline := strings.Join(append(append([]string(nil), svc.Cmd...), svc.Args...), " "); cmdline != "" {
+	if cmdline := strings.Join(append(append(guestNet, svc.Cmd...), svc.Args...), " "); cmdline != "" {
 		if strings.ContainsRune(cmdline, 0) {
 			return nil, errors.New("cmd/args: NUL byte in the kernel command line")
 		}
@@ -184,7 +197,7 @@ func (m machine) args(id string, img image, svc *api.ServiceSpec) ([]string, err
 	}
 	return append(args,
 		"-serial", "stdio", "-monitor", "none",
-		"-netdev", netdev, "-device", "virtio-net-pci,netdev=net0,romfile=",
+		"-netdev", netdev, "-device", nic,
 		"-qmp", "unix:"+qmpSocket+",server=on,wait=off",
 	), nil
 }
