@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/hedgeorch/hedge/internal/netmap"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/footprint"
 	"github.com/hedgeorch/hedge/internal/ipam"
 	"github.com/hedgeorch/hedge/internal/metrics"
+	"github.com/hedgeorch/hedge/internal/netmap"
 	"github.com/hedgeorch/hedge/internal/pressure"
 	"github.com/hedgeorch/hedge/internal/role"
 	"github.com/hedgeorch/hedge/internal/root"
