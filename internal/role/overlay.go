@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/hedgeorch/hedge/internal/errdefs"
 	"github.com/hedgeorch/hedge/internal/overlay"
 )
@@ -29,8 +31,9 @@ type OverlayConfig struct {
 
 // newOverlay builds the worker's Plane, or returns nil when the overlay is
 // off. cluster is the cluster's URL, toward which the tunnel address is
-// found when none is given.
-func newOverlay(cfg OverlayConfig, dir, cluster string, log *slog.Logger) (*overlay.Plane, error) {
+// found when none is given. Close the plane when the worker ends; that
+// also lets another worker in this network namespace take it.
+func newOverlay(cfg OverlayConfig, dir, cluster string, log *slog.Logger) (*overlayPlane, error) {
 	switch cfg.Mode {
 	case "off":
 		return nil, nil
@@ -43,6 +46,16 @@ func newOverlay(cfg OverlayConfig, dir, cluster string, log *slog.Logger) (*over
 	default:
 		return nil, fmt.Errorf("--overlay %q: want on or off: %w", cfg.Mode, errdefs.ErrInvalid)
 	}
+	// One instance network per network namespace: a second worker on the
+	// same host would rewrite the first one's bridge, tunnel and table.
+	unlock, err := lockNetNS(dir)
+	if err != nil {
+		if cfg.Mode == "" {
+			log.Info("instance network off: another worker runs it in this network namespace (--overlay on to insist)", "error", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("--overlay on: %w", err)
+	}
 	upstream := cluster
 	if u, err := url.Parse(cluster); err == nil && u.Host != "" {
 		upstream = u.Hostname()
@@ -50,6 +63,7 @@ func newOverlay(cfg OverlayConfig, dir, cluster string, log *slog.Logger) (*over
 	p, err := overlay.New(overlay.Config{DataDir: dir, TunnelPort: cfg.TunnelPort, TunnelAddr: cfg.TunnelAddr,
 		Upstream: upstream, Logger: log.With("part", "overlay")})
 	if err != nil {
+		unlock()
 		if cfg.Mode == "" && cfg.TunnelAddr == "" {
 			// Asked for nothing: run without rather than not at all.
 			log.Warn("instance network off: no tunnel address (give --tunnel-addr)", "error", err)
@@ -57,7 +71,20 @@ func newOverlay(cfg OverlayConfig, dir, cluster string, log *slog.Logger) (*over
 		}
 		return nil, fmt.Errorf("instance network (--overlay, --tunnel-port, --tunnel-addr): %w", err)
 	}
-	return p, nil
+	return &overlayPlane{Plane: p, unlock: unlock}, nil
+}
+
+// overlayPlane is the worker's Plane holding its namespace's lock.
+type overlayPlane struct {
+	*overlay.Plane
+	unlock func()
+}
+
+// Close closes the plane and releases the lock.
+func (p *overlayPlane) Close() error {
+	err := p.Plane.Close()
+	p.unlock()
+	return err
 }
 
 // canAdministerNetwork reports whether this process holds CAP_NET_ADMIN.
@@ -75,4 +102,29 @@ func canAdministerNetwork() bool {
 		}
 	}
 	return os.Geteuid() == 0
+}
+
+// lockNetNS takes this network namespace's instance network for the
+// process until it exits (the lock is released with the process). The
+// lock file is named after the namespace's inode, so workers in other
+// namespaces of one host (each its own machine) do not contend.
+func lockNetNS(dir string) (unlock func(), err error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &st); err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	lockDir := "/run/hedge"
+	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+		lockDir = dir // no /run: one per data dir is the best left
+	}
+	path := filepath.Join(lockDir, fmt.Sprintf("overlay-netns-%d.lock", st.Ino))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s is held by another worker: %w", path, errdefs.ErrConflict)
+	}
+	return func() { f.Close() }, nil
 }
