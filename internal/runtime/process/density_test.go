@@ -101,9 +101,8 @@ func TestDensity200(t *testing.T) {
 	if mem := m.heapPerInst + m.stackPerInst; mem > 32<<10 {
 		t.Errorf("%.0f bytes of heap and stack per instance, want under 32 KiB", mem)
 	}
-	if m.perStart > 100*time.Millisecond {
-		t.Errorf("%v per start, want well under 100 ms", m.perStart)
-	}
+	// The time per start is a figure (BenchmarkDensity), not a pass/fail:
+	// it says more about the machine's load than about the driver.
 }
 
 func liveHeap() uint64 {
