@@ -33,6 +33,9 @@ type fleetOptions struct {
 	clusterTimeout string // root --cluster-timeout ("" = default)
 	nodeTimeout    string // cluster --node-timeout ("" = default)
 	heartbeat      string // worker --heartbeat ("" = default)
+	workerArgs     []string
+	// sharedMounts: see lab.sharedMounts (container workers need it).
+	sharedMounts bool
 }
 
 // startFleet starts the root and, for each site, a cluster and its workers.
@@ -40,6 +43,7 @@ type fleetOptions struct {
 func startFleet(t *testing.T, sites map[string][]string, o fleetOptions) *fleet {
 	t.Helper()
 	l := newLab(t)
+	l.sharedMounts = o.sharedMounts
 	f := &fleet{t: t, lab: l, dir: t.TempDir(), pw: randomPassword(), hosts: map[string]*host{}, procs: map[string]*proc{}}
 	f.rootHost = l.addHost("root")
 	f.url = "https://" + f.rootHost.addr(10000)
@@ -82,6 +86,7 @@ func startFleet(t *testing.T, sites map[string][]string, o fleetOptions) *fleet 
 			if o.heartbeat != "" {
 				args = append(args, "--heartbeat", o.heartbeat)
 			}
+			args = append(args, o.workerArgs...)
 			f.procs[w] = wh.start(t, w, nil, args...)
 			nworkers++
 		}

@@ -25,7 +25,10 @@ type lab struct {
 	id     string
 	subnet string // "10.251.N"
 	sw     string // switch namespace
-	hosts  []*host
+	// sharedMounts runs hedge on the hosts in the test's mount namespace
+	// (for container workers).
+	sharedMounts bool
+	hosts        []*host
 }
 
 // host is one machine of the lab.
@@ -131,8 +134,16 @@ func (h *host) pids() []int {
 // start runs hedge with args on this host.
 func (h *host) start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	wrap := []string{"ip", "netns", "exec", h.ns}
+	if h.lab.sharedMounts {
+		// Only the network namespace: ip netns exec also gives the process
+		// a mount namespace of its own (to show the namespace's /sys), and
+		// then containerd, outside it, sees neither the network namespaces
+		// the containerd driver pins for its containers nor the cgroups.
+		wrap = []string{"nsenter", "--net=/run/netns/" + h.ns}
+	}
 	p := &proc{t: t, name: name, env: env, log: filepath.Join(t.TempDir(), name+".log"),
-		wrap: []string{"ip", "netns", "exec", h.ns}, args: args}
+		wrap: wrap, args: args}
 	p.start()
 	t.Cleanup(func() { p.stop() })
 	return p
