@@ -31,7 +31,14 @@ type scaleConfig struct {
 	submitters int // SLAs submitted at once
 	poll       time.Duration
 	timeout    time.Duration // for each wait: nodes ready, instances running
+	heartbeat  time.Duration // the simulated workers' report interval
 }
+
+// fleetsAtOnce is how many clusters' simulated workers join at once (each
+// fleet joins 8 at a time): joining every fleet together made a storm of
+// TLS handshakes and certificate signings that timed out and was retried,
+// on two cores, long before the fleet's steady state was reached.
+const fleetsAtOnce = 2
 
 // scaleTopo is a running root, its clusters and their simulated workers.
 type scaleTopo struct {
@@ -141,6 +148,7 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, fleetsAtOnce)
 	for i, c := range t.clusters {
 		wg.Add(1)
 		go func() {
@@ -148,8 +156,11 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 			err := waitListening(ctx, c, addrs[i])
 			var f *simworker.Fleet
 			if err == nil {
+				slots <- struct{}{}
 				f, err = simworker.Start(fctx, simworker.Config{Cluster: "https://" + addrs[i], Token: wt.Token,
-					Prefix: fmt.Sprintf("c%03d-w", i), Count: sc.workers, Logger: l.log.With("cluster", c.name)})
+					Prefix: fmt.Sprintf("c%03d-w", i), Count: sc.workers, ReportInterval: sc.heartbeat,
+					Logger: l.log.With("cluster", c.name)})
+				<-slots
 			}
 			mu.Lock()
 			defer mu.Unlock()
