@@ -145,6 +145,8 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	}
 	fctx, stop := context.WithCancel(context.Background())
 	t.stop = stop
+	// Ctrl-C while workers join ends the joins too.
+	context.AfterFunc(ctx, stop)
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
