@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -107,7 +109,7 @@ func scale(ctx context.Context, l *lab, cfg config) (figs []figure, err error) {
 
 // startScale starts the root, the clusters and the simulated workers.
 func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error) {
-	apiAddr, err := freeAddr()
+	apiAddr, err := fixedAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +133,7 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	}
 	addrs := make([]string, sc.clusters)
 	for i := range sc.clusters {
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = fixedAddr(); err != nil {
 			return t, err
 		}
 		name := fmt.Sprintf("c%03d", i)
@@ -176,6 +178,23 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	}
 	wg.Wait()
 	return t, errors.Join(errs...)
+}
+
+// fixedAddr is a free loopback address whose port is below Linux's
+// ephemeral range (32768 on): a port the kernel gave out for a moment, as
+// freeAddr's, can be taken by one of the thousands of connections the
+// simulated workers open before the cluster listens on it.
+func fixedAddr() (string, error) {
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr, nil
+	}
+	return "", errors.New("find a free port below 32000: none in 100 tries")
 }
 
 // metricsToken is what the bench's root and clusters take for /metrics.
