@@ -57,6 +57,7 @@ func run() int {
 		batch    = flag.Int("scale-batch", 500, "scale: instances per SLA (at most 1000)")
 		subs     = flag.Int("scale-submitters", 4, "scale: SLAs submitted at once")
 		scaleTO  = flag.Duration("scale-timeout", 5*time.Minute, "scale: how long to wait for nodes READY, and for instances RUNNING")
+		scaleHB  = flag.Duration("scale-heartbeat", time.Second, "scale: the simulated workers' heartbeat (hedge worker --heartbeat; a cluster's NOT_READY timeout is 5 s)")
 		check    = flag.Bool("check", false, "exit 1 when an idle figure is more than twice the one recorded in bench/idle-recorded.json")
 	)
 	flag.Parse()
@@ -66,7 +67,7 @@ func run() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor, idleWindow: *idleWin,
-		scale: scaleConfig{clusters: *clusters, workers: *workers, instances: *scaleN, batch: *batch, submitters: *subs, poll: 250 * time.Millisecond, timeout: *scaleTO}}
+		scale: scaleConfig{clusters: *clusters, workers: *workers, instances: *scaleN, batch: *batch, submitters: *subs, poll: 250 * time.Millisecond, timeout: *scaleTO, heartbeat: *scaleHB}}
 	var err error
 	if cfg.idleInstances, err = parseCounts(*idleN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -idle-instances:", err)
@@ -182,6 +183,8 @@ func (c config) validate(scenario string) error {
 		return fmt.Errorf("-scale-batch %d: want 1 to 1000 (a service's limit)", c.scale.batch)
 	case scenario == "scale" && c.scale.submitters < 1:
 		return fmt.Errorf("-scale-submitters %d: want at least 1", c.scale.submitters)
+	case scenario == "scale" && (c.scale.heartbeat <= 0 || c.scale.heartbeat >= 5*time.Second):
+		return fmt.Errorf("-scale-heartbeat %v: want more than 0 and less than 5s (a cluster's NOT_READY timeout)", c.scale.heartbeat)
 	case c.placementTime <= 0:
 		return fmt.Errorf("-placement-time %s: want a positive duration", c.placementTime)
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -31,7 +33,14 @@ type scaleConfig struct {
 	submitters int // SLAs submitted at once
 	poll       time.Duration
 	timeout    time.Duration // for each wait: nodes ready, instances running
+	heartbeat  time.Duration // the simulated workers' report interval
 }
+
+// fleetsAtOnce is how many clusters' simulated workers join at once (each
+// fleet joins 8 at a time): joining every fleet together made a storm of
+// TLS handshakes and certificate signings that timed out and was retried,
+// on two cores, long before the fleet's steady state was reached.
+const fleetsAtOnce = 2
 
 // scaleTopo is a running root, its clusters and their simulated workers.
 type scaleTopo struct {
@@ -100,7 +109,7 @@ func scale(ctx context.Context, l *lab, cfg config) (figs []figure, err error) {
 
 // startScale starts the root, the clusters and the simulated workers.
 func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error) {
-	apiAddr, err := freeAddr()
+	apiAddr, err := fixedAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +133,7 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	}
 	addrs := make([]string, sc.clusters)
 	for i := range sc.clusters {
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = fixedAddr(); err != nil {
 			return t, err
 		}
 		name := fmt.Sprintf("c%03d", i)
@@ -138,9 +147,12 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	}
 	fctx, stop := context.WithCancel(context.Background())
 	t.stop = stop
+	// Ctrl-C while workers join ends the joins too.
+	context.AfterFunc(ctx, stop)
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, fleetsAtOnce)
 	for i, c := range t.clusters {
 		wg.Add(1)
 		go func() {
@@ -148,8 +160,11 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 			err := waitListening(ctx, c, addrs[i])
 			var f *simworker.Fleet
 			if err == nil {
+				slots <- struct{}{}
 				f, err = simworker.Start(fctx, simworker.Config{Cluster: "https://" + addrs[i], Token: wt.Token,
-					Prefix: fmt.Sprintf("c%03d-w", i), Count: sc.workers, Logger: l.log.With("cluster", c.name)})
+					Prefix: fmt.Sprintf("c%03d-w", i), Count: sc.workers, ReportInterval: sc.heartbeat,
+					Logger: l.log.With("cluster", c.name)})
+				<-slots
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -163,6 +178,23 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 	}
 	wg.Wait()
 	return t, errors.Join(errs...)
+}
+
+// fixedAddr is a free loopback address whose port is below Linux's
+// ephemeral range (32768 on): a port the kernel gave out for a moment, as
+// freeAddr's, can be taken by one of the thousands of connections the
+// simulated workers open before the cluster listens on it.
+func fixedAddr() (string, error) {
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr, nil
+	}
+	return "", errors.New("find a free port below 32000: none in 100 tries")
 }
 
 // metricsToken is what the bench's root and clusters take for /metrics.

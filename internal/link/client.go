@@ -50,9 +50,19 @@ func (c *Client) Report(ctx context.Context, r *Report) error {
 // report sends r and returns the digest the upper tier acknowledged its
 // instances with ("" from an upper tier that does not acknowledge them).
 func (c *Client) report(ctx context.Context, r *Report) (string, error) {
+	a, err := c.reportAcks(ctx, r)
+	return a.instances, err
+}
+
+// acks are the digests an upper tier acknowledged a report with: of its
+// instances, and of a cluster's nodes ("" when it did not).
+type acks struct{ instances, nodes string }
+
+// reportAcks sends r and returns what the upper tier acknowledged.
+func (c *Client) reportAcks(ctx context.Context, r *Report) (acks, error) {
 	var h http.Header
 	err := c.doHeader(ctx, http.MethodPost, "/link/v1/report", r, nil, &h)
-	return h.Get(HeaderDigest), err
+	return acks{instances: h.Get(HeaderDigest), nodes: h.Get(HeaderNodesDigest)}, err
 }
 
 // Assignments long-polls for a desired set whose revision differs from have,

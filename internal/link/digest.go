@@ -2,9 +2,13 @@ package link
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"hash/fnv"
 	"math"
 	"strconv"
+	"time"
+
+	"github.com/hedgeorch/hedge/api"
 )
 
 // Digest returns a short hash of instance statuses, as sent in a report that
@@ -53,4 +57,20 @@ func Digest(sts []InstanceStatus) string {
 		str(st.IP)
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
+}
+
+// NodesDigest returns a short hash of a cluster's nodes without what changes
+// on every heartbeat (their metrics and last-seen times), as sent in a
+// cluster report whose nodes changed in nothing else
+// (ClusterReport.NodesUnchanged). Every other field counts, including
+// fields added later.
+func NodesDigest(nodes []api.Node) string {
+	h := fnv.New64a()
+	enc := json.NewEncoder(h)
+	for _, n := range nodes {
+		n.Metrics, n.LastSeen = api.HostMetrics{}, time.Time{}
+		// A node of plain fields always encodes.
+		_ = enc.Encode(n)
+	}
+	return strconv.FormatUint(h.Sum64(), 16) + "." + strconv.Itoa(len(nodes))
 }

@@ -40,7 +40,15 @@ type RunOptions struct {
 	// every instance (default 30 s); in between, a report whose instances
 	// did not change carries only their digest (Report.Unchanged).
 	FullReportEvery time.Duration
-	Logger          *slog.Logger
+	// NodesEvery is, for a cluster, the longest time between two reports
+	// that carry its nodes in full (default 10 s, as a kubelet's node
+	// status). In between, a report whose nodes changed in nothing but their
+	// metrics and last-seen times carries only their NodesDigest
+	// (ClusterReport.NodesUnchanged): the upper tier's view of the nodes'
+	// metrics is then up to NodesEvery old, while a node's state, capacity,
+	// labels, pressure or instance count reach it with the next report.
+	NodesEvery time.Duration
+	Logger     *slog.Logger
 }
 
 // Run keeps p linked to the upper tier through c until ctx ends: it long-polls
@@ -56,6 +64,9 @@ func Run(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	}
 	if o.FullReportEvery <= 0 {
 		o.FullReportEvery = 30 * time.Second
+	}
+	if o.NodesEvery <= 0 {
+		o.NodesEvery = 10 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -138,20 +149,26 @@ func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	beat := NewBeat(o.ReportInterval)
 	defer beat.Stop()
 	var b backoff
-	var acked string // digest of the instances the upper tier acknowledged
-	var fullAt time.Time
+	var acked acks // digests of what the upper tier acknowledged
+	var fullAt, nodesAt time.Time
 	for ctx.Err() == nil {
 		rep := p.Snapshot(ctx)
 		d := Digest(rep.Instances)
-		short := acked != "" && d == acked && time.Since(fullAt) < o.FullReportEvery
+		short := acked.instances != "" && d == acked.instances && time.Since(fullAt) < o.FullReportEvery
 		if short {
 			rep.Instances, rep.Unchanged = nil, d
 		}
+		shortNodes := false
+		if cl := rep.Cluster; cl != nil && acked.nodes != "" && time.Since(nodesAt) < o.NodesEvery {
+			if shortNodes = NodesDigest(cl.Nodes) == acked.nodes; shortNodes {
+				cl.Nodes, cl.NodesUnchanged = nil, acked.nodes
+			}
+		}
 		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		ack, err := c.report(rctx, rep)
+		ack, err := c.reportAcks(rctx, rep)
 		cancel()
 		if errors.Is(err, ErrStale) {
-			acked = ""
+			acked = acks{}
 			continue
 		}
 		if err != nil {
@@ -161,7 +178,10 @@ func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 		}
 		b.reset()
 		if !short {
-			acked, fullAt = ack, time.Now()
+			acked.instances, fullAt = ack.instances, time.Now()
+		}
+		if !shortNodes {
+			acked.nodes, nodesAt = ack.nodes, time.Now()
 		}
 		select {
 		case <-ctx.Done():

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
@@ -83,10 +84,13 @@ type Server struct {
 	served sync.Map // endpoint -> *atomic.Uint64
 }
 
-// heldInstances are the instances of a peer's last full report.
+// heldInstances are the instances of a peer's last full report, and a
+// cluster's nodes of its last report that carried them.
 type heldInstances struct {
-	digest    string
-	instances []InstanceStatus
+	digest      string
+	instances   []InstanceStatus
+	nodesDigest string
+	nodes       []api.Node
 }
 
 // queue holds requests waiting to be picked up by one peer, and the callers
@@ -203,32 +207,59 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 		return
 	}
 	full := rep.Unchanged == ""
+	cl := rep.Cluster
+	fullNodes := cl == nil || cl.NodesUnchanged == ""
+	s.mu.Lock()
+	h, ok := s.held[peer]
+	s.mu.Unlock()
 	if !full {
 		if len(rep.Instances) > 0 {
 			s.writeErr(w, fmt.Errorf("%w: instances: must be empty in a report of unchanged instances", ErrInvalid))
 			return
 		}
-		s.mu.Lock()
-		h, ok := s.held[peer]
-		s.mu.Unlock()
 		if !ok || h.digest != rep.Unchanged {
 			s.writeErr(w, ErrStale)
 			return
 		}
 		rep.Instances = h.instances
 	}
+	if !fullNodes {
+		if len(cl.Nodes) > 0 {
+			s.writeErr(w, fmt.Errorf("%w: cluster.nodes: must be empty in a report of unchanged nodes", ErrInvalid))
+			return
+		}
+		if !ok || h.nodesDigest != cl.NodesUnchanged {
+			s.writeErr(w, fmt.Errorf("%w (nodes)", ErrStale))
+			return
+		}
+		cl.Nodes = h.nodes
+	}
 	if err := s.up.Report(r.Context(), peer, &rep); err != nil {
 		s.writeErr(w, err)
 		return
 	}
-	d := rep.Unchanged
-	if full {
-		d = Digest(rep.Instances)
+	d, nd := rep.Unchanged, ""
+	if cl != nil {
+		nd = cl.NodesUnchanged
+	}
+	if full || (cl != nil && fullNodes) {
 		s.mu.Lock()
-		s.held[peer] = heldInstances{digest: d, instances: rep.Instances}
+		h := s.held[peer]
+		if full {
+			d = Digest(rep.Instances)
+			h.digest, h.instances = d, rep.Instances
+		}
+		if cl != nil && fullNodes {
+			nd = NodesDigest(cl.Nodes)
+			h.nodesDigest, h.nodes = nd, cl.Nodes
+		}
+		s.held[peer] = h
 		s.mu.Unlock()
 	}
 	w.Header().Set(HeaderDigest, d)
+	if nd != "" {
+		w.Header().Set(HeaderNodesDigest, nd)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -108,6 +108,13 @@ type ClusterReport struct {
 	Name      string      `json:"name"`
 	Aggregate api.Cluster `json:"aggregate"`
 	Nodes     []api.Node  `json:"nodes"`
+	// NodesUnchanged, when set, stands for Nodes: the NodesDigest of the
+	// nodes of an earlier report the upper tier acknowledged (header
+	// Hedge-Nodes-Digest). It says that nothing but the nodes' metrics and
+	// last-seen times changed since; the upper tier keeps the nodes it holds
+	// under that digest, or answers 409 (ErrStale) and the cluster sends
+	// them all again. Nodes is then empty.
+	NodesUnchanged string `json:"nodes_unchanged,omitempty"`
 	// Events are the cluster's recent node events (pressure), newest last.
 	Events []api.Event `json:"events,omitempty"`
 }
@@ -133,6 +140,10 @@ type Report struct {
 // HeaderDigest is the header of the answer to a report that acknowledges
 // its instances by their Digest.
 const HeaderDigest = "Hedge-Report-Digest"
+
+// HeaderNodesDigest is the header of the answer to a cluster report that
+// acknowledges its nodes by their NodesDigest.
+const HeaderNodesDigest = "Hedge-Nodes-Digest"
 
 // HeaderStandby marks the answer of a replica of the upper tier that does
 // not lead (503 Service Unavailable): it applied nothing, and the link
