@@ -18,7 +18,9 @@ func (p *Plane) hairpin(ctx context.Context) {
 	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
 		ListExisting: true,
 		ErrorCallback: func(err error) {
-			p.log.Warn("overlay: watch bridge ports", "error", err)
+			if ctx.Err() == nil { // closing the watch at shutdown is no error
+				p.log.Warn("overlay: watch bridge ports", "error", err)
+			}
 		},
 	})
 	if err != nil {
