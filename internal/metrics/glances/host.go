@@ -96,6 +96,16 @@ func NewHostSource(opts ...HostOption) *HostSource {
 	if h.maxProcs <= 0 {
 		h.maxProcs = DefaultMaxProcesses
 	}
+	// The cpu percentages of a sample cover the time since the previous
+	// one. Take the first reference now, so the first sample covers the
+	// time since the source was made rather than since the machine booted
+	// (on a machine up for hours, a busy moment then read as idle).
+	if all, err := cpu.Times(false); err == nil && len(all) == 1 {
+		h.prevCPU = all[0]
+	}
+	if per, err := cpu.Times(true); err == nil {
+		h.prevPer = per
+	}
 	return h
 }
 
