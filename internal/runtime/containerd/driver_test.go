@@ -491,9 +491,10 @@ func TestContainerdPullProgress(t *testing.T) {
 	progress := &progressLog{}
 	d, _ := newTestDriver(t, Options{OnProgress: progress.OnProgress})
 	reg := imagetest.StartRegistry(t)
-	reg.PushServer(t, "server", "slow")
-	// Earlier tests may have pulled the same layer: containerd would not
-	// download it again.
+	// A layer no content store holds yet: containerd shares blobs across
+	// namespaces, and other tests (the end-to-end ones, in parallel) pull
+	// the server image too, so it would not download that one again.
+	reg.PushUniqueServer(t, "server", "slow")
 	ctx := namespaces.WithNamespace(context.Background(), d.namespace)
 	imgs, err := d.client.ImageService().List(ctx)
 	if err != nil {

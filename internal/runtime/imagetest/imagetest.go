@@ -3,6 +3,7 @@ package imagetest
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/rand"
 	_ "embed"
 	"io"
 	"log"
@@ -60,11 +61,33 @@ func (r *Registry) Host() string {
 // name:tag, and returns the image's full reference.
 func (r *Registry) PushServer(t testing.TB, name, tag string) string {
 	t.Helper()
+	return r.pushServer(t, name, tag, nil)
+}
+
+// PushUniqueServer is PushServer with a file of random bytes added to the
+// layer, so that its digest is new to every content store: a container
+// engine must download it even when another test (in another namespace of
+// the same containerd) holds the server image already.
+func (r *Registry) PushUniqueServer(t testing.TB, name, tag string) string {
+	t.Helper()
+	noise := make([]byte, 2<<20)
+	if _, err := rand.Read(noise); err != nil {
+		t.Fatal(err)
+	}
+	return r.pushServer(t, name, tag, noise)
+}
+
+func (r *Registry) pushServer(t testing.TB, name, tag string, noise []byte) string {
+	t.Helper()
 	bin := buildServer(t)
-	layer := newLayer(t, []tarEntry{
+	entries := []tarEntry{
 		{name: "server", mode: 0o755, body: bin},
 		{name: "tmp/", mode: 0o1777, dir: true},
-	})
+	}
+	if noise != nil {
+		entries = append(entries, tarEntry{name: "noise", mode: 0o644, body: noise})
+	}
+	layer := newLayer(t, entries)
 	cfg := v1.Config{
 		Entrypoint:   []string{"/server"},
 		Env:          []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
