@@ -275,3 +275,18 @@ func underlayMTU(local netip.Addr) int {
 	}
 	return 1500
 }
+
+// forgetNeighbour drops the bridge's neighbour entry for a detached
+// instance's address, so that the next holder of the address is found by a
+// fresh ARP rather than sent frames for the old instance's MAC.
+func forgetNeighbour(ip netip.Addr) error {
+	br, err := netlink.LinkByName(BridgeName)
+	if err != nil {
+		return err
+	}
+	err = netlink.NeighDel(&netlink.Neigh{LinkIndex: br.Attrs().Index, Family: netlink.FAMILY_V4, IP: ip.AsSlice()})
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
+}

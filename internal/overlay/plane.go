@@ -375,6 +375,9 @@ func (p *Plane) Detach(instanceID string) {
 	if err := forgetFlows(ip); err != nil {
 		p.log.Warn("overlay: forget flows", "instance", instanceID, "error", err)
 	}
+	if err := forgetNeighbour(ip); err != nil {
+		p.log.Warn("overlay: forget neighbour", "instance", instanceID, "error", err)
+	}
 }
 
 // Close stops the plane's goroutines and servers. The bridge, the VXLAN

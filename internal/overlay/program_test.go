@@ -219,3 +219,35 @@ func TestUnitKeyKeptPrivate(t *testing.T) {
 		t.Fatal("the key changed across a restart")
 	}
 }
+
+// TestUnitReleasedAddressNotGivenAgainAtOnce: a new instance gets the next
+// address after the last one handed out, not one just released, whose old
+// MAC may still sit in the gateway's and other instances' neighbour caches.
+func TestUnitReleasedAddressNotGivenAgainAtOnce(t *testing.T) {
+	a, err := loadIPAM(filepath.Join(t.TempDir(), "addresses.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.setSubnet(netip.MustParsePrefix("10.18.1.0/29")); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := a.get(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.release("a"); err != nil { // .2
+		t.Fatal(err)
+	}
+	var got []string
+	for _, id := range []string{"c", "d", "e", "f"} {
+		ip, err := a.get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ip.String())
+	}
+	if strings.Join(got, " ") != "10.18.1.4 10.18.1.5 10.18.1.6 10.18.1.2" {
+		t.Fatalf("addresses after releasing .2: %v, want .4 .5 .6 and only then .2", got)
+	}
+}

@@ -20,6 +20,11 @@ type ipam struct {
 	path   string
 	Subnet string            `json:"subnet"`
 	Addrs  map[string]string `json:"addrs"` // instance id -> address
+	// Last is the address handed out last. The next one is searched from
+	// there on, as CNI's host-local does, so a released address is not
+	// given again at once: the gateway's and other instances' neighbour
+	// caches may still hold the old instance's MAC for it.
+	Last string `json:"last,omitempty"`
 }
 
 func loadIPAM(path string) (*ipam, error) {
@@ -56,7 +61,8 @@ func (a *ipam) setSubnet(subnet netip.Prefix) (dropped int, err error) {
 	return dropped, a.save()
 }
 
-// get returns the instance's address, allocating the lowest free one.
+// get returns the instance's address, allocating the first free one after
+// the last handed out (wrapping around).
 func (a *ipam) get(id string) (netip.Addr, error) {
 	subnet, err := netip.ParsePrefix(a.Subnet)
 	if err != nil {
@@ -74,11 +80,23 @@ func (a *ipam) get(id string) (netip.Addr, error) {
 		}
 	}
 	last := lastAddr(subnet)
-	// .0 is the tunnel end, .1 the gateway.
-	for ip := subnet.Addr().Next().Next(); ip.Less(last); ip = ip.Next() {
+	// .0 is the tunnel end, .1 the gateway, the last one broadcast.
+	first := subnet.Addr().Next().Next()
+	start := first
+	if prev, err := netip.ParseAddr(a.Last); err == nil && subnet.Contains(prev) && prev.Next().Less(last) && first.Less(prev.Next()) {
+		start = prev.Next()
+	}
+	ip := start
+	for {
 		if !used[ip] {
-			a.Addrs[id] = ip.String()
+			a.Addrs[id], a.Last = ip.String(), ip.String()
 			return ip, a.save()
+		}
+		if ip = ip.Next(); !ip.Less(last) {
+			ip = first
+		}
+		if ip == start {
+			break
 		}
 	}
 	return netip.Addr{}, fmt.Errorf("overlay: subnet %s is full (%d instances)", subnet, len(a.Addrs))

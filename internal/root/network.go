@@ -55,6 +55,9 @@ type network struct {
 	// dirty: something the map is built from changed; the placement loop's
 	// tick rebuilds it (refreshNetLocked).
 	dirty bool
+	// stored: the store holds these settings already (nothing to write,
+	// which a standby replica's read-only copy could not take).
+	stored bool
 }
 
 // loadNetwork settles the network settings against the ones stored and
@@ -84,8 +87,10 @@ func (r *Root) loadNetwork(tx store.Tx) error {
 	}
 	inst, _ := netip.ParsePrefix(s.InstanceCIDR) // both checked by Validate
 	svc, _ := netip.ParsePrefix(s.ServiceCIDR)
+	same := stored
+	same.Encrypt = s.Encrypt // follows the flag, not the store
 	r.net = &network{
-		settings: s, inst: inst, svc: svc,
+		settings: s, inst: inst, svc: svc, stored: !first && same == s,
 		ranges: map[string]string{}, isolation: map[string]api.NamespaceIsolation{},
 		desired: roster.NewDesired(r.epoch), dirty: true,
 	}
@@ -111,6 +116,9 @@ func (r *Root) loadNetwork(tx store.Tx) error {
 
 // storeNetworkSettings keeps the settings the root runs with.
 func (r *Root) storeNetworkSettings() error {
+	if r.net.stored {
+		return nil
+	}
 	return r.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketSettings, keyNetwork, r.net.settings) })
 }
 

@@ -1,10 +1,12 @@
 package root
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hedgeorch/hedge/api"
 	"github.com/hedgeorch/hedge/internal/auth"
@@ -51,8 +53,18 @@ func TestAPIPrivilegedSettingsNeedAdmin(t *testing.T) {
 	}
 	// A tenant may rank its own services lower.
 	low := h.submit(alice, slaDoc(t, "low", svc("s", 10, set("priority", -5))))
-	// Adding or updating a service is checked as a submission is.
-	before = dumpState(t, h.st)
+	// Adding or updating a service is checked as a submission is. The
+	// placement loop first settles the new instance (here UNSCHEDULABLE:
+	// there is no cluster), so that what changes after is the refusals' doing.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		before = dumpState(t, h.st)
+		if !strings.Contains(fmt.Sprint(before), `"state":"REQUESTED"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the placement loop left an instance REQUESTED: %v", before)
+		}
+	}
 	_, err := alice.AddServices(h.ctx, low.Applications[0].ID, []api.ServiceSpec{
 		{Name: "x", Namespace: "test", Virtualization: "container", Code: "docker.io/library/nginx:latest", MemoryMB: 1, VCPUs: 1, PressureExempt: true},
 	})

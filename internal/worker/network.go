@@ -72,6 +72,14 @@ func (w *Worker) attach(id string) (*runtime.Network, error) {
 	}
 }
 
+// portsOnUserNetwork reports whether s is a unikernel that publishes host
+// ports: those work on QEMU's user network (hostfwd) and are refused on the
+// instance network's TAP, so such a unikernel keeps the user network and
+// takes no address (docs/networking.md).
+func portsOnUserNetwork(s api.ServiceSpec) bool {
+	return s.Virtualization == api.VirtUnikernel && s.Port != ""
+}
+
 // detach releases the address of an instance removed for good.
 func (w *Worker) detach(id, virtualization string) {
 	if w.onNetwork(virtualization) {

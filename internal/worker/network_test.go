@@ -210,3 +210,26 @@ func TestUnitNoNetNoPoll(t *testing.T) {
 		t.Errorf("tunnel %+v without an instance network", rep.Node.Tunnel)
 	}
 }
+
+// TestUnitUnikernelWithHostPortsKeepsTheUserNetwork: a unikernel whose SLA
+// publishes host ports is started without an instance address (its driver
+// would refuse the ports on the TAP); one without ports gets an address.
+func TestUnitUnikernelWithHostPortsKeepsTheUserNetwork(t *testing.T) {
+	p, u := newFakeDriver("process"), newFakeDriver(api.VirtUnikernel)
+	w, _ := startWorker(t, p, workerOptions{more: []*fakeDriver{u}, net: newFakeNet(2)})
+	unikernel := func(port string) func(*api.ServiceSpec) {
+		return func(s *api.ServiceSpec) { s.Virtualization, s.Port = api.VirtUnikernel, port }
+	}
+	apply(t, w, assignment("published", 1, unikernel("8080:80")), assignment("plain", 1, unikernel("")))
+	published := waitState(t, w, "published", api.StateRunning)
+	plain := waitState(t, w, "plain", api.StateRunning)
+	u.mu.Lock()
+	pn, pl := u.networks["published"], u.networks["plain"]
+	u.mu.Unlock()
+	if pn != nil || published.IP != "" {
+		t.Errorf("unikernel with host ports: network %+v, ip %q; want none (QEMU's user network)", pn, published.IP)
+	}
+	if pl == nil || plain.IP == "" {
+		t.Errorf("unikernel without ports: network %+v, ip %q; want an instance address", pl, plain.IP)
+	}
+}

@@ -32,7 +32,7 @@ func (w *Worker) startTask(a link.Assignment) (runtime.Driver, runtime.Task, *ru
 		return nil, runtime.Task{}, nil, err
 	}
 	spec := runtime.Spec{InstanceID: id, Service: a.Spec}
-	if w.onNetwork(a.Spec.Virtualization) {
+	if w.onNetwork(a.Spec.Virtualization) && !portsOnUserNetwork(a.Spec) {
 		n, err := w.attach(id)
 		if err != nil {
 			return nil, runtime.Task{}, nil, err
@@ -172,7 +172,7 @@ func (w *Worker) recover(ctx context.Context) error {
 		}
 		started := t.StartedAt
 		in.running, in.state, in.pid, in.started = true, api.StateRunning, t.PID, &started
-		if w.onNetwork(rec.Virtualization) {
+		if w.onNetwork(rec.Virtualization) && !portsOnUserNetwork(in.a.Spec) {
 			// The same address as before the restart (Attach is stable
 			// until Detach).
 			if n, err := w.cfg.Net.Attach(id); err == nil {
