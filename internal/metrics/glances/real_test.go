@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,12 +199,29 @@ func TestGlancesCompareReal(t *testing.T) {
 		if a, b := num(t, theirs, "cpucore"), num(t, ours, "cpucore"); a != b {
 			t.Errorf("cpucore: glances %v, ours %v", a, b)
 		}
-		for _, k := range []string{"total", "user", "system", "idle"} {
-			a, b := num(t, theirs, k), num(t, ours, k)
-			if b < 0 || b > 100 || math.Abs(a-b) > 50 {
-				t.Errorf("%s: glances %v, ours %v; want within 50 points", k, a, b)
+		// The two windows only overlap, and a machine running many test
+		// binaries at once swings between idle and busy within a second
+		// (CI saw glances 98 against ours 9 once): a pair that disagrees
+		// is read again, up to five times, before it counts as a failure.
+		var disagree []string
+		for try := 0; try < 5; try++ {
+			disagree = disagree[:0]
+			for _, k := range []string{"total", "user", "system", "idle"} {
+				a, b := num(t, theirs, k), num(t, ours, k)
+				if b < 0 || b > 100 || math.Abs(a-b) > 50 {
+					disagree = append(disagree, fmt.Sprintf("%s: glances %v, ours %v", k, a, b))
+				}
 			}
+			if len(disagree) == 0 {
+				return
+			}
+			fetchJSON(t, theirBase+"/api/3/cpu")
+			fetchJSON(t, ourBase+"/api/3/cpu")
+			time.Sleep(1500 * time.Millisecond)
+			theirs = fetchJSON(t, theirBase+"/api/3/cpu").(map[string]any)
+			ours = fetchJSON(t, ourBase+"/api/3/cpu").(map[string]any)
 		}
+		t.Errorf("cpu percentages disagree by more than 50 points in five reads; last: %s", strings.Join(disagree, "; "))
 	})
 	t.Run("mem/values", func(t *testing.T) {
 		theirs, ours := got["mem"][0], got["mem"][1]
