@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,11 +19,7 @@ import (
 // root, and new placements in the site work.
 func TestE2EClusterReplicasOnEtcd(t *testing.T) {
 	ctx := context.Background()
-	t.Cleanup(func() {
-		for _, pid := range echoPIDs() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
+	killEchoesAtEnd(t)
 	_, storeURL := etcdCluster(t)
 	pw := randomPassword()
 	dir := t.TempDir()

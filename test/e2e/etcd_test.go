@@ -246,11 +246,7 @@ func TestE2ERootFailoverUnderLoad(t *testing.T) {
 	ctx := context.Background()
 	// Runs last, once the tiers are stopped: the 200 instances outlive
 	// them, and the next tests count echo processes.
-	t.Cleanup(func() {
-		for _, pid := range echoPIDs() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	})
+	killEchoesAtEnd(t)
 	_, storeURL := etcdCluster(t)
 	pw := randomPassword()
 	env := []string{"HEDGE_ADMIN_PASSWORD=" + pw}

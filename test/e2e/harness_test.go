@@ -302,6 +302,17 @@ func echoProcesses(t *testing.T) []int {
 	return echoPIDs()
 }
 
+// killEchoesAtEnd kills every echo process when the test ends, once its
+// tiers are stopped: instances outlive their worker by design, and the
+// tests after it count echo processes.
+func killEchoesAtEnd(t *testing.T) {
+	t.Cleanup(func() {
+		for _, pid := range echoPIDs() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
 func echoPIDs() []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int

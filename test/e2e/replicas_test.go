@@ -84,6 +84,7 @@ func (rs *replicaSet) get(ctx context.Context, url, path, token string) (*http.R
 // reads and writes, and the cluster follows to the new leader.
 func TestE2ERootEveryReplicaServes(t *testing.T) {
 	ctx := context.Background()
+	killEchoesAtEnd(t) // the application submitted through a standby runs on w1
 	_, storeURL := etcdCluster(t)
 	rs := startReplicas(t, storeURL, 3)
 	lead := rs.leader(ctx)
