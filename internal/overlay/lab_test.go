@@ -264,7 +264,10 @@ func (h *host) start() {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		if _, err := os.Stat(filepath.Join(h.dir, "helper.sock")); err == nil {
+		// Dial, not stat: the socket's file exists from bind on, a moment
+		// before the helper listens (CI once got "connection refused").
+		if c, err := net.Dial("unix", filepath.Join(h.dir, "helper.sock")); err == nil {
+			_ = c.Close()
 			break
 		}
 		if i > 200 {
