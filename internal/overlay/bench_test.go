@@ -146,20 +146,20 @@ func BenchmarkLab(b *testing.B) {
 // it returns the client's side as an instance (ns) and the server's address.
 func (l *lab) floor() *instance {
 	l.t.Helper()
-	cns, sns := "ho"+l.id+"fc", "ho"+l.id+"fs"
-	cv, sv := "ho"+l.id+"fv1", "ho"+l.id+"fv2"
-	l.run("ip", "netns", "add", cns)
-	l.run("ip", "netns", "add", sns)
-	l.run("ip", "link", "add", cv, "type", "veth", "peer", "name", sv)
-	l.run("ip", "link", "set", cv, "netns", cns)
-	l.run("ip", "link", "set", sv, "netns", sns)
-	l.in(cns, "ip", "addr", "add", "10.99.0.1/24", "dev", cv)
-	l.in(sns, "ip", "addr", "add", "10.99.0.2/24", "dev", sv)
+	cns, sns := l.Name("fc"), l.Name("fs")
+	cv, sv := l.Name("fv1"), l.Name("fv2")
+	l.Run("ip", "netns", "add", cns)
+	l.Run("ip", "netns", "add", sns)
+	l.Run("ip", "link", "add", cv, "type", "veth", "peer", "name", sv)
+	l.Run("ip", "link", "set", cv, "netns", cns)
+	l.Run("ip", "link", "set", sv, "netns", sns)
+	l.In(cns, "ip", "addr", "add", "10.99.0.1/24", "dev", cv)
+	l.In(sns, "ip", "addr", "add", "10.99.0.2/24", "dev", sv)
 	for _, ns := range []string{cns, sns} {
-		l.in(ns, "ip", "link", "set", "lo", "up")
+		l.In(ns, "ip", "link", "set", "lo", "up")
 	}
-	l.in(cns, "ip", "link", "set", cv, "up")
-	l.in(sns, "ip", "link", "set", sv, "up")
+	l.In(cns, "ip", "link", "set", cv, "up")
+	l.In(sns, "ip", "link", "set", sv, "up")
 	var echo, sink net.Listener
 	var err1, err2 error
 	inNS(l.t, sns, func() {

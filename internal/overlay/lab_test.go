@@ -9,8 +9,6 @@ package overlay_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -33,6 +31,7 @@ import (
 	"github.com/hedgeorch/hedge/internal/netmap"
 	"github.com/hedgeorch/hedge/internal/overlay"
 	"github.com/hedgeorch/hedge/internal/runtime"
+	"github.com/hedgeorch/hedge/test/testkit"
 )
 
 const helperEnv = "HEDGE_OVERLAY_HELPER"
@@ -133,12 +132,10 @@ func runHelper() int {
 }
 
 type lab struct {
-	t      testing.TB
-	id     string
-	subnet string
-	sw     string
-	hosts  []*host
-	n      int // instances made
+	*testkit.NetLab
+	t     testing.TB
+	hosts []*host
+	n     int // instances made
 
 	mu       sync.Mutex
 	services []netmap.Service
@@ -170,56 +167,20 @@ type instance struct {
 	ln   net.Listener
 }
 
-func needLab(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces (CI runs as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip to create network namespaces (apt-get install iproute2)")
-	}
-}
-
 func newLab(t testing.TB) *lab {
 	t.Helper()
-	needLab(t)
-	var b [2]byte
-	_, _ = rand.Read(b[:])
-	l := &lab{t: t, id: hex.EncodeToString(b[:]), subnet: fmt.Sprintf("10.252.%d", 1+int(b[0])%250)}
-	l.sw = "ho" + l.id + "sw"
+	l := &lab{NetLab: testkit.NewNetLab(t, "ho", "10.252"), t: t}
+	// Registered after the NetLab's Close, so it runs first: the planes
+	// tear down while their namespaces still stand.
 	t.Cleanup(l.close)
-	l.run("ip", "netns", "add", l.sw)
-	l.in(l.sw, "ip", "link", "add", "br0", "type", "bridge")
-	l.in(l.sw, "ip", "link", "set", "br0", "up")
-	tp, sp := "ho"+l.id+"t", "ho"+l.id+"tp"
-	l.run("ip", "link", "add", tp, "type", "veth", "peer", "name", sp)
-	l.run("ip", "link", "set", sp, "netns", l.sw)
-	l.in(l.sw, "ip", "link", "set", sp, "master", "br0", "up")
-	l.run("ip", "addr", "add", l.subnet+".254/24", "dev", tp)
-	l.run("ip", "link", "set", tp, "up")
 	return l
-}
-
-func (l *lab) run(args ...string) {
-	l.t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-func (l *lab) in(ns string, args ...string) {
-	l.t.Helper()
-	l.run(append([]string{"ip", "netns", "exec", ns}, args...)...)
 }
 
 // addHost adds a machine with a running Plane; subnet is its share of the
 // instance network.
 func (l *lab) addHost(name, cluster, subnet string) *host {
 	l.t.Helper()
-	n := len(l.hosts) + 1
-	h := &host{lab: l, name: name, ns: "ho" + l.id + name, ip: fmt.Sprintf("%s.%d", l.subnet, n+1),
-		cluster: cluster, subnet: subnet}
+	h := &host{lab: l, name: name, cluster: cluster, subnet: subnet}
 	// Not t.TempDir: that would be removed before the lab's cleanup asks
 	// the planes to tear down over their sockets in it.
 	dir, err := os.MkdirTemp("", "overlay-"+name+"-")
@@ -227,15 +188,7 @@ func (l *lab) addHost(name, cluster, subnet string) *host {
 		l.t.Fatal(err)
 	}
 	h.dir = dir
-	inner, port := fmt.Sprintf("ho%sh%d", l.id, n), fmt.Sprintf("ho%sp%d", l.id, n)
-	l.run("ip", "netns", "add", h.ns)
-	l.run("ip", "link", "add", inner, "type", "veth", "peer", "name", port)
-	l.run("ip", "link", "set", inner, "netns", h.ns)
-	l.run("ip", "link", "set", port, "netns", l.sw)
-	l.in(l.sw, "ip", "link", "set", port, "master", "br0", "up")
-	l.in(h.ns, "ip", "addr", "add", h.ip+"/24", "dev", inner)
-	l.in(h.ns, "ip", "link", "set", inner, "up")
-	l.in(h.ns, "ip", "link", "set", "lo", "up")
+	h.ns, h.ip, _ = l.AddHost(name)
 	l.hosts = append(l.hosts, h)
 	h.start()
 	return h
@@ -376,19 +329,19 @@ func (h *host) addInstance(id string) *instance {
 	l.t.Helper()
 	l.n++
 	nw := h.call(request{Op: "attach", Instance: id}).Network
-	in := &instance{id: id, host: h, ns: fmt.Sprintf("ho%si%d", l.id, l.n), gw: nw.Gateway, veth: fmt.Sprintf("ho%sa%d", l.id, l.n)}
+	in := &instance{id: id, host: h, ns: l.Name(fmt.Sprintf("i%d", l.n)), gw: nw.Gateway, veth: l.Name(fmt.Sprintf("a%d", l.n))}
 	in.ip = strings.Split(nw.Address, "/")[0]
-	peerName := fmt.Sprintf("ho%sb%d", l.id, l.n)
-	l.run("ip", "netns", "add", in.ns)
-	l.run("ip", "link", "add", in.veth, "type", "veth", "peer", "name", peerName)
-	l.run("ip", "link", "set", in.veth, "netns", h.ns)
-	l.run("ip", "link", "set", peerName, "netns", in.ns)
-	l.in(h.ns, "ip", "link", "set", in.veth, "master", nw.Bridge, "up")
-	l.in(in.ns, "ip", "link", "set", peerName, "name", "eth0")
-	l.in(in.ns, "ip", "addr", "add", nw.Address, "dev", "eth0")
-	l.in(in.ns, "ip", "link", "set", "eth0", "up")
-	l.in(in.ns, "ip", "link", "set", "lo", "up")
-	l.in(in.ns, "ip", "route", "add", "default", "via", nw.Gateway)
+	peerName := l.Name(fmt.Sprintf("b%d", l.n))
+	l.Run("ip", "netns", "add", in.ns)
+	l.Run("ip", "link", "add", in.veth, "type", "veth", "peer", "name", peerName)
+	l.Run("ip", "link", "set", in.veth, "netns", h.ns)
+	l.Run("ip", "link", "set", peerName, "netns", in.ns)
+	l.In(h.ns, "ip", "link", "set", in.veth, "master", nw.Bridge, "up")
+	l.In(in.ns, "ip", "link", "set", peerName, "name", "eth0")
+	l.In(in.ns, "ip", "addr", "add", nw.Address, "dev", "eth0")
+	l.In(in.ns, "ip", "link", "set", "eth0", "up")
+	l.In(in.ns, "ip", "link", "set", "lo", "up")
+	l.In(in.ns, "ip", "route", "add", "default", "via", nw.Gateway)
 	var err error
 	inNS(l.t, in.ns, func() { in.ln, err = net.Listen("tcp", ":80") })
 	if err != nil {
@@ -423,7 +376,7 @@ func serveSink(ln net.Listener) {
 // kill takes the instance off its host's bridge and releases its address,
 // as a stop does.
 func (in *instance) kill() {
-	in.host.lab.in(in.host.ns, "ip", "link", "del", in.veth)
+	in.host.lab.In(in.host.ns, "ip", "link", "del", in.veth)
 	in.host.call(request{Op: "detach", Instance: in.id})
 }
 
@@ -585,14 +538,6 @@ func (l *lab) close() {
 			h.cmd = nil
 		}
 	}
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 0 && strings.HasPrefix(f[0], "ho"+l.id) {
-			_ = exec.Command("ip", "netns", "del", f[0]).Run()
-		}
-	}
-	_ = exec.Command("ip", "link", "del", "ho"+l.id+"t").Run()
 	for _, h := range l.hosts {
 		_ = os.RemoveAll(h.dir)
 	}

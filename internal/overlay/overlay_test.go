@@ -95,15 +95,15 @@ func TestLabInstancesReachEachOther(t *testing.T) {
 	t.Run("a machine on the underlay cannot connect in", func(t *testing.T) {
 		// A plain machine on the switch that routes the instance
 		// network through host a.
-		ns, in, out := "ho"+l.id+"x", "ho"+l.id+"xi", "ho"+l.id+"xo"
-		l.run("ip", "netns", "add", ns)
-		l.run("ip", "link", "add", in, "type", "veth", "peer", "name", out)
-		l.run("ip", "link", "set", in, "netns", ns)
-		l.run("ip", "link", "set", out, "netns", l.sw)
-		l.in(l.sw, "ip", "link", "set", out, "master", "br0", "up")
-		l.in(ns, "ip", "addr", "add", l.subnet+".250/24", "dev", in)
-		l.in(ns, "ip", "link", "set", in, "up")
-		l.in(ns, "ip", "route", "add", "10.18.0.0/16", "via", a.ip)
+		ns, in, out := l.Name("x"), l.Name("xi"), l.Name("xo")
+		l.Run("ip", "netns", "add", ns)
+		l.Run("ip", "link", "add", in, "type", "veth", "peer", "name", out)
+		l.Run("ip", "link", "set", in, "netns", ns)
+		l.Run("ip", "link", "set", out, "netns", l.Switch)
+		l.In(l.Switch, "ip", "link", "set", out, "master", "br0", "up")
+		l.In(ns, "ip", "addr", "add", l.Subnet+".250/24", "dev", in)
+		l.In(ns, "ip", "link", "set", in, "up")
+		l.In(ns, "ip", "route", "add", "10.18.0.0/16", "via", a.ip)
 		// One-way (UDP): a TCP answer would be masqueraded on its way
 		// out and fail anyway, proving nothing about the way in.
 		var pc net.PacketConn
@@ -546,7 +546,7 @@ func TestLabDNSForwardsOtherNames(t *testing.T) {
 	l := newLab(t)
 	// The host's resolver, as its resolv.conf names it (ip netns exec
 	// mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf).
-	up := l.subnet + ".254"
+	up := l.Subnet + ".254"
 	pc, err := net.ListenPacket("udp4", up+":53")
 	if err != nil {
 		t.Fatal(err)
@@ -564,7 +564,7 @@ func TestLabDNSForwardsOtherNames(t *testing.T) {
 	})}
 	go func() { _ = srv.ActivateAndServe() }()
 	defer func() { _ = srv.Shutdown() }()
-	etc := "/etc/netns/ho" + l.id + "a"
+	etc := "/etc/netns/ho" + l.ID + "a"
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		t.Fatal(err)
 	}
