@@ -3,6 +3,7 @@ package root
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,12 +28,18 @@ const logTail = 16 << 10
 const logWait = 3 * time.Second
 
 // usage is the recent CPU and memory figures of each instance, from the
-// clusters' reports; the root keeps them in memory only.
+// clusters' reports; the root keeps them in memory only. It is a ring of
+// fixed size in compact fields: the clusters report every second, so with
+// 100,000 instances a history of growing slices of float64 pairs was most
+// of the root's heap (about 2 KB an instance, and a new slice per report).
 type usage struct {
-	cpu, mem []api.Sample
+	next, n int                 // where the next sample goes; how many there are
+	at      [historyLen]int64   // unix milliseconds
+	cpu     [historyLen]float32 // percent of one core
+	mem     [historyLen]float32 // MB
 }
 
-// recordUsageLocked appends the figures of one report to an instance's
+// recordUsageLocked adds the figures of one report to an instance's
 // history, dropping the oldest beyond historyLen.
 func (r *Root) recordUsageLocked(id string, now time.Time, cpuCores float64, memMB int64) {
 	if r.usage == nil {
@@ -43,16 +50,28 @@ func (r *Root) recordUsageLocked(id string, now time.Time, cpuCores float64, mem
 		u = &usage{}
 		r.usage[id] = u
 	}
-	ts := float64(now.UnixMilli()) / 1000
-	u.cpu = appendBounded(u.cpu, api.Sample{Timestamp: ts, Value: cpuCores * 100})
-	u.mem = appendBounded(u.mem, api.Sample{Timestamp: ts, Value: float64(memMB)})
+	u.at[u.next], u.cpu[u.next], u.mem[u.next] = now.UnixMilli(), float32(cpuCores*100), float32(memMB)
+	u.next = (u.next + 1) % historyLen
+	u.n = min(u.n+1, historyLen)
 }
 
-func appendBounded(h []api.Sample, s api.Sample) []api.Sample {
-	if len(h) >= historyLen {
-		h = append(h[:0:0], h[len(h)-historyLen+1:]...)
+// history returns the CPU and memory figures, oldest first.
+func (u *usage) history() (cpu, mem []api.Sample) {
+	cpu, mem = make([]api.Sample, 0, u.n), make([]api.Sample, 0, u.n)
+	for i := range u.n {
+		j := (u.next - u.n + i + historyLen) % historyLen
+		ts := float64(u.at[j]) / 1000
+		cpu = append(cpu, api.Sample{Timestamp: ts, Value: widen(u.cpu[j])})
+		mem = append(mem, api.Sample{Timestamp: ts, Value: widen(u.mem[j])})
 	}
-	return append(h, s)
+	return cpu, mem
+}
+
+// widen returns the float64 whose shortest decimal form is f's, so that a
+// figure stored as 12.3 is shown as 12.3 and not 12.300000190734863.
+func widen(f float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	return v
 }
 
 // oakApp fills an application's Oakestra id.
@@ -116,8 +135,7 @@ func (r *Root) oakInstanceLocked(v *api.Instance) {
 		o.ClusterLocation = c.info.Labels[placement.LabelLocation]
 	}
 	if u := r.usage[v.ID]; u != nil {
-		o.CPUHistory = append(o.CPUHistory, u.cpu...)
-		o.MemoryHistory = append(o.MemoryHistory, u.mem...)
+		o.CPUHistory, o.MemoryHistory = u.history()
 	}
 	v.OakestraInstance = o
 }
