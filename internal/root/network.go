@@ -45,7 +45,10 @@ type network struct {
 	inst     netip.Prefix
 	svc      netip.Prefix
 	// ranges is each cluster's range of the instance network, by id.
-	ranges    map[string]string
+	ranges map[string]string
+	// noRange are the clusters told there is no range left for them, so
+	// that the map's every rebuild does not log it again.
+	noRange   map[string]bool
 	isolation map[string]api.NamespaceIsolation
 	// m is the current map without Self; digest identifies its content,
 	// desired its revision.
@@ -144,7 +147,14 @@ func (r *Root) clusterRangeLocked(id string) string {
 	}
 	p, err := ipam.NextSubnet(r.net.inst, r.net.settings.ClusterPrefix, used)
 	if err != nil {
-		r.log.Error("no range of the instance network left for a cluster", "cluster_id", id, "err", err)
+		if !r.net.noRange[id] {
+			r.log.Error("no range of the instance network left for a cluster: its instances get no instance address; "+
+				"the ranges are set at the root's first start (--instance-cidr, --cluster-prefix; docs/networking.md)", "cluster_id", id, "err", err)
+			if r.net.noRange == nil {
+				r.net.noRange = map[string]bool{}
+			}
+			r.net.noRange[id] = true
+		}
 		return ""
 	}
 	if err := r.cfg.Store.Update(func(tx store.Tx) error { return tx.Put(bucketClusterRanges, id, p.String()) }); err != nil {
