@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
+	"github.com/hedgeorch/hedge/internal/link"
 	"github.com/hedgeorch/hedge/internal/netmap"
 	"github.com/hedgeorch/hedge/internal/runtime"
 )
@@ -295,16 +296,20 @@ func (p *Plane) serve(prog *program) error {
 }
 
 // measure probes the peers every ProbeInterval and reprograms when the
-// closest instances change with the round trips.
+// closest instances change with the round trips. It ticks on a link.Beat,
+// with the worker's other periodic loops, and does nothing while the map
+// names no peer (a lone worker, `hedge up`): an idle machine wakes for it
+// no more often than for its heartbeat.
 func (p *Plane) measure(ctx context.Context) {
 	defer p.done.Done()
-	t := time.NewTicker(p.cfg.ProbeInterval)
-	defer t.Stop()
+	beat := link.NewBeat(p.cfg.ProbeInterval)
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-beat.C:
+			beat.Next()
 		}
 		p.mu.Lock()
 		var peers []peer
@@ -312,6 +317,12 @@ func (p *Plane) measure(ctx context.Context) {
 			peers = p.prog.Peers
 		}
 		p.mu.Unlock()
+		p.rttMu.Lock()
+		had := len(p.rtts) > 0
+		p.rttMu.Unlock()
+		if len(peers) == 0 && !had {
+			continue
+		}
 		got := probeAll(ctx, peers, time.Second)
 		p.rttMu.Lock()
 		p.rtts = got
