@@ -64,7 +64,7 @@ func (a Assignments) MarshalJSON() ([]byte, error) {
 		w.Items = make([]wireAssignment, len(a.Items))
 	}
 	refs := make([]int, len(a.Items)) // what the items' Service point to
-	groups := map[key][]int{} // indexes into w.Services
+	groups := map[key][]int{}         // indexes into w.Services
 	ref := func(it *Assignment) int {
 		k := key{it.ServiceID, it.AppName, it.Generation}
 		for _, i := range groups[k] {

@@ -252,8 +252,10 @@ func (s *Server) page(peer string, rep *Report) (last bool, err error) {
 		return false, fmt.Errorf("%w: unchanged: a report of unchanged instances is never paged", ErrInvalid)
 	case len(rep.Instances)+len(rep.Removed) > PageSize:
 		return false, fmt.Errorf("%w: instances: %d entries with removed in one page, at most %d", ErrInvalid, len(rep.Instances)+len(rep.Removed), PageSize)
-	case !pg.Last && (rep.Node != nil || rep.Cluster != nil):
-		return false, fmt.Errorf("%w: node, cluster: only in the last page of a report", ErrInvalid)
+	case !pg.Last && rep.Node != nil:
+		return false, fmt.Errorf("%w: node: only in the last page of a report", ErrInvalid)
+	case !pg.Last && rep.Cluster != nil:
+		return false, fmt.Errorf("%w: cluster: only in the last page of a report", ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
