@@ -127,7 +127,9 @@ type bigUpper struct {
 	a *Assignments
 }
 
-func (u bigUpper) Assignments(string) (*Assignments, <-chan struct{}) { return u.a, make(chan struct{}) }
+func (u bigUpper) Assignments(string) (*Assignments, <-chan struct{}) {
+	return u.a, make(chan struct{})
+}
 
 // TestAssignmentsOverTheLink: a peer gets the desired set whole over the
 // real server; a peer that does not ask for shared specs (from before them)

@@ -232,7 +232,9 @@ func TestRunReportsAHundredThousandInstancesInPagesThenDeltas(t *testing.T) {
 // restarts.
 type swapHandler struct{ h atomic.Pointer[http.Handler] }
 
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
 
 func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
 
