@@ -14,7 +14,10 @@ type Peer interface {
 	// Apply takes a new desired set. It must persist it before returning so
 	// that the peer keeps running it while the upper tier is away.
 	Apply(ctx context.Context, a *Assignments) error
-	// Snapshot returns the peer's whole current state to report.
+	// Snapshot returns the peer's whole current state to report, in a new
+	// Report each time. Run keeps the instances of the last report the upper
+	// tier acknowledged, to send only what changed since: the peer must not
+	// modify them (nor what their pointers point to) afterwards.
 	Snapshot(ctx context.Context) *Report
 	// Changed is signalled when the state changed enough to report at once.
 	Changed() <-chan struct{}
