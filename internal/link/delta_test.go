@@ -322,6 +322,7 @@ func TestServerRefusesBadDeltasAndPages(t *testing.T) {
 		{name: "node before the last page", send: Report{Node: node, Instances: insts("a"), Page: page("s1", 0, false)}, code: 400, field: "node"},
 		{name: "page of unchanged instances", send: Report{Node: node, Unchanged: "feed", Page: page("s1", 0, true)}, code: 400, field: "unchanged"},
 		{name: "page larger than PageSize", send: Report{Node: node, Instances: insts(make([]string, PageSize+1)...), Page: page("s1", 0, true)}, code: 400, field: "instances"},
+		{name: "first page of a delta against an unknown base", send: Report{Instances: insts("a"), Base: "feed", Page: page("s1", 0, false)}, code: 409, field: "base"},
 		{name: "pages with different bases", before: []Report{{Instances: insts("a"), Page: page("s1", 0, false)}},
 			send: Report{Node: node, Base: "feed", Page: page("s1", 1, true)}, code: 400, field: "base"},
 	}
@@ -462,5 +463,51 @@ func TestDiffAndApplyDeltaRoundTrip(t *testing.T) {
 				t.Errorf("applyDelta(diff) = %+v, want %+v", got, tt.cur)
 			}
 		})
+	}
+}
+
+// TestClientSendsALargeDeltaInPages: a delta of more than a page of entries
+// (statuses and removed ids) goes in pages, and the upper tier ends with the
+// peer's whole set.
+func TestClientSendsALargeDeltaInPages(t *testing.T) {
+	up := &latestUpper{fuzzUpper: fuzzUpper{t}}
+	rec := &wireRecorder{h: NewServer(up, discard()).Handler()}
+	hs := httptest.NewServer(rec)
+	defer hs.Close()
+	c := NewClient(hs.URL, "p.secret", nil)
+	ctx := context.Background()
+	p := newSetPeer(6_000)
+	old := p.want()
+	ack, err := c.reportAcks(ctx, &Report{Node: &NodeReport{Name: "w1"}, Instances: old})
+	if err != nil || ack.instances != Digest(old) {
+		t.Fatalf("full report: ack %q, err %v", ack.instances, err)
+	}
+	p.change(func(m map[string]InstanceStatus) {
+		for i := range 2_500 {
+			delete(m, fmt.Sprintf("inst-%06d", i))
+		}
+		for i := range 500 {
+			id := fmt.Sprintf("new-%04d", i)
+			m[id] = InstanceStatus{InstanceID: id, Generation: 1, State: api.StateScheduled}
+		}
+	})
+	cur := p.want()
+	changed, removed := diff(old, cur)
+	mark := rec.count()
+	ack, err = c.reportAcks(ctx, &Report{Node: &NodeReport{Name: "w1"}, Base: ack.instances, Instances: changed, Removed: removed})
+	if err != nil || ack.instances != Digest(cur) {
+		t.Fatalf("delta: ack %q, err %v; want %q", ack.instances, err, Digest(cur))
+	}
+	if !reflect.DeepEqual(up.instances(), cur) {
+		t.Error("the upper tier does not hold the peer's set after a paged delta")
+	}
+	reqs := rec.since(mark)
+	if len(reqs) < 2 {
+		t.Errorf("a delta of %d entries went in %d request(s), want pages", len(changed)+len(removed), len(reqs))
+	}
+	for i, s := range reqs {
+		if n := len(s.rep.Instances) + len(s.rep.Removed); n > PageSize || s.rep.Page == nil || s.rep.Base == "" {
+			t.Errorf("request %d: %d entries, page %+v, base %q", i, n, s.rep.Page, s.rep.Base)
+		}
 	}
 }

@@ -262,6 +262,10 @@ func (s *Server) page(peer string, rep *Report) (last bool, err error) {
 	p := s.pages[peer]
 	delete(s.pages, peer)
 	if pg.Number == 0 {
+		if h, ok := s.held[peer]; rep.Base != "" && (!ok || h.digest != rep.Base) {
+			// Refused now rather than after the last page.
+			return false, fmt.Errorf("%w: base: the upper tier holds no instances under digest %q", ErrStale, rep.Base)
+		}
 		p = &pendingReport{set: pg.Set, base: rep.Base}
 	} else if p == nil || p.set != pg.Set || p.next != pg.Number {
 		return false, fmt.Errorf("%w: page.number: page %d of report %q does not follow a page this tier holds", ErrStale, pg.Number, pg.Set)
