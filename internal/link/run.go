@@ -187,7 +187,9 @@ func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 				cl.Nodes, cl.NodesUnchanged = nil, acked.nodes
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		// 15 s for each request: a report in pages takes several.
+		pages := 1 + (len(rep.Instances)+len(rep.Removed))/PageSize
+		rctx, cancel := context.WithTimeout(ctx, time.Duration(pages)*15*time.Second)
 		ack, err := c.reportAcks(rctx, rep)
 		cancel()
 		if errors.Is(err, ErrStale) {
