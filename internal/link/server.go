@@ -52,9 +52,11 @@ type Upper interface {
 	Join(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	// Authenticate maps a bearer credential to a peer id, or ErrUnauthorized.
 	Authenticate(bearer string) (peerID string, err error)
-	// Report takes the peer's whole state. It must be idempotent, and must
-	// neither keep nor modify r.Instances: the server passes the same ones
-	// again for reports that say they are unchanged.
+	// Report takes the peer's whole state: r.Instances are every instance
+	// the peer reports, in InstanceID order, also when the peer sent a
+	// delta, pages or a digest (the server makes the report whole first).
+	// It must be idempotent, and must neither keep nor modify r.Instances:
+	// the server keeps them as the base of the peer's next reports.
 	Report(ctx context.Context, peerID string, r *Report) error
 	// Assignments returns the peer's desired set and a channel closed when it
 	// next changes.
