@@ -510,3 +510,50 @@ func TestClientSendsALargeDeltaInPages(t *testing.T) {
 		}
 	}
 }
+
+// restartAtPage restarts the upper tier (a new server for up) when the
+// first page numbered at arrives, before serving it.
+type restartAtPage struct {
+	sw   *swapHandler
+	up   Upper
+	at   int
+	once sync.Once
+}
+
+func (h *restartAtPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var rep Report
+	if json.Unmarshal(raw, &rep) == nil && rep.Page != nil && rep.Page.Number == h.at {
+		h.once.Do(func() { h.sw.set(NewServer(h.up, discard()).Handler()) })
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	h.sw.ServeHTTP(w, r)
+}
+
+// TestRunStartsAgainWhenPagesAreCutShort: an upper tier that restarts in the
+// middle of a paged report applies none of it, refuses the next page (409),
+// and gets the whole report again from its first page.
+func TestRunStartsAgainWhenPagesAreCutShort(t *testing.T) {
+	up1, up2 := &latestUpper{fuzzUpper: fuzzUpper{t}}, &latestUpper{fuzzUpper: fuzzUpper{t}}
+	sw := &swapHandler{}
+	sw.set(NewServer(up1, discard()).Handler())
+	rec := &wireRecorder{h: &restartAtPage{sw: sw, up: up2, at: 1}}
+	p := newSetPeer(5_000)
+	runPeer(t, rec, p, RunOptions{ReportInterval: time.Hour, PollWait: time.Second, FullReportEvery: time.Hour, Logger: discard()})
+	want := p.want()
+	waitFor(t, "the restarted upper tier holds the instances", func() bool { return reflect.DeepEqual(up2.instances(), want) })
+	up1.mu.Lock()
+	defer up1.mu.Unlock()
+	if up1.n != 0 {
+		t.Errorf("the upper tier that restarted mid-report took %d reports, want none", up1.n)
+	}
+	var numbers []int
+	for _, s := range rec.since(0) {
+		if s.rep.Page != nil {
+			numbers = append(numbers, s.rep.Page.Number)
+		}
+	}
+	if want := []int{0, 1, 0, 1, 2}; !slices.Equal(numbers, want) {
+		t.Errorf("pages sent: %v, want %v (page 1 refused, then the report again)", numbers, want)
+	}
+}

@@ -194,6 +194,12 @@ func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 		cancel()
 		if errors.Is(err, ErrStale) {
 			acked, ackedSet = acks{}, nil
+			if !short && !delta && !shortNodes {
+				// Even a full report was refused (its pages were cut
+				// short, by a failover say): again, but not at once.
+				logLinkErr(ctx, o.Logger, "report", err)
+				b.wait(ctx)
+			}
 			continue
 		}
 		if err != nil {
