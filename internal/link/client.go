@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
@@ -19,6 +22,9 @@ type Client struct {
 	bases *api.Endpoints
 	cred  string
 	hc    *http.Client
+	// deltas is the page size the upper tier said it takes deltas and
+	// pages in (HeaderDeltas): 0 while unknown, -1 when it takes neither.
+	deltas atomic.Int64
 }
 
 // NewClient returns a client for the upper tier at base (e.g.
@@ -58,18 +64,96 @@ func (c *Client) report(ctx context.Context, r *Report) (string, error) {
 // instances, and of a cluster's nodes ("" when it did not).
 type acks struct{ instances, nodes string }
 
-// reportAcks sends r and returns what the upper tier acknowledged.
+// reportAcks sends r and returns what the upper tier acknowledged. A report
+// with more than a page of entries, or more than maxPageBytes encoded, goes
+// in pages to an upper tier that takes them (reportPages).
 func (c *Client) reportAcks(ctx context.Context, r *Report) (acks, error) {
+	n := len(r.Instances) + len(r.Removed)
+	if n > PageSize && c.deltas.Load() == 0 {
+		c.probe(ctx)
+	}
+	size := int(min(c.deltas.Load(), PageSize))
+	if size > 0 && n > size {
+		return c.reportPages(ctx, r, size)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return acks{}, fmt.Errorf("encode report: %w", err)
+	}
+	if size > 0 && n > 1 && len(b) > maxPageBytes {
+		return c.reportPages(ctx, r, n/2)
+	}
+	return c.post(ctx, b)
+}
+
+// probeDigest is a digest no report has (Digest gives hex): a report of
+// unchanged instances under it is refused (409) before anything is applied,
+// by upper tiers that take pages or not, and its answer says which.
+const probeDigest = "probe"
+
+// probe learns whether the upper tier takes deltas and pages, before a peer
+// sends it a report too large for one request.
+func (c *Client) probe(ctx context.Context) {
+	b, _ := json.Marshal(Report{Unchanged: probeDigest}) // plain fields always encode
+	_, _ = c.post(ctx, b)
+}
+
+// post sends one encoded report (or page) and learns from the answer
+// whether the upper tier takes deltas and pages.
+func (c *Client) post(ctx context.Context, body json.RawMessage) (acks, error) {
 	var h http.Header
-	err := c.doHeader(ctx, http.MethodPost, "/link/v1/report", r, nil, &h)
+	err := c.doHeader(ctx, http.MethodPost, "/link/v1/report", body, nil, &h)
+	if h != nil {
+		var se *StatusError
+		if v, perr := strconv.ParseInt(h.Get(HeaderDeltas), 10, 64); perr == nil && v > 0 {
+			c.deltas.Store(v)
+		} else if err == nil || (errors.As(err, &se) && se.Code == http.StatusConflict) {
+			c.deltas.Store(-1) // the report handler answered, without the header
+		}
+	}
 	return acks{instances: h.Get(HeaderDigest), nodes: h.Get(HeaderNodesDigest)}, err
+}
+
+// reportPages sends r as pages of at most size entries (Instances first,
+// then Removed), each encoding to at most maxPageBytes unless it holds a
+// single entry; Node and Cluster go in the last. It returns the last page's
+// acknowledgement.
+func (c *Client) reportPages(ctx context.Context, r *Report, size int) (acks, error) {
+	set := newID()
+	i, j := 0, 0 // next instance, next removed id
+	for num := 0; ; num++ {
+		k := size
+		for {
+			ni := min(k, len(r.Instances)-i)
+			nr := min(k-ni, len(r.Removed)-j)
+			pg := Report{Base: r.Base, Instances: r.Instances[i : i+ni], Removed: r.Removed[j : j+nr], Page: &ReportPage{Set: set, Number: num}}
+			last := i+ni == len(r.Instances) && j+nr == len(r.Removed)
+			if last {
+				pg.Node, pg.Cluster, pg.Page.Last = r.Node, r.Cluster, true
+			}
+			b, err := json.Marshal(pg)
+			if err != nil {
+				return acks{}, fmt.Errorf("encode report page %d: %w", num, err)
+			}
+			if len(b) > maxPageBytes && ni+nr > 1 {
+				k = (ni + nr) / 2
+				continue
+			}
+			a, err := c.post(ctx, b)
+			if err != nil || last {
+				return a, err
+			}
+			i, j = i+ni, j+nr
+			break
+		}
+	}
 }
 
 // Assignments long-polls for a desired set whose revision differs from have,
 // waiting at most wait.
 func (c *Client) Assignments(ctx context.Context, have uint64, wait time.Duration) (*Assignments, error) {
 	var a Assignments
-	q := url.Values{"rev": {fmt.Sprint(have)}, "wait": {wait.String()}}
+	q := url.Values{"rev": {fmt.Sprint(have)}, "wait": {wait.String()}, "specs": {"shared"}}
 	err := c.do(ctx, http.MethodGet, "/link/v1/assignments?"+q.Encode(), nil, &a)
 	return &a, err
 }
@@ -133,7 +217,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 // doHeader is do that also keeps the answer's header in *hdr, if hdr is set.
 func (c *Client) doHeader(ctx context.Context, method, path string, in, out any, hdr *http.Header) error {
 	var body io.Reader
-	if in != nil {
+	switch v := in.(type) {
+	case nil:
+	case json.RawMessage:
+		body = bytes.NewReader(v)
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", path, err)

@@ -3,6 +3,7 @@ package link
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,10 @@ func FuzzServer(f *testing.F) {
 	for _, seed := range []string{
 		`{"token":"good","name":"w"}`, `{"node":{"name":"w"},"instances":[]}`,
 		`{"instances":[{"instance_id":"x","state":"RUNNING","exit_code":3}]}`,
+		`{"node":{"name":"w"},"base":"0","instances":[{"instance_id":"x"}],"removed":["y"]}`,
+		`{"instances":[{"instance_id":"x"}],"page":{"set":"s","number":0}}`,
+		`{"node":{"name":"w"},"removed":["x","x"],"page":{"set":"s","number":1,"last":true}}`,
+		`{"page":{"set":"","number":-1}}`, `{"unchanged":"probe"}`,
 		`{"id":"r1","data":"aGk="}`, `{"token":"good","name":"w","use":true}`, `{"token":7}`, `{}`, `[]`, `null`, `{"node":`, "\x00\xff", `{"a":1}{"b":2}`,
 	} {
 		for _, path := range []string{"/link/v1/join", "/link/v1/report", "/link/v1/response", "/link/v1/worker-token"} {
@@ -79,3 +84,32 @@ func FuzzServer(f *testing.F) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// FuzzAssignments decodes arbitrary desired sets: the decoder fails or gives
+// items whose spec is the one their service index names, never a panic.
+func FuzzAssignments(f *testing.F) {
+	for _, a := range []any{bigAssignments(5), (*plainAssignments)(bigAssignments(3)), Assignments{}} {
+		b, _ := json.Marshal(a)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"services":[{"service_id":"s"}],"items":[{"instance_id":"x","service":1}]}`))
+	f.Add([]byte(`{"items":[{"instance_id":"x","service":-1}]}`))
+	f.Add([]byte(`{"items":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var a Assignments
+		if err := json.Unmarshal(b, &a); err != nil {
+			return
+		}
+		again, err := json.Marshal(a)
+		if err != nil {
+			t.Fatalf("a decoded desired set does not encode: %v", err)
+		}
+		var back Assignments
+		if err := json.Unmarshal(again, &back); err != nil {
+			t.Fatalf("a desired set encoded does not decode: %v", err)
+		}
+		if len(back.Items) != len(a.Items) {
+			t.Fatalf("%d items came back from %d", len(back.Items), len(a.Items))
+		}
+	})
+}

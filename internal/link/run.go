@@ -14,7 +14,10 @@ type Peer interface {
 	// Apply takes a new desired set. It must persist it before returning so
 	// that the peer keeps running it while the upper tier is away.
 	Apply(ctx context.Context, a *Assignments) error
-	// Snapshot returns the peer's whole current state to report.
+	// Snapshot returns the peer's whole current state to report, in a new
+	// Report each time. Run keeps the instances of the last report the upper
+	// tier acknowledged, to send only what changed since: the peer must not
+	// modify them (nor what their pointers point to) afterwards.
 	Snapshot(ctx context.Context) *Report
 	// Changed is signalled when the state changed enough to report at once.
 	Changed() <-chan struct{}
@@ -37,8 +40,13 @@ type RunOptions struct {
 	// PollWait is how long one long-poll may wait.
 	PollWait time.Duration
 	// FullReportEvery is the longest time between two reports that carry
-	// every instance (default 30 s); in between, a report whose instances
-	// did not change carries only their digest (Report.Unchanged).
+	// every instance (default 30 s), so that a peer and its upper tier that
+	// disagree on the set heal. In between, a report whose instances did
+	// not change carries only their digest (Report.Unchanged), and one
+	// where fewer than half of them changed only those and the ids of the
+	// ones gone (a delta: Report.Base, Report.Removed), to an upper tier
+	// that takes deltas. Any report of more than PageSize entries goes in
+	// pages (Report.Page).
 	FullReportEvery time.Duration
 	// NodesEvery is, for a cluster, the longest time between two reports
 	// that carry its nodes in full (default 10 s, as a kubelet's node
@@ -143,20 +151,35 @@ func serveRequests(ctx context.Context, c *Client, p Peer, o RunOptions) {
 
 // report sends the peer's state on every change and every ReportInterval
 // (on the Beat, so that the tiers' heartbeats wake a machine together). The
-// instances go in full when they changed, after the upper tier refused a
-// digest, and at least every FullReportEvery; otherwise only their digest.
+// instances go in full after the upper tier refused what a report built on,
+// and at least every FullReportEvery; in between, when they did not change,
+// only their digest, and when some did, a delta against the set the upper
+// tier acknowledged, if that is the smaller. Reports too large for one
+// request go in pages (Client.reportAcks).
 func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 	beat := NewBeat(o.ReportInterval)
 	defer beat.Stop()
 	var b backoff
-	var acked acks // digests of what the upper tier acknowledged
+	var acked acks                // digests of what the upper tier acknowledged
+	var ackedSet []InstanceStatus // the instances acknowledged under acked.instances, if known
 	var fullAt, nodesAt time.Time
 	for ctx.Err() == nil {
 		rep := p.Snapshot(ctx)
-		d := Digest(rep.Instances)
-		short := acked.instances != "" && d == acked.instances && time.Since(fullAt) < o.FullReportEvery
-		if short {
+		sortStatuses(rep.Instances)
+		cur := rep.Instances
+		d := Digest(cur)
+		fullDue := time.Since(fullAt) >= o.FullReportEvery
+		short, delta := false, false
+		switch {
+		case acked.instances == "" || fullDue:
+		case d == acked.instances:
+			short = true
 			rep.Instances, rep.Unchanged = nil, d
+		case ackedSet != nil && c.deltas.Load() > 0:
+			changed, removed := diff(ackedSet, cur)
+			if delta = 2*(len(changed)+len(removed)) < len(cur); delta {
+				rep.Base, rep.Instances, rep.Removed = acked.instances, changed, removed
+			}
 		}
 		shortNodes := false
 		if cl := rep.Cluster; cl != nil && acked.nodes != "" && time.Since(nodesAt) < o.NodesEvery {
@@ -164,11 +187,19 @@ func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 				cl.Nodes, cl.NodesUnchanged = nil, acked.nodes
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		// 15 s for each request: a report in pages takes several.
+		pages := 1 + (len(rep.Instances)+len(rep.Removed))/PageSize
+		rctx, cancel := context.WithTimeout(ctx, time.Duration(pages)*15*time.Second)
 		ack, err := c.reportAcks(rctx, rep)
 		cancel()
 		if errors.Is(err, ErrStale) {
-			acked = acks{}
+			acked, ackedSet = acks{}, nil
+			if !short && !delta && !shortNodes {
+				// Even a full report was refused (its pages were cut
+				// short, by a failover say): again, but not at once.
+				logLinkErr(ctx, o.Logger, "report", err)
+				b.wait(ctx)
+			}
 			continue
 		}
 		if err != nil {
@@ -178,7 +209,13 @@ func report(ctx context.Context, c *Client, p Peer, o RunOptions) {
 		}
 		b.reset()
 		if !short {
-			acked.instances, fullAt = ack.instances, time.Now()
+			acked.instances, ackedSet = ack.instances, nil
+			if ack.instances == d {
+				ackedSet = cur
+			}
+			if !delta {
+				fullAt = time.Now()
+			}
 		}
 		if !shortNodes {
 			acked.nodes, nodesAt = ack.nodes, time.Now()

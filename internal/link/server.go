@@ -31,9 +31,11 @@ var (
 	// ErrNotReady: the upper tier cannot answer yet (e.g. a cluster that has
 	// not heard from the root since it started); the peer should retry.
 	ErrNotReady = errdefs.New(errdefs.ErrUnavailable, "not ready")
-	// ErrStale: a report says its instances are unchanged, but the upper
-	// tier does not hold them under that digest; the peer must send them.
-	ErrStale = errdefs.New(errdefs.ErrConflict, "report of unchanged instances the upper tier does not hold")
+	// ErrStale: a report says its instances are unchanged, or is a delta
+	// or a page, but the upper tier does not hold what it builds on (the
+	// instances under that digest, the pages before); the peer must send
+	// them all.
+	ErrStale = errdefs.New(errdefs.ErrConflict, "report builds on instances or pages the upper tier does not hold")
 )
 
 // maxBody bounds what a peer may send in one request.
@@ -50,9 +52,11 @@ type Upper interface {
 	Join(ctx context.Context, req JoinRequest) (JoinResponse, error)
 	// Authenticate maps a bearer credential to a peer id, or ErrUnauthorized.
 	Authenticate(bearer string) (peerID string, err error)
-	// Report takes the peer's whole state. It must be idempotent, and must
-	// neither keep nor modify r.Instances: the server passes the same ones
-	// again for reports that say they are unchanged.
+	// Report takes the peer's whole state: r.Instances are every instance
+	// the peer reports, in InstanceID order, also when the peer sent a
+	// delta, pages or a digest (the server makes the report whole first).
+	// It must be idempotent, and must neither keep nor modify r.Instances:
+	// the server keeps them as the base of the peer's next reports.
 	Report(ctx context.Context, peerID string, r *Report) error
 	// Assignments returns the peer's desired set and a channel closed when it
 	// next changes.
@@ -76,15 +80,18 @@ type Server struct {
 
 	mu     sync.Mutex
 	queues map[string]*queue
-	// held is, by peer, the instances of its last full report and their
-	// digest, for its reports of unchanged instances.
+	// held is, by peer, the whole set of instances of its last report
+	// (full, or a delta applied) and their digest, for its reports of
+	// unchanged instances and its deltas.
 	held map[string]heldInstances
+	// pages is, by peer, the pages received so far of a paged report.
+	pages map[string]*pendingReport
 
 	// served counts the requests served, by endpoint (Requests).
 	served sync.Map // endpoint -> *atomic.Uint64
 }
 
-// heldInstances are the instances of a peer's last full report, and a
+// heldInstances are the instances of a peer's last report made whole, and a
 // cluster's nodes of its last report that carried them.
 type heldInstances struct {
 	digest      string
@@ -103,7 +110,7 @@ type queue struct {
 
 // NewServer returns a link server for up.
 func NewServer(up Upper, log *slog.Logger) *Server {
-	return &Server{up: up, log: log, queues: map[string]*queue{}, held: map[string]heldInstances{}}
+	return &Server{up: up, log: log, queues: map[string]*queue{}, held: map[string]heldInstances{}, pages: map[string]*pendingReport{}}
 }
 
 // Handler serves the protocol under /link/v1/.
@@ -201,18 +208,105 @@ func (s *Server) workerToken(w http.ResponseWriter, r *http.Request, peer string
 }
 
 func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
+	w.Header().Set(HeaderDeltas, strconv.Itoa(PageSize))
 	var rep Report
 	if err := decode(r, &rep); err != nil {
 		s.writeErr(w, err)
 		return
 	}
-	full := rep.Unchanged == ""
+	if rep.Page != nil {
+		last, err := s.page(peer, &rep)
+		if err != nil {
+			s.writeErr(w, err)
+			return
+		}
+		if !last {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	} else {
+		s.mu.Lock()
+		delete(s.pages, peer) // the peer started over
+		s.mu.Unlock()
+	}
+	s.apply(w, r, peer, &rep)
+}
+
+// pendingReport holds the pages of a paged report received so far.
+type pendingReport struct {
+	set       string
+	next      int
+	base      string
+	instances []InstanceStatus
+	removed   []string
+}
+
+// page takes one page of a paged report from peer. It returns true on the
+// last page, with rep then holding the whole report, its pages joined.
+func (s *Server) page(peer string, rep *Report) (last bool, err error) {
+	pg := rep.Page
+	switch {
+	case pg.Set == "":
+		return false, fmt.Errorf("%w: page.set: required in a paged report", ErrInvalid)
+	case pg.Number < 0 || pg.Number >= maxPages:
+		return false, fmt.Errorf("%w: page.number: %d, want 0 to %d", ErrInvalid, pg.Number, maxPages-1)
+	case rep.Unchanged != "":
+		return false, fmt.Errorf("%w: unchanged: a report of unchanged instances is never paged", ErrInvalid)
+	case len(rep.Instances)+len(rep.Removed) > PageSize:
+		return false, fmt.Errorf("%w: instances: %d entries with removed in one page, at most %d", ErrInvalid, len(rep.Instances)+len(rep.Removed), PageSize)
+	case !pg.Last && rep.Node != nil:
+		return false, fmt.Errorf("%w: node: only in the last page of a report", ErrInvalid)
+	case !pg.Last && rep.Cluster != nil:
+		return false, fmt.Errorf("%w: cluster: only in the last page of a report", ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.pages[peer]
+	delete(s.pages, peer)
+	if pg.Number == 0 {
+		if h, ok := s.held[peer]; rep.Base != "" && (!ok || h.digest != rep.Base) {
+			// Refused now rather than after the last page.
+			return false, fmt.Errorf("%w: base: the upper tier holds no instances under digest %q", ErrStale, rep.Base)
+		}
+		p = &pendingReport{set: pg.Set, base: rep.Base}
+	} else if p == nil || p.set != pg.Set || p.next != pg.Number {
+		return false, fmt.Errorf("%w: page.number: page %d of report %q does not follow a page this tier holds", ErrStale, pg.Number, pg.Set)
+	}
+	if rep.Base != p.base {
+		return false, fmt.Errorf("%w: base: %q differs from the first page's %q", ErrInvalid, rep.Base, p.base)
+	}
+	p.instances = append(p.instances, rep.Instances...)
+	p.removed = append(p.removed, rep.Removed...)
+	p.next++
+	if !pg.Last {
+		s.pages[peer] = p
+		return false, nil
+	}
+	rep.Instances, rep.Removed, rep.Page = p.instances, p.removed, nil
+	return true, nil
+}
+
+// apply takes a whole report, a report of unchanged instances or a delta:
+// it makes it whole from what the peer's last reports left, hands it to
+// the Upper and acknowledges it.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, peer string, rep *Report) {
+	delta := rep.Base != ""
+	full := rep.Unchanged == "" && !delta
 	cl := rep.Cluster
 	fullNodes := cl == nil || cl.NodesUnchanged == ""
+	if delta && rep.Unchanged != "" {
+		s.writeErr(w, fmt.Errorf("%w: base: a report of unchanged instances is no delta", ErrInvalid))
+		return
+	}
+	if len(rep.Removed) > 0 && !delta {
+		s.writeErr(w, fmt.Errorf("%w: removed: only in a delta (with base)", ErrInvalid))
+		return
+	}
 	s.mu.Lock()
 	h, ok := s.held[peer]
 	s.mu.Unlock()
-	if !full {
+	switch {
+	case rep.Unchanged != "":
 		if len(rep.Instances) > 0 {
 			s.writeErr(w, fmt.Errorf("%w: instances: must be empty in a report of unchanged instances", ErrInvalid))
 			return
@@ -222,6 +316,23 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 			return
 		}
 		rep.Instances = h.instances
+	case delta:
+		if !ok || h.digest != rep.Base {
+			s.writeErr(w, fmt.Errorf("%w: base: the upper tier holds no instances under digest %q", ErrStale, rep.Base))
+			return
+		}
+		all, err := applyDelta(h.instances, rep.Instances, rep.Removed)
+		if err != nil {
+			s.writeErr(w, err)
+			return
+		}
+		rep.Instances, rep.Base, rep.Removed = all, "", nil
+	default:
+		sortStatuses(rep.Instances)
+		if err := checkUnique("instances", rep.Instances); err != nil {
+			s.writeErr(w, err)
+			return
+		}
 	}
 	if !fullNodes {
 		if len(cl.Nodes) > 0 {
@@ -234,7 +345,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 		}
 		cl.Nodes = h.nodes
 	}
-	if err := s.up.Report(r.Context(), peer, &rep); err != nil {
+	if err := s.up.Report(r.Context(), peer, rep); err != nil {
 		s.writeErr(w, err)
 		return
 	}
@@ -242,10 +353,10 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 	if cl != nil {
 		nd = cl.NodesUnchanged
 	}
-	if full || (cl != nil && fullNodes) {
+	if full || delta || (cl != nil && fullNodes) {
 		s.mu.Lock()
 		h := s.held[peer]
-		if full {
+		if full || delta {
 			d = Digest(rep.Instances)
 			h.digest, h.instances = d, rep.Instances
 		}
@@ -265,8 +376,12 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, peer string) {
 
 func (s *Server) assignments(w http.ResponseWriter, r *http.Request, peer string) {
 	have, _ := strconv.ParseUint(r.URL.Query().Get("rev"), 10, 64)
+	shared := r.URL.Query().Get("specs") == "shared" // the peer reads each spec once per service
 	longPoll(w, r, have, func() (any, uint64, <-chan struct{}) {
 		a, changed := s.up.Assignments(peer)
+		if !shared {
+			return (*plainAssignments)(a), a.Revision, changed
+		}
 		return a, a.Revision, changed
 	})
 }

@@ -121,6 +121,10 @@ type ClusterReport struct {
 
 // Report is a peer's whole state. Exactly one of Node or Cluster is set.
 //
+// Instances are in InstanceID order (the canonical order their Digest is
+// taken in); Run sorts them, and the upper tier sorts a full report's
+// instances before it digests them.
+//
 // When none of its instances changed since the last report the upper tier
 // acknowledged, a peer may send Unchanged, the Digest of those instances,
 // instead of Instances; the upper tier then takes the instances it holds
@@ -130,16 +134,72 @@ type ClusterReport struct {
 // Hedge-Report-Digest header; a peer sends Unchanged only after such an
 // acknowledgement, so an upper tier that does not know the field always gets
 // the instances.
+//
+// When only some instances changed, a peer may send a delta instead: Base is
+// the digest of the set the upper tier acknowledged, Instances the statuses
+// that are new or changed since, and Removed the ids of those gone. The upper
+// tier applies it to the set it holds under Base and hands the whole result
+// to Upper.Report, or answers 409 (ErrStale) if it holds no set under Base.
+// A peer sends deltas only to an upper tier whose answers carry the
+// Hedge-Report-Deltas header.
+//
+// A report whose Instances and Removed together hold more than PageSize
+// entries goes as several pages (Page set), so that no request comes near
+// maxBody whatever the number of instances. See ReportPage.
 type Report struct {
 	Node      *NodeReport      `json:"node,omitempty"`
 	Cluster   *ClusterReport   `json:"cluster,omitempty"`
 	Instances []InstanceStatus `json:"instances"`
 	Unchanged string           `json:"unchanged,omitempty"`
+	// Base, when set, makes the report a delta against the instances the
+	// upper tier acknowledged under this digest.
+	Base string `json:"base,omitempty"`
+	// Removed are, in a delta, the ids of the instances no longer reported.
+	Removed []string `json:"removed,omitempty"`
+	// Page, when set, makes this request one page of a larger report.
+	Page *ReportPage `json:"page,omitempty"`
 }
+
+// ReportPage places one request in a report sent as several pages. Every
+// page carries part of the report's Instances and Removed, and the same Base;
+// only the last carries Node or Cluster. The upper tier keeps the pages of a
+// peer's report and applies nothing until the last one; a page that does not
+// follow the one before it (a lost page, an upper tier that restarted or
+// another replica that took over) is answered 409 (ErrStale), and the peer
+// sends the report again from a full one.
+type ReportPage struct {
+	// Set names the report the page belongs to (chosen by the peer, new for
+	// each paged report).
+	Set string `json:"set"`
+	// Number counts the pages of the report from 0.
+	Number int `json:"number"`
+	// Last marks the report's last page.
+	Last bool `json:"last,omitempty"`
+}
+
+// PageSize is the most entries (instance statuses plus removed ids) one
+// request of a report carries. A status takes about 210 bytes in JSON, so a
+// page is about 400 KB: far below maxBody (16 MB) even with long reasons,
+// small enough that a page is decoded in a few milliseconds, and large
+// enough that 100,000 instances go in 50 requests. A page that encodes to
+// more than maxPageBytes all the same is split further.
+const PageSize = 2000
+
+// maxPageBytes bounds the encoding of one page: a quarter of maxBody.
+const maxPageBytes = maxBody / 4
+
+// maxPages bounds the pages of one report (2,000,000 entries), so that a
+// peer cannot make the upper tier hold pages without end.
+const maxPages = 1000
 
 // HeaderDigest is the header of the answer to a report that acknowledges
 // its instances by their Digest.
 const HeaderDigest = "Hedge-Report-Digest"
+
+// HeaderDeltas is set in every answer to a report by an upper tier that
+// takes deltas (Report.Base) and pages (Report.Page); its value is the
+// PageSize it accepts.
+const HeaderDeltas = "Hedge-Report-Deltas"
 
 // HeaderNodesDigest is the header of the answer to a cluster report that
 // acknowledges its nodes by their NodesDigest.
