@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,21 +116,47 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 		t.Fatalf("submit: %v", err)
 	}
 
-	// One etcd member down: a quorum of two remains, writes go on.
+	// One etcd member down: a quorum of two remains, writes go on. When
+	// the member was etcd's own leader, the election that follows (1 to 2 s
+	// here) can outlast the root's 2 s lease: the leading replica cannot
+	// renew it, so it must stop acting (and exits, for its supervisor to
+	// restart it), and the standby takes over. Either way a write through
+	// the replicas soon succeeds again.
 	_ = members[2].Process.Kill()
 	_ = members[2].Wait()
-	if _, err := c.CreateUser(ctx, "bob", "bob-password-1", "Application_Provider"); err != nil {
-		t.Fatalf("create user with one etcd member down: %v", err)
+	both := urlA + "," + urlB
+	trusted.Store(both, httpClient(t, urlA)) // the replicas share one CA
+	cb := login(t, both, pw)
+	eventually(t, 30*time.Second, "a write with one etcd member down", func() (bool, string) {
+		_, err := cb.CreateUser(ctx, "bob", "bob-password-1", "Application_Provider")
+		// A write answered late, after a replica's lease ended, may
+		// already be there.
+		return err == nil || errors.Is(err, api.ErrConflict), fmt.Sprint(err)
+	})
+	lead, standby, urlLead, urlStandby := a, b, urlA, urlB
+	if l := leadingReplica(t, urlA, urlB); l == urlB {
+		// A lost its lease to etcd's election; B leads. A's supervisor
+		// would start it again, as a standby: so does the test.
+		if !strings.Contains(a.output(), "lost the leadership") {
+			t.Fatalf("rootB leads but rootA does not say it lost the leadership:\n%s", tail(a.output(), 2000))
+		}
+		t.Log("rootA lost its lease during etcd's election; rootB leads")
+		a.kill() // reap it
+		a.start()
+		eventually(t, 10*time.Second, "rootA to stand by again", func() (bool, string) {
+			return strings.Count(a.output(), "standing by") >= 2, tail(a.output(), 300)
+		})
+		lead, standby, urlLead, urlStandby = b, a, urlB, urlA
 	}
 
-	a.kill()
+	lead.kill()
 	killed := time.Now()
-	waitHealthy(t, urlB, filepath.Join(dir, "rootB"))
+	waitHealthy(t, urlStandby, filepath.Join(dir, standby.name))
 	t.Logf("standby serving %s after the leader was killed", time.Since(killed).Round(100*time.Millisecond))
 	if pa, pb := readFile(t, rootCA(filepath.Join(dir, "rootA"))), readFile(t, rootCA(filepath.Join(dir, "rootB"))); pa != pb {
 		t.Fatal("the replicas serve with different CAs: clusters pinned to one cannot follow a failover")
 	}
-	c = login(t, urlB, pw)
+	c = login(t, urlStandby, pw)
 	if names := userNames(t, c); !contains(names, "ann") || !contains(names, "bob") {
 		t.Fatalf("users on the new leader = %v; want ann and bob", names)
 	}
@@ -137,15 +165,17 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 		t.Fatalf("application on the new leader = %+v, %v", app, err)
 	}
 
-	// A leader that hangs past its lease is deposed: A comes back as a
-	// standby while B leads; B then hangs, A takes over, and B, woken,
-	// stops rather than act as a second leader.
+	// A leader that hangs past its lease is deposed: the killed replica
+	// comes back as a standby while the other leads; that one then hangs,
+	// the first takes over, and the hung one, woken, stops rather than act
+	// as a second leader.
+	a, b, urlA = lead, standby, urlLead
 	a.start()
-	eventually(t, 10*time.Second, "rootA to stand by", func() (bool, string) {
+	eventually(t, 10*time.Second, a.name+" to stand by", func() (bool, string) {
 		return strings.Count(a.output(), "standing by") >= 1, tail(a.output(), 300)
 	})
 	_ = b.cmd.Process.Signal(syscall.SIGSTOP)
-	waitHealthy(t, urlA, filepath.Join(dir, "rootA"))
+	waitHealthy(t, urlA, filepath.Join(dir, a.name))
 	_ = b.cmd.Process.Signal(syscall.SIGCONT)
 	done := make(chan error, 1)
 	go func() { done <- b.cmd.Wait() }()
@@ -162,6 +192,28 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 	if _, err := c.CreateUser(ctx, "carl", "carl-password-1", "Application_Provider"); err != nil {
 		t.Fatalf("write on the leader after the other was deposed: %v", err)
 	}
+}
+
+// leadingReplica returns which of urls answers health as the leader
+// itself (not forwarded by a standby), waiting until one does.
+func leadingReplica(t *testing.T, urls ...string) string {
+	t.Helper()
+	var lead string
+	eventually(t, 30*time.Second, "a replica to lead", func() (bool, string) {
+		for _, u := range urls {
+			resp, err := httpClient(t, u).Get(u + "/api/health")
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("Hedge-Served-By") == "" {
+				lead = u
+				return true, ""
+			}
+		}
+		return false, "none answers health itself"
+	})
+	return lead
 }
 
 // TestE2ERootMigrate moves a root's state from bbolt to etcd and back with
