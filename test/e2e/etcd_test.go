@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -116,18 +117,25 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 		t.Fatalf("submit: %v", err)
 	}
 
-	// One etcd member down: a quorum of two remains, writes go on. When
-	// the member was etcd's own leader, the election that follows (1 to 2 s
+	// One etcd member down: a quorum of two remains, writes go on. The
+	// member is etcd's own leader: the election that follows (1 to 2 s
 	// here) can outlast the root's 2 s lease: the leading replica cannot
 	// renew it, so it must stop acting (and exits, for its supervisor to
 	// restart it), and the standby takes over. Either way a write through
 	// the replicas soon succeeds again.
-	_ = members[2].Process.Kill()
-	_ = members[2].Wait()
+	// The member killed is etcd's leader, the harder case, every run.
+	m := members[etcdLeader(t, storeURL)]
+	_ = m.Process.Kill()
+	_ = m.Wait()
 	both := urlA + "," + urlB
 	trusted.Store(both, httpClient(t, urlA)) // the replicas share one CA
-	cb := login(t, both, pw)
+	cb := api.NewClient(both, api.WithHTTPClient(httpClient(t, both)))
 	eventually(t, 30*time.Second, "a write with one etcd member down", func() (bool, string) {
+		// Logging in writes too (a session), so it may fail during the
+		// election as well (as a 500, not a 503: reported, not fixed here).
+		if _, err := cb.Login(ctx, "admin", pw); err != nil {
+			return false, "login: " + err.Error()
+		}
 		_, err := cb.CreateUser(ctx, "bob", "bob-password-1", "Application_Provider")
 		// A write answered late, after a replica's lease ended, may
 		// already be there.
@@ -192,6 +200,30 @@ func TestE2ERootReplicasOnEtcd(t *testing.T) {
 	if _, err := c.CreateUser(ctx, "carl", "carl-password-1", "Application_Provider"); err != nil {
 		t.Fatalf("write on the leader after the other was deposed: %v", err)
 	}
+}
+
+// etcdLeader returns the index, in the --store URL storeURL, of the etcd
+// member that leads, as its metrics say (etcd_server_is_leader).
+func etcdLeader(t *testing.T, storeURL string) int {
+	t.Helper()
+	clients := strings.Split(strings.TrimPrefix(storeURL, "etcd://"), ",")
+	lead := -1
+	eventually(t, 10*time.Second, "an etcd member to lead", func() (bool, string) {
+		for i, c := range clients {
+			resp, err := http.Get("http://" + c + "/metrics")
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), "\netcd_server_is_leader 1\n") {
+				lead = i
+				return true, ""
+			}
+		}
+		return false, "no member says etcd_server_is_leader 1"
+	})
+	return lead
 }
 
 // leadingReplica returns which of urls answers health as the leader
