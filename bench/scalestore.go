@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -272,6 +273,11 @@ func (t *scaleTopo) verify(ctx context.Context, slas []slaSpec, acked map[string
 	if err != nil {
 		return 0, fmt.Errorf("verify: list services: %w", err)
 	}
+	return checkServices(slas, acked, all)
+}
+
+// checkServices is verify on the services all the root listed.
+func checkServices(slas []slaSpec, acked map[string]time.Time, all []api.Service) (int, error) {
 	byApp := map[string][]api.Service{}
 	ids := map[string]bool{}
 	for _, s := range all {
@@ -335,6 +341,13 @@ func (t *scaleTopo) etcdCounters(ctx context.Context) (etcdStats, error) {
 		return etcdStats{}, fmt.Errorf("scrape etcd's metrics: %w", err)
 	}
 	defer resp.Body.Close()
+	return parseEtcdMetrics(resp.Body)
+}
+
+// parseEtcdMetrics reads the figures of etcdStats from etcd's metrics in
+// Prometheus' text format.
+func parseEtcdMetrics(r io.Reader) (etcdStats, error) {
+	var err error
 	want := map[string]*float64{}
 	var st etcdStats
 	want["etcd_debugging_mvcc_current_revision"] = &st.revision
@@ -343,7 +356,7 @@ func (t *scaleTopo) etcdCounters(ctx context.Context) (etcdStats, error) {
 	want["etcd_server_proposals_committed_total"] = &st.proposals
 	want["etcd_mvcc_db_total_size_in_bytes"] = &st.dbBytes
 	want["etcd_mvcc_db_total_size_in_use_in_bytes"] = &st.dbInUse
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		name, val, ok := strings.Cut(sc.Text(), " ")
