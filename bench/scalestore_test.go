@@ -100,7 +100,7 @@ func TestValidateScale(t *testing.T) {
 		{name: "unknown store", change: func(s *scaleConfig) { s.store = "consul" }, wantErr: "-scale-store"},
 		{name: "replicas on bolt", change: func(s *scaleConfig) { s.replicas = 2 }, wantErr: "-scale-replicas"},
 		{name: "failover with one replica", change: func(s *scaleConfig) { s.store, s.failover = "etcd", true }, wantErr: "-scale-failover"},
-		{name: "a lease under a second", change: func(s *scaleConfig) { s.store, s.leaseTTL = "etcd", 500 * time.Millisecond }, wantErr: "-scale-lease-ttl"},
+		{name: "a lease under a second", change: func(s *scaleConfig) { s.store, s.leaseTTL = "etcd", 500*time.Millisecond }, wantErr: "-scale-lease-ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
