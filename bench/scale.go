@@ -479,8 +479,8 @@ func (t *scaleTopo) restartRoot(ctx context.Context, l *lab, sc scaleConfig, nod
 // at a time, then polls the services until every instance is RUNNING, and
 // checks that the root holds every service it acknowledged, each with its
 // instances, none doubled. With sc.failover, the leading root is killed
-// (SIGKILL) once half the SLAs have been handed to the submitters, and
-// the failover is measured.
+// (SIGKILL) once half the SLAs have been answered, and the failover is
+// measured.
 func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figure, error) {
 	var slas []slaSpec
 	for left := sc.instances; left > 0; left -= sc.batch {
@@ -498,6 +498,16 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 	var mu sync.Mutex
 	var firstErr error
 	next := make(chan int)
+	answered := make(chan struct{}, len(slas)) // one per SLA answered, or given up
+	failover := make(chan *failoverRun, 1)
+	if sc.failover {
+		go func() {
+			for range len(slas) / 2 {
+				<-answered
+			}
+			failover <- t.killLeader(ctx, l, sc.timeout)
+		}()
+	}
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for range sc.submitters {
@@ -521,14 +531,11 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 					sentAt[s.ID] = sent
 				}
 				mu.Unlock()
+				answered <- struct{}{}
 			}
 		}()
 	}
-	var fo *failoverRun
 	for i := range slas {
-		if sc.failover && i == len(slas)/2 {
-			fo = t.killLeader(ctx, l, sc.timeout)
-		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -537,6 +544,10 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 	close(next)
 	wg.Wait()
 	submitted := time.Since(t0)
+	var fo *failoverRun
+	if sc.failover {
+		fo = <-failover // every SLA was answered: the kill happened
+	}
 	if firstErr != nil {
 		return nil, firstErr
 	}
