@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -398,13 +396,10 @@ func (t *scaleTopo) linkRequests(ctx context.Context) (float64, error) {
 // rootCall sends one request to the root's API with bearer, trusting the
 // root's CA, and returns an answer of status 200.
 func (t *scaleTopo) rootCall(ctx context.Context, method, path, bearer string, body any) (*http.Response, error) {
-	b, err := os.ReadFile(filepath.Join(t.lead.dir, "root", "ca.pem"))
+	hc, err := t.tlsClient(30 * time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("read the root's CA: %w", err)
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(b)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	var rd io.Reader
 	if body != nil {
 		j, err := json.Marshal(body)
