@@ -118,6 +118,12 @@ type server struct {
 // start runs the hedge binary with args as its own process group, its output
 // going to a log file in the lab.
 func (l *lab) start(name string, env []string, args ...string) (*server, error) {
+	return l.startBin(name, l.bin, env, args...)
+}
+
+// startBin runs bin (hedge, or another program the scenario needs, such
+// as etcd) as start does.
+func (l *lab) startBin(name, bin string, env []string, args ...string) (*server, error) {
 	l.seq++
 	s := &server{name: name, log: filepath.Join(l.dir, fmt.Sprintf("%02d-%s.log", l.seq, name)), done: make(chan struct{})}
 	f, err := os.Create(s.log)
@@ -125,7 +131,7 @@ func (l *lab) start(name string, env []string, args ...string) (*server, error) 
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	defer f.Close()
-	s.cmd = exec.Command(l.bin, args...)
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = append(os.Environ(), env...)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -166,6 +172,15 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// kill ends the process with SIGKILL, as a machine lost, and waits for it.
+func (s *server) kill() {
+	if ok, _ := s.exited(); ok {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
 }
 
 // tail returns the end of the process's output, to explain a failure.

@@ -57,7 +57,12 @@ func run() int {
 		batch    = flag.Int("scale-batch", 500, "scale: instances per SLA (at most 1000)")
 		subs     = flag.Int("scale-submitters", 4, "scale: SLAs submitted at once")
 		scaleTO  = flag.Duration("scale-timeout", 5*time.Minute, "scale: how long to wait for nodes READY, and for instances RUNNING")
-		scaleHB  = flag.Duration("scale-heartbeat", time.Second, "scale: the simulated workers' heartbeat (hedge worker --heartbeat; a cluster's NOT_READY timeout is 5 s)")
+		scaleHB  = flag.Duration("scale-heartbeat", time.Second, "scale: the simulated workers' heartbeat (hedge worker --heartbeat), below -scale-node-timeout")
+		scaleNT  = flag.Duration("scale-node-timeout", 5*time.Second, "scale: every cluster's --node-timeout (a worker silent this long is NOT_READY)")
+		store    = flag.String("scale-store", "bolt", "scale: the root's store: bolt (its data dir) or etcd (a one-member etcd the bench starts; Debian's etcd-server)")
+		replicas = flag.Int("scale-replicas", 1, "scale: hedge root replicas (more than 1 needs -scale-store etcd)")
+		leaseTTL = flag.Duration("scale-lease-ttl", 5*time.Second, "scale: the leading root's etcd lease (hedge root --lease-ttl)")
+		failover = flag.Bool("scale-failover", false, "scale: SIGKILL the leading root half-way through the submissions (needs -scale-replicas 2 or more)")
 		check    = flag.Bool("check", false, "exit 1 when an idle figure is more than twice the one recorded in bench/idle-recorded.json")
 	)
 	flag.Parse()
@@ -67,7 +72,8 @@ func run() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := config{latencyN: *n, instances: *inst, settle: *settle, window: *window, pollPeriod: *pollEv, placementTime: *placeFor, idleWindow: *idleWin,
-		scale: scaleConfig{clusters: *clusters, workers: *workers, instances: *scaleN, batch: *batch, submitters: *subs, poll: 250 * time.Millisecond, timeout: *scaleTO, heartbeat: *scaleHB}}
+		scale: scaleConfig{clusters: *clusters, workers: *workers, instances: *scaleN, batch: *batch, submitters: *subs, poll: 250 * time.Millisecond, timeout: *scaleTO, heartbeat: *scaleHB,
+			nodeTimeout: *scaleNT, store: *store, replicas: *replicas, leaseTTL: *leaseTTL, failover: *failover}}
 	var err error
 	if cfg.idleInstances, err = parseCounts(*idleN); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: -idle-instances:", err)
@@ -183,8 +189,20 @@ func (c config) validate(scenario string) error {
 		return fmt.Errorf("-scale-batch %d: want 1 to 1000 (a service's limit)", c.scale.batch)
 	case scenario == "scale" && c.scale.submitters < 1:
 		return fmt.Errorf("-scale-submitters %d: want at least 1", c.scale.submitters)
-	case scenario == "scale" && (c.scale.heartbeat <= 0 || c.scale.heartbeat >= 5*time.Second):
-		return fmt.Errorf("-scale-heartbeat %v: want more than 0 and less than 5s (a cluster's NOT_READY timeout)", c.scale.heartbeat)
+	case scenario == "scale" && c.scale.nodeTimeout <= 0:
+		return fmt.Errorf("-scale-node-timeout %v: want a positive duration", c.scale.nodeTimeout)
+	case scenario == "scale" && (c.scale.heartbeat <= 0 || c.scale.heartbeat >= c.scale.nodeTimeout):
+		return fmt.Errorf("-scale-heartbeat %v: want more than 0 and less than -scale-node-timeout (%v), after which a silent worker is NOT_READY", c.scale.heartbeat, c.scale.nodeTimeout)
+	case scenario == "scale" && c.scale.store != "bolt" && c.scale.store != "etcd":
+		return fmt.Errorf("-scale-store %q: want bolt or etcd", c.scale.store)
+	case scenario == "scale" && c.scale.replicas < 1:
+		return fmt.Errorf("-scale-replicas %d: want at least 1", c.scale.replicas)
+	case scenario == "scale" && c.scale.replicas > 1 && c.scale.store != "etcd":
+		return fmt.Errorf("-scale-replicas %d: replicas share an etcd store; add -scale-store etcd", c.scale.replicas)
+	case scenario == "scale" && c.scale.store == "etcd" && c.scale.leaseTTL < time.Second:
+		return fmt.Errorf("-scale-lease-ttl %v: want at least 1s (etcd leases are whole seconds)", c.scale.leaseTTL)
+	case scenario == "scale" && c.scale.failover && c.scale.replicas < 2:
+		return fmt.Errorf("-scale-failover: needs another replica to take over; add -scale-replicas 2 -scale-store etcd")
 	case c.placementTime <= 0:
 		return fmt.Errorf("-placement-time %s: want a positive duration", c.placementTime)
 	}

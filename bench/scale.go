@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +32,13 @@ type scaleConfig struct {
 	poll       time.Duration
 	timeout    time.Duration // for each wait: nodes ready, instances running
 	heartbeat  time.Duration // the simulated workers' report interval
+	// nodeTimeout is every cluster's --node-timeout: a worker silent this
+	// long is NOT_READY.
+	nodeTimeout time.Duration
+	store       string        // the root's store: "bolt" (its data dir) or "etcd"
+	replicas    int           // hedge root processes on etcd (bolt: 1)
+	leaseTTL    time.Duration // the leader's etcd lease (--lease-ttl)
+	failover    bool          // SIGKILL the leading root half-way through the submissions
 }
 
 // fleetsAtOnce is how many clusters' simulated workers join at once (each
@@ -42,18 +47,37 @@ type scaleConfig struct {
 // on two cores, long before the fleet's steady state was reached.
 const fleetsAtOnce = 2
 
-// scaleTopo is a running root, its clusters and their simulated workers.
+// scaleTopo is a running root (one process on bbolt, or replicas on etcd),
+// its clusters and their simulated workers.
 type scaleTopo struct {
-	root     *server
-	rootArgs []string
+	replicas []*replica // the root's processes still running
+	lead     *replica   // the one that leads (on bbolt, the only one)
 	rootEnv  []string
-	apiURL   string
-	rootDir  string // where the root keeps its CA
 	password string
-	client   *api.Client
+	client   *api.Client // on every replica's URL, as the CLI is given them
+	etcd     *server     // nil on bbolt
+	etcdURL  string      // etcd's client URL, where its /metrics are
 	clusters []*server
 	fleets   []*simworker.Fleet
 	stop     context.CancelFunc
+}
+
+// replica is one `hedge root` process.
+type replica struct {
+	srv  *server
+	args []string
+	url  string // https://addr of its API
+	dir  string // its --data-dir, where it keeps the (shared) CA
+}
+
+// urls is every replica's API URL, comma-separated, as `hedge cluster
+// --root` and the client take them.
+func (t *scaleTopo) urls() string {
+	u := make([]string, len(t.replicas))
+	for i, r := range t.replicas {
+		u[i] = r.url
+	}
+	return strings.Join(u, ",")
 }
 
 // scale measures the root and clusters at size: a real `hedge root`, real
@@ -93,7 +117,11 @@ func scale(ctx context.Context, l *lab, cfg config) (figs []figure, err error) {
 	if err != nil {
 		return figs, fmt.Errorf("root restart: %w", err)
 	}
-	figs = append(figs, figure{Name: fmt.Sprintf("root restart: time until %d nodes READY", nodes), Value: restart.Seconds(), Unit: "s"})
+	what := "root restart"
+	if len(t.replicas) > 1 {
+		what = "leading root stopped, another leads"
+	}
+	figs = append(figs, figure{Name: fmt.Sprintf("%s: time until %d nodes READY", what, nodes), Value: restart.Seconds(), Unit: "s"})
 
 	sub, err := t.submit(ctx, l, sc)
 	figs = append(figs, sub...)
@@ -114,14 +142,46 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 		return nil, err
 	}
 	data := filepath.Join(l.dir, "scale")
-	t := &scaleTopo{apiURL: "https://" + apiAddr, rootDir: filepath.Join(data, "root"), password: randomHex(12)}
+	t := &scaleTopo{password: randomHex(12)}
 	t.rootEnv = []string{"HEDGE_ADMIN_PASSWORD=" + t.password, "HEDGE_METRICS_TOKEN=" + metricsToken}
-	t.rootArgs = []string{"root", "--data-dir", t.rootDir, "--api-addr", apiAddr}
-	if t.root, err = l.start("root", t.rootEnv, t.rootArgs...); err != nil {
-		return nil, err
+	var store []string
+	if sc.store == "etcd" {
+		if t.etcd, t.etcdURL, err = l.startEtcd(ctx, filepath.Join(data, "etcd")); err != nil {
+			return t, err
+		}
+		store = []string{"--store", "etcd://" + strings.TrimPrefix(t.etcdURL, "http://"), "--lease-ttl", sc.leaseTTL.String()}
 	}
-	if t.client, err = login(ctx, t.root, t.apiURL, t.password, t.rootDir); err != nil {
-		return t, err
+	for i := range max(sc.replicas, 1) {
+		if i > 0 {
+			if apiAddr, err = fixedAddr(); err != nil {
+				return t, err
+			}
+		}
+		name := "root"
+		if sc.replicas > 1 {
+			name = fmt.Sprintf("root%d", i)
+		}
+		r := &replica{url: "https://" + apiAddr, dir: filepath.Join(data, name)}
+		r.args = append([]string{"root", "--data-dir", r.dir, "--api-addr", apiAddr}, store...)
+		if r.srv, err = l.start(r.name(), t.rootEnv, r.args...); err != nil {
+			return t, err
+		}
+		t.replicas = append(t.replicas, r)
+		if i == 0 {
+			// The first leads and makes the CA the others share.
+			t.lead = r
+			if t.client, err = login(ctx, r.srv, r.url, t.password, r.dir); err != nil {
+				return t, err
+			}
+		}
+	}
+	if len(t.replicas) > 1 {
+		if err := t.waitStandbys(ctx); err != nil {
+			return t, err
+		}
+		if t.client, err = login(ctx, t.lead.srv, t.urls(), t.password, t.lead.dir); err != nil {
+			return t, err
+		}
 	}
 	ct, err := t.client.IssueToken(ctx, api.CreateTokenRequest{Kind: api.TokenKindCluster, TTLSeconds: 3600})
 	if err != nil {
@@ -138,8 +198,8 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 		}
 		name := fmt.Sprintf("c%03d", i)
 		c, err := l.start("cluster-"+name, []string{"HEDGE_METRICS_TOKEN=" + metricsToken}, "cluster",
-			"--data-dir", filepath.Join(data, name), "--root", t.apiURL, "--join-token", ct.Token,
-			"--listen", addrs[i], "--name", name)
+			"--data-dir", filepath.Join(data, name), "--root", t.urls(), "--join-token", ct.Token,
+			"--listen", addrs[i], "--name", name, "--node-timeout", sc.nodeTimeout.String())
 		if err != nil {
 			return t, err
 		}
@@ -200,8 +260,20 @@ func fixedAddr() (string, error) {
 // metricsToken is what the bench's root and clusters take for /metrics.
 var metricsToken = randomHex(16)
 
-// processes are the hedge processes of the topology, root first.
-func (t *scaleTopo) processes() []*server { return append([]*server{t.root}, t.clusters...) }
+// processes are the processes of the topology that must keep running: the
+// leading root first, then the clusters, the other replicas and etcd.
+func (t *scaleTopo) processes() []*server {
+	ps := append([]*server{t.lead.srv}, t.clusters...)
+	for _, r := range t.replicas {
+		if r != t.lead {
+			ps = append(ps, r.srv)
+		}
+	}
+	if t.etcd != nil {
+		ps = append(ps, t.etcd)
+	}
+	return ps
+}
 
 // close stops the simulated workers (the lab stops the processes).
 func (t *scaleTopo) close() {
@@ -215,7 +287,8 @@ func (t *scaleTopo) close() {
 }
 
 // footprint samples the root, the clusters and the bench process (the
-// simulator) over window, and counts the link messages the root answered.
+// simulator) over window, and counts the link messages the root answered;
+// on etcd, the standby replicas and etcd too, and the writes etcd applied.
 func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label string) ([]figure, error) {
 	procs := t.processes()
 	pids := make([]int, 0, len(procs)+1)
@@ -224,6 +297,10 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 	}
 	pids = append(pids, os.Getpid())
 	before, err := t.linkRequests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	etcdBefore, err := t.etcdCounters(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -236,10 +313,14 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 	if err != nil {
 		return nil, err
 	}
+	etcdAfter, err := t.etcdCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
 	secs := time.Since(t0).Seconds()
 	var maxRSS, sumRSS int64
 	var maxCPU, sumCPU float64
-	cl := us[1 : len(us)-1]
+	cl := us[1 : 1+len(t.clusters)]
 	for _, u := range cl {
 		maxRSS, sumRSS = max(maxRSS, u.RSSKB), sumRSS+u.RSSKB
 		maxCPU, sumCPU = max(maxCPU, u.CPUPercent), sumCPU+u.CPUPercent
@@ -252,7 +333,7 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 	if label == "idle" {
 		rootMB, rootCPU, clusterMB = 500, 100, 50
 	}
-	return []figure{
+	figs := []figure{
 		{Name: "root RSS " + label, Value: mb(us[0].RSSKB), Unit: "MB", Max: rootMB},
 		{Name: "root CPU " + label, Value: us[0].CPUPercent, Unit: "% core", Max: rootCPU},
 		{Name: "cluster RSS " + label + " (mean)", Value: mb(int64(float64(sumRSS) / n)), Unit: "MB"},
@@ -260,9 +341,26 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 		{Name: "cluster CPU " + label + " (mean)", Value: sumCPU / n, Unit: "% core"},
 		{Name: "cluster CPU " + label + " (max)", Value: maxCPU, Unit: "% core"},
 		{Name: "link messages at the root " + label, Value: float64(after-before) / secs, Unit: "/s"},
-		{Name: "simulator (bench process) CPU " + label, Value: sim.CPUPercent, Unit: "% core"},
-		{Name: "simulator (bench process) RSS " + label, Value: mb(sim.RSSKB), Unit: "MB"},
-	}, nil
+	}
+	var names []string // of the processes after the clusters, as processes() lists them
+	for _, r := range t.replicas {
+		if r != t.lead {
+			names = append(names, "standby "+r.name())
+		}
+	}
+	if t.etcd != nil {
+		names = append(names, "etcd")
+	}
+	for i, u := range us[1+len(t.clusters) : len(us)-1] {
+		name := names[i]
+		figs = append(figs, figure{Name: name + " RSS " + label, Value: mb(u.RSSKB), Unit: "MB"},
+			figure{Name: name + " CPU " + label, Value: u.CPUPercent, Unit: "% core"})
+	}
+	figs = append(figs, etcdAfter.rates(etcdBefore, secs, label)...)
+	return append(figs,
+		figure{Name: "simulator (bench process) CPU " + label, Value: sim.CPUPercent, Unit: "% core"},
+		figure{Name: "simulator (bench process) RSS " + label, Value: mb(sim.RSSKB), Unit: "MB"},
+	), nil
 }
 
 // linkRequests reads hedge_link_requests_total, summed over endpoints,
@@ -298,13 +396,10 @@ func (t *scaleTopo) linkRequests(ctx context.Context) (float64, error) {
 // rootCall sends one request to the root's API with bearer, trusting the
 // root's CA, and returns an answer of status 200.
 func (t *scaleTopo) rootCall(ctx context.Context, method, path, bearer string, body any) (*http.Response, error) {
-	b, err := os.ReadFile(filepath.Join(t.rootDir, "root", "ca.pem"))
+	hc, err := t.tlsClient(30 * time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("read the root's CA: %w", err)
+		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(b)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	var rd io.Reader
 	if body != nil {
 		j, err := json.Marshal(body)
@@ -313,7 +408,7 @@ func (t *scaleTopo) rootCall(ctx context.Context, method, path, bearer string, b
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, t.apiURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, t.lead.url+path, rd)
 	if err != nil {
 		return nil, err
 	}
@@ -346,17 +441,27 @@ func (t *scaleTopo) raiseQuota(ctx context.Context, n, services int) error {
 	return resp.Body.Close()
 }
 
-// restartRoot stops the root as an operator would, starts it again on the
-// same data and address, and returns the time from the new process's start
-// until it lists every node READY.
+// restartRoot stops the leading root as an operator would (SIGTERM: on
+// etcd it resigns, and another replica, if any, takes over at once), starts
+// it again on the same data and address, and returns the time from the
+// stop until the root lists every node READY.
 func (t *scaleTopo) restartRoot(ctx context.Context, l *lab, sc scaleConfig, nodes int) (time.Duration, error) {
-	t.root.stop()
+	r := t.lead
 	t0 := time.Now()
+	r.srv.stop()
+	if len(t.replicas) == 1 {
+		// Nothing serves until it is back: from the new process's start,
+		// as measured before there were replicas.
+		t0 = time.Now()
+	}
 	var err error
-	if t.root, err = l.start("root", t.rootEnv, t.rootArgs...); err != nil {
+	if r.srv, err = l.start(r.name(), t.rootEnv, r.args...); err != nil {
 		return 0, err
 	}
-	if t.client, err = login(ctx, t.root, t.apiURL, t.password, t.rootDir); err != nil {
+	if t.client, err = login(ctx, r.srv, t.urls(), t.password, r.dir); err != nil {
+		return 0, err
+	}
+	if err := t.findLeader(ctx, sc.timeout); err != nil {
 		return 0, err
 	}
 	if err := waitReady(ctx, t.client, nodes, sc.timeout, t.processes()); err != nil {
@@ -366,23 +471,38 @@ func (t *scaleTopo) restartRoot(ctx context.Context, l *lab, sc scaleConfig, nod
 }
 
 // submit submits sc.instances instances in SLAs of sc.batch, sc.submitters
-// at a time, then polls the services until every instance is RUNNING.
+// at a time, then polls the services until every instance is RUNNING, and
+// checks that the root holds every service it acknowledged, each with its
+// instances, none doubled. With sc.failover, the leading root is killed
+// (SIGKILL) once half the SLAs have been answered, and the failover is
+// measured.
 func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figure, error) {
-	type sla struct {
-		n    int
-		sent time.Time
-	}
-	var slas []sla
+	var slas []slaSpec
 	for left := sc.instances; left > 0; left -= sc.batch {
-		slas = append(slas, sla{n: min(left, sc.batch)})
+		slas = append(slas, slaSpec{name: fmt.Sprintf("scale%d", len(slas)), n: min(left, sc.batch)})
 	}
 	if err := t.raiseQuota(ctx, sc.instances, len(slas)); err != nil {
 		return nil, err
 	}
-	sentAt := map[string]time.Time{} // service id -> its POST
+	etcdBefore, err := t.etcdCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sentAt := map[string]time.Time{} // service id -> its SLA's first POST
+	var retried, foundAccepted int
 	var mu sync.Mutex
 	var firstErr error
 	next := make(chan int)
+	answered := make(chan struct{}, len(slas)) // one per SLA answered, or given up
+	failover := make(chan *failoverRun, 1)
+	if sc.failover {
+		go func() {
+			for range len(slas) / 2 {
+				<-answered
+			}
+			failover <- t.killLeader(ctx, l, sc.timeout)
+		}()
+	}
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for range sc.submitters {
@@ -391,15 +511,22 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 			defer wg.Done()
 			for i := range next {
 				sent := time.Now()
-				res, err := t.client.SubmitSLA(ctx, sleepSLA(fmt.Sprintf("scale%d", i), l.marker, slas[i].n), "application/json")
+				svcs, tries, found, err := t.submitOnce(ctx, sleepSLA(slas[i].name, l.marker, slas[i].n), slas[i].name, sc)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("submit SLA %d: %w", i, err)
 				}
-				for _, s := range res.Services {
+				if tries > 1 {
+					retried++
+				}
+				if found {
+					foundAccepted++
+				}
+				for _, s := range svcs {
 					sentAt[s.ID] = sent
 				}
 				mu.Unlock()
+				answered <- struct{}{}
 			}
 		}()
 	}
@@ -412,6 +539,10 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 	close(next)
 	wg.Wait()
 	submitted := time.Since(t0)
+	var fo *failoverRun
+	if sc.failover {
+		fo = <-failover // every SLA was answered: the kill happened
+	}
 	if firstErr != nil {
 		return nil, firstErr
 	}
@@ -419,12 +550,20 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 		return nil, err
 	}
 	l.log.Info("submitted", "instances", sc.instances, "slas", len(slas), "took", submitted.Round(time.Millisecond))
+	if fo != nil {
+		if err := fo.wait(); err != nil {
+			return nil, err
+		}
+		if err := t.findLeader(ctx, sc.timeout); err != nil {
+			return nil, err
+		}
+	}
 
 	// Poll until every instance is RUNNING; an instance's latency is from
 	// its SLA's POST to the first poll that shows it RUNNING.
 	seen := map[string]time.Duration{}
 	last := ""
-	err := poll(ctx, sc.timeout, sc.poll, func() (bool, error) {
+	err = poll(ctx, sc.timeout, sc.poll, func() (bool, error) {
 		for _, p := range t.processes() {
 			if ok, err := p.exited(); ok {
 				return false, fmt.Errorf("%s exited (%v); its log:\n%s", p.name, err, p.tail())
@@ -452,22 +591,36 @@ func (t *scaleTopo) submit(ctx context.Context, l *lab, sc scaleConfig) ([]figur
 		last = fmt.Sprint(count)
 		return len(seen) >= sc.instances, nil
 	})
+	allRunning := time.Now()
+	wrong, verr := t.verify(ctx, slas, sentAt)
 	if err != nil {
-		return nil, fmt.Errorf("wait for %d RUNNING (last: %s): %w", sc.instances, last, err)
+		return nil, errors.Join(fmt.Errorf("wait for %d RUNNING (last: %s): %w", sc.instances, last, err), verr)
 	}
-	all := time.Since(t0)
+	if verr != nil {
+		return nil, verr
+	}
+	etcdAfter, err := t.etcdCounters(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := allRunning.Sub(t0)
 	lat := make([]time.Duration, 0, len(seen))
 	for _, d := range seen {
 		lat = append(lat, d)
 	}
 	n := sc.instances
-	return []figure{
+	figs := []figure{
 		{Name: fmt.Sprintf("submissions through the API (%d SLAs of %d)", len(slas), sc.batch), Value: float64(n) / submitted.Seconds(), Unit: "instances/s"},
 		{Name: fmt.Sprintf("time until %d RUNNING", n), Value: all.Seconds(), Unit: "s", Max: 60},
 		{Name: "placements end to end (API to node, RUNNING)", Value: float64(n) / all.Seconds(), Unit: "/s"},
 		{Name: "submit->RUNNING p50", Value: ms(percentile(lat, 50)), Unit: "ms"},
 		{Name: "submit->RUNNING p99", Value: ms(percentile(lat, 99)), Unit: "ms"},
-	}, nil
+		{Name: "acknowledged SLAs lost, short of instances or doubled", Value: float64(wrong), Unit: "SLAs"},
+	}
+	if fo != nil {
+		figs = append(figs, fo.figures(allRunning, n, retried, foundAccepted)...)
+	}
+	return append(figs, etcdAfter.rates(etcdBefore, all.Seconds(), fmt.Sprintf("while %d were submitted and started", n))...), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

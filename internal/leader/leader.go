@@ -40,6 +40,25 @@ func Campaign(ctx context.Context, st store.Store, prefix, id string, ttl time.D
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
+	for {
+		l, err := campaign(ctx, st, cli, prefix, id, ttl, log)
+		if !errors.Is(err, errLapsed) {
+			return l, err
+		}
+		// etcd did not answer the lease's keep-alives for its TTL (an
+		// election of etcd's own, a partition): this standby's candidacy
+		// is gone, but it had not acted. It stands again, with a new
+		// lease, instead of winning with a dead one and stopping at once.
+		log.Warn("leader: the lease lapsed while standing by; campaigning again with a new one")
+	}
+}
+
+// errLapsed: the session ended while campaigning.
+var errLapsed = errors.New("leader: the lease lapsed while campaigning")
+
+// campaign is one candidacy, on one session: it returns errLapsed when the
+// session ends before the leadership is won and fenced.
+func campaign(ctx context.Context, st store.Store, cli *clientv3.Client, prefix, id string, ttl time.Duration, log *slog.Logger) (*Lease, error) {
 	sess, err := concurrency.NewSession(cli, concurrency.WithTTL(int(ttl.Round(time.Second)/time.Second)), concurrency.WithContext(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("leader: lease: %w", err)
@@ -50,9 +69,37 @@ func Campaign(ctx context.Context, st store.Store, prefix, id string, ttl time.D
 	} else if !errors.Is(err, concurrency.ErrElectionNoLeader) {
 		log.Warn("leader: cannot read the current leader", "err", err)
 	}
-	if err := el.Campaign(ctx, id); err != nil {
+	cctx, stop := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-sess.Done():
+			stop()
+		case <-cctx.Done():
+		}
+	}()
+	err = el.Campaign(cctx, id)
+	stop()
+	lapsed := func() bool {
+		select {
+		case <-sess.Done():
+			return ctx.Err() == nil
+		default:
+			return false
+		}
+	}
+	if err != nil {
 		_ = sess.Close()
+		if lapsed() {
+			return nil, errLapsed
+		}
 		return nil, fmt.Errorf("leader: campaign: %w", err)
+	}
+	if lapsed() {
+		rctx, cancel := context.WithTimeout(context.Background(), ttl)
+		_ = el.Resign(rctx)
+		cancel()
+		_ = sess.Close()
+		return nil, errLapsed
 	}
 	if err := store.FenceEtcd(st, el.Key(), el.Rev()); err != nil {
 		_ = el.Resign(context.Background())

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -410,20 +411,28 @@ func (r *Root) candidatesLocked() []*placement.Candidate {
 	return out
 }
 
+// instancesPerTx bounds the instances one transaction persists. A
+// cluster's report after a burst of placements changes thousands of
+// instances at once, and etcd refuses a request over 1.5 MiB
+// (--max-request-bytes): 4,000 instance records (about 350 bytes each) in
+// one transaction were refused, and the store fell behind the root's
+// memory. Instance records are independent of each other, so persisting
+// them in several transactions loses no atomicity that matters.
+const instancesPerTx = 500
+
 func (r *Root) persistInstancesLocked(ins []*instance) {
-	if len(ins) == 0 {
-		return
-	}
-	err := r.cfg.Store.Update(func(tx store.Tx) error {
-		for _, in := range ins {
-			if err := tx.Put(bucketInstances, in.ID, in); err != nil {
-				return err
+	for chunk := range slices.Chunk(ins, instancesPerTx) {
+		err := r.cfg.Store.Update(func(tx store.Tx) error {
+			for _, in := range chunk {
+				if err := tx.Put(bucketInstances, in.ID, in); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			r.log.Error("persist instances", "err", err)
 		}
-		return nil
-	})
-	if err != nil {
-		r.log.Error("persist instances", "err", err)
 	}
 }
 
