@@ -37,6 +37,9 @@ var scenarios = []struct {
 }
 
 func run() int {
+	if spec := os.Getenv(simHostEnv); spec != "" {
+		return simHost(spec)
+	}
 	var (
 		scenario = flag.String("scenario", "all", "what to measure: latency, throughput, idle, containers, placement, console, all (these), or scale")
 		n        = flag.Int("n", 100, "latency: instances submitted one after the other")

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/hedgeorch/hedge/api"
-	"github.com/hedgeorch/hedge/internal/simworker"
 )
 
 // scaleConfig sizes the scale scenario.
@@ -58,8 +57,7 @@ type scaleTopo struct {
 	etcd     *server     // nil on bbolt
 	etcdURL  string      // etcd's client URL, where its /metrics are
 	clusters []*server
-	fleets   []*simworker.Fleet
-	stop     context.CancelFunc
+	hosts    []*simHostProc // the simulated workers' processes
 }
 
 // replica is one `hedge root` process.
@@ -205,39 +203,31 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 		}
 		t.clusters = append(t.clusters, c)
 	}
-	fctx, stop := context.WithCancel(context.Background())
-	t.stop = stop
-	// Ctrl-C while workers join ends the joins too.
-	context.AfterFunc(ctx, stop)
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, fleetsAtOnce)
-	for i, c := range t.clusters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := waitListening(ctx, c, addrs[i])
-			var f *simworker.Fleet
-			if err == nil {
-				slots <- struct{}{}
-				f, err = simworker.Start(fctx, simworker.Config{Cluster: "https://" + addrs[i], Token: wt.Token,
-					Prefix: fmt.Sprintf("c%03d-w", i), Count: sc.workers, ReportInterval: sc.heartbeat,
-					Logger: l.log.With("cluster", c.name)})
-				<-slots
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if f != nil {
-				t.fleets = append(t.fleets, f)
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-			}
-		}()
+	perHost, err := workersPerHost()
+	if err != nil {
+		return t, err
 	}
-	wg.Wait()
-	return t, errors.Join(errs...)
+	group := max(1, perHost/sc.workers) // clusters per simulation host
+	for i, c := range t.clusters {
+		if err := waitListening(ctx, c, addrs[i]); err != nil {
+			return t, err
+		}
+	}
+	for first := 0; first < len(t.clusters); first += group {
+		spec := simHostSpec{Workers: sc.workers, Token: wt.Token, Heartbeat: sc.heartbeat}
+		for i := first; i < min(first+group, len(t.clusters)); i++ {
+			spec.Clusters = append(spec.Clusters, "https://"+addrs[i])
+			spec.Names = append(spec.Names, fmt.Sprintf("c%03d", i))
+		}
+		h, err := startSimHost(ctx, spec, filepath.Join(l.dir, fmt.Sprintf("simhost-%03d.log", first)))
+		if err != nil {
+			return t, err
+		}
+		t.hosts = append(t.hosts, h)
+		l.log.Info("simulated workers joined", "clusters", len(spec.Clusters), "workers", len(spec.Clusters)*sc.workers,
+			"hosts", len(t.hosts), "joined so far", min(first+group, len(t.clusters))*sc.workers)
+	}
+	return t, nil
 }
 
 // fixedAddr is a free loopback address whose port is below Linux's
@@ -277,12 +267,8 @@ func (t *scaleTopo) processes() []*server {
 
 // close stops the simulated workers (the lab stops the processes).
 func (t *scaleTopo) close() {
-	if t.stop == nil {
-		return
-	}
-	t.stop()
-	for _, f := range t.fleets {
-		f.Wait()
+	for _, h := range t.hosts {
+		h.close()
 	}
 }
 
@@ -296,6 +282,9 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 		pids = append(pids, p.pid())
 	}
 	pids = append(pids, os.Getpid())
+	for _, h := range t.hosts {
+		pids = append(pids, h.pid())
+	}
 	before, err := t.linkRequests(ctx)
 	if err != nil {
 		return nil, err
@@ -326,7 +315,13 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 		maxCPU, sumCPU = max(maxCPU, u.CPUPercent), sumCPU+u.CPUPercent
 	}
 	n := float64(len(cl))
-	sim := us[len(us)-1]
+	// The simulator: the bench process and its simulation hosts.
+	simUs := us[len(procs):]
+	us = us[:len(procs)+1]
+	var sim usage
+	for _, u := range simUs {
+		sim.RSSKB, sim.CPUPercent = sim.RSSKB+u.RSSKB, sim.CPUPercent+u.CPUPercent
+	}
 	// The issue's targets are for idle (heartbeats only): root under
 	// 500 MB and one core, a cluster under 50 MB.
 	var rootMB, rootCPU, clusterMB float64
@@ -358,8 +353,8 @@ func (t *scaleTopo) footprint(ctx context.Context, window time.Duration, label s
 	}
 	figs = append(figs, etcdAfter.rates(etcdBefore, secs, label)...)
 	return append(figs,
-		figure{Name: "simulator (bench process) CPU " + label, Value: sim.CPUPercent, Unit: "% core"},
-		figure{Name: "simulator (bench process) RSS " + label, Value: mb(sim.RSSKB), Unit: "MB"},
+		figure{Name: "simulator (bench and its hosts) CPU " + label, Value: sim.CPUPercent, Unit: "% core"},
+		figure{Name: "simulator (bench and its hosts) RSS " + label, Value: mb(sim.RSSKB), Unit: "MB"},
 	), nil
 }
 
