@@ -233,19 +233,33 @@ func (l *lab) startScale(ctx context.Context, sc scaleConfig) (*scaleTopo, error
 // fixedAddr is a free loopback address whose port is below Linux's
 // ephemeral range (32768 on): a port the kernel gave out for a moment, as
 // freeAddr's, can be taken by one of the thousands of connections the
-// simulated workers open before the cluster listens on it.
+// simulated workers open before the cluster listens on it. A port is
+// handed out once per run: two of 100 clusters drawing the same one (free
+// when checked, as neither listened yet) is likely otherwise.
 func fixedAddr() (string, error) {
+	fixedMu.Lock()
+	defer fixedMu.Unlock()
 	for range 100 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		port := 20000 + mrand.IntN(12000)
+		if fixedGiven[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		fixedGiven[port] = true
 		return addr, nil
 	}
 	return "", errors.New("find a free port below 32000: none in 100 tries")
 }
+
+var (
+	fixedMu    sync.Mutex
+	fixedGiven = map[int]bool{}
+)
 
 // metricsToken is what the bench's root and clusters take for /metrics.
 var metricsToken = randomHex(16)

@@ -15,6 +15,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
 )
@@ -148,6 +150,27 @@ func EtcdClient(st Store) *clientv3.Client {
 // the caller may retry there.
 var ErrFenced = errdefs.New(errdefs.ErrUnavailable, "not the leader any more: write refused")
 
+// ErrEtcdUnavailable is returned when etcd could not answer in time or has
+// no leader (its members are electing one): of kind errdefs.ErrUnavailable
+// (503), since the same request may well work a few seconds later, which a
+// 500 would not say.
+var ErrEtcdUnavailable = errdefs.New(errdefs.ErrUnavailable, "etcd unavailable")
+
+// etcdErr wraps an error of the etcd client, marking those that mean etcd
+// is unavailable for now (ErrEtcdUnavailable); others (a request over etcd's
+// size limit, say) stay internal errors.
+func etcdErr(op string, err error) error {
+	code := status.Code(err)
+	var ee interface{ Code() codes.Code } // the client's rpctypes.EtcdError ("etcdserver: no leader")
+	if errors.As(err, &ee) {
+		code = ee.Code()
+	}
+	if code == codes.Unavailable || code == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w: %w", op, ErrEtcdUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
 // FenceEtcd makes every later write of st conditional on key still having
 // create revision rev: the key of an election won (concurrency.Election's Key
 // and Rev). When the lease behind it ends, even a write already on its way
@@ -259,7 +282,7 @@ func (t *etcdTx) get(key string, opts ...clientv3.OpOption) (*clientv3.GetRespon
 		if t.s.ctx.Err() != nil {
 			return nil, ErrClosed
 		}
-		return nil, fmt.Errorf("etcd: %w", err)
+		return nil, etcdErr("etcd", err)
 	}
 	if t.rev == 0 {
 		t.rev = resp.Header.Revision
@@ -475,7 +498,7 @@ func (t *etcdTx) commit() (bool, error) {
 		if t.s.ctx.Err() != nil {
 			return false, fmt.Errorf("update: %w", ErrClosed)
 		}
-		return false, fmt.Errorf("update: etcd: %w", err)
+		return false, etcdErr("update: etcd", err)
 	}
 	if !resp.Succeeded && fence != nil {
 		// Tell a lost race from a lost leadership: only the latter is
@@ -484,7 +507,7 @@ func (t *etcdTx) commit() (bool, error) {
 		defer cancel()
 		r, err := t.s.cli.Txn(ctx).If(*fence).Commit()
 		if err != nil {
-			return false, fmt.Errorf("update: etcd: %w", err)
+			return false, etcdErr("update: etcd", err)
 		}
 		if !r.Succeeded {
 			return false, fmt.Errorf("update: %w", ErrFenced)

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hedgeorch/hedge/internal/errdefs"
 )
 
 // etcdServer is one real etcd (Debian's etcd-server package) shared by the
@@ -231,6 +240,35 @@ func TestUnitCopyRoundTrip(t *testing.T) {
 			}
 			if _, err := Copy(back, mid); !errors.Is(err, ErrNotEmpty) {
 				t.Fatalf("Copy into a non-empty store: err = %v, want ErrNotEmpty", err)
+			}
+		})
+	}
+}
+
+// TestUnitEtcdUnavailableIs503 checks that the errors etcd gives while it
+// cannot answer (no leader during its election, a deadline, a member
+// gone) reach the API as 503, which says "try again", and that others,
+// such as a request over etcd's size limit, stay internal errors (500).
+func TestUnitEtcdUnavailableIs503(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"no leader", rpctypes.ErrNoLeader, http.StatusServiceUnavailable},
+		{"no leader, as gRPC sends it", rpctypes.ErrGRPCNoLeader, http.StatusServiceUnavailable},
+		{"unreachable", status.Error(codes.Unavailable, "connection refused"), http.StatusServiceUnavailable},
+		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
+		{"too large", rpctypes.ErrRequestTooLarge, http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := etcdErr("update: etcd", tc.err)
+			if got, _ := errdefs.HTTP(log, err); got != tc.want {
+				t.Errorf("%v: status %d, want %d", err, got, tc.want)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%v does not wrap %v", err, tc.err)
 			}
 		})
 	}
