@@ -57,6 +57,8 @@ type Upper interface {
 	// delta, pages or a digest (the server makes the report whole first).
 	// It must be idempotent, and must neither keep nor modify r.Instances:
 	// the server keeps them as the base of the peer's next reports.
+	// r.Unchanged is still set when the peer said its instances are those
+	// of its last report, to the last figure: an Upper may then skip them.
 	Report(ctx context.Context, peerID string, r *Report) error
 	// Assignments returns the peer's desired set and a channel closed when it
 	// next changes.

@@ -52,7 +52,14 @@ func (r *Root) Report(ctx context.Context, peer string, rep *link.Report) error 
 		r.log.Info("cluster ready", "cluster_id", peer, "cluster", c.info.Name)
 	}
 	var changed []*instance
-	for _, st := range rep.Instances {
+	insts := rep.Instances
+	if rep.Unchanged != "" {
+		// The same statuses and figures as the last report: nothing to
+		// compare, and no new usage sample. A cluster of 100,000
+		// instances cost the root a fifth of a core a second here.
+		insts = nil
+	}
+	for _, st := range insts {
 		in, ok := r.insts[st.InstanceID]
 		if !ok || in.ClusterID != peer || st.Generation != in.Generation {
 			continue
