@@ -200,15 +200,11 @@ func New(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
-// persistLocked stores instance records (after a limit or an eviction).
+// persistLocked stores instance records, store.WritesPerTx to a
+// transaction: a desired set of the root may bring thousands at once.
 func (c *Cluster) persistLocked(ins []*inst) {
-	err := c.cfg.Store.Update(func(tx store.Tx) error {
-		for _, in := range ins {
-			if err := tx.Put(bucketInstances, in.A.InstanceID, in); err != nil {
-				return err
-			}
-		}
-		return nil
+	err := store.UpdateEach(c.cfg.Store, ins, func(tx store.Tx, in *inst) error {
+		return tx.Put(bucketInstances, in.A.InstanceID, in)
 	})
 	if err != nil {
 		c.log.Error("persist instances", "err", err)

@@ -269,24 +269,21 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 			}
 		}
 	}
-	err := c.cfg.Store.Update(func(tx store.Tx) error {
-		for _, r := range nodeRecs {
-			if err := tx.Put(bucketNodes, r.ID, r); err != nil {
-				return err
-			}
-		}
-		for _, id := range del {
-			if err := tx.Delete(bucketInstances, id); err != nil {
-				return err
-			}
-		}
-		for _, in := range put {
-			if err := tx.Put(bucketInstances, in.A.InstanceID, in); err != nil {
-				return err
-			}
-		}
-		return nil
+	// In bounded transactions: a desired set may add or drop thousands of
+	// instances at once (store.WritesPerTx).
+	err := store.UpdateEach(c.cfg.Store, nodeRecs, func(tx store.Tx, r nodeRecord) error {
+		return tx.Put(bucketNodes, r.ID, r)
 	})
+	if err == nil {
+		err = store.UpdateEach(c.cfg.Store, del, func(tx store.Tx, id string) error {
+			return tx.Delete(bucketInstances, id)
+		})
+	}
+	if err == nil {
+		err = store.UpdateEach(c.cfg.Store, put, func(tx store.Tx, in *inst) error {
+			return tx.Put(bucketInstances, in.A.InstanceID, in)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("persist assignments: %w", err)
 	}

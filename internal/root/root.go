@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -411,28 +410,14 @@ func (r *Root) candidatesLocked() []*placement.Candidate {
 	return out
 }
 
-// instancesPerTx bounds the instances one transaction persists. A
-// cluster's report after a burst of placements changes thousands of
-// instances at once, and etcd refuses a request over 1.5 MiB
-// (--max-request-bytes): 4,000 instance records (about 350 bytes each) in
-// one transaction were refused, and the store fell behind the root's
-// memory. Instance records are independent of each other, so persisting
-// them in several transactions loses no atomicity that matters.
-const instancesPerTx = 500
-
+// persistInstancesLocked stores instance records, store.WritesPerTx to a
+// transaction: a burst of placements changes thousands at once.
 func (r *Root) persistInstancesLocked(ins []*instance) {
-	for chunk := range slices.Chunk(ins, instancesPerTx) {
-		err := r.cfg.Store.Update(func(tx store.Tx) error {
-			for _, in := range chunk {
-				if err := tx.Put(bucketInstances, in.ID, in); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			r.log.Error("persist instances", "err", err)
-		}
+	err := store.UpdateEach(r.cfg.Store, ins, func(tx store.Tx, in *instance) error {
+		return tx.Put(bucketInstances, in.ID, in)
+	})
+	if err != nil {
+		r.log.Error("persist instances", "err", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hedgeorch/hedge/internal/errdefs"
 )
@@ -142,4 +143,33 @@ func encode(bucket, key string, v any) ([]byte, error) {
 		return nil, fmt.Errorf("encode %s/%s: %w", bucket, key, err)
 	}
 	return raw, nil
+}
+
+// WritesPerTx bounds the records UpdateEach writes in one transaction. A
+// tier that persists what one report or one desired set changed may have
+// thousands of records at once, and etcd refuses a request over 1.5 MiB
+// (--max-request-bytes): 4,000 instance records (about 350 bytes each) in
+// one transaction were refused, and the store fell behind the tier's
+// memory.
+const WritesPerTx = 500
+
+// UpdateEach runs write for every item, WritesPerTx items to a
+// transaction, and returns the first error. Only for records that are
+// independent of each other: a failure leaves the earlier transactions
+// applied.
+func UpdateEach[T any](st Store, items []T, write func(tx Tx, item T) error) error {
+	for chunk := range slices.Chunk(items, WritesPerTx) {
+		err := st.Update(func(tx Tx) error {
+			for _, it := range chunk {
+				if err := write(tx, it); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
