@@ -397,7 +397,7 @@ func TestServerAppliesAPagedReportOnlyAtItsLastPage(t *testing.T) {
 // before pages gets a large report whole, as it always did.
 func TestClientSendsNoPagesToAnUpperTierThatTakesNone(t *testing.T) {
 	up := &latestUpper{fuzzUpper: fuzzUpper{t}}
-	rec := &wireRecorder{h: noDeltasServer{NewServer(up, discard()).Handler()}}
+	rec := &wireRecorder{h: withoutHeader{NewServer(up, discard()).Handler(), HeaderDeltas}}
 	hs := httptest.NewServer(rec)
 	defer hs.Close()
 	insts := newSetPeer(3 * PageSize).want()
@@ -412,20 +412,6 @@ func TestClientSendsNoPagesToAnUpperTierThatTakesNone(t *testing.T) {
 	if got := up.instances(); len(got) != len(insts) {
 		t.Errorf("the upper tier took %d instances, want %d", len(got), len(insts))
 	}
-}
-
-// noDeltasServer answers as an upper tier from before deltas and pages.
-type noDeltasServer struct{ h http.Handler }
-
-type noDeltasWriter struct{ http.ResponseWriter }
-
-func (w noDeltasWriter) WriteHeader(code int) {
-	w.Header().Del(HeaderDeltas)
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (o noDeltasServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.h.ServeHTTP(noDeltasWriter{w}, r)
 }
 
 func TestDiffAndApplyDeltaRoundTrip(t *testing.T) {

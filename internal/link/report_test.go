@@ -224,25 +224,32 @@ func runPeerUntilReports(t *testing.T, h http.Handler, p Peer, fullEvery time.Du
 	return rec.bodies
 }
 
-// oldServer answers reports as an upper tier from before digests did: it
-// does not acknowledge instances.
-type oldServer struct{ h http.Handler }
+// withoutHeader answers as an upper tier of an older release that does not
+// send the header name: before digests (HeaderDigest), before deltas and
+// pages (HeaderDeltas).
+type withoutHeader struct {
+	h    http.Handler
+	name string
+}
 
-type noDigestWriter struct{ http.ResponseWriter }
+type headerDropper struct {
+	http.ResponseWriter
+	name string
+}
 
-func (w noDigestWriter) WriteHeader(code int) {
-	w.Header().Del(HeaderDigest)
+func (w headerDropper) WriteHeader(code int) {
+	w.Header().Del(w.name)
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (o oldServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	o.h.ServeHTTP(noDigestWriter{w}, r)
+func (o withoutHeader) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.h.ServeHTTP(headerDropper{w, o.name}, r)
 }
 
 func TestRunSendsAllInstancesToAnUpperTierThatDoesNotAcknowledge(t *testing.T) {
 	up := &recordingUpper{fuzzUpper: fuzzUpper{t}}
 	insts := []InstanceStatus{{InstanceID: "a", Generation: 1, State: api.StateRunning}}
-	bodies := runUntilReports(t, oldServer{NewServer(up, slog.New(slog.DiscardHandler)).Handler()}, insts, 3)
+	bodies := runUntilReports(t, withoutHeader{NewServer(up, slog.New(slog.DiscardHandler)).Handler(), HeaderDigest}, insts, 3)
 	for i, b := range bodies {
 		if len(b.Instances) != 1 || b.Unchanged != "" {
 			t.Errorf("report %d: %d instances, unchanged %q; want them all", i, len(b.Instances), b.Unchanged)
