@@ -269,21 +269,19 @@ func (c *Cluster) Apply(ctx context.Context, a *link.Assignments) error {
 			}
 		}
 	}
-	// In bounded transactions: a desired set may add or drop thousands of
-	// instances at once (store.WritesPerTx).
-	err := store.UpdateEach(c.cfg.Store, nodeRecs, func(tx store.Tx, r nodeRecord) error {
-		return tx.Put(bucketNodes, r.ID, r)
-	})
-	if err == nil {
-		err = store.UpdateEach(c.cfg.Store, del, func(tx store.Tx, id string) error {
-			return tx.Delete(bucketInstances, id)
-		})
+	// One transaction, or several of store.WritesPerTx when a desired set
+	// adds or drops thousands of instances at once.
+	var writes []func(store.Tx) error
+	for _, r := range nodeRecs {
+		writes = append(writes, func(tx store.Tx) error { return tx.Put(bucketNodes, r.ID, r) })
 	}
-	if err == nil {
-		err = store.UpdateEach(c.cfg.Store, put, func(tx store.Tx, in *inst) error {
-			return tx.Put(bucketInstances, in.A.InstanceID, in)
-		})
+	for _, id := range del {
+		writes = append(writes, func(tx store.Tx) error { return tx.Delete(bucketInstances, id) })
 	}
+	for _, in := range put {
+		writes = append(writes, func(tx store.Tx) error { return tx.Put(bucketInstances, in.A.InstanceID, in) })
+	}
+	err := store.UpdateEach(c.cfg.Store, writes, func(tx store.Tx, w func(store.Tx) error) error { return w(tx) })
 	if err != nil {
 		return fmt.Errorf("persist assignments: %w", err)
 	}
