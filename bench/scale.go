@@ -40,12 +40,6 @@ type scaleConfig struct {
 	failover    bool          // SIGKILL the leading root half-way through the submissions
 }
 
-// fleetsAtOnce is how many clusters' simulated workers join at once (each
-// fleet joins 8 at a time): joining every fleet together made a storm of
-// TLS handshakes and certificate signings that timed out and was retried,
-// on two cores, long before the fleet's steady state was reached.
-const fleetsAtOnce = 2
-
 // scaleTopo is a running root (one process on bbolt, or replicas on etcd),
 // its clusters and their simulated workers.
 type scaleTopo struct {

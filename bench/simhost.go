@@ -33,6 +33,13 @@ const simHostEnv = "HEDGE_BENCH_SIM_HOST"
 // for the report and the two long-polls, and one being redialled.
 const filesPerWorker = 4
 
+// fleetsAtOnce is how many clusters' simulated workers join at once in
+// one simulation host (the hosts start one after the other; each fleet
+// joins 8 at a time): joining every fleet together made a storm of TLS
+// handshakes and certificate signings that timed out and were retried, on
+// two cores, long before the fleet's steady state was reached.
+const fleetsAtOnce = 2
+
 // simHostSpec is what one simulation host runs.
 type simHostSpec struct {
 	Clusters  []string      `json:"clusters"` // link URLs
